@@ -1,0 +1,89 @@
+import type { EventOf } from '../schema/event.js';
+import { syscallName } from '../util/syscalls.js';
+import { baseOf } from './base.js';
+import { familyName, int32, kernelObjId } from './common.js';
+import type { DecodeContext } from './context.js';
+import type { RawRecord } from './raw-record.js';
+
+export function decodeDup(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.dup'> {
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'fd.dup',
+    syscall: syscallName(rec.n[4]!),
+    oldfd: int32(rec.n[5]!),
+    newfd: int32(rec.n[6]!),
+    flags: rec.n[7]!,
+    ret: int32(rec.n[8]!),
+  };
+}
+
+export function decodeFcntl(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.fcntl'> {
+  return { ...baseOf(rec, ctx), kind: 'fd.fcntl', fd: int32(rec.n[4]!), cmd: rec.n[5]!, arg: rec.n[6]!, ret: int32(rec.n[7]!) };
+}
+
+export function decodeClose(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.close'> {
+  return { ...baseOf(rec, ctx), kind: 'fd.close', fd: int32(rec.n[4]!), ret: int32(rec.n[5]!) };
+}
+
+export function decodeCloseRange(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.close_range'> {
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'fd.close_range',
+    first: rec.n[4]!,
+    last: rec.n[5]!,
+    flags: rec.n[6]!,
+    ret: int32(rec.n[7]!),
+  };
+}
+
+export function decodePipe(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.pipe'> {
+  const ret = int32(rec.n[5]!);
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'fd.pipe',
+    flags: rec.n[4]!,
+    ret,
+    fds: [int32(rec.n[6]!), int32(rec.n[7]!)],
+    obj: ret === 0 ? kernelObjId(rec.n[8]!, rec.n[9]!) : null,
+  };
+}
+
+export function decodeSocket(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.socket'> {
+  const ret = int32(rec.n[7]!);
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'fd.socket',
+    family: familyName(rec.n[4]!),
+    sock_type: rec.n[5]!,
+    protocol: rec.n[6]!,
+    ret,
+    obj: ret >= 0 ? kernelObjId(rec.n[8]!, rec.n[9]!) : null,
+  };
+}
+
+export function decodeSocketpair(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.socketpair'> {
+  const ret = int32(rec.n[6]!);
+  const dev = rec.n[9]!;
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'fd.socketpair',
+    family: familyName(rec.n[4]!),
+    sock_type: rec.n[5]!,
+    ret,
+    fds: [int32(rec.n[7]!), int32(rec.n[8]!)],
+    objs: ret === 0 ? [kernelObjId(dev, rec.n[10]!), kernelObjId(dev, rec.n[11]!)] : [null, null],
+  };
+}
+
+export function decodeRights(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.rights'> {
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'fd.rights',
+    dir: rec.n[4] === 1 ? 'send' : 'recv',
+    sock_fd: int32(rec.n[5]!),
+    index: rec.n[6]!,
+    count: rec.n[7]!,
+    fd: int32(rec.n[8]!),
+    obj: kernelObjId(rec.n[9]!, rec.n[10]!),
+  };
+}

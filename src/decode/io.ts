@@ -1,0 +1,72 @@
+import type { EventOf } from '../schema/event.js';
+import { syscallName } from '../util/syscalls.js';
+import { baseOf } from './base.js';
+import { int32, kernelObjId } from './common.js';
+import type { DecodeContext } from './context.js';
+import type { RawRecord } from './raw-record.js';
+
+/** First call of an I/O run: printed at once, with the fd's kernel object. */
+export function decodeIo(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> {
+  const ts = ctx.ts(rec);
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'io',
+    dir: rec.n[4] === 0 ? 'in' : 'out',
+    syscall: syscallName(rec.n[5]!),
+    fd: int32(rec.n[6]!),
+    bytes: rec.n[7]!,
+    calls: 1,
+    ts_first: ts,
+    obj: kernelObjId(rec.n[8]!, rec.n[9]!),
+  };
+}
+
+export function decodeXfer(rec: RawRecord, ctx: DecodeContext): EventOf<'io.xfer'> {
+  const ts = ctx.ts(rec);
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'io.xfer',
+    syscall: syscallName(rec.n[4]!),
+    fd_in: int32(rec.n[5]!),
+    fd_out: int32(rec.n[6]!),
+    bytes: rec.n[7]!,
+    calls: 1,
+    ts_first: ts,
+    obj_in: kernelObjId(rec.n[8]!, rec.n[9]!),
+    obj_out: kernelObjId(rec.n[10]!, rec.n[11]!),
+  };
+}
+
+/** The summed rest of a run (calls after the first), flushed by the probe. */
+export function decodeRun(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> | EventOf<'io.xfer'> {
+  const base = baseOf(rec, ctx);
+  const slot = rec.n[4]!;
+  const syscall = syscallName(rec.n[5]!);
+  const fd = int32(rec.n[6]!);
+  const tsFirst = ctx.rel(String(rec.n[10]!), rec.n[10]!);
+  if (slot === 2) {
+    return {
+      ...base,
+      kind: 'io.xfer',
+      syscall,
+      fd_in: fd,
+      fd_out: int32(rec.n[7]!),
+      bytes: rec.n[9]!,
+      calls: rec.n[8]!,
+      ts_first: tsFirst,
+      obj_in: null,
+      obj_out: null,
+    };
+  }
+  return {
+    ...base,
+    kind: 'io',
+    dir: slot === 0 ? 'in' : 'out',
+    syscall,
+    fd,
+    bytes: rec.n[9]!,
+    calls: rec.n[8]!,
+    ts_first: tsFirst,
+    obj: null,
+  };
+}

@@ -1,0 +1,54 @@
+import type { EventOf } from '../schema/event.js';
+import { syscallName } from '../util/syscalls.js';
+import { baseOf } from './base.js';
+import { familyName, int32, kernelObjId } from './common.js';
+import type { DecodeContext } from './context.js';
+import type { RawRecord } from './raw-record.js';
+
+/** connect(2) and bind(2): the address the process asked for. */
+export function decodeAddr(rec: RawRecord, ctx: DecodeContext): EventOf<'net.addr'> {
+  const family = familyName(rec.n[9]!);
+  const dev = rec.n[7]!;
+  const inet = family === 'inet' || family === 'inet6';
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'net.addr',
+    op: syscallName(rec.n[4]!) === 'bind' ? 'bind' : 'connect',
+    fd: int32(rec.n[5]!),
+    ret: int32(rec.n[6]!),
+    obj: kernelObjId(dev, rec.n[8]!),
+    family,
+    ...(inet ? { addr: rec.s, port: rec.n[10]! } : {}),
+    ...(family === 'unix' ? { path: rec.s } : {}),
+    peer_obj: kernelObjId(dev, rec.n[11]!),
+  };
+}
+
+export function decodeAccept(rec: RawRecord, ctx: DecodeContext): EventOf<'net.accept'> {
+  const ret = int32(rec.n[6]!);
+  const dev = rec.n[7]!;
+  const base = { ...baseOf(rec, ctx), kind: 'net.accept' as const, syscall: syscallName(rec.n[4]!), listen_fd: int32(rec.n[5]!), ret };
+  if (ret < 0) return { ...base, obj: null, peer_obj: null };
+  const family = familyName(rec.n[9]!);
+  const inet = family === 'inet' || family === 'inet6';
+  return {
+    ...base,
+    obj: kernelObjId(dev, rec.n[8]!),
+    family,
+    ...(inet ? { peer_addr: rec.s, peer_port: rec.n[10]!, local_port: rec.n[11]! } : {}),
+    peer_obj: kernelObjId(dev, rec.n[12]!),
+  };
+}
+
+/** sendto/sendmsg with an explicit destination (datagrams). */
+export function decodeDest(rec: RawRecord, ctx: DecodeContext): EventOf<'net.dest'> {
+  const family = familyName(rec.n[6]!);
+  return {
+    ...baseOf(rec, ctx),
+    kind: 'net.dest',
+    fd: int32(rec.n[4]!),
+    ret: int32(rec.n[5]!),
+    family,
+    ...(family === 'unix' ? { path: rec.s } : { addr: rec.s, port: rec.n[7]! }),
+  };
+}

@@ -1,0 +1,171 @@
+import type { Event } from '../schema/event.js';
+import { syscallName } from '../util/syscalls.js';
+import { int32 } from './common.js';
+import { DecodeContext } from './context.js';
+import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
+import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
+import { decodeIo, decodeRun, decodeXfer } from './io.js';
+import { decodeAccept, decodeAddr, decodeDest } from './net.js';
+import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeString } from './process.js';
+import { parseRawRecord, type RawKind, type RawRecord } from './raw-record.js';
+
+type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
+
+/** One decoder per task record kind. Liveness records are handled by ProbeDecoder itself. */
+const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE'>, RecordDecoder> = {
+  TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit,
+  OPEN: decodeOpen, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
+  DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
+  SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
+  ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest,
+  IO: decodeIo, RUN: decodeRun, XFER: decodeXfer,
+};
+
+/** A line the decoder could not use: counted, reported with its line number, never fatal. */
+export interface DecodeIssue {
+  line: number;
+  reason: string;
+  excerpt: string;
+}
+
+export interface DecodeStats {
+  lines: number;
+  records: number;
+  events: number;
+  malformed: number;
+  blank: number;
+  lostEvents: number;
+  lossReports: number;
+  ticks: number;
+}
+
+export interface ProbeDecoderOptions {
+  monoEpochNs: bigint;
+  onIssue?: (issue: DecodeIssue) => void;
+  /** Called for liveness records (HELLO, TICK, BYE) with their monotonic time. */
+  onLiveness?: (kind: 'HELLO' | 'TICK' | 'BYE', monoNs: bigint, extra: number | undefined) => void;
+  onAttached?: (probes: number) => void;
+}
+
+type BpftraceJson = { type?: unknown; data?: unknown };
+
+/**
+ * Decodes bpftrace `-f json` output, one line at a time, into canonical
+ * events. Stateful only where the probe format needs it (strings waiting for
+ * their record). Malformed or unknown lines are counted and reported through
+ * `onIssue` with their line number; the lines around them are unaffected.
+ */
+export class ProbeDecoder {
+  readonly stats: DecodeStats = { lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0 };
+  private readonly ctx: DecodeContext;
+  private lastTs = 0;
+
+  constructor(private readonly opts: ProbeDecoderOptions) {
+    this.ctx = new DecodeContext(opts.monoEpochNs);
+  }
+
+  /** Decodes one output line; returns the events it yields (often one, sometimes none). */
+  decodeLine(line: string, lineNo: number = this.stats.lines + 1): Event[] {
+    this.stats.lines++;
+    if (line.trim() === '') {
+      this.stats.blank++;
+      return [];
+    }
+    let msg: BpftraceJson;
+    try {
+      msg = JSON.parse(line) as BpftraceJson;
+    } catch {
+      return this.issue(lineNo, 'not JSON', line);
+    }
+    if (msg === null || typeof msg !== 'object') return this.issue(lineNo, 'not a JSON object', line);
+    switch (msg.type) {
+      case 'printf':
+        if (typeof msg.data !== 'string') return this.issue(lineNo, 'printf without string data', line);
+        return this.decodeRecord(msg.data, lineNo);
+      case 'lost_events': {
+        const n = (msg.data as { events?: unknown } | null)?.events;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return this.issue(lineNo, 'lost_events without a count', line);
+        this.stats.lostEvents += n;
+        this.stats.lossReports++;
+        return this.emit([{ kind: 'loss', ts: this.lastTs, cgroup: 0, pid: 0, tid: 0, events: n, source: 'kernel' }]);
+      }
+      case 'attached_probes': {
+        const n = (msg.data as { probes?: unknown } | null)?.probes;
+        this.opts.onAttached?.(typeof n === 'number' ? n : 0);
+        return [];
+      }
+      case 'map':
+        return this.decodeMapDump(msg.data, lineNo, line);
+      default:
+        return this.issue(lineNo, `unknown bpftrace message type ${JSON.stringify(msg.type)}`, line);
+    }
+  }
+
+  private decodeRecord(data: string, lineNo: number): Event[] {
+    const parsed = parseRawRecord(data);
+    if (!parsed.ok) return this.issue(lineNo, parsed.reason, data);
+    const rec = parsed.rec;
+    this.stats.records++;
+    if (rec.kind === 'HELLO' || rec.kind === 'TICK' || rec.kind === 'BYE') {
+      if (rec.kind === 'TICK') this.stats.ticks++;
+      this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw), rec.n[1]);
+      return [];
+    }
+    const ev = DECODERS[rec.kind](rec, this.ctx);
+    if (ev === null) return [];
+    if (ev.ts > this.lastTs) this.lastTs = ev.ts;
+    return this.emit([ev]);
+  }
+
+  /**
+   * At shutdown bpftrace prints the `@run` map: I/O runs still pending.
+   * Key "tid,slot"; value (fd+1, nr, gen, first, last, bytes, calls, window, fd2+1, pid, cgroup).
+   */
+  private decodeMapDump(data: unknown, lineNo: number, line: string): Event[] {
+    const runs = (data as Record<string, unknown> | null)?.['@run'];
+    if (runs === undefined) return this.issue(lineNo, 'map dump other than @run', line);
+    if (runs === null || typeof runs !== 'object') return this.issue(lineNo, '@run dump is not an object', line);
+    const out: Event[] = [];
+    for (const [key, value] of Object.entries(runs as Record<string, unknown>)) {
+      const [tidS, slotS] = key.split(',');
+      const v = value as unknown[];
+      if (!Array.isArray(v) || v.length < 11 || !v.every((x) => typeof x === 'number' && Number.isInteger(x))) {
+        this.issue(lineNo, `@run entry ${key} malformed`, line);
+        continue;
+      }
+      const n = v as number[];
+      const calls = n[6]!;
+      if (calls <= 0) continue;
+      const tid = Number(tidS);
+      const slot = Number(slotS);
+      const base = {
+        ts: this.ctx.rel(String(n[4]!), n[4]!),
+        cgroup: n[10]!,
+        pid: n[9]!,
+        tid,
+        syscall: syscallName(n[1]!),
+        bytes: n[5]!,
+        calls,
+        ts_first: this.ctx.rel(String(n[3]!), n[3]!),
+      };
+      if (slot === 2) {
+        out.push({ ...base, kind: 'io.xfer', fd_in: int32(n[0]! - 1), fd_out: int32(n[8]! - 1), obj_in: null, obj_out: null });
+      } else {
+        out.push({ ...base, kind: 'io', dir: slot === 0 ? 'in' : 'out', fd: int32(n[0]! - 1), obj: null });
+      }
+    }
+    this.stats.records++;
+    return this.emit(out);
+  }
+
+  private emit(events: Event[]): Event[] {
+    this.stats.events += events.length;
+    return events;
+  }
+
+  private issue(line: number, reason: string, text: string): Event[] {
+    this.stats.malformed++;
+    this.opts.onIssue?.({ line, reason, excerpt: text.slice(0, 200) });
+    return [];
+  }
+}

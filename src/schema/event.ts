@@ -1,0 +1,270 @@
+import { z } from 'zod';
+
+/**
+ * The canonical event: the one type every stage shares (decoder, state,
+ * correlation, policy, sinks, recorder, replay, agent stream).
+ *
+ * Time: `ts` is nanoseconds on the kernel's monotonic clock (the clock of
+ * bpftrace's `nsecs`) minus the trace's epoch (`TraceHeader.mono_epoch_ns`),
+ * so it stays an exact JSON integer for 104 days of tracing. The header pins
+ * that epoch to wall-clock time.
+ *
+ * Objects (files, pipes, sockets, memfds) are named by their kernel identity
+ * `MAJOR:MINOR:INODE` (`ObjId`), read from the kernel's fd table at syscall
+ * exit: the same identity /proc/PID/fd reports, robust against path games
+ * (symlinks, `..`, renames, hard links, long paths, racing buffers).
+ *
+ * Decoded events carry syscall facts only. The state stage adds `proc` (who)
+ * and `res` (what each fd the event names points at).
+ */
+
+export const ObjId = z.string().regex(/^\d+:\d+:\d+$/, 'expected MAJOR:MINOR:INODE');
+export type ObjId = z.infer<typeof ObjId>;
+
+export const Family = z.enum(['unix', 'inet', 'inet6', 'netlink', 'packet', 'vsock', 'other']);
+export type Family = z.infer<typeof Family>;
+
+export const FileType = z.enum(['file', 'dir', 'chr', 'blk', 'fifo', 'sock', 'link', 'unknown']);
+export type FileType = z.infer<typeof FileType>;
+
+export const Endpoint = z.object({
+  addr: z.string().optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  path: z.string().optional(),
+});
+export type Endpoint = z.infer<typeof Endpoint>;
+
+export const ObjectType = z.enum(['file', 'dir', 'pipe', 'socket', 'memfd', 'device', 'anon', 'unknown']);
+export type ObjectType = z.infer<typeof ObjectType>;
+
+/** What a descriptor points at, as resolved by the state stage. */
+export const ObjectView = z.object({
+  id: ObjId,
+  type: ObjectType,
+  /** The conduit data moves through: the pipe for both pipe ends, the pair for connected unix sockets, else the object itself. */
+  channel: z.string(),
+  path: z.string().optional(),
+  /** Open flags of the open file description (O_ACCMODE, O_APPEND, ...), as numbers. */
+  flags: z.number().int().optional(),
+  cloexec: z.boolean().optional(),
+  family: Family.optional(),
+  sock_type: z.number().int().optional(),
+  local: Endpoint.optional(),
+  peer: Endpoint.optional(),
+});
+export type ObjectView = z.infer<typeof ObjectView>;
+
+export const ProcView = z.object({
+  ppid: z.number().int(),
+  comm: z.string(),
+  exe: z.string().optional(),
+  task: z.string(),
+});
+export type ProcView = z.infer<typeof ProcView>;
+
+const base = {
+  ts: z.number().int().nonnegative(),
+  cgroup: z.number().int().nonnegative(),
+  pid: z.number().int().nonnegative(),
+  tid: z.number().int().nonnegative(),
+  proc: ProcView.optional(),
+  res: z.record(z.string(), ObjectView).optional(),
+  /** Absolute, normalised form of each path field, resolved against cwd or dirfd by the state stage. */
+  abs: z.record(z.string(), z.string()).optional(),
+};
+
+const fd = z.number().int();
+const ret = z.number().int();
+const objOrNull = ObjId.nullable();
+
+export const ProcessSeen = z.object({ ...base, kind: z.literal('process.seen'), ppid: z.number().int(), comm: z.string() });
+export const ProcessFork = z.object({
+  ...base,
+  kind: z.literal('process.fork'),
+  child_tid: z.number().int().nonnegative(),
+  thread: z.boolean(),
+  clone_flags: z.number().int().nonnegative(),
+});
+export const ProcessExec = z.object({
+  ...base,
+  kind: z.literal('process.exec'),
+  filename: z.string(),
+  argv: z.array(z.string()),
+  argv_truncated: z.boolean(),
+  old_tid: z.number().int(),
+  ppid: z.number().int(),
+  exe_obj: objOrNull,
+});
+export const ProcessComm = z.object({ ...base, kind: z.literal('process.comm'), comm: z.string() });
+export const ProcessExit = z.object({ ...base, kind: z.literal('process.exit'), code: z.number().int(), group_dead: z.boolean() });
+export const ProcessChdir = z.object({ ...base, kind: z.literal('process.chdir'), path: z.string().optional(), fd: fd.optional(), ret });
+
+export const FileOpen = z.object({
+  ...base,
+  kind: z.literal('file.open'),
+  syscall: z.string(),
+  dirfd: fd,
+  path: z.string(),
+  path_truncated: z.boolean(),
+  flags: z.number().int().nonnegative(),
+  mode: z.number().int().nonnegative(),
+  ret,
+  obj: objOrNull,
+  file_type: FileType,
+});
+export const FileMemfd = z.object({ ...base, kind: z.literal('file.memfd'), name: z.string(), flags: z.number().int(), ret, obj: objOrNull });
+export const FilePath2 = z.object({
+  ...base,
+  kind: z.literal('file.path2'),
+  syscall: z.string(),
+  op: z.enum(['rename', 'link', 'symlink']),
+  old_dirfd: fd,
+  old_path: z.string(),
+  new_dirfd: fd,
+  new_path: z.string(),
+  flags: z.number().int(),
+  ret,
+});
+export const FileUnlink = z.object({ ...base, kind: z.literal('file.unlink'), syscall: z.string(), dirfd: fd, path: z.string(), flags: z.number().int(), ret });
+
+export const FdDup = z.object({ ...base, kind: z.literal('fd.dup'), syscall: z.string(), oldfd: fd, newfd: fd, flags: z.number().int(), ret });
+export const FdFcntl = z.object({ ...base, kind: z.literal('fd.fcntl'), fd, cmd: z.number().int(), arg: z.number().int(), ret });
+export const FdClose = z.object({ ...base, kind: z.literal('fd.close'), fd, ret });
+export const FdCloseRange = z.object({ ...base, kind: z.literal('fd.close_range'), first: fd, last: z.number().int(), flags: z.number().int(), ret });
+export const FdPipe = z.object({ ...base, kind: z.literal('fd.pipe'), flags: z.number().int(), ret, fds: z.tuple([fd, fd]), obj: objOrNull });
+export const FdSocket = z.object({
+  ...base,
+  kind: z.literal('fd.socket'),
+  family: Family,
+  sock_type: z.number().int(),
+  protocol: z.number().int(),
+  ret,
+  obj: objOrNull,
+});
+export const FdSocketpair = z.object({
+  ...base,
+  kind: z.literal('fd.socketpair'),
+  family: Family,
+  sock_type: z.number().int(),
+  ret,
+  fds: z.tuple([fd, fd]),
+  objs: z.tuple([objOrNull, objOrNull]),
+});
+export const FdRights = z.object({
+  ...base,
+  kind: z.literal('fd.rights'),
+  dir: z.enum(['send', 'recv']),
+  sock_fd: fd,
+  index: z.number().int().nonnegative(),
+  count: z.number().int().nonnegative(),
+  fd,
+  obj: objOrNull,
+});
+
+export const NetAddr = z.object({
+  ...base,
+  kind: z.literal('net.addr'),
+  op: z.enum(['connect', 'bind']),
+  fd,
+  ret,
+  obj: objOrNull,
+  family: Family,
+  addr: z.string().optional(),
+  port: z.number().int().optional(),
+  path: z.string().optional(),
+  peer_obj: objOrNull,
+});
+export const NetAccept = z.object({
+  ...base,
+  kind: z.literal('net.accept'),
+  syscall: z.string(),
+  listen_fd: fd,
+  ret,
+  obj: objOrNull,
+  family: Family.optional(),
+  peer_addr: z.string().optional(),
+  peer_port: z.number().int().optional(),
+  local_port: z.number().int().optional(),
+  peer_obj: objOrNull,
+});
+export const NetDest = z.object({
+  ...base,
+  kind: z.literal('net.dest'),
+  fd,
+  ret,
+  family: Family,
+  addr: z.string().optional(),
+  port: z.number().int().optional(),
+  path: z.string().optional(),
+});
+
+/**
+ * Data movement. The first call of a run carries `obj` (kernel identity of
+ * the fd's object) and `calls: 1`; the probe sums further calls on the same
+ * run into one event with `calls > 1`, `ts_first`..`ts` and the byte total.
+ */
+export const Io = z.object({
+  ...base,
+  kind: z.literal('io'),
+  dir: z.enum(['in', 'out']),
+  syscall: z.string(),
+  fd,
+  bytes: z.number().int().nonnegative(),
+  calls: z.number().int().positive(),
+  ts_first: z.number().int().nonnegative(),
+  obj: objOrNull,
+});
+/** In-kernel copies (sendfile, splice, tee, copy_file_range): data moves with no read or write. */
+export const IoXfer = z.object({
+  ...base,
+  kind: z.literal('io.xfer'),
+  syscall: z.string(),
+  fd_in: fd,
+  fd_out: fd,
+  bytes: z.number().int().nonnegative(),
+  calls: z.number().int().positive(),
+  ts_first: z.number().int().nonnegative(),
+  obj_in: objOrNull,
+  obj_out: objOrNull,
+});
+
+/** Kernel events were lost (perf buffer overrun). Never silent. */
+export const Loss = z.object({ ...base, kind: z.literal('loss'), events: z.number().int().nonnegative(), source: z.string() });
+
+/** A process that existed before monitoring began, read from /proc. */
+export const SnapshotProcess = z.object({
+  ...base,
+  kind: z.literal('snapshot.process'),
+  ppid: z.number().int(),
+  comm: z.string(),
+  exe: z.string().optional(),
+  argv: z.array(z.string()),
+  cwd: z.string().optional(),
+});
+/** A descriptor that was open before monitoring began, read from /proc/PID/fd and fdinfo. */
+export const SnapshotFd = z.object({
+  ...base,
+  kind: z.literal('snapshot.fd'),
+  fd,
+  obj: objOrNull,
+  target: z.string(),
+  flags: z.number().int(),
+  object_type: ObjectType,
+  family: Family.optional(),
+  local: Endpoint.optional(),
+  peer: Endpoint.optional(),
+  peer_obj: objOrNull.optional(),
+});
+/** Names a cgroup id the first time it is seen, so a trace is self-describing. */
+export const TaskCgroup = z.object({ ...base, kind: z.literal('task.cgroup'), path: z.string(), task: z.string() });
+
+export const Event = z.discriminatedUnion('kind', [
+  ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir,
+  FileOpen, FileMemfd, FilePath2, FileUnlink,
+  FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights,
+  NetAddr, NetAccept, NetDest,
+  Io, IoXfer, Loss, SnapshotProcess, SnapshotFd, TaskCgroup,
+]);
+export type Event = z.infer<typeof Event>;
+export type EventKind = Event['kind'];
+export type EventOf<K extends EventKind> = Extract<Event, { kind: K }>;

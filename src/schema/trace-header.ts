@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+export const TRACE_FORMAT = 'chainwatch-trace';
+export const TRACE_VERSION = 1;
+
+export const ProbeDigest = z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+
+/**
+ * First line of every trace file (JSON Lines). Makes a recording
+ * self-describing: where and when it was taken, with which probes, which
+ * watch scope and (later) which policy.
+ */
+export const TraceHeader = z.object({
+  type: z.literal('header'),
+  format: z.literal(TRACE_FORMAT),
+  version: z.literal(TRACE_VERSION),
+  host: z.string(),
+  kernel: z.string(),
+  arch: z.string(),
+  chainwatch_version: z.string(),
+  /** Wall-clock time of the epoch, ISO 8601. */
+  start_time: z.string(),
+  /** Wall-clock ns since 1970 at the epoch (a decimal string: exceeds 2^53). */
+  wall_epoch_ns: z.string().regex(/^\d+$/),
+  /** Kernel monotonic ns at the epoch (a decimal string); event ts are relative to it. */
+  mono_epoch_ns: z.string().regex(/^\d+$/),
+  scope: z.object({
+    mode: z.enum(['host', 'cgroup', 'pid', 'command', 'replay']),
+    cgroup: z.string().optional(),
+    pid: z.number().int().optional(),
+    command: z.array(z.string()).optional(),
+  }),
+  probes: z.array(ProbeDigest),
+  /** SHA-256 of the exact script bpftrace ran (probe files after rendering). */
+  rendered_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  policy_sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+});
+export type TraceHeader = z.infer<typeof TraceHeader>;

@@ -1,0 +1,144 @@
+import type { ObjectView } from '../schema/event.js';
+import type { Handler, Resolution } from './handler.js';
+import { O_CLOEXEC } from './state-core.js';
+
+const F_DUPFD_CLOEXEC = 1030;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const CLOSE_RANGE_UNSHARE = 2;
+const CLOSE_RANGE_CLOEXEC = 4;
+const EBADF = -9;
+const O_RDONLY = 0;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+
+export const onDup: Handler<'fd.dup'> = (st, ev, p): Resolution | undefined => {
+  const before = st.viewOf(p.fds, ev.oldfd);
+  if (ev.ret < 0) return before === undefined ? undefined : { res: { oldfd: before } };
+  const e = p.fds.get(ev.oldfd);
+  const o = e === undefined ? undefined : st.objects.get(e.obj);
+  if (e === undefined || o === undefined) {
+    // dup of a descriptor we never saw: the new fd is unknown too
+    st.release(p.fds, ev.ret);
+    st.stats.unresolved++;
+    return;
+  }
+  if (ev.ret !== ev.oldfd) st.install(p.fds, ev.ret, o, e.flags, (ev.flags & O_CLOEXEC) !== 0);
+  const after = st.viewOf(p.fds, ev.ret)!;
+  return { res: { oldfd: before!, ret: after } };
+};
+
+export const onFcntl: Handler<'fd.fcntl'> = (st, ev, p): Resolution | undefined => {
+  if (ev.ret < 0) return;
+  const e = p.fds.get(ev.fd);
+  if (ev.cmd === F_SETFD) {
+    if (e !== undefined) {
+      e.cloexec = (ev.arg & FD_CLOEXEC) !== 0;
+      delete e.view;
+    }
+    const v = st.viewOf(p.fds, ev.fd);
+    return v === undefined ? undefined : { res: { fd: v } };
+  }
+  // F_DUPFD / F_DUPFD_CLOEXEC
+  const o = e === undefined ? undefined : st.objects.get(e.obj);
+  if (e === undefined || o === undefined) {
+    st.stats.unresolved++;
+    return;
+  }
+  st.install(p.fds, ev.ret, o, e.flags, ev.cmd === F_DUPFD_CLOEXEC);
+  return { res: { fd: st.viewOf(p.fds, ev.fd)!, ret: st.viewOf(p.fds, ev.ret)! } };
+};
+
+export const onClose: Handler<'fd.close'> = (st, ev, p) => {
+  const v = st.viewOf(p.fds, ev.fd);
+  // close(2) releases the descriptor even when it reports an error, except EBADF
+  if (ev.ret !== EBADF) st.release(p.fds, ev.fd);
+  return v && { res: { fd: v } };
+};
+
+export const onCloseRange: Handler<'fd.close_range'> = (st, ev, p) => {
+  if (ev.ret !== 0) return;
+  if ((ev.flags & CLOSE_RANGE_UNSHARE) !== 0 && p.fds.users > 1) {
+    p.fds.users--;
+    const own = p.fds.clone();
+    for (const e of own.entries.values()) {
+      const o = st.objects.get(e.obj);
+      if (o !== undefined) st.objects.ref(o);
+    }
+    p.fds = own;
+  }
+  for (const fd of [...p.fds.entries.keys()]) {
+    if (fd < ev.first || fd > ev.last) continue;
+    if ((ev.flags & CLOSE_RANGE_CLOEXEC) !== 0) {
+      const e = p.fds.get(fd)!;
+      e.cloexec = true;
+      delete e.view;
+    } else {
+      st.release(p.fds, fd);
+    }
+  }
+};
+
+export const onPipe: Handler<'fd.pipe'> = (st, ev, p) => {
+  if (ev.ret !== 0 || ev.obj === null) return;
+  const o = st.objects.upsert(ev.obj, { type: 'pipe' });
+  const cloexec = (ev.flags & O_CLOEXEC) !== 0;
+  st.install(p.fds, ev.fds[0], o, O_RDONLY, cloexec);
+  st.install(p.fds, ev.fds[1], o, O_WRONLY, cloexec);
+  return { res: { read: st.viewOf(p.fds, ev.fds[0])!, write: st.viewOf(p.fds, ev.fds[1])! } };
+};
+
+const SOCK_CLOEXEC = O_CLOEXEC;
+const SOCK_TYPE_MASK = 0xf;
+
+export const onSocket: Handler<'fd.socket'> = (st, ev, p) => {
+  if (ev.ret < 0 || ev.obj === null) return;
+  const o = st.objects.upsert(ev.obj, { type: 'socket', family: ev.family, sockType: ev.sock_type & SOCK_TYPE_MASK });
+  st.install(p.fds, ev.ret, o, O_RDWR, (ev.sock_type & SOCK_CLOEXEC) !== 0);
+  const v = st.viewOf(p.fds, ev.ret);
+  return v && { res: { ret: v } };
+};
+
+export const onSocketpair: Handler<'fd.socketpair'> = (st, ev, p) => {
+  const [ia, ib] = ev.objs;
+  if (ev.ret !== 0 || ia === null || ib === null) return;
+  const init = { type: 'socket' as const, family: ev.family, sockType: ev.sock_type & SOCK_TYPE_MASK };
+  const a = st.objects.upsert(ia, init);
+  const b = st.objects.upsert(ib, init);
+  st.objects.link(a, b);
+  const cloexec = (ev.sock_type & SOCK_CLOEXEC) !== 0;
+  st.install(p.fds, ev.fds[0], a, O_RDWR, cloexec);
+  st.install(p.fds, ev.fds[1], b, O_RDWR, cloexec);
+  return { res: { fd0: st.viewOf(p.fds, ev.fds[0])!, fd1: st.viewOf(p.fds, ev.fds[1])! } };
+};
+
+const INFLIGHT_MAX = 65536;
+
+/**
+ * SCM_RIGHTS. Sending leaves the sender's table unchanged and remembers the
+ * open flags of what left; receiving installs a descriptor in the receiver
+ * pointing at the kernel object the probe read from the receiver's table.
+ */
+export const onRights: Handler<'fd.rights'> = (st, ev, p) => {
+  const sock = st.viewOf(p.fds, ev.sock_fd);
+  const res: Record<string, ObjectView> = {};
+  if (sock !== undefined) res.sock_fd = sock;
+  if (ev.dir === 'send') {
+    const v = st.resolveFd(p, ev.fd, ev.obj);
+    if (v !== undefined) {
+      res.fd = v;
+      if (st.inflight.size >= INFLIGHT_MAX) st.inflight.delete(st.inflight.keys().next().value!);
+      st.inflight.set(v.id, { flags: v.flags });
+    }
+    return { res };
+  }
+  if (ev.fd < 0 || ev.obj === null) return { res };
+  const known = st.objects.get(ev.obj);
+  const o = known ?? st.objects.upsert(ev.obj, { type: 'unknown' });
+  const sent = st.inflight.get(ev.obj);
+  st.inflight.delete(ev.obj);
+  st.install(p.fds, ev.fd, o, sent?.flags, false);
+  res.fd = st.viewOf(p.fds, ev.fd)!;
+  return { res };
+};
+

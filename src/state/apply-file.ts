@@ -1,0 +1,71 @@
+import type { FileType, ObjectType } from '../schema/event.js';
+import type { Handler } from './handler.js';
+import { O_CLOEXEC } from './state-core.js';
+
+const OBJECT_TYPE_OF_FILE: Record<FileType, ObjectType> = {
+  file: 'file', dir: 'dir', chr: 'device', blk: 'device', fifo: 'pipe', sock: 'socket', link: 'file', unknown: 'unknown',
+};
+
+export const onOpen: Handler<'file.open'> = (st, ev, p) => {
+  const abs = st.absPath(p, ev.dirfd, ev.path);
+  const absRec = abs === undefined ? undefined : { path: abs };
+  if (ev.ret < 0 || ev.obj === null) return { ...(absRec && { abs: absRec }) };
+  const o = st.objects.upsert(ev.obj, { type: OBJECT_TYPE_OF_FILE[ev.file_type] });
+  // a path learnt from a complete (not cut) open names the object; renames update it
+  if (abs !== undefined && !ev.path_truncated && o.path !== abs && (o.type === 'file' || o.type === 'dir' || o.type === 'device' || o.type === 'pipe')) {
+    st.objects.update(o, { path: abs });
+  }
+  st.install(p.fds, ev.ret, o, ev.flags & ~O_CLOEXEC, (ev.flags & O_CLOEXEC) !== 0);
+  const v = st.viewOf(p.fds, ev.ret);
+  return { ...(v && { res: { ret: v } }), ...(absRec && { abs: absRec }) };
+};
+
+const MFD_CLOEXEC = 1;
+const O_RDWR = 2;
+
+export const onMemfd: Handler<'file.memfd'> = (st, ev, p) => {
+  if (ev.ret < 0 || ev.obj === null) return;
+  const o = st.objects.upsert(ev.obj, { type: 'memfd', path: `memfd:${ev.name}` });
+  st.install(p.fds, ev.ret, o, O_RDWR, (ev.flags & MFD_CLOEXEC) !== 0);
+  const v = st.viewOf(p.fds, ev.ret);
+  return v && { res: { ret: v } };
+};
+
+export const onPath2: Handler<'file.path2'> = (st, ev, p) => {
+  const oldAbs = ev.op === 'symlink' ? undefined : st.absPath(p, ev.old_dirfd, ev.old_path);
+  const newAbs = st.absPath(p, ev.new_dirfd, ev.new_path);
+  const abs: Record<string, string> = {};
+  if (oldAbs !== undefined) abs.old_path = oldAbs;
+  if (newAbs !== undefined) abs.new_path = newAbs;
+  if (ev.ret === 0 && ev.op === 'rename' && oldAbs !== undefined && newAbs !== undefined) {
+    // the object keeps its identity; only its name changes (staging: cp secret /tmp/x; mv /tmp/x /tmp/y)
+    for (const fdEntry of p.fds.entries.values()) {
+      const o = st.objects.get(fdEntry.obj);
+      if (o?.path === oldAbs) st.objects.update(o, { path: newAbs });
+    }
+  }
+  return { abs };
+};
+
+export const onUnlink: Handler<'file.unlink'> = (st, ev, p) => {
+  const abs = st.absPath(p, ev.dirfd, ev.path);
+  return abs === undefined ? undefined : { abs: { path: abs } };
+};
+
+export const onSnapshotFd: Handler<'snapshot.fd'> = (st, ev, p) => {
+  const id = ev.obj ?? st.objects.syntheticId();
+  const o = st.objects.upsert(id, {
+    type: ev.object_type,
+    ...(ev.object_type === 'file' || ev.object_type === 'dir' || ev.object_type === 'device' ? { path: ev.target } : {}),
+    ...(ev.family !== undefined && { family: ev.family }),
+    ...(ev.local !== undefined && { local: ev.local }),
+    ...(ev.peer !== undefined && { peer: ev.peer }),
+  });
+  if (ev.peer_obj) {
+    const peer = st.objects.upsert(ev.peer_obj, { type: 'socket', family: 'unix' });
+    st.objects.link(o, peer);
+  }
+  st.install(p.fds, ev.fd, o, ev.flags & ~O_CLOEXEC, (ev.flags & O_CLOEXEC) !== 0);
+  const v = st.viewOf(p.fds, ev.fd);
+  return v && { res: { fd: v } };
+};

@@ -1,0 +1,108 @@
+import type { Endpoint, Family, ObjectType, ObjectView, ObjId } from '../schema/event.js';
+
+/** A kernel object some descriptor points at (file, pipe, socket, memfd...). */
+export interface KernelObject {
+  id: ObjId;
+  type: ObjectType;
+  path?: string;
+  family?: Family;
+  sockType?: number;
+  local?: Endpoint;
+  peer?: Endpoint;
+  /** The other end of a connected unix socket or socketpair. */
+  peerId?: ObjId;
+  /** Number of fd entries (in any process) that point at this object. */
+  refs: number;
+  /** Bumped on every change so cached views know they are stale. */
+  version: number;
+}
+
+/** Channel: the conduit data moves through. Both ends of a pipe share the pipe; connected unix sockets share the pair. */
+export function channelOf(o: KernelObject): string {
+  if (o.peerId !== undefined) return o.id < o.peerId ? `pair:${o.id}|${o.peerId}` : `pair:${o.peerId}|${o.id}`;
+  return `${o.type}:${o.id}`;
+}
+
+/**
+ * All kernel objects referenced by live descriptors of one state instance.
+ * Objects whose last descriptor closes are evicted (bounded memory); their
+ * identity is the kernel's, so a later open of the same inode maps back to
+ * the same id.
+ */
+export class ObjectTable {
+  private readonly objects = new Map<ObjId, KernelObject>();
+  private synthetic = 0;
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  get(id: ObjId): KernelObject | undefined {
+    return this.objects.get(id);
+  }
+
+  /** Returns the object, creating it with `init` when new; `init` fields fill gaps in a known object. */
+  upsert(id: ObjId, init: Partial<Omit<KernelObject, 'id' | 'refs' | 'version'>> & { type: ObjectType }): KernelObject {
+    let o = this.objects.get(id);
+    if (o === undefined) {
+      o = { id, refs: 0, version: 0, ...init };
+      this.objects.set(id, o);
+      return o;
+    }
+    let changed = false;
+    if (o.type === 'unknown' && init.type !== 'unknown') {
+      o.type = init.type;
+      changed = true;
+    }
+    for (const k of ['path', 'family', 'sockType', 'local', 'peer', 'peerId'] as const) {
+      if (init[k] !== undefined && o[k] === undefined) {
+        (o as unknown as Record<string, unknown>)[k] = init[k];
+        changed = true;
+      }
+    }
+    if (changed) o.version++;
+    return o;
+  }
+
+  /** An id for an object the kernel gave no identity for (e.g. a /proc entry that could not be stat'ed). */
+  syntheticId(): ObjId {
+    this.synthetic++;
+    return `0:0:${this.synthetic}`;
+  }
+
+  update(o: KernelObject, patch: Partial<Pick<KernelObject, 'path' | 'local' | 'peer' | 'peerId' | 'family'>>): void {
+    Object.assign(o, patch);
+    o.version++;
+  }
+
+  link(a: KernelObject, b: KernelObject): void {
+    if (a.peerId === b.id && b.peerId === a.id) return;
+    a.peerId = b.id;
+    b.peerId = a.id;
+    a.version++;
+    b.version++;
+  }
+
+  ref(o: KernelObject): void {
+    o.refs++;
+  }
+
+  unref(id: ObjId): void {
+    const o = this.objects.get(id);
+    if (o === undefined) return;
+    o.refs--;
+    if (o.refs <= 0) this.objects.delete(id);
+  }
+
+  view(o: KernelObject, flags: number | undefined, cloexec: boolean): ObjectView {
+    const v: ObjectView = { id: o.id, type: o.type, channel: channelOf(o) };
+    if (o.path !== undefined) v.path = o.path;
+    if (flags !== undefined) v.flags = flags;
+    v.cloexec = cloexec;
+    if (o.family !== undefined) v.family = o.family;
+    if (o.sockType !== undefined) v.sock_type = o.sockType;
+    if (o.local !== undefined) v.local = o.local;
+    if (o.peer !== undefined) v.peer = o.peer;
+    return v;
+  }
+}

@@ -1,0 +1,21 @@
+import { posix } from 'node:path';
+
+/**
+ * Lexical path normalisation: `/etc/../etc/shadow` is `/etc/shadow`, `//x`
+ * is `/x`, trailing slashes go. Symlinks are not followed here (the kernel
+ * object identity `MAJOR:MINOR:INODE` is what survives symlink games).
+ * Idempotent: normalizePath(normalizePath(p)) === normalizePath(p).
+ */
+export function normalizePath(p: string): string {
+  if (p === '') return p;
+  const n = posix.normalize(p);
+  if (n.length > 1 && n.endsWith('/')) return n.slice(0, -1);
+  return n.startsWith('//') ? n.slice(1) : n;
+}
+
+/** Resolves `p` against a base directory; returns undefined when p is relative and base unknown. */
+export function resolvePath(base: string | undefined, p: string): string | undefined {
+  if (p.startsWith('/')) return normalizePath(p);
+  if (base === undefined || !base.startsWith('/')) return undefined;
+  return normalizePath(posix.join(base, p));
+}

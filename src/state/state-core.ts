@@ -1,0 +1,115 @@
+import type { Event, ObjectType, ObjectView, ObjId } from '../schema/event.js';
+import type { FdEntry, FdTable } from './fd-table.js';
+import { ObjectTable, type KernelObject } from './object-table.js';
+import { resolvePath } from './paths.js';
+import { ProcessTable, type Process } from './process-table.js';
+
+export const O_CLOEXEC = 0o2000000;
+export const AT_FDCWD = -100;
+
+export interface StateStats {
+  events: number;
+  /** Events from a process seen for the first time mid-stream (no fork, no snapshot). */
+  unknownProcesses: number;
+  /** Descriptors learnt from an I/O event's kernel identity because their creation was not seen. */
+  healed: number;
+  /** Descriptors whose recorded object disagreed with the kernel's identity and were corrected. */
+  corrected: number;
+  /** fd references that could not be resolved to any object. */
+  unresolved: number;
+  exitedProcesses: number;
+}
+
+export interface TaskName {
+  path: string;
+  task: string;
+}
+
+/**
+ * Tables and helpers shared by the per-family handlers: processes, threads,
+ * descriptor tables, kernel objects, cgroup names, SCM_RIGHTS in flight.
+ */
+export class StateCore {
+  readonly objects = new ObjectTable();
+  readonly procs = new ProcessTable();
+  readonly cgroups = new Map<number, TaskName>();
+  /** Descriptions of objects sent over SCM_RIGHTS, waiting for the receiver (bounded). */
+  readonly inflight = new Map<ObjId, { flags: number | undefined }>();
+  readonly stats: StateStats = { events: 0, unknownProcesses: 0, healed: 0, corrected: 0, unresolved: 0, exitedProcesses: 0 };
+
+  taskOf(cgroup: number): string {
+    return this.cgroups.get(cgroup)?.task ?? `cgroup-${cgroup}`;
+  }
+
+  /** The event's process; created (and counted) when this is the first sign of it. */
+  procOf(ev: Event): Process {
+    let p = this.procs.get(ev.pid);
+    if (p === undefined) {
+      this.stats.unknownProcesses++;
+      p = this.procs.create(ev.pid, -1, '?', ev.cgroup);
+    }
+    if (ev.tid !== ev.pid && this.procs.pidOfTid.get(ev.tid) !== p.pid) this.procs.addThread(p, ev.tid);
+    return p;
+  }
+
+  /** Points fd at obj, releasing whatever it pointed at before. */
+  install(fds: FdTable, fd: number, obj: KernelObject, flags: number | undefined, cloexec: boolean): void {
+    this.objects.ref(obj);
+    const old = fds.set(fd, obj.id, flags, cloexec);
+    if (old !== undefined) this.objects.unref(old.obj);
+  }
+
+  release(fds: FdTable, fd: number): FdEntry | undefined {
+    const old = fds.delete(fd);
+    if (old !== undefined) this.objects.unref(old.obj);
+    return old;
+  }
+
+  releaseAll(fds: FdTable): void {
+    for (const fd of [...fds.entries.keys()]) this.release(fds, fd);
+  }
+
+  /** The current view of fd, from a cache that is valid until the object changes. */
+  viewOf(fds: FdTable, fd: number): ObjectView | undefined {
+    const e = fds.get(fd);
+    if (e === undefined) return undefined;
+    const o = this.objects.get(e.obj);
+    if (o === undefined) return undefined;
+    if (e.view === undefined || e.viewVersion !== o.version) {
+      e.view = this.objects.view(o, e.flags, e.cloexec);
+      e.viewVersion = o.version;
+    }
+    return e.view;
+  }
+
+  /**
+   * Resolves fd for an event that carries the kernel's identity of its
+   * object (`kobj`): heals a descriptor whose creation was not seen, and
+   * corrects one whose recorded object disagrees with the kernel.
+   */
+  resolveFd(p: Process, fd: number, kobj: ObjId | null, typeHint: ObjectType = 'unknown'): ObjectView | undefined {
+    if (kobj !== null) {
+      const e = p.fds.get(fd);
+      if (e === undefined || e.obj !== kobj) {
+        if (e === undefined) this.stats.healed++;
+        else this.stats.corrected++;
+        const o = this.objects.upsert(kobj, { type: typeHint });
+        this.install(p.fds, fd, o, e?.obj === kobj ? e.flags : undefined, e?.cloexec ?? false);
+      }
+    }
+    const v = this.viewOf(p.fds, fd);
+    if (v === undefined) this.stats.unresolved++;
+    return v;
+  }
+
+  /** Base directory for a *at() syscall: the cwd for AT_FDCWD, else the dirfd's path. */
+  baseDir(p: Process, dirfd: number): string | undefined {
+    if (dirfd === AT_FDCWD) return p.cwd;
+    const e = p.fds.get(dirfd);
+    return e === undefined ? undefined : this.objects.get(e.obj)?.path;
+  }
+
+  absPath(p: Process, dirfd: number, path: string): string | undefined {
+    return resolvePath(this.baseDir(p, dirfd), path);
+  }
+}

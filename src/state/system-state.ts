@@ -1,0 +1,53 @@
+import type { Event, EventKind } from '../schema/event.js';
+import { onAddr, onAccept, onDest } from './apply-net.js';
+import { onClose, onCloseRange, onDup, onFcntl, onPipe, onRights, onSocket, onSocketpair } from './apply-fd.js';
+import { onMemfd, onOpen, onPath2, onSnapshotFd, onUnlink } from './apply-file.js';
+import { onIo, onXfer } from './apply-io.js';
+import { onChdir, onComm, onExec, onExit, onFork, onLoss, onSeen, onSnapshotProcess, onTaskCgroup } from './apply-process.js';
+import type { Handler, HandlerTable } from './handler.js';
+import { StateCore } from './state-core.js';
+
+const HANDLERS: HandlerTable = {
+  'process.seen': onSeen, 'process.fork': onFork, 'process.exec': onExec, 'process.comm': onComm,
+  'process.exit': onExit, 'process.chdir': onChdir,
+  'file.open': onOpen, 'file.memfd': onMemfd, 'file.path2': onPath2, 'file.unlink': onUnlink,
+  'fd.dup': onDup, 'fd.fcntl': onFcntl, 'fd.close': onClose, 'fd.close_range': onCloseRange,
+  'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights,
+  'net.addr': onAddr, 'net.accept': onAccept, 'net.dest': onDest,
+  io: onIo, 'io.xfer': onXfer, loss: onLoss,
+  'snapshot.process': onSnapshotProcess, 'snapshot.fd': onSnapshotFd, 'task.cgroup': onTaskCgroup,
+};
+
+/** Kinds that describe no process (pid 0 is a placeholder). */
+const NO_PROCESS = new Set<EventKind>(['loss', 'task.cgroup']);
+
+/**
+ * The state stage: per host (or per guest stream), an exact picture of the
+ * processes and what each of their descriptors points at. `apply` updates the
+ * picture and attaches to the event who did it (`proc`) and what every fd it
+ * names points at (`res`), plus absolute forms of its paths (`abs`). Views
+ * are immutable snapshots, so later removals never change an emitted event.
+ */
+export class SystemState extends StateCore {
+  apply(ev: Event): Event {
+    this.stats.events++;
+    if (NO_PROCESS.has(ev.kind)) {
+      (HANDLERS[ev.kind] as Handler<typeof ev.kind>)(this, ev as never, undefined as never);
+      return ev;
+    }
+    let p = this.procs.get(ev.pid);
+    if (p === undefined && ev.kind === 'snapshot.process') p = this.procs.create(ev.pid, ev.ppid, ev.comm, ev.cgroup);
+    p ??= this.procOf(ev);
+    if (ev.tid !== ev.pid && this.procs.pidOfTid.get(ev.tid) !== p.pid) this.procs.addThread(p, ev.tid);
+    p.cgroup = ev.cgroup;
+    const r = (HANDLERS[ev.kind] as Handler<typeof ev.kind>)(this, ev as never, p);
+    if (r) {
+      if (r.res !== undefined) ev.res = r.res;
+      if (r.abs !== undefined && Object.keys(r.abs).length > 0) ev.abs = r.abs;
+    }
+    // after exec or exit the table may have changed: describe the process as it is now
+    const now = this.procs.get(ev.pid) ?? p;
+    ev.proc = { ppid: now.ppid, comm: now.comm, task: this.taskOf(ev.cgroup), ...(now.exe !== undefined && { exe: now.exe }) };
+    return ev;
+  }
+}

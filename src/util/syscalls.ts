@@ -1,0 +1,22 @@
+/**
+ * x86_64 syscall numbers for the syscalls the probes report by number
+ * (`args->__syscall_nr`). The probes print numbers, not names, to keep
+ * records small; the decoder names them with this table.
+ */
+export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
+  0: 'read', 1: 'write', 2: 'open', 3: 'close', 17: 'pread64', 18: 'pwrite64',
+  19: 'readv', 20: 'writev', 22: 'pipe', 32: 'dup', 33: 'dup2', 40: 'sendfile',
+  41: 'socket', 42: 'connect', 43: 'accept', 44: 'sendto', 45: 'recvfrom',
+  46: 'sendmsg', 47: 'recvmsg', 49: 'bind', 53: 'socketpair', 59: 'execve',
+  72: 'fcntl', 80: 'chdir', 81: 'fchdir', 82: 'rename', 85: 'creat', 86: 'link',
+  87: 'unlink', 88: 'symlink', 257: 'openat', 263: 'unlinkat', 264: 'renameat',
+  265: 'linkat', 266: 'symlinkat', 275: 'splice', 276: 'tee', 288: 'accept4',
+  292: 'dup3', 293: 'pipe2', 295: 'preadv', 296: 'pwritev', 299: 'recvmmsg',
+  307: 'sendmmsg', 316: 'renameat2', 319: 'memfd_create', 322: 'execveat',
+  326: 'copy_file_range', 327: 'preadv2', 328: 'pwritev2', 436: 'close_range',
+  437: 'openat2',
+};
+
+export function syscallName(nr: number): string {
+  return X86_64_SYSCALLS[nr] ?? `syscall_${nr}`;
+}
