@@ -1,0 +1,29 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { Event } from '../../schema/event.js';
+import { TraceHeader } from '../../schema/trace-header.js';
+
+/** JSON Schemas generated from the zod schemas: the documented formats never drift from the code. */
+export function jsonSchemas(): Record<string, unknown> {
+  return {
+    'event.schema.json': z.toJSONSchema(Event, { io: 'output' }),
+    'trace-header.schema.json': z.toJSONSchema(TraceHeader, { io: 'output' }),
+  };
+}
+
+export function schemaCommand(): Command {
+  return new Command('schema')
+    .summary('print or write the JSON Schemas of the trace format')
+    .option('--write <dir>', 'write *.schema.json files into this folder instead of printing')
+    .action((opts: { write?: string }) => {
+      const schemas = jsonSchemas();
+      if (opts.write === undefined) {
+        process.stdout.write(`${JSON.stringify(schemas, null, 2)}\n`);
+        return;
+      }
+      mkdirSync(join(opts.write, 'schemas'), { recursive: true });
+      for (const [name, s] of Object.entries(schemas)) writeFileSync(join(opts.write, 'schemas', name), `${JSON.stringify(s, null, 2)}\n`);
+    });
+}

@@ -1,0 +1,71 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
+import { ChainwatchError } from '../../util/errors.js';
+import { moduleLog } from '../../util/log.js';
+
+const log = moduleLog('cli/watch');
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
+}
+
+export function watchCommand(): Command {
+  return new Command('watch')
+    .summary('monitor live: the whole host, a cgroup subtree, a pid tree, or a command')
+    .description(
+      'Attach the kernel probes and stream canonical, resolved events.\n' +
+        'Without --cgroup/--pid/--, the whole host is watched (chainwatch itself excluded).\n' +
+        'With -- COMMAND, the command runs as the watched task and watching stops when it exits.',
+    )
+    .argument('[command...]', 'command to run as the watched task (after --)')
+    .option('--cgroup <path>', 'watch a cgroup v2 subtree (path below the cgroup v2 mount); the task is its name')
+    .option('--pid <pid>', 'watch a process and all its descendants', positiveInt('--pid'))
+    .option('--task <name>', 'task name for --pid or -- COMMAND (default pid-PID or the command name)')
+    .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout)')
+    .option('--record <file>', 'record the trace (header + canonical events) for replay')
+    .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
+    .addOption(new Option('--ring-pages <n>', 'perf ring buffer pages per CPU').argParser(positiveInt('--ring-pages')).default(1024))
+    .addOption(new Option('--reorder-ms <n>', 'hold events this long to restore kernel time order').argParser(positiveInt('--reorder-ms')).default(20))
+    .action(async (command: string[], opts: Record<string, unknown>) => {
+      const targets = [opts.cgroup !== undefined, opts.pid !== undefined, command.length > 0].filter(Boolean).length;
+      if (targets > 1) throw new ChainwatchError('USAGE', 'choose one of --cgroup, --pid or -- COMMAND', { fix: 'chainwatch watch --help' });
+      const target: LiveTarget =
+        opts.cgroup !== undefined
+          ? { mode: 'cgroup', path: String(opts.cgroup) }
+          : opts.pid !== undefined
+            ? { mode: 'pid', pid: opts.pid as number }
+            : command.length > 0
+              ? { mode: 'command', argv: command }
+              : { mode: 'host' };
+      let stop!: () => void;
+      const stopSignal = new Promise<void>((r) => (stop = r));
+      const onSignal = (sig: NodeJS.Signals): void => {
+        log.info({ signal: sig }, 'stopping (probes take a few seconds to detach)');
+        stop();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const summary = await runLiveSession({
+        target,
+        stopSignal,
+        ringPages: opts.ringPages as number,
+        reorderMs: opts.reorderMs as number,
+        ...(opts.task !== undefined && { task: String(opts.task) }),
+        ...(opts.events !== undefined && { events: String(opts.events) }),
+        ...(opts.record !== undefined && { record: String(opts.record) }),
+        ...(opts.duration !== undefined && { durationS: opts.duration as number }),
+      });
+      const level = summary.lostEvents > 0 || summary.malformedLines > 0 ? 'warn' : 'info';
+      log[level]({ summary }, summary.lostEvents > 0 ? `done; ${summary.lostEvents} kernel events were LOST` : 'done');
+    });
+}

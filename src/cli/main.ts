@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../pipeline/live-session.js';
+import { ChainwatchError } from '../util/errors.js';
+import { rootLog } from '../util/log.js';
+import { schemaCommand } from './commands/schema.js';
+import { watchCommand } from './commands/watch.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+const program = new Command('chainwatch')
+  .description('eBPF runtime behaviour correlator for sandboxed AI-agent workloads')
+  .version(VERSION)
+  .exitOverride()
+  .showHelpAfterError()
+  .addCommand(watchCommand())
+  .addCommand(schemaCommand());
+
+try {
+  await program.parseAsync(process.argv);
+  process.exitCode = EXIT.OK;
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else if (e instanceof ChainwatchError) {
+    rootLog.error({ code: e.code, where: e.where, fix: e.fix }, e.message);
+    process.stderr.write(`chainwatch: ${e.describe()}\n`);
+    process.exitCode = exitCodeFor(e.code);
+  } else {
+    const err = e as Error;
+    rootLog.error({ err: { message: err.message, name: err.name } }, 'unexpected failure');
+    process.stderr.write(`chainwatch: unexpected failure: ${err.message}\n`);
+    process.exitCode = EXIT.FAILURE;
+  }
+}

@@ -1,0 +1,276 @@
+import { hostname, release, arch } from 'node:os';
+import { Subject } from 'rxjs';
+import { ProbeDecoder } from '../decode/probe-decoder.js';
+import type { Event } from '../schema/event.js';
+import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
+import { JsonlWriter } from '../sinks/jsonl-writer.js';
+import { TraceRecorder } from '../sinks/trace-recorder.js';
+import { BpftraceProcess } from '../source/bpftrace-process.js';
+import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
+import { renderProbe, type WatchScope } from '../source/probe-catalog.js';
+import { descendantsOf, listPids, readProcInfo, snapshotProcesses } from '../source/proc-snapshot.js';
+import { WatchedCommand } from '../source/watched-command.js';
+import { SystemState } from '../state/system-state.js';
+import { ChainwatchError } from '../util/errors.js';
+import { moduleLog } from '../util/log.js';
+import type { TaskNamer } from './operators/name-tasks.js';
+import type { ReorderStats } from './operators/reorder-by-time.js';
+import { analyze, liveEvents } from './pipeline.js';
+
+const log = moduleLog('pipeline/live-session');
+
+export const VERSION = '0.1.0';
+
+export type LiveTarget =
+  | { mode: 'host' }
+  | { mode: 'cgroup'; path: string }
+  | { mode: 'pid'; pid: number }
+  | { mode: 'command'; argv: string[] };
+
+export interface LiveSessionOptions {
+  target: LiveTarget;
+  /** Task name for pid/command mode (default pid-PID or the command's name). */
+  task?: string;
+  events?: string;
+  record?: string;
+  durationS?: number;
+  ringPages?: number;
+  reorderMs?: number;
+  /** Receives every resolved event (tests, later stages). */
+  onEvent?: (ev: Event) => void;
+  /** Called once probes are attached and the snapshot is taken. */
+  onReady?: () => void;
+  /** Stop early (e.g. SIGINT from the CLI). */
+  stopSignal?: Promise<unknown>;
+}
+
+export interface LiveSessionSummary {
+  events: number;
+  lostEvents: number;
+  lossReports: number;
+  malformedLines: number;
+  decoder: ProbeDecoder['stats'];
+  lateEvents: number;
+  state: SystemState['stats'];
+  processes: number;
+  objects: number;
+  attachedProbes: number;
+  attachMs: number;
+  commandExit?: { code: number | null; signal: NodeJS.Signals | null };
+}
+
+function monoNow(): bigint {
+  return process.hrtime.bigint();
+}
+
+/**
+ * One live monitoring run. Steps: decide the scope (in-kernel filter),
+ * start bpftrace, wait until attached, read /proc for what was already
+ * running, release a watched command, then stream until the duration ends,
+ * the command exits or `stopSignal` fires; finally stop bpftrace (it prints
+ * pending I/O runs on the way out) and flush the sinks.
+ */
+export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSessionSummary> {
+  const cgRoot = cgroupV2Root();
+  const excludes = [process.pid];
+  let scope: WatchScope;
+  let cmd: WatchedCommand | undefined;
+  let namer: TaskNamer;
+  const dir = new CgroupDirectory(cgRoot);
+  const pathOf = (id: number): string => dir.pathOf(id) ?? `cgroup-${id}`;
+  switch (o.target.mode) {
+    case 'host':
+      scope = { mode: 'host' };
+      namer = (id) => {
+        const path = pathOf(id);
+        return { path, task: path === '/' ? 'host' : path };
+      };
+      break;
+    case 'cgroup': {
+      const path = o.target.path.startsWith('/') ? o.target.path : `/${o.target.path}`;
+      scope = { mode: 'cgroup', path, ids: subtreeIds(cgRoot, path) };
+      const task = o.task ?? (path.split('/').filter(Boolean).pop() ?? 'root');
+      namer = (id) => ({ path: pathOf(id), task });
+      break;
+    }
+    case 'pid': {
+      if (readProcInfo(o.target.pid) === undefined) {
+        throw new ChainwatchError('PID_NOT_FOUND', `no process ${o.target.pid}`, { fix: 'give the pid of a running process' });
+      }
+      scope = { mode: 'pid', pids: descendantsOf([o.target.pid]) };
+      const task = o.task ?? `pid-${o.target.pid}`;
+      namer = (id) => ({ path: pathOf(id), task });
+      break;
+    }
+    case 'command': {
+      cmd = new WatchedCommand(o.target.argv, o.events === '-');
+      await cmd.held();
+      scope = { mode: 'pid', pids: [cmd.pid] };
+      const task = o.task ?? (o.target.argv[0]!.split('/').pop() ?? 'command');
+      namer = (id) => ({ path: pathOf(id), task });
+      break;
+    }
+  }
+
+  const rendered = renderProbe(scope, excludes);
+  const monoEpoch = monoNow();
+  const wallEpoch = BigInt(Date.now()) * 1_000_000n;
+  const now = (): number => Number(monoNow() - monoEpoch);
+  const header: TraceHeader = {
+    type: 'header',
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    host: hostname(),
+    kernel: release(),
+    arch: arch(),
+    chainwatch_version: VERSION,
+    start_time: new Date(Number(wallEpoch / 1_000_000n)).toISOString(),
+    wall_epoch_ns: wallEpoch.toString(),
+    mono_epoch_ns: monoEpoch.toString(),
+    scope: {
+      mode: o.target.mode,
+      ...(o.target.mode === 'cgroup' && { cgroup: o.target.path }),
+      ...(o.target.mode === 'pid' && { pid: o.target.pid }),
+      ...(o.target.mode === 'command' && { command: o.target.argv }),
+    },
+    probes: rendered.probes,
+    rendered_sha256: rendered.renderedSha256,
+    policy_sha256: null,
+  };
+
+  let issuesLogged = 0;
+  // liveness: bpftrace prints a TICK every second; one stamped after a stop request proves the buffers were read up to then
+  let lastTickMono = 0n;
+  const tickWaiters: { after: bigint; resolve: () => void }[] = [];
+  const decoder = new ProbeDecoder({
+    monoEpochNs: monoEpoch,
+    onLiveness: (kind, mono) => {
+      if (kind !== 'TICK') return;
+      lastTickMono = mono;
+      for (let i = tickWaiters.length - 1; i >= 0; i--) {
+        if (mono > tickWaiters[i]!.after) tickWaiters.splice(i, 1)[0]!.resolve();
+      }
+    },
+    onIssue: (i) => {
+      issuesLogged++;
+      if (issuesLogged <= 20 || issuesLogged % 1000 === 0) log.warn({ line: i.line, reason: i.reason, excerpt: i.excerpt, total: issuesLogged }, 'malformed probe line skipped');
+    },
+  });
+  const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
+  const state = new SystemState();
+  const reorderStats: ReorderStats = { late: 0, maxBuffered: 0 };
+  const bpf = new BpftraceProcess({ script: rendered.script, ...(o.ringPages !== undefined && { ringPages: o.ringPages }) });
+  const snapshot$ = new Subject<Event>();
+
+  let lossSeen = 0;
+  const events$ = liveEvents(bpf.lines$, snapshot$, {
+    decoder,
+    reorderWindowNs: (o.reorderMs ?? 20) * 1e6,
+    now,
+    reorderStats,
+    namer,
+    ...(recorder && { record: (ev: Event) => recorder.record(ev) }),
+  }).pipe(analyze(state));
+
+  let count = 0;
+  let failure: unknown;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  // exactly one subscription: lines$ is cold, each subscription would start a bpftrace
+  const sub = events$.subscribe({
+    next: (ev) => {
+      count++;
+      if (ev.kind === 'loss') {
+        lossSeen += ev.events;
+        log.warn({ lost: ev.events, total: lossSeen }, 'kernel events lost');
+      }
+      eventsOut?.write(ev);
+      o.onEvent?.(ev);
+    },
+    error: (e: unknown) => {
+      failure = e;
+      resolveDone();
+    },
+    complete: () => resolveDone(),
+  });
+
+  const t0 = Date.now();
+  let attachedProbes: number;
+  try {
+    attachedProbes = await bpf.attached;
+  } catch (e) {
+    cmd?.child.kill('SIGKILL');
+    sub.unsubscribe();
+    await eventsOut?.close();
+    await recorder?.close();
+    throw e;
+  }
+  const attachMs = Date.now() - t0;
+  log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope }, 'probes attached');
+
+  // what was running before the probes attached
+  const snapPids =
+    scope.mode === 'pid'
+      ? descendantsOf(scope.pids)
+      : scope.mode === 'cgroup'
+        ? listPids().filter((p) => {
+            const info = readProcInfo(p);
+            return info !== undefined && (info.cgroupPath === scope.path || info.cgroupPath.startsWith(`${scope.path}/`));
+          })
+        : listPids().filter((p) => p !== process.pid && p !== bpf.pid);
+  const idOf = (path: string): number => {
+    try {
+      return cgroupIdOf(cgRoot, path);
+    } catch {
+      return 0;
+    }
+  };
+  for (const ev of snapshotProcesses({ pids: snapPids, now, cgroupId: idOf })) snapshot$.next(ev);
+  snapshot$.complete();
+  o.onReady?.();
+
+  cmd?.resume();
+  const stops: Promise<unknown>[] = [done];
+  if (o.durationS !== undefined) stops.push(new Promise((r) => setTimeout(r, o.durationS! * 1000).unref()));
+  if (cmd) stops.push(cmd.exited);
+  if (o.stopSignal) stops.push(o.stopSignal);
+  await Promise.race(stops);
+  if (cmd && cmd.child.exitCode === null && cmd.child.signalCode === null && failure === undefined) {
+    // stopped for another reason than the command's exit: the command goes with the session
+    cmd.child.kill('SIGTERM');
+  }
+  const commandExit = cmd ? await cmd.exited : undefined;
+  if (failure === undefined) {
+    // drain: wait (at most 3 s) for a TICK stamped after now, so every event before it was read
+    const after = monoNow();
+    await Promise.race([
+      new Promise<void>((resolve) => tickWaiters.push({ after, resolve })),
+      done,
+      new Promise((r) => setTimeout(r, 3000).unref()),
+    ]);
+    log.debug({ last_tick_ns: lastTickMono.toString() }, 'drained');
+  }
+  bpf.stop();
+  await done;
+  sub.unsubscribe();
+  await eventsOut?.close();
+  await recorder?.close();
+  if (failure) throw failure;
+
+  const summary: LiveSessionSummary = {
+    events: count,
+    lostEvents: decoder.stats.lostEvents,
+    lossReports: decoder.stats.lossReports,
+    malformedLines: decoder.stats.malformed,
+    decoder: { ...decoder.stats },
+    lateEvents: reorderStats.late,
+    state: state.stats,
+    processes: state.procs.size,
+    objects: state.objects.size,
+    attachedProbes,
+    attachMs,
+    ...(commandExit && { commandExit }),
+  };
+  return summary;
+}

@@ -1,0 +1,80 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { Event } from '../../schema/event.js';
+
+export interface ReorderStats {
+  /** Events that arrived after a later event had already been released. */
+  late: number;
+  maxBuffered: number;
+}
+
+/**
+ * bpftrace reads one perf buffer per CPU, so a thread that migrates between
+ * CPUs can have its records printed out of order. This holds events and
+ * releases them in timestamp order (stable for equal timestamps) once they
+ * are `windowNs` older than the newest kernel timestamp seen; when the
+ * stream is idle, once they are `idleNs` older than now (`now` gives the
+ * kernel monotonic time relative to the trace epoch). Late events are passed
+ * on at once and counted, never dropped. Completing the source releases
+ * everything.
+ */
+export function reorderByTime(
+  windowNs: number,
+  now: () => number,
+  stats: ReorderStats,
+  idleNs = 250e6,
+  tickMs = 5,
+): OperatorFunction<Event, Event> {
+  return (source) =>
+    new Observable<Event>((sub) => {
+      let buf: Event[] = [];
+      let sorted = true;
+      let released = -1;
+      let newest = -1;
+      const release = (upTo: number): void => {
+        if (buf.length === 0) return;
+        if (!sorted) {
+          // Array.prototype.sort is stable: equal timestamps keep arrival order
+          buf.sort((a, b) => a.ts - b.ts);
+          sorted = true;
+        }
+        let i = 0;
+        while (i < buf.length && buf[i]!.ts <= upTo) i++;
+        if (i === 0) return;
+        const out = buf.slice(0, i);
+        buf = buf.slice(i);
+        for (const ev of out) {
+          if (ev.ts > released) released = ev.ts;
+          sub.next(ev);
+        }
+      };
+      const timer = setInterval(() => release(Math.max(newest - windowNs, now() - idleNs)), tickMs);
+      const inner = source.subscribe({
+        next(ev) {
+          if (ev.ts < released) {
+            stats.late++;
+            sub.next(ev);
+            return;
+          }
+          if (ev.ts > newest) newest = ev.ts;
+          const last = buf[buf.length - 1];
+          if (last !== undefined && ev.ts < last.ts) sorted = false;
+          buf.push(ev);
+          if (buf.length > stats.maxBuffered) stats.maxBuffered = buf.length;
+        },
+        error(e) {
+          clearInterval(timer);
+          release(Number.POSITIVE_INFINITY);
+          sub.error(e);
+        },
+        complete() {
+          clearInterval(timer);
+          release(Number.POSITIVE_INFINITY);
+          sub.complete();
+        },
+      });
+      return () => {
+        clearInterval(timer);
+        inner.unsubscribe();
+      };
+    });
+}

@@ -1,0 +1,38 @@
+import { merge, pipe, tap, type Observable, type OperatorFunction } from 'rxjs';
+import type { ProbeDecoder } from '../decode/probe-decoder.js';
+import type { Event } from '../schema/event.js';
+import type { ProbeLine } from '../source/bpftrace-process.js';
+import type { SystemState } from '../state/system-state.js';
+import { decodeProbeLines } from './operators/decode-probe-lines.js';
+import { nameTasks, type TaskNamer } from './operators/name-tasks.js';
+import { reorderByTime, type ReorderStats } from './operators/reorder-by-time.js';
+import { resolveState } from './operators/resolve-state.js';
+
+/**
+ * The one analysis pipeline, the same for live probes, replayed traces and
+ * agent streams: canonical events in, resolved events out. Later stages
+ * (flow, rules, policy, baselines) join here.
+ */
+export function analyze(state: SystemState): OperatorFunction<Event, Event> {
+  return pipe(resolveState(state));
+}
+
+export interface LiveSourceOptions {
+  decoder: ProbeDecoder;
+  reorderWindowNs: number;
+  now: () => number;
+  reorderStats: ReorderStats;
+  namer: TaskNamer;
+  /** Called with each canonical event before resolution (the trace recorder). */
+  record?: (ev: Event) => void;
+}
+
+/** Live front end: probe lines (plus /proc snapshot events) → canonical, ordered, named events. */
+export function liveEvents(lines$: Observable<ProbeLine>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
+  return merge(lines$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
+    reorderByTime(o.reorderWindowNs, o.now, o.reorderStats),
+    nameTasks(o.namer),
+    tap((ev) => o.record?.(ev)),
+  );
+}
+

@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Observable } from 'rxjs';
+import { ChainwatchError } from '../util/errors.js';
+import { moduleLog } from '../util/log.js';
+
+const log = moduleLog('source/bpftrace-process');
+
+export interface BpftraceOptions {
+  script: string;
+  /** Per-CPU perf ring buffer size in pages (BPFTRACE_PERF_RB_PAGES). Small values make loss easy to provoke. */
+  ringPages?: number;
+  bpftrace?: string;
+}
+
+export interface ProbeLine {
+  line: string;
+  no: number;
+}
+
+/**
+ * A running bpftrace. `lines$` emits its stdout (JSON lines) once; it
+ * completes when bpftrace exits after `stop()`, and errors with a
+ * ChainwatchError when bpftrace fails to start or dies on its own.
+ */
+export class BpftraceProcess {
+  readonly lines$: Observable<ProbeLine>;
+  /** Resolves when the probes are attached (bpftrace printed attached_probes). */
+  readonly attached: Promise<number>;
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private readonly dir: string;
+  private resolveAttached!: (n: number) => void;
+  private rejectAttached!: (e: Error) => void;
+
+  constructor(private readonly opts: BpftraceOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), 'chainwatch-'));
+    this.attached = new Promise((res, rej) => {
+      this.resolveAttached = res;
+      this.rejectAttached = rej;
+    });
+    this.attached.catch(() => undefined);
+    this.lines$ = new Observable<ProbeLine>((sub) => {
+      const scriptFile = join(this.dir, 'chainwatch.bt');
+      writeFileSync(scriptFile, opts.script);
+      const child = spawn(opts.bpftrace ?? 'bpftrace', ['-f', 'json', scriptFile], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          BPFTRACE_STRLEN: '160',
+          BPFTRACE_MAP_KEYS_MAX: '65536',
+          BPFTRACE_PERF_RB_PAGES: String(opts.ringPages ?? 1024),
+        },
+      });
+      this.child = child;
+      let attachedSeen = false;
+      const stderrTail: string[] = [];
+      let no = 0;
+      const out = createInterface({ input: child.stdout!, crlfDelay: Infinity });
+      out.on('line', (line) => {
+        no++;
+        if (!attachedSeen && line.startsWith('{"type": "attached_probes"')) {
+          attachedSeen = true;
+          const m = /"probes":\s*(\d+)/.exec(line);
+          this.resolveAttached(Number(m?.[1] ?? 0));
+        }
+        sub.next({ line, no });
+      });
+      const err = createInterface({ input: child.stderr!, crlfDelay: Infinity });
+      err.on('line', (line) => {
+        if (line.includes('RLIMIT_MEMLOCK')) return;
+        stderrTail.push(line);
+        if (stderrTail.length > 40) stderrTail.shift();
+        if (/WARNING|~~~|^\s*tracepoint:|^\s*$/.test(line) || !attachedSeen) log.debug({ bpftrace: line }, 'bpftrace stderr');
+        else log.warn({ bpftrace: line }, 'bpftrace stderr');
+      });
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        const ce =
+          e.code === 'ENOENT'
+            ? new ChainwatchError('KERNEL_UNSUPPORTED', 'bpftrace is not installed', { fix: 'apt-get install -y bpftrace (as root)' })
+            : new ChainwatchError('PROBE_START', `cannot start bpftrace: ${e.message}`);
+        this.rejectAttached(ce);
+        sub.error(ce);
+      });
+      let outClosed = false;
+      let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+      const finish = (): void => {
+        if (!outClosed || exitInfo === undefined) return;
+        const { code, signal } = exitInfo;
+        const errors = stderrTail.filter((l) => /ERROR|error/.test(l)).join(' | ');
+        if (!attachedSeen) {
+          const e = new ChainwatchError('PROBE_START', `bpftrace exited before attaching (code ${code}, signal ${signal}): ${errors || stderrTail.slice(-5).join(' | ')}`, {
+            fix: 'run as root on a kernel with BPF and tracepoints; mount tracefs at /sys/kernel/tracing if it is empty',
+          });
+          this.rejectAttached(e);
+          sub.error(e);
+        } else if (!this.stopping) {
+          sub.error(new ChainwatchError('PROBE_EXITED', `bpftrace exited unexpectedly (code ${code}, signal ${signal}): ${errors || stderrTail.slice(-5).join(' | ')}`));
+        } else {
+          sub.complete();
+        }
+      };
+      out.on('close', () => {
+        outClosed = true;
+        finish();
+      });
+      child.on('exit', (code, signal) => {
+        exitInfo = { code, signal };
+        finish();
+      });
+      return () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        rmSync(this.dir, { recursive: true, force: true });
+      };
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Asks bpftrace to stop (SIGINT): it detaches (several seconds with many
+   * tracepoints), prints pending I/O runs and exits; lines$ then completes.
+   * A second call, or `timeoutMs` without exit, kills it.
+   */
+  stop(timeoutMs = 30_000): void {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    if (this.stopping) {
+      child.kill('SIGKILL');
+      return;
+    }
+    this.stopping = true;
+    child.kill('SIGINT');
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    t.unref();
+    child.once('exit', () => clearTimeout(t));
+  }
+}

@@ -1,0 +1,256 @@
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { statObjId } from '../decode/common.js';
+import type { Endpoint, Event, EventOf, Family, ObjectType } from '../schema/event.js';
+
+/**
+ * Reads /proc once so processes and descriptors that existed before
+ * monitoring began are known: a descriptor opened before the probes attached
+ * still resolves to its file, pipe or socket. Yields canonical
+ * `snapshot.process` and `snapshot.fd` events, so the state stage learns
+ * from events only and a recorded trace replays the same picture.
+ */
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+  cgroupPath: string;
+}
+
+/** pid, ppid, comm and cgroup v2 path of one process; undefined when it is gone. */
+export function readProcInfo(pid: number, procRoot = '/proc'): ProcInfo | undefined {
+  try {
+    const stat = readFileSync(`${procRoot}/${pid}/stat`, 'utf8');
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(open + 1, close);
+    const rest = stat.slice(close + 2).split(' ');
+    const ppid = Number(rest[1]);
+    const cg = readFileSync(`${procRoot}/${pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
+    return { pid, ppid, comm, cgroupPath: cg === undefined ? '/' : cg.slice(3) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function listPids(procRoot = '/proc'): number[] {
+  return readdirSync(procRoot)
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
+}
+
+/** The pids in `roots` and all their descendants, from /proc's ppid links. */
+export function descendantsOf(roots: number[], procRoot = '/proc'): number[] {
+  const children = new Map<number, number[]>();
+  for (const pid of listPids(procRoot)) {
+    const info = readProcInfo(pid, procRoot);
+    if (info === undefined) continue;
+    const list = children.get(info.ppid) ?? [];
+    list.push(pid);
+    children.set(info.ppid, list);
+  }
+  const out = new Set<number>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    if (out.has(p)) continue;
+    out.add(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return [...out];
+}
+
+type SocketInfo = { family: Family; local?: Endpoint; peer?: Endpoint };
+
+function hexIPv4(h: string): string {
+  const n = parseInt(h, 16);
+  return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255].join('.');
+}
+
+function hexIPv6(h: string): string {
+  const bytes: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    const word = h.slice(w * 8, w * 8 + 8);
+    for (let b = 3; b >= 0; b--) bytes.push(parseInt(word.slice(b * 2, b * 2 + 2), 16));
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  const v4mapped = groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff';
+  if (v4mapped) return `::ffff:${bytes.slice(12).join('.')}`;
+  // compress the longest run of zero groups
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+function endpoint(hex: string, v6: boolean): Endpoint {
+  const [a = '', p = '0'] = hex.split(':');
+  return { addr: v6 ? hexIPv6(a) : hexIPv4(a), port: parseInt(p, 16) };
+}
+
+/** Socket inode → addresses, from /proc/PID/net/* (the process' network namespace). */
+export function readSockets(pid: number, procRoot = '/proc'): Map<number, SocketInfo> {
+  const map = new Map<number, SocketInfo>();
+  for (const [file, family] of [['tcp', 'inet'], ['udp', 'inet'], ['tcp6', 'inet6'], ['udp6', 'inet6']] as const) {
+    let text: string;
+    try {
+      text = readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const ino = Number(f[9]);
+      if (!ino) continue;
+      const local = endpoint(f[1]!, family === 'inet6');
+      const rem = endpoint(f[2]!, family === 'inet6');
+      map.set(ino, { family, local, ...(rem.port !== 0 && { peer: rem }) });
+    }
+  }
+  try {
+    const text = readFileSync(`${procRoot}/${pid}/net/unix`, 'utf8');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 7) continue;
+      const ino = Number(f[6]);
+      if (!ino) continue;
+      map.set(ino, { family: 'unix', ...(f[7] !== undefined && { local: { path: f.slice(7).join(' ') } }) });
+    }
+  } catch {
+    // no unix table in this namespace view
+  }
+  return map;
+}
+
+function objectTypeOf(target: string, isDir: boolean, isChr: boolean): ObjectType {
+  if (target.startsWith('socket:[')) return 'socket';
+  if (target.startsWith('pipe:[')) return 'pipe';
+  if (target.startsWith('anon_inode:')) return 'anon';
+  if (target.startsWith('/memfd:')) return 'memfd';
+  if (isDir) return 'dir';
+  if (isChr) return 'device';
+  return 'file';
+}
+
+export interface SnapshotOptions {
+  pids: number[];
+  /** ns since the trace epoch, for the events' ts. */
+  now: () => number;
+  /** cgroup v2 id of a process' cgroup path. */
+  cgroupId: (path: string) => number;
+  procRoot?: string;
+}
+
+/**
+ * Snapshot events for the given pids, parents before children (so a state
+ * built from them has every ppid known). Processes that vanish mid-read are
+ * skipped; a descriptor that closes mid-read is skipped.
+ */
+export function snapshotProcesses(opts: SnapshotOptions): Event[] {
+  const root = opts.procRoot ?? '/proc';
+  const infos = opts.pids.map((p) => readProcInfo(p, root)).filter((i): i is ProcInfo => i !== undefined);
+  const byPid = new Map(infos.map((i) => [i.pid, i]));
+  const depth = (i: ProcInfo): number => {
+    let d = 0;
+    for (let p = byPid.get(i.ppid); p !== undefined && d < 4096; p = byPid.get(p.ppid)) d++;
+    return d;
+  };
+  infos.sort((a, b) => depth(a) - depth(b) || a.pid - b.pid);
+  const out: Event[] = [];
+  const socketsByNs = new Map<string, Map<number, SocketInfo>>();
+  for (const info of infos) {
+    const pid = info.pid;
+    const base = { ts: opts.now(), cgroup: opts.cgroupId(info.cgroupPath), pid, tid: pid };
+    const tryLink = (p: string): string | undefined => {
+      try {
+        return readlinkSync(p);
+      } catch {
+        return undefined;
+      }
+    };
+    let argv: string[] = [];
+    try {
+      argv = readFileSync(`${root}/${pid}/cmdline`, 'utf8').split('\0').filter((a, i, all) => i < all.length - 1 || a !== '');
+    } catch {
+      continue;
+    }
+    const exe = tryLink(`${root}/${pid}/exe`);
+    const cwd = tryLink(`${root}/${pid}/cwd`);
+    const proc: EventOf<'snapshot.process'> = {
+      ...base,
+      kind: 'snapshot.process',
+      ppid: info.ppid,
+      comm: info.comm,
+      argv,
+      ...(exe !== undefined && { exe }),
+      ...(cwd !== undefined && { cwd }),
+    };
+    out.push(proc);
+    let fds: string[];
+    try {
+      fds = readdirSync(`${root}/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    const ns = tryLink(`${root}/${pid}/ns/net`) ?? `pid:${pid}`;
+    let sockets = socketsByNs.get(ns);
+    for (const name of fds) {
+      const fd = Number(name);
+      const target = tryLink(`${root}/${pid}/fd/${fd}`);
+      if (target === undefined) continue;
+      let obj: string | null = null;
+      let isDir = false;
+      let isChr = false;
+      let ino = 0;
+      try {
+        const st = statSync(`${root}/${pid}/fd/${fd}`, { bigint: true });
+        obj = statObjId(st.dev, st.ino);
+        ino = Number(st.ino);
+        isDir = st.isDirectory();
+        isChr = st.isCharacterDevice() || st.isBlockDevice();
+      } catch {
+        obj = null;
+      }
+      let flags = 0;
+      try {
+        const m = /flags:\s*([0-7]+)/.exec(readFileSync(`${root}/${pid}/fdinfo/${fd}`, 'utf8'));
+        if (m) flags = parseInt(m[1]!, 8);
+      } catch {
+        continue;
+      }
+      const type = objectTypeOf(target, isDir, isChr);
+      const ev: EventOf<'snapshot.fd'> = { ...base, kind: 'snapshot.fd', fd, obj, target, flags, object_type: type };
+      if (type === 'socket') {
+        if (sockets === undefined) {
+          sockets = readSockets(pid, root);
+          socketsByNs.set(ns, sockets);
+        }
+        const s = sockets.get(ino);
+        if (s !== undefined) {
+          ev.family = s.family;
+          if (s.local !== undefined) ev.local = s.local;
+          if (s.peer !== undefined) ev.peer = s.peer;
+        }
+      }
+      out.push(ev);
+    }
+  }
+  return out;
+}
