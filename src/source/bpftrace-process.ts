@@ -28,7 +28,11 @@ export interface ProbeLine {
  */
 export class BpftraceProcess {
   readonly lines$: Observable<ProbeLine>;
-  /** Resolves when the probes are attached (bpftrace printed attached_probes). */
+  /**
+   * Resolves with the number of attached probes once BEGIN has run (its
+   * HELLO record): bpftrace triggers BEGIN after attaching every probe, and
+   * BEGIN seeds the in-kernel filter maps.
+   */
   readonly attached: Promise<number>;
   private child: ChildProcess | undefined;
   private stopping = false;
@@ -57,15 +61,17 @@ export class BpftraceProcess {
       });
       this.child = child;
       let attachedSeen = false;
+      let probeCount: number | undefined;
       const stderrTail: string[] = [];
       let no = 0;
       const out = createInterface({ input: child.stdout!, crlfDelay: Infinity });
       out.on('line', (line) => {
         no++;
-        if (!attachedSeen && line.startsWith('{"type": "attached_probes"')) {
+        if (probeCount === undefined && line.startsWith('{"type": "attached_probes"')) {
+          probeCount = Number(/"probes":\s*(\d+)/.exec(line)?.[1] ?? 0);
+        } else if (!attachedSeen && line.startsWith('{"type": "printf", "data": "HELLO\\t')) {
           attachedSeen = true;
-          const m = /"probes":\s*(\d+)/.exec(line);
-          this.resolveAttached(Number(m?.[1] ?? 0));
+          this.resolveAttached(probeCount ?? 0);
         }
         sub.next({ line, no });
       });

@@ -115,9 +115,11 @@ export const onSocketpair: Handler<'fd.socketpair'> = (st, ev, p) => {
 const INFLIGHT_MAX = 65536;
 
 /**
- * SCM_RIGHTS. Sending leaves the sender's table unchanged and remembers the
- * open flags of what left; receiving installs a descriptor in the receiver
- * pointing at the kernel object the probe read from the receiver's table.
+ * SCM_RIGHTS. Sending leaves the sender's table unchanged; the object in
+ * flight keeps a reference (the sender may exit before the receiver reads
+ * the message) together with the open flags that went with it. Receiving
+ * installs a descriptor in the receiver pointing at the kernel object the
+ * probe read from the receiver's own table.
  */
 export const onRights: Handler<'fd.rights'> = (st, ev, p) => {
   const sock = st.viewOf(p.fds, ev.sock_fd);
@@ -127,18 +129,26 @@ export const onRights: Handler<'fd.rights'> = (st, ev, p) => {
     const v = st.resolveFd(p, ev.fd, ev.obj);
     if (v !== undefined) {
       res.fd = v;
-      if (st.inflight.size >= INFLIGHT_MAX) st.inflight.delete(st.inflight.keys().next().value!);
+      if (!st.inflight.has(v.id)) {
+        if (st.inflight.size >= INFLIGHT_MAX) {
+          const oldest = st.inflight.keys().next().value!;
+          st.inflight.delete(oldest);
+          st.objects.unref(oldest);
+        }
+        st.objects.ref(st.objects.get(v.id)!);
+      }
       st.inflight.set(v.id, { flags: v.flags });
     }
     return { res };
   }
   if (ev.fd < 0 || ev.obj === null) return { res };
-  const known = st.objects.get(ev.obj);
-  const o = known ?? st.objects.upsert(ev.obj, { type: 'unknown' });
+  const o = st.objects.get(ev.obj) ?? st.objects.upsert(ev.obj, { type: 'unknown' });
   const sent = st.inflight.get(ev.obj);
-  st.inflight.delete(ev.obj);
   st.install(p.fds, ev.fd, o, sent?.flags, false);
+  if (sent !== undefined) {
+    st.inflight.delete(ev.obj);
+    st.objects.unref(ev.obj);
+  }
   res.fd = st.viewOf(p.fds, ev.fd)!;
   return { res };
 };
-

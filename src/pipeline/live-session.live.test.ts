@@ -1,0 +1,245 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Event, EventOf } from '../schema/event.js';
+import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
+
+/**
+ * Real programs under the real probes (root, bpftrace, tracepoints). One
+ * session watches a test cgroup; each scenario runs in a child cgroup.
+ */
+
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const O_CLOEXEC = 0o2000000;
+
+let h: LiveHarness;
+let sink: Awaited<ReturnType<typeof tcpSink>>;
+let dir: string;
+let early: ChildProcess;
+let earlyCg: { path: string; id: number };
+
+const ioOf = (events: Event[], dir: 'in' | 'out'): EventOf<'io'>[] => ofKind(events, 'io').filter((e) => e.dir === dir);
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cw-live-'));
+  writeFileSync(join(dir, 'data.txt'), 'chainwatch test data\n'.repeat(64));
+  sink = await tcpSink();
+  h = new LiveHarness('state');
+  // a process started BEFORE monitoring: it opens the file now, reads and sends later
+  earlyCg = h.cgroup('early');
+  const procs = join(h.cgRoot, earlyCg.path, 'cgroup.procs');
+  early = spawn('/bin/bash', ['-c', `echo $$ > ${procs} && exec python3 -c "$CW_SCRIPT"`], {
+    env: {
+      ...process.env,
+      CW_SCRIPT: [
+        'import os, socket, sys',
+        `fd = os.open(${JSON.stringify(join(dir, 'data.txt'))}, os.O_RDONLY)`,
+        'os.dup2(fd, 7)',
+        'sys.stdout.write("ready\\n"); sys.stdout.flush()',
+        'sys.stdin.readline()',
+        'data = os.read(7, 100)',
+        `s = socket.create_connection(("127.0.0.2", ${sink.port}))`,
+        's.sendall(data); s.close()',
+      ].join('\n'),
+    },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((r) => early.stdout!.once('data', () => r()));
+  await h.start();
+}, 180_000);
+
+afterAll(async () => {
+  early?.kill();
+  const summary = await h?.close();
+  await sink?.close();
+  h?.cleanup();
+  // the whole run must be loss-free and fully parsed: otherwise the assertions above proved less than they claim
+  expect(summary?.lostEvents).toBe(0);
+  expect(summary?.malformedLines).toBe(0);
+}, 120_000);
+
+describe('live: fd resolution against the real kernel', () => {
+  it('dup2 + fork: the child reads fd 9 → /etc/hostname and sends to 127.0.0.2:PORT', async () => {
+    const before = sink.received().length;
+    const r = await h.run(
+      'dup-fork',
+      `python3 -c '
+import os, socket
+fd = os.open("/etc/hostname", os.O_RDONLY)
+os.dup2(fd, 9)
+pid = os.fork()
+if pid == 0:
+    data = os.read(9, 4096)
+    s = socket.create_connection(("127.0.0.2", ${sink.port}))
+    s.sendall(data)
+    s.close()
+    os._exit(0)
+os.waitpid(pid, 0)
+'`,
+    );
+    expect(r.code).toBe(0);
+    expect(sink.received().length).toBeGreaterThan(before);
+    const forks = ofKind(r.events, 'process.fork').filter((f) => !f.thread);
+    const readOf9 = ioOf(r.events, 'in').find((e) => e.fd === 9);
+    expect(readOf9, 'a read of fd 9').toBeDefined();
+    expect(forks.map((f) => f.child_tid)).toContain(readOf9!.pid);
+    expect(readOf9!.res?.fd?.path).toBe('/etc/hostname');
+    expect(readOf9!.res?.fd?.type).toBe('file');
+    expect((readOf9!.res?.fd?.flags ?? -1) & O_ACCMODE).toBe(O_RDONLY);
+    const send = ioOf(r.events, 'out').find((e) => e.pid === readOf9!.pid && e.res?.fd?.type === 'socket');
+    expect(send?.res?.fd?.peer).toEqual({ addr: '127.0.0.2', port: sink.port });
+    expect(send?.res?.fd?.family).toBe('inet');
+    expect(send!.ts).toBeGreaterThan(readOf9!.ts);
+  });
+
+  it('SCM_RIGHTS: an fd passed over a unix socket resolves in the receiver to the original file', async () => {
+    const sock = join(dir, 'pass.sock');
+    const r = await h.run(
+      'scm-rights',
+      `python3 -c '
+import os, socket, array, time
+srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
+if os.fork() == 0:
+    c = socket.socket(socket.AF_UNIX); c.connect("${sock}")
+    fd = os.open("/etc/hostname", os.O_RDONLY)
+    c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+    os._exit(0)
+conn, _ = srv.accept()
+msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
+got = array.array("i"); got.frombytes(anc[0][2])
+os.read(got[0], 100)
+os.wait()
+'`,
+    );
+    expect(r.code).toBe(0);
+    const sent = ofKind(r.events, 'fd.rights').find((e) => e.dir === 'send');
+    const recv = ofKind(r.events, 'fd.rights').find((e) => e.dir === 'recv');
+    expect(sent?.res?.fd?.path).toBe('/etc/hostname');
+    expect(recv).toBeDefined();
+    expect(recv!.pid).not.toBe(sent!.pid);
+    expect(recv!.res?.fd?.path).toBe('/etc/hostname');
+    expect(recv!.res?.fd?.id).toBe(sent!.res?.fd?.id);
+    const read = ioOf(r.events, 'in').find((e) => e.pid === recv!.pid && e.fd === recv!.fd);
+    expect(read?.res?.fd?.path).toBe('/etc/hostname');
+    expect((read?.res?.fd?.flags ?? -1) & O_ACCMODE).toBe(O_RDONLY);
+    // accept links the connected unix sockets into one channel (the server end has no inode before accept)
+    const clientConnect = ofKind(r.events, 'net.addr').find((e) => e.op === 'connect' && e.family === 'unix');
+    const accepted = ofKind(r.events, 'net.accept').find((e) => e.ret >= 0);
+    const [a, b] = [clientConnect!.res!.fd!.id, accepted!.res!.ret!.id].sort();
+    expect(accepted!.res!.ret!.channel).toBe(`pair:${a}|${b}`);
+  });
+
+  it('sendfile: a file reaches a socket with no read or write', async () => {
+    const file = join(dir, 'data.txt');
+    const r = await h.run(
+      'sendfile',
+      `python3 -c '
+import os, socket
+s = socket.create_connection(("127.0.0.2", ${sink.port}))
+fd = os.open("${file}", os.O_RDONLY)
+os.sendfile(s.fileno(), fd, 0, os.path.getsize("${file}"))
+s.close()
+'`,
+    );
+    expect(r.code).toBe(0);
+    const x = ofKind(r.events, 'io.xfer').find((e) => e.syscall === 'sendfile');
+    expect(x).toBeDefined();
+    expect(x!.res?.fd_in?.path).toBe(file);
+    expect(x!.res?.fd_out?.peer).toEqual({ addr: '127.0.0.2', port: sink.port });
+    expect(x!.bytes).toBe(21 * 64);
+  });
+
+  it("bash -c 'cat FILE > /dev/tcp/127.0.0.2/PORT': cat's stdout is the socket", async () => {
+    const file = join(dir, 'data.txt');
+    const r = await h.run('dev-tcp', `cat ${file} > /dev/tcp/127.0.0.2/${sink.port}`);
+    expect(r.code).toBe(0);
+    const exec = ofKind(r.events, 'process.exec').find((e) => e.filename.endsWith('/cat'));
+    expect(exec).toBeDefined();
+    const read = ioOf(r.events, 'in').find((e) => e.pid === exec!.pid && e.res?.fd?.path === file);
+    expect(read).toBeDefined();
+    const write = ioOf(r.events, 'out').find((e) => e.pid === exec!.pid && e.fd === 1);
+    expect(write?.res?.fd?.type).toBe('socket');
+    expect(write?.res?.fd?.peer).toEqual({ addr: '127.0.0.2', port: sink.port });
+    const bytes = ioOf(r.events, 'out').filter((e) => e.pid === exec!.pid && e.fd === 1).reduce((n, e) => n + e.bytes, 0);
+    expect(bytes).toBe(21 * 64);
+  });
+
+  it('a pipe between two processes links both ends as one object', async () => {
+    const file = join(dir, 'data.txt');
+    const r = await h.run('pipe', `cat ${file} | tr a-z A-Z > /dev/null`);
+    expect(r.code).toBe(0);
+    const cat = ofKind(r.events, 'process.exec').find((e) => e.filename.endsWith('/cat'))!;
+    const tr = ofKind(r.events, 'process.exec').find((e) => e.filename.endsWith('/tr'))!;
+    const w = ioOf(r.events, 'out').find((e) => e.pid === cat.pid && e.fd === 1);
+    const rd = ioOf(r.events, 'in').find((e) => e.pid === tr.pid && e.fd === 0);
+    expect(w?.res?.fd?.type).toBe('pipe');
+    expect(rd?.res?.fd?.type).toBe('pipe');
+    expect(w!.res!.fd!.channel).toBe(rd!.res!.fd!.channel);
+    expect(w!.res!.fd!.id).toBe(rd!.res!.fd!.id);
+  });
+
+  it('exec drops O_CLOEXEC descriptors and keeps the others', async () => {
+    const file = join(dir, 'data.txt');
+    const r = await h.run(
+      'cloexec',
+      `python3 -c '
+import os
+a = os.open("/etc/hostname", os.O_RDONLY | os.O_CLOEXEC)
+b = os.open("${file}", os.O_RDONLY)
+os.set_inheritable(b, True)
+os.dup2(a, 20); os.dup2(b, 21)
+os.set_inheritable(20, False); os.set_inheritable(21, True)
+os.execv("/bin/bash", ["bash", "-c", "read -r line <&21; exec 21<&-; exec 20<&- 2>/dev/null; true"])
+'`,
+    );
+    expect(r.code).toBe(0);
+    const open = ofKind(r.events, 'file.open').find((e) => e.path === '/etc/hostname');
+    expect(open!.flags & O_CLOEXEC).toBe(O_CLOEXEC);
+    const exec = ofKind(r.events, 'process.exec').find((e) => e.filename === '/bin/bash' && e.pid === open!.pid);
+    expect(exec).toBeDefined();
+    // after exec: fd 21 (inheritable) is still the data file; bash's `read <&21` dups it onto 0 and reads 0
+    const dup21 = ofKind(r.events, 'fd.dup').find((e) => e.pid === exec!.pid && e.oldfd === 21 && e.ts > exec!.ts);
+    expect(dup21?.res?.oldfd?.path).toBe(file);
+    const read = ioOf(r.events, 'in').find((e) => e.pid === exec!.pid && e.fd === dup21!.ret && e.ts > dup21!.ts);
+    expect(read?.res?.fd?.path).toBe(file);
+    // fd 20 (close-on-exec) is gone: its close after exec resolves to nothing
+    const close20 = ofKind(r.events, 'fd.close').find((e) => e.pid === exec!.pid && e.fd === 20 && e.ts > exec!.ts);
+    expect(close20).toBeDefined();
+    expect(close20!.ret).toBe(-9);
+    expect(close20!.res).toBeUndefined();
+  });
+
+  it('a process started before monitoring: its open descriptor still resolves (from /proc)', async () => {
+    const snap = ofKind(h.events, 'snapshot.fd').find((e) => e.cgroup === earlyCg.id && e.fd === 7);
+    expect(snap?.target).toBe(join(dir, 'data.txt'));
+    early.stdin!.end('go\n');
+    const code = await new Promise<number | null>((res) => early.once('exit', (c) => res(c)));
+    expect(code).toBe(0);
+    const read = (await h.waitFor((e) => e.kind === 'io' && e.cgroup === earlyCg.id && e.dir === 'in' && e.fd === 7, 10_000)) as EventOf<'io'>;
+    expect(read.res?.fd?.path).toBe(join(dir, 'data.txt'));
+    expect((read.res?.fd?.flags ?? -1) & O_ACCMODE).toBe(O_RDONLY);
+    const send = (await h.waitFor((e) => e.kind === 'io' && e.cgroup === earlyCg.id && e.dir === 'out' && e.res?.fd?.type === 'socket', 10_000)) as EventOf<'io'>;
+    expect(send.res?.fd?.peer).toEqual({ addr: '127.0.0.2', port: sink.port });
+  });
+
+  it('coalesces a long run of reads on one fd without losing the byte total or the first/last time', async () => {
+    const r = await h.run('coalesce', 'dd if=/dev/zero of=/dev/null bs=512 count=20000 status=none');
+    expect(r.code).toBe(0);
+    const dd = ofKind(r.events, 'process.exec').find((e) => e.filename.endsWith('/dd'))!;
+    const reads = ioOf(r.events, 'in').filter((e) => e.pid === dd.pid && e.res?.fd?.path === '/dev/zero');
+    const writes = ioOf(r.events, 'out').filter((e) => e.pid === dd.pid && e.res?.fd?.path === '/dev/null');
+    const total = (l: EventOf<'io'>[]): number => l.reduce((n, e) => n + e.bytes, 0);
+    const calls = (l: EventOf<'io'>[]): number => l.reduce((n, e) => n + e.calls, 0);
+    expect(total(reads)).toBe(512 * 20000);
+    expect(total(writes)).toBe(512 * 20000);
+    expect(calls(reads)).toBe(20000);
+    // far fewer events than syscalls
+    expect(reads.length + writes.length).toBeLessThan(100);
+    const summed = reads.filter((e) => e.calls > 1);
+    expect(summed.length).toBeGreaterThan(0);
+    for (const e of summed) expect(e.ts_first).toBeLessThanOrEqual(e.ts);
+  });
+});

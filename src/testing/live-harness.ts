@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runLiveSession, type LiveSessionOptions, type LiveSessionSummary } from '../pipeline/live-session.js';
+import type { Event } from '../schema/event.js';
+import { cgroupV2Root } from '../source/cgroups.js';
+
+/**
+ * Test harness for live kernel tests: one chainwatch session watching a
+ * test cgroup; each scenario runs in a child cgroup of its own (created
+ * after the probes attached, so the in-kernel cgroup_mkdir path is
+ * exercised too) and gets back exactly its own resolved events.
+ *
+ * Never skips: without root, bpftrace or tracepoints, start() throws and
+ * the tests fail loudly.
+ */
+export class LiveHarness {
+  readonly events: Event[] = [];
+  readonly root: string;
+  readonly cgRoot: string;
+  private session: Promise<LiveSessionSummary> | undefined;
+  private stop!: () => void;
+  summary: LiveSessionSummary | undefined;
+
+  constructor(name: string, private readonly extra: Partial<LiveSessionOptions> = {}) {
+    if (process.getuid?.() !== 0) throw new Error('live kernel tests need root');
+    this.cgRoot = cgroupV2Root();
+    this.root = `/chainwatch-test-${name}-${process.pid}`;
+    mkdirSync(join(this.cgRoot, this.root), { recursive: true });
+  }
+
+  /** Makes a child cgroup now (before start(): for processes that must predate monitoring). */
+  cgroup(name: string): { path: string; id: number } {
+    const path = `${this.root}/${name}`;
+    mkdirSync(join(this.cgRoot, path), { recursive: true });
+    return { path, id: Number(statSync(join(this.cgRoot, path)).ino) };
+  }
+
+  async start(): Promise<void> {
+    const stopped = new Promise<void>((r) => (this.stop = r));
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    this.session = runLiveSession({
+      target: { mode: 'cgroup', path: this.root },
+      stopSignal: stopped,
+      onEvent: (ev) => this.events.push(ev),
+      onReady: () => ready(),
+      ...this.extra,
+    });
+    await Promise.race([isReady, this.session.then(() => { throw new Error('session ended before it was ready'); })]);
+  }
+
+  async close(): Promise<LiveSessionSummary> {
+    this.stop();
+    this.summary = await this.session!;
+    return this.summary;
+  }
+
+  /**
+   * Runs `bash -c script` inside a fresh child cgroup and returns that
+   * cgroup's events once the script's process has exited and its events
+   * have come through.
+   */
+  async run(name: string, script: string, env: Record<string, string> = {}): Promise<{ events: Event[]; code: number | null; stdout: string; stderr: string; cgroup: number }> {
+    const cg = this.cgroup(name);
+    return this.runIn(cg, script, env);
+  }
+
+  async runIn(cg: { path: string; id: number }, script: string, env: Record<string, string> = {}): Promise<{ events: Event[]; code: number | null; stdout: string; stderr: string; cgroup: number }> {
+    const procs = join(this.cgRoot, cg.path, 'cgroup.procs');
+    const child = spawn('/bin/bash', ['-c', `echo $$ > ${procs} && exec /bin/bash -c "$CW_SCRIPT"`], {
+      env: { ...process.env, ...env, CW_SCRIPT: script },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const pid = child.pid!;
+    await this.waitFor((e) => e.kind === 'process.exit' && e.pid === pid && e.group_dead, 15_000);
+    await sleep(400); // stragglers from other CPUs and the reorder window
+    return { events: this.events.filter((e) => e.cgroup === cg.id), code, stdout, stderr, cgroup: cg.id };
+  }
+
+  async waitFor(pred: (e: Event) => boolean, timeoutMs: number): Promise<Event> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.events.find(pred);
+      if (hit) return hit;
+      if (Date.now() > until) throw new Error('timed out waiting for an event');
+      await sleep(20);
+    }
+  }
+
+  cleanup(): void {
+    const dir = join(this.cgRoot, this.root);
+    if (!existsSync(dir)) return;
+    for (const sub of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
+      try {
+        rmdirSync(join(dir, sub));
+      } catch {
+        // still populated: left for the kernel to reap
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // still populated
+    }
+  }
+}
+
+/** A TCP listener on 127.0.0.2 that collects what it receives. */
+export async function tcpSink(): Promise<{ port: number; received: () => Buffer; close: () => Promise<void>; server: Server }> {
+  const chunks: Buffer[] = [];
+  const server = createServer((s) => {
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.2', () => r()));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return {
+    port,
+    server,
+    received: () => Buffer.concat(chunks),
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+export function ofKind<K extends Event['kind']>(events: Event[], kind: K): Extract<Event, { kind: K }>[] {
+  return events.filter((e): e is Extract<Event, { kind: K }> => e.kind === kind);
+}
