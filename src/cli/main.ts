@@ -14,6 +14,8 @@ const program = new Command('chainwatch')
   .showHelpAfterError()
   .addCommand(watchCommand())
   .addCommand(schemaCommand());
+// addCommand() does not pass these settings on: every subcommand reports usage errors through us (exit 2)
+for (const c of program.commands) c.exitOverride().showHelpAfterError();
 
 try {
   await program.parseAsync(process.argv);

@@ -36,7 +36,8 @@ export class SystemState extends StateCore {
       return ev;
     }
     let p = this.procs.get(ev.pid);
-    if (p === undefined && ev.kind === 'snapshot.process') p = this.procs.create(ev.pid, ev.ppid, ev.comm, ev.cgroup);
+    // processes introduced by /proc or by the probe's first-sight record are known, not "unknown"
+    if (p === undefined && (ev.kind === 'snapshot.process' || ev.kind === 'process.seen')) p = this.procs.create(ev.pid, ev.ppid, ev.comm, ev.cgroup);
     p ??= this.procOf(ev);
     if (ev.tid !== ev.pid && this.procs.pidOfTid.get(ev.tid) !== p.pid) this.procs.addThread(p, ev.tid);
     p.cgroup = ev.cgroup;

@@ -1,0 +1,63 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Event } from '../schema/event.js';
+import { TraceHeader } from '../schema/trace-header.js';
+import { tcpSink } from '../testing/live-harness.js';
+
+const CLI = join(import.meta.dirname, '../../dist/src/cli/main.js');
+let sink: Awaited<ReturnType<typeof tcpSink>>;
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm test does)`);
+  sink = await tcpSink();
+});
+afterAll(async () => sink?.close());
+
+function cli(args: string[], timeout = 90_000) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout, maxBuffer: 256 * 1024 * 1024 });
+}
+
+describe('chainwatch watch (the real binary)', () => {
+  it('watch -- COMMAND: stdout carries only events, stderr only JSON logs, the trace records and validates', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-cli-'));
+    const trace = join(dir, 'trace.jsonl');
+    const r = cli(['watch', '--events', '-', '--record', trace, '--', 'bash', '-c', `cat /etc/hostname > /dev/tcp/127.0.0.2/${sink.port}`]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(10);
+    const events = lines.map((l) => Event.parse(JSON.parse(l)));
+    const cat = events.find((e) => e.kind === 'process.exec' && e.filename.endsWith('/cat'));
+    expect(cat).toBeDefined();
+    const send = events.find((e) => e.kind === 'io' && e.dir === 'out' && e.pid === cat!.pid && e.fd === 1);
+    expect(send?.res?.fd?.peer).toEqual({ addr: '127.0.0.2', port: sink.port });
+    // every stderr line is a pino JSON record
+    for (const l of r.stderr.split('\n').filter(Boolean)) expect(() => JSON.parse(l), l).not.toThrow();
+    expect(r.stderr).toContain('"msg":"done"');
+    // the recording: a valid header, then valid canonical events (unresolved: resolution is re-derived on replay)
+    const rec = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
+    const header = TraceHeader.parse(JSON.parse(rec[0]!));
+    expect(header.scope.mode).toBe('command');
+    expect(header.probes[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const recorded = rec.slice(1).map((l) => Event.parse(JSON.parse(l)));
+    expect(recorded.length).toBe(events.length);
+    expect(recorded.every((e) => e.res === undefined && e.proc === undefined)).toBe(true);
+  });
+
+  it('bad input gets a clear one-line error and exit code 2, never a stack trace', () => {
+    const r = cli(['watch', '--pid', '999999999']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('chainwatch: no process 999999999');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const both = cli(['watch', '--pid', '1', '--cgroup', '/x']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('choose one of --cgroup, --pid or -- COMMAND');
+    const cg = cli(['watch', '--cgroup', '/no/such/cgroup']);
+    expect(cg.status).toBe(2);
+    expect(cg.stderr).toContain('does not exist');
+    const bad = cli(['watch', '--duration', 'soon']);
+    expect(bad.status).toBe(2);
+  });
+});

@@ -1,0 +1,109 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Event } from '../schema/event.js';
+import { ProbeDecoder, type DecodeIssue } from './probe-decoder.js';
+
+const EPOCH = 1_000_000_000n;
+const line = (data: string): string => JSON.stringify({ type: 'printf', data: `${data}\n` });
+
+// a small real-shaped session: exec with argv, open, dup2, read, connect, send, pending run at shutdown
+const SESSION = [
+  '{"type": "attached_probes", "data": {"probes": 120}}',
+  line('HELLO\t1000000500\t4242'),
+  line('S\t1000001000\t7\t100\t100\t0\tcurl'),
+  line('S\t1000001000\t7\t100\t100\t1\t-T\tfile with\ttabs'),
+  line('EXEC\t1000002000\t7\t100\t100\t100\t1\t266338304\t999\t/usr/bin/curl'),
+  line('COMM\t1000002100\t7\t100\t100\tcurl'),
+  line('OPEN\t1000003000\t7\t100\t100\t257\t4294967196\t524288\t0\t3\t266338304\t612\t33188\t/etc/hostname'),
+  line('DUP\t1000004000\t7\t100\t100\t33\t3\t9\t0\t9'),
+  line('IO\t1000005000\t7\t100\t100\t0\t0\t9\t5\t266338304\t612'),
+  line('SOCK\t1000006000\t7\t100\t100\t2\t1\t0\t4\t9\t5000'),
+  line('ADDR\t1000007000\t7\t100\t100\t42\t4\t0\t9\t5000\t2\t8080\t0\t127.0.0.2'),
+  line('IO\t1000008000\t7\t100\t100\t1\t44\t4\t5\t9\t5000'),
+  line('RUN\t1000009000\t7\t100\t100\t1\t44\t4\t-1\t3\t300\t1000008500'),
+  line('TICK\t1000010000'),
+  '{"type": "lost_events", "data": {"events": 17}}',
+  '{"type": "map", "data": {"@run": {"100,0": [10,0,1,1000011000,1000012000,4096,2,1000011000,0,100,7]}}}',
+  line('BYE\t1000013000'),
+];
+
+function decodeAll(lines: string[], issues: DecodeIssue[] = []): Event[] {
+  const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i) });
+  return lines.flatMap((l, i) => d.decodeLine(l, i + 1));
+}
+
+describe('probe decoder', () => {
+  it('decodes a session into valid canonical events', () => {
+    const issues: DecodeIssue[] = [];
+    const events = decodeAll(SESSION, issues);
+    expect(issues).toEqual([]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    const kinds = events.map((e) => e.kind);
+    expect(kinds).toEqual(['process.exec', 'process.comm', 'file.open', 'fd.dup', 'io', 'fd.socket', 'net.addr', 'io', 'io', 'loss', 'io']);
+    const exec = events[0] as Extract<Event, { kind: 'process.exec' }>;
+    expect(exec.argv).toEqual(['curl', '-T\tfile with\ttabs']);
+    expect(exec.ts).toBe(2000);
+    expect(exec.exe_obj).toBe('254:0:999');
+    const open = events[2] as Extract<Event, { kind: 'file.open' }>;
+    expect(open).toMatchObject({ dirfd: -100, ret: 3, path: '/etc/hostname', obj: '254:0:612', file_type: 'file', flags: 524288 });
+    const conn = events[6] as Extract<Event, { kind: 'net.addr' }>;
+    expect(conn).toMatchObject({ op: 'connect', family: 'inet', addr: '127.0.0.2', port: 8080, obj: '0:9:5000', fd: 4 });
+    const run = events[8] as Extract<Event, { kind: 'io' }>;
+    expect(run).toMatchObject({ dir: 'out', syscall: 'sendto', calls: 3, bytes: 300, ts: 9000, ts_first: 8500, obj: null });
+    expect(events[9]).toMatchObject({ kind: 'loss', events: 17 });
+    expect(events[10]).toMatchObject({ kind: 'io', dir: 'in', fd: 9, calls: 2, bytes: 4096, pid: 100, cgroup: 7 });
+  });
+
+  it('never throws on arbitrary lines, and bad lines never disturb the lines around them', () => {
+    const clean = decodeAll(SESSION).map((e) => JSON.stringify(e));
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.string({ maxLength: 120 }),
+            fc.string({ unit: 'binary', maxLength: 60 }).map((s) => line(s)),
+            fc.constantFrom('{"type":"printf"}', '{"type":"printf","data":5}', 'null', '[]', '{"type":"lost_events","data":{"events":-1}}', '{"type":"map","data":{"@run":{"1,0":[1,2]}}}', line('OPEN\t1\t2')),
+          ),
+          { maxLength: 12 },
+        ),
+        fc.nat(),
+        (garbage, seed) => {
+          const mixed = [...SESSION];
+          // insert garbage at positions that do not split an S-record group from its EXEC
+          for (let i = 0; i < garbage.length; i++) {
+            const at = (seed + i * 7) % mixed.length;
+            const safe = at <= 2 || at >= 5 ? at : 5;
+            mixed.splice(safe, 0, garbage[i]!);
+          }
+          const issues: DecodeIssue[] = [];
+          const got = decodeAll(mixed, issues).map((e) => JSON.stringify(e));
+          // garbage that happens to be a valid record adds events; the clean events are all still there, in order
+          let j = 0;
+          for (const e of got) if (j < clean.length && e === clean[j]) j++;
+          expect(j).toBe(clean.length);
+          for (const i of issues) expect(i.line).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('counts and reports a malformed line with its line number', () => {
+    const issues: DecodeIssue[] = [];
+    const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i) });
+    d.decodeLine(line('CLOSE\t1000000001\t1\t2\t2\t3\t0'), 1);
+    d.decodeLine('{"type": "printf", "data": "CLOSE\\tbroken"}', 2);
+    d.decodeLine('not json', 3);
+    d.decodeLine('', 4);
+    expect(issues.map((i) => i.line)).toEqual([2, 3]);
+    expect(issues[0]!.reason).toContain('CLOSE');
+    expect(d.stats).toMatchObject({ lines: 4, malformed: 2, blank: 1, events: 1 });
+  });
+
+  it('keeps timestamps exact beyond 2^53 ns of uptime', () => {
+    const epoch = 9_007_199_254_740_993n; // 2^53 + 1
+    const d = new ProbeDecoder({ monoEpochNs: epoch });
+    const [e] = d.decodeLine(line(`CLOSE\t${epoch + 12345n}\t1\t2\t2\t3\t0`));
+    expect(e!.ts).toBe(12345);
+  });
+});

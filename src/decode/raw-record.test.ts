@@ -1,0 +1,55 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseRawRecord, RAW_LAYOUT, type RawKind } from './raw-record.js';
+
+const kinds = Object.keys(RAW_LAYOUT) as RawKind[];
+
+describe('raw probe records', () => {
+  it('never throws, whatever the input', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) => {
+        const r = parseRawRecord(s);
+        expect(typeof r.ok).toBe('boolean');
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(...kinds), fc.array(fc.oneof(fc.string(), fc.integer().map(String)), { maxLength: 16 }), (k, fields) => {
+        const r = parseRawRecord([k, ...fields].join('\t'));
+        expect(typeof r.ok).toBe('boolean');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('round-trips every layout, with any trailing string (TABs, newlines, quotes included)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...kinds),
+        fc.array(fc.oneof(fc.nat(), fc.integer({ min: -2147483648, max: -1 })), { minLength: 16, maxLength: 16 }),
+        fc.string({ unit: 'binary', maxLength: 80 }).filter((s) => !s.includes('\0')),
+        (kind, nums, str) => {
+          const layout = RAW_LAYOUT[kind];
+          const n = nums.slice(0, layout.nums.length);
+          const text = [kind, ...n.map(String), ...(layout.str === null ? [] : [str])].join('\t') + '\n';
+          const r = parseRawRecord(text);
+          expect(r.ok).toBe(true);
+          if (!r.ok) return;
+          expect(r.rec.kind).toBe(kind);
+          expect(r.rec.n).toEqual(n);
+          expect(r.rec.s).toBe(layout.str === null ? '' : str);
+          expect(r.rec.tsRaw).toBe(String(n[0]));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('says what is wrong', () => {
+    expect(parseRawRecord('NOPE\t1')).toEqual({ ok: false, reason: 'unknown record kind "NOPE"' });
+    expect(parseRawRecord('CLOSE\t1\t2\t3')).toMatchObject({ ok: false, reason: 'CLOSE: expected 6 numeric fields, got 3' });
+    expect(parseRawRecord('CLOSE\t1\t2\t3\t4\tx\t0')).toMatchObject({ ok: false, reason: 'CLOSE: field fd is not an integer: "x"' });
+    expect(parseRawRecord('CLOSE\t1\t2\t3\t4\t5\t0\textra')).toMatchObject({ ok: false });
+    expect(parseRawRecord('__proto__\t1')).toMatchObject({ ok: false });
+  });
+});

@@ -1,0 +1,205 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Event } from '../schema/event.js';
+import { ev } from '../testing/events.js';
+import { SystemState } from './system-state.js';
+
+/**
+ * The fd-state model against a deliberately simple reference: per process a
+ * map fd → (object, close-on-exec), with the kernel's lowest-free-fd rule.
+ */
+type RefTable = Map<number, { obj: string; cloexec: boolean }>;
+
+type Op =
+  | { op: 'open'; p: number; file: number; cloexec: boolean }
+  | { op: 'dup'; p: number; fd: number }
+  | { op: 'dup2'; p: number; fd: number; to: number; cloexec: boolean }
+  | { op: 'close'; p: number; fd: number }
+  | { op: 'fork'; p: number }
+  | { op: 'exec'; p: number }
+  | { op: 'exit'; p: number }
+  | { op: 'setfd'; p: number; fd: number; cloexec: boolean }
+  | { op: 'closeRange'; p: number; first: number; last: number; cloexec: boolean }
+  | { op: 'pass'; p: number; fd: number; to: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constant('open' as const), p: fc.nat(5), file: fc.nat(6), cloexec: fc.boolean() }),
+  fc.record({ op: fc.constant('dup' as const), p: fc.nat(5), fd: fc.nat(8) }),
+  fc.record({ op: fc.constant('dup2' as const), p: fc.nat(5), fd: fc.nat(8), to: fc.nat(8), cloexec: fc.boolean() }),
+  fc.record({ op: fc.constant('close' as const), p: fc.nat(5), fd: fc.nat(8) }),
+  fc.record({ op: fc.constant('fork' as const), p: fc.nat(5) }),
+  fc.record({ op: fc.constant('exec' as const), p: fc.nat(5) }),
+  fc.record({ op: fc.constant('exit' as const), p: fc.nat(5) }),
+  fc.record({ op: fc.constant('setfd' as const), p: fc.nat(5), fd: fc.nat(8), cloexec: fc.boolean() }),
+  fc.record({ op: fc.constant('closeRange' as const), p: fc.nat(5), first: fc.nat(8), last: fc.nat(8), cloexec: fc.boolean() }),
+  fc.record({ op: fc.constant('pass' as const), p: fc.nat(5), fd: fc.nat(8), to: fc.nat(5) }),
+);
+
+const lowestFree = (t: RefTable): number => {
+  let fd = 0;
+  while (t.has(fd)) fd++;
+  return fd;
+};
+
+/** Runs ops on the reference and produces the events the kernel would report. */
+function simulate(ops: Op[]): { events: Event[]; ref: Map<number, RefTable> } {
+  const ref = new Map<number, RefTable>();
+  const pids: number[] = [];
+  let nextPid = 1000;
+  const events: Event[] = [];
+  const spawn = (): number => {
+    const pid = nextPid++;
+    ref.set(pid, new Map());
+    pids.push(pid);
+    events.push(ev.seen(pid));
+    return pid;
+  };
+  spawn();
+  for (const o of ops) {
+    if (pids.length === 0) spawn();
+    const pid = pids[o.p % pids.length]!;
+    const t = ref.get(pid)!;
+    switch (o.op) {
+      case 'open': {
+        const fd = lowestFree(t);
+        const obj = `8:1:${100 + o.file}`;
+        t.set(fd, { obj, cloexec: o.cloexec });
+        events.push(ev.open(pid, fd, obj, `/f${o.file}`, o.cloexec ? 0o2000000 : 0));
+        break;
+      }
+      case 'dup': {
+        const e = t.get(o.fd);
+        if (e === undefined) {
+          events.push(ev.dup(pid, o.fd, -9, 0, 'dup', -1));
+          break;
+        }
+        const fd = lowestFree(t);
+        t.set(fd, { obj: e.obj, cloexec: false });
+        events.push(ev.dup(pid, o.fd, fd, 0, 'dup', -1));
+        break;
+      }
+      case 'dup2': {
+        const e = t.get(o.fd);
+        if (e === undefined) {
+          events.push(ev.dup(pid, o.fd, -9, 0, 'dup3', o.to));
+          break;
+        }
+        if (o.fd === o.to) {
+          events.push(ev.dup(pid, o.fd, o.to, 0, 'dup2', o.to));
+          break;
+        }
+        t.set(o.to, { obj: e.obj, cloexec: o.cloexec });
+        events.push(ev.dup(pid, o.fd, o.to, o.cloexec ? 0o2000000 : 0, 'dup3', o.to));
+        break;
+      }
+      case 'close':
+        events.push(ev.close(pid, o.fd, t.delete(o.fd) ? 0 : -9));
+        break;
+      case 'fork': {
+        const child = nextPid++;
+        ref.set(child, new Map([...t].map(([fd, e]) => [fd, { ...e }])));
+        pids.push(child);
+        events.push(ev.fork(pid, child));
+        break;
+      }
+      case 'exec':
+        for (const [fd, e] of [...t]) if (e.cloexec) t.delete(fd);
+        events.push(ev.exec(pid));
+        break;
+      case 'exit':
+        ref.delete(pid);
+        pids.splice(pids.indexOf(pid), 1);
+        events.push(ev.exit(pid));
+        break;
+      case 'setfd': {
+        const e = t.get(o.fd);
+        if (e !== undefined) e.cloexec = o.cloexec;
+        events.push({ ...ev.setfd(pid, o.fd, o.cloexec), ret: e === undefined ? -9 : 0 });
+        break;
+      }
+      case 'closeRange': {
+        const [first, last] = o.first <= o.last ? [o.first, o.last] : [o.last, o.first];
+        for (const [fd, e] of [...t]) {
+          if (fd < first || fd > last) continue;
+          if (o.cloexec) e.cloexec = true;
+          else t.delete(fd);
+        }
+        events.push(ev.closeRange(pid, first, last, o.cloexec ? 4 : 0));
+        break;
+      }
+      case 'pass': {
+        const e = t.get(o.fd);
+        const to = pids[o.to % pids.length]!;
+        if (e === undefined) break; // sendmsg with a bad fd fails: nothing is reported
+        events.push(ev.rights(pid, 'send', o.fd, e.obj));
+        const rt = ref.get(to)!;
+        const fd = lowestFree(rt);
+        rt.set(fd, { obj: e.obj, cloexec: false });
+        events.push(ev.rights(to, 'recv', fd, e.obj));
+        break;
+      }
+    }
+  }
+  return { events, ref };
+}
+
+function tableOf(st: SystemState, pid: number): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const [fd, e] of st.procs.get(pid)?.fds.entries ?? []) out[fd] = `${e.obj}${e.cloexec ? '+cloexec' : ''}`;
+  return out;
+}
+
+describe('fd-state model', () => {
+  it('agrees with a reference model on random open/dup/close/fork/exec/pass sequences', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 80 }), (ops) => {
+        const { events, ref } = simulate(ops);
+        const st = new SystemState();
+        for (const e of events) st.apply(e);
+        expect([...st.procs.byPid.keys()].sort()).toEqual([...ref.keys()].sort());
+        for (const [pid, t] of ref) {
+          const want: Record<number, string> = {};
+          for (const [fd, e] of t) want[fd] = `${e.obj}${e.cloexec ? '+cloexec' : ''}`;
+          expect(tableOf(st, pid)).toEqual(want);
+        }
+        // no fd outlives its task: once every process exits, no object is left
+        let t = 1e9;
+        for (const pid of ref.keys()) st.apply({ ...ev.exit(pid), ts: t++ });
+        expect(st.objects.size).toBe(0);
+        expect(st.procs.size).toBe(0);
+        expect(st.stats.unknownProcesses).toBe(0);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('resolves every fd an event names, and the view does not change when the state later does', () => {
+    const st = new SystemState();
+    st.apply(ev.seen(1));
+    st.apply(ev.open(1, 3, '8:1:612', '/etc/hostname'));
+    const read = st.apply(ev.read(1, 3));
+    st.apply(ev.close(1, 3));
+    expect(read.res?.fd).toMatchObject({ id: '8:1:612', path: '/etc/hostname', type: 'file', flags: 0 });
+    const after = st.apply(ev.read(1, 3));
+    expect(after.res).toBeUndefined();
+    expect(st.stats.unresolved).toBe(1);
+  });
+
+  it('heals a descriptor whose creation it never saw from the kernel identity on I/O', () => {
+    const st = new SystemState();
+    st.apply(ev.seen(1));
+    st.apply(ev.open(2, 5, '8:1:77', '/secret'));
+    const r = st.apply(ev.read(1, 4, 10, '8:1:77'));
+    expect(r.res?.fd?.path).toBe('/secret');
+    expect(st.stats.healed).toBe(1);
+  });
+
+  it('resolves relative paths against the cwd and keeps an object named across a rename', () => {
+    const st = new SystemState();
+    st.apply({ kind: 'snapshot.process', ts: 1, cgroup: 1, pid: 1, tid: 1, ppid: 0, comm: 'sh', argv: [], cwd: '/home/u' });
+    const o = st.apply({ ...ev.open(1, 3, '8:1:9', '../u/./.ssh/id_rsa') });
+    expect(o.abs?.path).toBe('/home/u/.ssh/id_rsa');
+    st.apply({ kind: 'file.path2', ts: 5, cgroup: 1, pid: 1, tid: 1, syscall: 'rename', op: 'rename', old_dirfd: -100, old_path: '.ssh/id_rsa', new_dirfd: -100, new_path: '/tmp/x', flags: 0, ret: 0 });
+    expect(st.apply(ev.read(1, 3)).res?.fd?.path).toBe('/tmp/x');
+  });
+});
