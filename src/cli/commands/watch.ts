@@ -31,7 +31,7 @@ export function watchCommand(): Command {
     .option('--cgroup <path>', 'watch a cgroup v2 subtree (path below the cgroup v2 mount); the task is its name')
     .option('--pid <pid>', 'watch a process and all its descendants', positiveInt('--pid'))
     .option('--task <name>', 'task name for --pid or -- COMMAND (default pid-PID or the command name)')
-    .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout)')
+    .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout; the default when neither --events nor --record is given)')
     .option('--record <file>', 'record the trace (header + canonical events) for replay')
     .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
     .addOption(new Option('--ring-pages <n>', 'perf ring buffer pages per CPU').argParser(positiveInt('--ring-pages')).default(1024))
@@ -47,6 +47,7 @@ export function watchCommand(): Command {
             : command.length > 0
               ? { mode: 'command', argv: command }
               : { mode: 'host' };
+      if (opts.events === undefined && opts.record === undefined) opts.events = '-';
       let stop!: () => void;
       const stopSignal = new Promise<void>((r) => (stop = r));
       const onSignal = (sig: NodeJS.Signals): void => {

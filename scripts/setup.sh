@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up chainwatch on a fresh Debian machine, as root: kernel tooling,
+# the programs the live tests drive, tracefs, and the npm build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: run as root (bpftrace loads BPF programs)" >&2
+  exit 1
+fi
+
+need=()
+for pkg in bpftrace python3 curl socat netcat-openbsd procps iproute2 gzip; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# tracepoints live in tracefs
+if [ ! -e /sys/kernel/tracing/events/syscalls ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+if [ ! -e /sys/kernel/tracing/events/syscalls ]; then
+  echo "setup.sh: no syscall tracepoints under /sys/kernel/tracing: this kernel cannot run chainwatch" >&2
+  exit 1
+fi
+
+npm ci --no-audit --no-fund >/dev/null
+echo "setup.sh: ready ($(bpftrace --version))" >&2
