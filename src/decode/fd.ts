@@ -1,13 +1,12 @@
 import type { EventOf } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { baseOf } from './base.js';
 import { familyName, int32, kernelObjId } from './common.js';
 import type { DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
 
 export function decodeDup(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.dup'> {
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'fd.dup',
     syscall: syscallName(rec.n[4]!),
     oldfd: int32(rec.n[5]!),
@@ -18,16 +17,16 @@ export function decodeDup(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.dup'>
 }
 
 export function decodeFcntl(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.fcntl'> {
-  return { ...baseOf(rec, ctx), kind: 'fd.fcntl', fd: int32(rec.n[4]!), cmd: rec.n[5]!, arg: rec.n[6]!, ret: int32(rec.n[7]!) };
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'fd.fcntl', fd: int32(rec.n[4]!), cmd: rec.n[5]!, arg: rec.n[6]!, ret: int32(rec.n[7]!) };
 }
 
 export function decodeClose(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.close'> {
-  return { ...baseOf(rec, ctx), kind: 'fd.close', fd: int32(rec.n[4]!), ret: int32(rec.n[5]!) };
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'fd.close', fd: int32(rec.n[4]!), ret: int32(rec.n[5]!) };
 }
 
 export function decodeCloseRange(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.close_range'> {
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'fd.close_range',
     first: rec.n[4]!,
     last: rec.n[5]!,
@@ -39,7 +38,7 @@ export function decodeCloseRange(rec: RawRecord, ctx: DecodeContext): EventOf<'f
 export function decodePipe(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.pipe'> {
   const ret = int32(rec.n[5]!);
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'fd.pipe',
     flags: rec.n[4]!,
     ret,
@@ -51,7 +50,7 @@ export function decodePipe(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.pipe
 export function decodeSocket(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.socket'> {
   const ret = int32(rec.n[7]!);
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'fd.socket',
     family: familyName(rec.n[4]!),
     sock_type: rec.n[5]!,
@@ -65,7 +64,7 @@ export function decodeSocketpair(rec: RawRecord, ctx: DecodeContext): EventOf<'f
   const ret = int32(rec.n[6]!);
   const dev = rec.n[9]!;
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'fd.socketpair',
     family: familyName(rec.n[4]!),
     sock_type: rec.n[5]!,
@@ -77,7 +76,7 @@ export function decodeSocketpair(rec: RawRecord, ctx: DecodeContext): EventOf<'f
 
 export function decodeRights(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.rights'> {
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'fd.rights',
     dir: rec.n[4] === 1 ? 'send' : 'recv',
     sock_fd: int32(rec.n[5]!),

@@ -1,6 +1,5 @@
 import type { EventOf } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { baseOf } from './base.js';
 import { fileTypeOf, int32, kernelObjId } from './common.js';
 import { PROBE_STRLEN, type DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
@@ -8,7 +7,7 @@ import type { RawRecord } from './raw-record.js';
 export function decodeOpen(rec: RawRecord, ctx: DecodeContext): EventOf<'file.open'> {
   const ret = int32(rec.n[8]!);
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'file.open',
     syscall: syscallName(rec.n[4]!),
     dirfd: int32(rec.n[5]!),
@@ -25,7 +24,7 @@ export function decodeOpen(rec: RawRecord, ctx: DecodeContext): EventOf<'file.op
 export function decodeMemfd(rec: RawRecord, ctx: DecodeContext): EventOf<'file.memfd'> {
   const ret = int32(rec.n[5]!);
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'file.memfd',
     name: rec.s,
     flags: rec.n[4]!,
@@ -43,7 +42,7 @@ export function decodePath2(rec: RawRecord, ctx: DecodeContext): EventOf<'file.p
   const syscall = syscallName(rec.n[4]!);
   const [oldPath = '', newPath = ''] = ctx.takeStrings(rec.n[3]!);
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'file.path2',
     syscall,
     op: PATH2_OPS[syscall] ?? 'rename',
@@ -58,7 +57,7 @@ export function decodePath2(rec: RawRecord, ctx: DecodeContext): EventOf<'file.p
 
 export function decodeUnlink(rec: RawRecord, ctx: DecodeContext): EventOf<'file.unlink'> {
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'file.unlink',
     syscall: syscallName(rec.n[4]!),
     dirfd: int32(rec.n[5]!),

@@ -1,6 +1,5 @@
 import type { EventOf } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { baseOf } from './base.js';
 import { int32, kernelObjId } from './common.js';
 import type { DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
@@ -9,7 +8,7 @@ import type { RawRecord } from './raw-record.js';
 export function decodeIo(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> {
   const ts = ctx.ts(rec);
   return {
-    ...baseOf(rec, ctx),
+    ts, cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'io',
     dir: rec.n[4] === 0 ? 'in' : 'out',
     syscall: syscallName(rec.n[5]!),
@@ -24,7 +23,7 @@ export function decodeIo(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> {
 export function decodeXfer(rec: RawRecord, ctx: DecodeContext): EventOf<'io.xfer'> {
   const ts = ctx.ts(rec);
   return {
-    ...baseOf(rec, ctx),
+    ts, cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'io.xfer',
     syscall: syscallName(rec.n[4]!),
     fd_in: int32(rec.n[5]!),
@@ -39,14 +38,14 @@ export function decodeXfer(rec: RawRecord, ctx: DecodeContext): EventOf<'io.xfer
 
 /** The summed rest of a run (calls after the first), flushed by the probe. */
 export function decodeRun(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> | EventOf<'io.xfer'> {
-  const base = baseOf(rec, ctx);
+  const ts = ctx.ts(rec);
   const slot = rec.n[4]!;
   const syscall = syscallName(rec.n[5]!);
   const fd = int32(rec.n[6]!);
   const tsFirst = ctx.rel(String(rec.n[10]!), rec.n[10]!);
   if (slot === 2) {
     return {
-      ...base,
+      ts, cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
       kind: 'io.xfer',
       syscall,
       fd_in: fd,
@@ -59,7 +58,7 @@ export function decodeRun(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> | E
     };
   }
   return {
-    ...base,
+    ts, cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'io',
     dir: slot === 0 ? 'in' : 'out',
     syscall,

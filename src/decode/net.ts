@@ -11,7 +11,7 @@ export function decodeAddr(rec: RawRecord, ctx: DecodeContext): EventOf<'net.add
   const dev = rec.n[7]!;
   const inet = family === 'inet' || family === 'inet6';
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'net.addr',
     op: syscallName(rec.n[4]!) === 'bind' ? 'bind' : 'connect',
     fd: int32(rec.n[5]!),
@@ -27,7 +27,7 @@ export function decodeAddr(rec: RawRecord, ctx: DecodeContext): EventOf<'net.add
 export function decodeAccept(rec: RawRecord, ctx: DecodeContext): EventOf<'net.accept'> {
   const ret = int32(rec.n[6]!);
   const dev = rec.n[7]!;
-  const base = { ...baseOf(rec, ctx), kind: 'net.accept' as const, syscall: syscallName(rec.n[4]!), listen_fd: int32(rec.n[5]!), ret };
+  const base = { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'net.accept' as const, syscall: syscallName(rec.n[4]!), listen_fd: int32(rec.n[5]!), ret };
   if (ret < 0) return { ...base, obj: null, peer_obj: null };
   const family = familyName(rec.n[9]!);
   const inet = family === 'inet' || family === 'inet6';
@@ -44,7 +44,7 @@ export function decodeAccept(rec: RawRecord, ctx: DecodeContext): EventOf<'net.a
 export function decodeDest(rec: RawRecord, ctx: DecodeContext): EventOf<'net.dest'> {
   const family = familyName(rec.n[6]!);
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'net.dest',
     fd: int32(rec.n[4]!),
     ret: int32(rec.n[5]!),

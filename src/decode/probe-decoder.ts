@@ -49,6 +49,11 @@ export interface ProbeDecoderOptions {
 
 type BpftraceJson = { type?: unknown; data?: unknown };
 
+const PRINTF_PREFIX = '{"type": "printf", "data": "';
+/** Any escape other than \t and \n, or a quote, sends the line through JSON.parse. */
+const NEEDS_JSON = /\\[^tn]|"/;
+const NONE: Event[] = [];
+
 /**
  * Decodes bpftrace `-f json` output, one line at a time, into canonical
  * events. Stateful only where the probe format needs it (strings waiting for
@@ -66,10 +71,30 @@ export class ProbeDecoder {
 
   /** Decodes one output line; returns the events it yields (often one, sometimes none). */
   decodeLine(line: string, lineNo: number = this.stats.lines + 1): Event[] {
+    const out: Event[] = [];
+    this.decodeLineTo(line, lineNo, (e) => out.push(e));
+    return out;
+  }
+
+  /** Decodes one output line, handing each event to `emit` (no array per line: the hot path). */
+  decodeLineTo(line: string, lineNo: number, emit: (e: Event) => void): void {
+    for (const e of this.decodeLineRaw(line, lineNo, emit)) emit(e);
+  }
+
+  private decodeLineRaw(line: string, lineNo: number, emit: (e: Event) => void): Event[] {
     this.stats.lines++;
     if (line.trim() === '') {
       this.stats.blank++;
       return [];
+    }
+    // fast path: a printf record whose only escapes are \t and \n (nearly all of them)
+    if (line.startsWith(PRINTF_PREFIX) && line.endsWith('"}')) {
+      const inner = line.slice(PRINTF_PREFIX.length, -2);
+      if (!NEEDS_JSON.test(inner)) {
+        const ev = this.decodeOne(inner, true, lineNo);
+        if (ev !== null) emit(ev);
+        return NONE;
+      }
     }
     let msg: BpftraceJson;
     try {
@@ -102,19 +127,28 @@ export class ProbeDecoder {
   }
 
   private decodeRecord(data: string, lineNo: number): Event[] {
-    const parsed = parseRawRecord(data);
-    if (!parsed.ok) return this.issue(lineNo, parsed.reason, data);
+    const ev = this.decodeOne(data, false, lineNo);
+    return ev === null ? NONE : [ev];
+  }
+
+  private decodeOne(data: string, escaped: boolean, lineNo: number): Event | null {
+    const parsed = parseRawRecord(data, escaped);
+    if (!parsed.ok) {
+      this.issue(lineNo, parsed.reason, data);
+      return null;
+    }
     const rec = parsed.rec;
     this.stats.records++;
     if (rec.kind === 'HELLO' || rec.kind === 'TICK' || rec.kind === 'BYE') {
       if (rec.kind === 'TICK') this.stats.ticks++;
       this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw), rec.n[1]);
-      return [];
+      return null;
     }
     const ev = DECODERS[rec.kind](rec, this.ctx);
-    if (ev === null) return [];
+    if (ev === null) return null;
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
-    return this.emit([ev]);
+    this.stats.events++;
+    return ev;
   }
 
   /**

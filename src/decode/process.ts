@@ -1,5 +1,4 @@
 import type { EventOf } from '../schema/event.js';
-import { baseOf } from './base.js';
 import { kernelObjId, int32 } from './common.js';
 import { PROBE_STRLEN, type DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
@@ -7,13 +6,13 @@ import type { RawRecord } from './raw-record.js';
 const CLONE_THREAD = 0x10000;
 
 export function decodeTask(rec: RawRecord, ctx: DecodeContext): EventOf<'process.seen'> {
-  return { ...baseOf(rec, ctx), kind: 'process.seen', ppid: rec.n[4]!, comm: rec.s };
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'process.seen', ppid: rec.n[4]!, comm: rec.s };
 }
 
 export function decodeFork(rec: RawRecord, ctx: DecodeContext): EventOf<'process.fork'> {
   const flags = rec.n[5]!;
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'process.fork',
     child_tid: rec.n[4]!,
     thread: (flags & CLONE_THREAD) !== 0,
@@ -27,7 +26,7 @@ export function decodeExec(rec: RawRecord, ctx: DecodeContext): EventOf<'process
   const truncated = ctx.argvTruncated.has(oldTid) || argv.some((a) => a.length >= PROBE_STRLEN - 1);
   ctx.forget(oldTid);
   return {
-    ...baseOf(rec, ctx),
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'process.exec',
     filename: rec.s,
     // holes (an arg the probe could not read) become empty strings, never undefined
@@ -40,20 +39,20 @@ export function decodeExec(rec: RawRecord, ctx: DecodeContext): EventOf<'process
 }
 
 export function decodeComm(rec: RawRecord, ctx: DecodeContext): EventOf<'process.comm'> {
-  return { ...baseOf(rec, ctx), kind: 'process.comm', comm: rec.s };
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'process.comm', comm: rec.s };
 }
 
 export function decodeExit(rec: RawRecord, ctx: DecodeContext): EventOf<'process.exit'> {
   ctx.forget(rec.n[3]!);
-  return { ...baseOf(rec, ctx), kind: 'process.exit', code: rec.n[4]!, group_dead: rec.n[5] === 1 };
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'process.exit', code: rec.n[4]!, group_dead: rec.n[5] === 1 };
 }
 
 export function decodeChdir(rec: RawRecord, ctx: DecodeContext): EventOf<'process.chdir'> {
-  return { ...baseOf(rec, ctx), kind: 'process.chdir', path: rec.s, ret: int32(rec.n[4]!) };
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'process.chdir', path: rec.s, ret: int32(rec.n[4]!) };
 }
 
 export function decodeFchdir(rec: RawRecord, ctx: DecodeContext): EventOf<'process.chdir'> {
-  return { ...baseOf(rec, ctx), kind: 'process.chdir', fd: int32(rec.n[4]!), ret: int32(rec.n[5]!) };
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'process.chdir', fd: int32(rec.n[4]!), ret: int32(rec.n[5]!) };
 }
 
 export function decodeString(rec: RawRecord, ctx: DecodeContext): null {

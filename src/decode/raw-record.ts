@@ -70,43 +70,75 @@ export type RawParse =
   | { ok: true; rec: RawRecord }
   | { ok: false; reason: string };
 
-const DIGITS = /^-?\d+$/;
+const TAB = 9;
+const MINUS = 45;
+const ZERO = 48;
+const NINE = 57;
+const BACKSLASH = 92;
+const LETTER_T = 116;
 
-/** Parses the `data` of one printf record. Never throws. */
-export function parseRawRecord(data: string): RawParse {
-  const body = data.endsWith('\n') ? data.slice(0, -1) : data;
-  const firstTab = body.indexOf('\t');
-  const kind = (firstTab < 0 ? body : body.slice(0, firstTab)) as RawKind;
+/**
+ * Parses the `data` of one printf record. Never throws.
+ *
+ * `escaped`: `data` is still in its JSON-escaped form, where TAB and the
+ * final newline appear as the two characters `\t` and `\n` (the decoder's
+ * fast path for lines with no other escapes); fields are split on `\t` and
+ * only the trailing string is unescaped.
+ */
+export function parseRawRecord(data: string, escaped = false): RawParse {
+  const sepLen = escaped ? 2 : 1;
+  const len = escaped ? (data.endsWith('\\n') ? data.length - 2 : data.length) : data.endsWith('\n') ? data.length - 1 : data.length;
+  const sep = escaped ? '\\t' : '\t';
+  const firstTab = data.indexOf(sep);
+  const kind = (firstTab < 0 || firstTab > len ? data.slice(0, len) : data.slice(0, firstTab)) as RawKind;
   const layout = Object.hasOwn(RAW_LAYOUT, kind) ? RAW_LAYOUT[kind] : undefined;
   if (layout === undefined) {
     return { ok: false, reason: `unknown record kind ${JSON.stringify(kind.slice(0, 32))}` };
   }
   const want = layout.nums.length;
-  const n: number[] = new Array<number>(want);
-  let pos = firstTab + 1;
-  let tsRaw = '';
+  const n: number[] = [];
+  let pos = firstTab + sepLen;
+  let tsEnd = 0;
   for (let i = 0; i < want; i++) {
-    if (firstTab < 0 || pos > body.length) {
+    if (firstTab < 0 || pos > len) {
       return { ok: false, reason: `${kind}: expected ${want} numeric fields, got ${i}` };
     }
-    let end = body.indexOf('\t', pos);
-    if (end < 0) end = body.length;
-    const field = body.slice(pos, end);
-    if (!DIGITS.test(field)) {
-      return { ok: false, reason: `${kind}: field ${layout.nums[i]} is not an integer: ${JSON.stringify(field.slice(0, 32))}` };
+    // one pass per field: optional '-', then digits up to the separator or the end
+    let p = pos;
+    let neg = false;
+    if (data.charCodeAt(p) === MINUS) {
+      neg = true;
+      p++;
     }
-    if (i === 0) tsRaw = field;
-    n[i] = Number(field);
-    pos = end + 1;
+    let v = 0;
+    const digitsFrom = p;
+    while (p < len) {
+      const c = data.charCodeAt(p);
+      if (c < ZERO || c > NINE) break;
+      v = v * 10 + (c - ZERO);
+      p++;
+    }
+    const atSep = p === len || (escaped ? data.charCodeAt(p) === BACKSLASH && data.charCodeAt(p + 1) === LETTER_T : data.charCodeAt(p) === TAB);
+    if (p === digitsFrom || !atSep) {
+      let end = data.indexOf(sep, pos);
+      if (end < 0 || end > len) end = len;
+      return { ok: false, reason: `${kind}: field ${layout.nums[i]} is not an integer: ${JSON.stringify(data.slice(pos, end).slice(0, 32))}` };
+    }
+    // more than 15 digits may exceed 2^53: keep exactness through the decimal text
+    if (p - digitsFrom > 15) v = Number(data.slice(digitsFrom, p));
+    n.push(neg ? -v : v);
+    if (i === 0) tsEnd = p;
+    pos = p + sepLen;
   }
   let s = '';
   if (layout.str !== null) {
-    if (pos > body.length) return { ok: false, reason: `${kind}: missing ${layout.str}` };
-    s = body.slice(pos);
-  } else if (pos <= body.length) {
+    if (pos > len) return { ok: false, reason: `${kind}: missing ${layout.str}` };
+    s = data.slice(pos, len);
+    if (escaped && s.includes('\\')) s = s.replaceAll('\\t', '\t').replaceAll('\\n', '\n');
+  } else if (pos <= len) {
     return { ok: false, reason: `${kind}: unexpected trailing data after ${want} fields` };
   }
-  return { ok: true, rec: { kind, n, s, tsRaw } };
+  return { ok: true, rec: { kind, n, s, tsRaw: data.slice(firstTab + sepLen, tsEnd) } };
 }
 
 /** Field accessor by name (used outside the hot path, e.g. tests and docs). */

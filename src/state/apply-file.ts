@@ -1,5 +1,5 @@
 import type { FileType, ObjectType } from '../schema/event.js';
-import type { Handler } from './handler.js';
+import type { Handler, Resolution } from './handler.js';
 import { O_CLOEXEC } from './state-core.js';
 
 const OBJECT_TYPE_OF_FILE: Record<FileType, ObjectType> = {
@@ -8,8 +8,9 @@ const OBJECT_TYPE_OF_FILE: Record<FileType, ObjectType> = {
 
 export const onOpen: Handler<'file.open'> = (st, ev, p) => {
   const abs = st.absPath(p, ev.dirfd, ev.path);
-  const absRec = abs === undefined ? undefined : { path: abs };
-  if (ev.ret < 0 || ev.obj === null) return { ...(absRec && { abs: absRec }) };
+  const r: Resolution = {};
+  if (abs !== undefined) r.abs = { path: abs };
+  if (ev.ret < 0 || ev.obj === null) return r;
   const o = st.objects.upsert(ev.obj, { type: OBJECT_TYPE_OF_FILE[ev.file_type] });
   // a path learnt from a complete (not cut) open names the object; renames update it
   if (abs !== undefined && !ev.path_truncated && o.path !== abs && (o.type === 'file' || o.type === 'dir' || o.type === 'device' || o.type === 'pipe')) {
@@ -17,7 +18,8 @@ export const onOpen: Handler<'file.open'> = (st, ev, p) => {
   }
   st.install(p.fds, ev.ret, o, ev.flags & ~O_CLOEXEC, (ev.flags & O_CLOEXEC) !== 0);
   const v = st.viewOf(p.fds, ev.ret);
-  return { ...(v && { res: { ret: v } }), ...(absRec && { abs: absRec }) };
+  if (v !== undefined) r.res = { ret: v };
+  return r;
 };
 
 const MFD_CLOEXEC = 1;

@@ -23,6 +23,8 @@ export function channelOf(o: KernelObject): string {
   return `${o.type}:${o.id}`;
 }
 
+const FILLABLE = ['path', 'family', 'sockType', 'local', 'peer', 'peerId'] as const;
+
 /**
  * All kernel objects referenced by live descriptors of one state instance.
  * Objects whose last descriptor closes are evicted (bounded memory); their
@@ -45,7 +47,8 @@ export class ObjectTable {
   upsert(id: ObjId, init: Partial<Omit<KernelObject, 'id' | 'refs' | 'version'>> & { type: ObjectType }): KernelObject {
     let o = this.objects.get(id);
     if (o === undefined) {
-      o = { id, refs: 0, version: 0, ...init };
+      o = { id, type: init.type, refs: 0, version: 0 };
+      for (const k of FILLABLE) if (init[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = init[k];
       this.objects.set(id, o);
       return o;
     }
@@ -54,7 +57,7 @@ export class ObjectTable {
       o.type = init.type;
       changed = true;
     }
-    for (const k of ['path', 'family', 'sockType', 'local', 'peer', 'peerId'] as const) {
+    for (const k of FILLABLE) {
       if (init[k] !== undefined && o[k] === undefined) {
         (o as unknown as Record<string, unknown>)[k] = init[k];
         changed = true;

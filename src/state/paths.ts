@@ -8,6 +8,8 @@ import { posix } from 'node:path';
  */
 export function normalizePath(p: string): string {
   if (p === '') return p;
+  // already normal: absolute, no '.', '..' or empty segments, no trailing slash
+  if (p.charCodeAt(0) === 47 && !p.includes('/.') && !p.includes('//') && (p.length === 1 || !p.endsWith('/'))) return p;
   const n = posix.normalize(p);
   if (n.length > 1 && n.endsWith('/')) return n.slice(0, -1);
   return n.startsWith('//') ? n.slice(1) : n;

@@ -1,3 +1,4 @@
+import type { ProcView } from '../schema/event.js';
 import { FdTable } from './fd-table.js';
 
 export interface Process {
@@ -10,6 +11,8 @@ export interface Process {
   cgroup: number;
   fds: FdTable;
   threads: Set<number>;
+  /** Cached `proc` view for events (rebuilt when a field it shows changes). */
+  view?: ProcView;
 }
 
 /**

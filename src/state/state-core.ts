@@ -38,7 +38,13 @@ export class StateCore {
   readonly stats: StateStats = { events: 0, unknownProcesses: 0, healed: 0, corrected: 0, unresolved: 0, exitedProcesses: 0 };
 
   taskOf(cgroup: number): string {
-    return this.cgroups.get(cgroup)?.task ?? `cgroup-${cgroup}`;
+    let t = this.cgroups.get(cgroup);
+    if (t === undefined) {
+      // an unnamed cgroup (a trace without task.cgroup records): name it once
+      t = { path: `cgroup-${cgroup}`, task: `cgroup-${cgroup}` };
+      this.cgroups.set(cgroup, t);
+    }
+    return t.task;
   }
 
   /** The event's process; created (and counted) when this is the first sign of it. */

@@ -48,7 +48,14 @@ export class SystemState extends StateCore {
     }
     // after exec or exit the table may have changed: describe the process as it is now
     const now = this.procs.get(ev.pid) ?? p;
-    ev.proc = { ppid: now.ppid, comm: now.comm, task: this.taskOf(ev.cgroup), ...(now.exe !== undefined && { exe: now.exe }) };
+    const task = this.taskOf(ev.cgroup);
+    let v = now.view;
+    if (v === undefined || v.ppid !== now.ppid || v.comm !== now.comm || v.exe !== now.exe || v.task !== task) {
+      v = { ppid: now.ppid, comm: now.comm, task };
+      if (now.exe !== undefined) v.exe = now.exe;
+      now.view = v;
+    }
+    ev.proc = v;
     return ev;
   }
 }

@@ -1,0 +1,163 @@
+import { performance } from 'node:perf_hooks';
+import { ProbeDecoder } from '../src/decode/probe-decoder.js';
+import type { Event } from '../src/schema/event.js';
+import { SystemState } from '../src/state/system-state.js';
+
+/**
+ * Decode + state throughput on a synthetic probe stream of realistic shape:
+ * many processes forking and exec'ing, opening files, reading and writing
+ * (first calls and RUN summaries), sockets, connects, sends, pipes, closes.
+ * Lines are generated in chunks outside the timed section.
+ */
+
+const rec = (data: string): string => `{"type": "printf", "data": "${data.replaceAll('\t', '\\t')}\\n"}`;
+
+export class Workload {
+  private ts = 1_000_000_000;
+  private nextPid = 1000;
+  private procs: { pid: number; fds: number[]; inos: Map<number, number>; sock?: number; sockIno?: number }[] = [];
+  private ino = 100;
+
+  constructor(private readonly concurrent: number) {
+    for (let i = 0; i < concurrent; i++) this.procs.push({ pid: this.nextPid++, fds: [], inos: new Map() });
+  }
+
+  /** Appends about `n` lines; returns the number of lines. */
+  fill(out: string[], n: number): void {
+    while (out.length < n) this.step(out);
+  }
+
+  private step(out: string[]): void {
+    const i = Math.floor(Math.random() * this.procs.length);
+    const p = this.procs[i]!;
+    const h = (): string => `${(this.ts += 137)}\t7\t${p.pid}\t${p.pid}`;
+    const r = Math.random();
+    if (p.fds.length === 0 || r < 0.08) {
+      let fd = 3;
+      while (p.inos.has(fd)) fd++;
+      const ino = this.ino++;
+      out.push(rec(`OPEN\t${h()}\t257\t4294967196\t0\t0\t${fd}\t266338304\t${ino}\t33188\t/srv/data/file-${ino % 5000}.txt`));
+      p.fds.push(fd);
+      p.inos.set(fd, ino);
+      return;
+    }
+    const fd = p.fds[Math.floor(Math.random() * p.fds.length)]!;
+    if (r < 0.5) {
+      out.push(rec(`IO\t${h()}\t0\t0\t${fd}\t4096\t266338304\t${p.inos.get(fd)}`));
+    } else if (r < 0.7) {
+      out.push(rec(`RUN\t${h()}\t0\t0\t${fd}\t-1\t37\t151552\t${this.ts - 5000}`));
+    } else if (r < 0.78) {
+      if (p.sock === undefined) {
+        const s = 3 + p.fds.length + 10;
+        const sino = this.ino++;
+        out.push(rec(`SOCK\t${h()}\t2\t1\t0\t${s}\t9\t${sino}`));
+        out.push(rec(`ADDR\t${h()}\t42\t${s}\t0\t9\t${sino}\t2\t443\t0\t10.0.0.${p.pid % 250}`));
+        p.sock = s;
+        p.sockIno = sino;
+      }
+      out.push(rec(`IO\t${h()}\t1\t44\t${p.sock}\t1200\t9\t${p.sockIno}`));
+    } else if (r < 0.86) {
+      out.push(rec(`CLOSE\t${h()}\t${fd}\t0`));
+      p.fds.splice(p.fds.indexOf(fd), 1);
+      p.inos.delete(fd);
+    } else if (r < 0.9) {
+      out.push(rec(`DUP\t${h()}\t33\t${fd}\t${fd + 20}\t0\t${fd + 20}`));
+      out.push(rec(`CLOSE\t${h()}\t${fd + 20}\t0`));
+    } else if (r < 0.93) {
+      const ino = this.ino++;
+      out.push(rec(`PIPE\t${h()}\t0\t0\t${fd + 30}\t${fd + 31}\t15\t${ino}`));
+      out.push(rec(`IO\t${h()}\t1\t1\t${fd + 31}\t512\t15\t${ino}`));
+      out.push(rec(`CLOSE\t${h()}\t${fd + 30}\t0`));
+      out.push(rec(`CLOSE\t${h()}\t${fd + 31}\t0`));
+    } else if (r < 0.97) {
+      out.push(rec(`RUN\t${h()}\t1\t1\t${fd}\t-1\t12\t49152\t${this.ts - 9000}`));
+    } else {
+      // the process forks a child that execs and exits; the parent is replaced by a fresh one later
+      const child = this.nextPid++;
+      out.push(rec(`FORK\t${h()}\t${child}\t17`));
+      const ch = (): string => `${(this.ts += 137)}\t7\t${child}\t${child}`;
+      out.push(rec(`S\t${ch()}\t0\t/usr/bin/gzip`));
+      out.push(rec(`S\t${ch()}\t1\t-c`));
+      out.push(rec(`EXEC\t${ch()}\t${child}\t${p.pid}\t266338304\t555\t/usr/bin/gzip`));
+      out.push(rec(`COMM\t${ch()}\tgzip`));
+      out.push(rec(`IO\t${ch()}\t0\t0\t0\t65536\t15\t${this.ino++}`));
+      out.push(rec(`EXIT\t${ch()}\t0\t1`));
+      if (Math.random() < 0.3) {
+        out.push(rec(`EXIT\t${h()}\t0\t1`));
+        this.procs[i] = { pid: this.nextPid++, fds: [], inos: new Map() };
+      }
+    }
+  }
+}
+
+export interface DecodeStateResult {
+  events: number;
+  lines: number;
+  seconds: number;
+  eventsPerSecond: number;
+  peakRssMiB: number;
+  heapAfterMiB: number;
+  trackedFds: number;
+}
+
+export function benchDecodeState(totalLines: number): DecodeStateResult {
+  const w = new Workload(2000);
+  let firstIssue = "";
+  const decoder = new ProbeDecoder({ monoEpochNs: 0n, onIssue: (i) => (firstIssue ||= `${i.reason}: ${i.excerpt}`) });
+  const state = new SystemState();
+  let seconds = 0;
+  let events = 0;
+  let peakRss = 0;
+  let lines = 0;
+  const chunk = 250_000;
+  const apply = (e: Event): void => {
+    state.apply(e);
+    events++;
+  };
+  while (lines < totalLines) {
+    const batch: string[] = [];
+    w.fill(batch, Math.min(chunk, totalLines - lines));
+    const t0 = performance.now();
+    for (let i = 0; i < batch.length; i++) decoder.decodeLineTo(batch[i]!, lines + i + 1, apply);
+    seconds += (performance.now() - t0) / 1000;
+    lines += batch.length;
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  let trackedFds = 0;
+  for (const p of state.procs.byPid.values()) trackedFds += p.fds.entries.size;
+  if (decoder.stats.malformed > 0) throw new Error(`benchmark workload produced ${decoder.stats.malformed} malformed lines, first: ${firstIssue}`);
+  return {
+    events,
+    lines,
+    seconds,
+    eventsPerSecond: events / seconds,
+    peakRssMiB: peakRss / 2 ** 20,
+    heapAfterMiB: process.memoryUsage().heapUsed / 2 ** 20,
+    trackedFds,
+  };
+}
+
+/** Heap bytes per tracked descriptor: many processes holding many open files. */
+export function benchMemoryPerFd(processes: number, fdsEach: number): { fds: number; bytesPerFd: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const state = new SystemState();
+  let ts = 1;
+  let ino = 1;
+  for (let p = 0; p < processes; p++) {
+    const pid = 10_000 + p;
+    state.apply({ kind: 'process.seen', ts: ts++, cgroup: 1, pid, tid: pid, ppid: 1, comm: 'bench' });
+    for (let f = 0; f < fdsEach; f++) {
+      state.apply({
+        kind: 'file.open', ts: ts++, cgroup: 1, pid, tid: pid, syscall: 'openat', dirfd: -100,
+        path: `/data/p${p}/f${f}`, path_truncated: false, flags: 0, mode: 0, ret: 3 + f, obj: `8:1:${ino++}`, file_type: 'file',
+      });
+    }
+  }
+  gc?.();
+  const after = process.memoryUsage().heapUsed;
+  const fds = processes * fdsEach;
+  if (state.procs.size !== processes) throw new Error('state lost processes');
+  return { fds, bytesPerFd: (after - before) / fds };
+}

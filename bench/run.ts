@@ -1,0 +1,16 @@
+import { benchDecodeState, benchMemoryPerFd } from './decode-state.js';
+
+/**
+ * `npm run bench`: CPU and memory figures that need no kernel.
+ * `npm run bench:live`: figures against the real kernel (bench/live.ts).
+ */
+const lines = Number(process.env.BENCH_LINES ?? 5_000_000);
+console.log(`decode + state, ${lines.toLocaleString()} probe lines (one core)…`);
+const r = benchDecodeState(lines);
+console.log(
+  `  ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ` +
+    `peak RSS ${r.peakRssMiB.toFixed(0)} MiB; tracked fds at end ${r.trackedFds.toLocaleString()}`,
+);
+if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
+const m = benchMemoryPerFd(2000, 500);
+console.log(`memory per tracked fd: ${m.bytesPerFd.toFixed(0)} bytes (heap, ${m.fds.toLocaleString()} fds in 2,000 processes)`);
