@@ -1,18 +1,5 @@
-import type { Family, FileType, ObjId } from '../schema/event.js';
-
-/** Kernel-internal dev_t (MAJOR << 20 | MINOR) and inode to an ObjId; null when the probe had none. */
-export function kernelObjId(dev: number, ino: number): ObjId | null {
-  if (ino === 0) return null;
-  return `${Math.floor(dev / 1048576)}:${dev % 1048576}:${ino}`;
-}
-
-/** Userspace st_dev (glibc encoding, as Node's fs.stat returns it) and inode to an ObjId. */
-export function statObjId(dev: number | bigint, ino: number | bigint): ObjId {
-  const d = BigInt(dev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
-  return `${major}:${minor}:${ino}`;
-}
+import type { Family, FileType } from '../schema/event.js';
+export { kernelObjId, statObjId } from '../util/obj-id.js';
 
 const FAMILIES: Record<number, Family> = { 1: 'unix', 2: 'inet', 10: 'inet6', 16: 'netlink', 17: 'packet', 40: 'vsock' };
 export function familyName(n: number): Family {

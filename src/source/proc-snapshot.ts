@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { statObjId } from '../decode/common.js';
+import { statObjId } from '../util/obj-id.js';
 import type { Endpoint, Event, EventOf, Family, ObjectType } from '../schema/event.js';
 
 /**
