@@ -24,7 +24,11 @@ export class DecodeContext {
 
   /** ns since the epoch; exact even when the raw value exceeds 2^53. */
   ts(rec: RawRecord): number {
-    return this.rel(rec.tsRaw, rec.n[0] ?? 0);
+    if (rec.tsRaw === '' && this.epochNum <= Number.MAX_SAFE_INTEGER) {
+      const v = rec.n[0]! - this.epochNum;
+      if (v >= 0) return v;
+    }
+    return this.rel(rec.tsRaw || String(rec.n[0]), rec.n[0]!);
   }
 
   rel(raw: string, asNumber: number): number {

@@ -7,7 +7,7 @@ import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
 import { decodeIo, decodeRun, decodeXfer } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeString } from './process.js';
-import { parseRawRecord, type RawKind, type RawRecord } from './raw-record.js';
+import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
 
@@ -51,7 +51,18 @@ type BpftraceJson = { type?: unknown; data?: unknown };
 
 const PRINTF_PREFIX = '{"type": "printf", "data": "';
 /** Any escape other than \t and \n, or a quote, sends the line through JSON.parse. */
-const NEEDS_JSON = /\\[^tn]|"/;
+function needsJson(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34) return true; // "
+    if (c === 92) {
+      const d = s.charCodeAt(i + 1);
+      if (d !== 116 && d !== 110) return true; // only \t and \n
+      i++;
+    }
+  }
+  return false;
+}
 const NONE: Event[] = [];
 
 /**
@@ -89,9 +100,8 @@ export class ProbeDecoder {
     }
     // fast path: a printf record whose only escapes are \t and \n (nearly all of them)
     if (line.startsWith(PRINTF_PREFIX) && line.endsWith('"}')) {
-      const inner = line.slice(PRINTF_PREFIX.length, -2);
-      if (!NEEDS_JSON.test(inner)) {
-        const ev = this.decodeOne(inner, true, lineNo);
+      if (!needsJson(line, PRINTF_PREFIX.length, line.length - 2)) {
+        const ev = this.decodeOne(line, true, lineNo, PRINTF_PREFIX.length, line.length - 2);
         if (ev !== null) emit(ev);
         return NONE;
       }
@@ -131,17 +141,16 @@ export class ProbeDecoder {
     return ev === null ? NONE : [ev];
   }
 
-  private decodeOne(data: string, escaped: boolean, lineNo: number): Event | null {
-    const parsed = parseRawRecord(data, escaped);
-    if (!parsed.ok) {
-      this.issue(lineNo, parsed.reason, data);
+  private decodeOne(data: string, escaped: boolean, lineNo: number, from = 0, to = data.length): Event | null {
+    const rec = parseRaw(data, escaped, from, to);
+    if (typeof rec === 'string') {
+      this.issue(lineNo, rec, data.slice(from, to));
       return null;
     }
-    const rec = parsed.rec;
     this.stats.records++;
     if (rec.kind === 'HELLO' || rec.kind === 'TICK' || rec.kind === 'BYE') {
       if (rec.kind === 'TICK') this.stats.ticks++;
-      this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw), rec.n[1]);
+      this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw || rec.n[0]!), rec.n[1]);
       return null;
     }
     const ev = DECODERS[rec.kind](rec, this.ctx);

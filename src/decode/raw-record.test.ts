@@ -38,11 +38,20 @@ describe('raw probe records', () => {
           expect(r.rec.kind).toBe(kind);
           expect(r.rec.n).toEqual(n);
           expect(r.rec.s).toBe(layout.str === null ? '' : str);
-          expect(r.rec.tsRaw).toBe(String(n[0]));
+          // short timestamps are exact in n[0]; the text is kept only beyond 15 digits
+          expect(r.rec.tsRaw).toBe('');
         },
       ),
       { numRuns: 3000 },
     );
+  });
+
+  it('keeps the text of a timestamp beyond 2^53, exactly', () => {
+    const r = parseRawRecord('CLOSE\t123456789012345678\t1\t2\t2\t3\t0\n');
+    expect(r.ok && r.rec.tsRaw).toBe('123456789012345678');
+    const esc = parseRawRecord('CLOSE\\t123456789012345678\\t1\\t2\\t2\\t3\\t0\\n', true);
+    expect(esc.ok && esc.rec.n.slice(1)).toEqual([1, 2, 2, 3, 0]);
+    expect(esc.ok && esc.rec.tsRaw).toBe('123456789012345678');
   });
 
   it('says what is wrong', () => {

@@ -62,7 +62,7 @@ export interface RawRecord {
   kind: RawKind;
   n: number[];
   s: string;
-  /** Raw monotonic ns as printed (a decimal string; may exceed 2^53). */
+  /** The timestamp's decimal text when it has more than 15 digits (may exceed 2^53); else '' and n[0] is exact. */
   tsRaw: string;
 }
 
@@ -76,6 +76,8 @@ const ZERO = 48;
 const NINE = 57;
 const BACKSLASH = 92;
 const LETTER_T = 116;
+const LETTER_N = 110;
+const NEWLINE = 10;
 
 /**
  * Parses the `data` of one printf record. Never throws.
@@ -85,23 +87,35 @@ const LETTER_T = 116;
  * fast path for lines with no other escapes); fields are split on `\t` and
  * only the trailing string is unescaped.
  */
-export function parseRawRecord(data: string, escaped = false): RawParse {
+export function parseRawRecord(data: string, escaped = false, from = 0, to = data.length): RawParse {
+  const rec = parseRaw(data, escaped, from, to);
+  return typeof rec === 'string' ? { ok: false, reason: rec } : { ok: true, rec };
+}
+
+/**
+ * The allocation-lean core of parseRawRecord: parses data[from, to) and
+ * returns the record, or the reason it is malformed.
+ */
+export function parseRaw(data: string, escaped: boolean, from: number, to: number): RawRecord | string {
   const sepLen = escaped ? 2 : 1;
-  const len = escaped ? (data.endsWith('\\n') ? data.length - 2 : data.length) : data.endsWith('\n') ? data.length - 1 : data.length;
+  const len = escaped
+    ? to - from >= 2 && data.charCodeAt(to - 2) === BACKSLASH && data.charCodeAt(to - 1) === LETTER_N ? to - 2 : to
+    : to > from && data.charCodeAt(to - 1) === NEWLINE ? to - 1 : to;
   const sep = escaped ? '\\t' : '\t';
-  const firstTab = data.indexOf(sep);
-  const kind = (firstTab < 0 || firstTab > len ? data.slice(0, len) : data.slice(0, firstTab)) as RawKind;
+  let firstTab = data.indexOf(sep, from);
+  if (firstTab >= len) firstTab = -1;
+  const kind = (firstTab < 0 ? data.slice(from, len) : data.slice(from, firstTab)) as RawKind;
   const layout = Object.hasOwn(RAW_LAYOUT, kind) ? RAW_LAYOUT[kind] : undefined;
   if (layout === undefined) {
-    return { ok: false, reason: `unknown record kind ${JSON.stringify(kind.slice(0, 32))}` };
+    return `unknown record kind ${JSON.stringify(kind.slice(0, 32))}`;
   }
   const want = layout.nums.length;
   const n: number[] = [];
   let pos = firstTab + sepLen;
-  let tsEnd = 0;
+  let tsRaw = '';
   for (let i = 0; i < want; i++) {
     if (firstTab < 0 || pos > len) {
-      return { ok: false, reason: `${kind}: expected ${want} numeric fields, got ${i}` };
+      return `${kind}: expected ${want} numeric fields, got ${i}`;
     }
     // one pass per field: optional '-', then digits up to the separator or the end
     let p = pos;
@@ -122,23 +136,25 @@ export function parseRawRecord(data: string, escaped = false): RawParse {
     if (p === digitsFrom || !atSep) {
       let end = data.indexOf(sep, pos);
       if (end < 0 || end > len) end = len;
-      return { ok: false, reason: `${kind}: field ${layout.nums[i]} is not an integer: ${JSON.stringify(data.slice(pos, end).slice(0, 32))}` };
+      return `${kind}: field ${layout.nums[i]} is not an integer: ${JSON.stringify(data.slice(pos, end).slice(0, 32))}`;
     }
     // more than 15 digits may exceed 2^53: keep exactness through the decimal text
-    if (p - digitsFrom > 15) v = Number(data.slice(digitsFrom, p));
+    if (p - digitsFrom > 15) {
+      v = Number(data.slice(digitsFrom, p));
+      if (i === 0) tsRaw = data.slice(digitsFrom, p);
+    }
     n.push(neg ? -v : v);
-    if (i === 0) tsEnd = p;
     pos = p + sepLen;
   }
   let s = '';
   if (layout.str !== null) {
-    if (pos > len) return { ok: false, reason: `${kind}: missing ${layout.str}` };
+    if (pos > len) return `${kind}: missing ${layout.str}`;
     s = data.slice(pos, len);
     if (escaped && s.includes('\\')) s = s.replaceAll('\\t', '\t').replaceAll('\\n', '\n');
   } else if (pos <= len) {
-    return { ok: false, reason: `${kind}: unexpected trailing data after ${want} fields` };
+    return `${kind}: unexpected trailing data after ${want} fields`;
   }
-  return { ok: true, rec: { kind, n, s, tsRaw: data.slice(firstTab + sepLen, tsEnd) } };
+  return { kind, n, s, tsRaw };
 }
 
 /** Field accessor by name (used outside the hot path, e.g. tests and docs). */
