@@ -58,15 +58,7 @@ export const onClose: Handler<'fd.close'> = (st, ev, p) => {
 
 export const onCloseRange: Handler<'fd.close_range'> = (st, ev, p) => {
   if (ev.ret !== 0) return;
-  if ((ev.flags & CLOSE_RANGE_UNSHARE) !== 0 && p.fds.users > 1) {
-    p.fds.users--;
-    const own = p.fds.clone();
-    for (const e of own.entries.values()) {
-      const o = st.objects.get(e.obj);
-      if (o !== undefined) st.objects.ref(o);
-    }
-    p.fds = own;
-  }
+  if ((ev.flags & CLOSE_RANGE_UNSHARE) !== 0) st.unshareFds(p);
   for (const fd of [...p.fds.entries.keys()]) {
     if (fd < ev.first || fd > ev.last) continue;
     if ((ev.flags & CLOSE_RANGE_CLOEXEC) !== 0) {

@@ -24,11 +24,7 @@ export const onFork: Handler<'process.fork'> = (st, ev, parent) => {
     fds = parent.fds;
     fds.users++;
   } else {
-    fds = parent.fds.clone();
-    for (const e of fds.entries.values()) {
-      const o = st.objects.get(e.obj);
-      if (o !== undefined) st.objects.ref(o);
-    }
+    fds = st.copyFds(parent.fds);
   }
   const child = st.procs.create(ev.child_tid, parent.pid, parent.comm, ev.cgroup, fds);
   if (parent.cwd !== undefined) child.cwd = parent.cwd;
@@ -39,16 +35,7 @@ export const onFork: Handler<'process.fork'> = (st, ev, parent) => {
 export const onExec: Handler<'process.exec'> = (st, ev, p) => {
   // de_thread: every other thread is gone; the exec'ing thread becomes the leader
   for (const tid of [...p.threads]) if (tid !== p.pid) st.procs.removeThread(p, tid);
-  if (p.fds.users > 1) {
-    // exec unshares a CLONE_FILES table
-    p.fds.users--;
-    const own = p.fds.clone();
-    for (const e of own.entries.values()) {
-      const o = st.objects.get(e.obj);
-      if (o !== undefined) st.objects.ref(o);
-    }
-    p.fds = own;
-  }
+  st.unshareFds(p); // exec unshares a CLONE_FILES table
   for (const e of p.fds.dropCloexec()) st.objects.unref(e.obj);
   const exe = resolvePath(p.cwd, ev.filename) ?? ev.filename;
   p.exe = exe;

@@ -71,6 +71,23 @@ export class StateCore {
     return old;
   }
 
+  /** A copy of a descriptor table (fork), each object referenced once more. */
+  copyFds(fds: FdTable): FdTable {
+    const copy = fds.clone();
+    for (const e of copy.entries.values()) {
+      const o = this.objects.get(e.obj);
+      if (o !== undefined) this.objects.ref(o);
+    }
+    return copy;
+  }
+
+  /** Gives a process its own copy of a table it shares under CLONE_FILES (exec, close_range(UNSHARE)). */
+  unshareFds(p: Process): void {
+    if (p.fds.users <= 1) return;
+    p.fds.users--;
+    p.fds = this.copyFds(p.fds);
+  }
+
   releaseAll(fds: FdTable): void {
     for (const fd of [...fds.entries.keys()]) this.release(fds, fd);
   }
