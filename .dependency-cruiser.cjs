@@ -16,6 +16,8 @@ module.exports = {
     stage('decode', ['schema', 'util']),
     stage('state', ['schema', 'util']),
     stage('sinks', ['schema', 'util']),
+    stage('rules', ['schema', 'util']),
+    stage('correlate', ['schema', 'util', 'state']),
     {
       name: 'no-testing-in-production',
       severity: 'error',

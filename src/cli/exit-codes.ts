@@ -22,6 +22,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROBE_EXITED':
       return EXIT.PROBE_DIED;
     case 'TRACE_INVALID':
+    case 'RULE_INVALID':
     case 'TRACE_TRUNCATED':
       return EXIT.INPUT;
     case 'IO':

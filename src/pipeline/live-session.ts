@@ -1,7 +1,11 @@
 import { hostname, release, arch } from 'node:os';
 import { Subject } from 'rxjs';
+import { FindingBuilder } from '../correlate/finding-builder.js';
+import { FlowTracker } from '../correlate/flow-tracker.js';
 import { ProbeDecoder } from '../decode/probe-decoder.js';
+import { DataClasses } from '../rules/data-classes.js';
 import type { Event } from '../schema/event.js';
+import type { Finding } from '../schema/finding.js';
 import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
@@ -15,7 +19,7 @@ import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
-import { analyze, liveEvents } from './pipeline.js';
+import { analyze, liveEvents, type Correlation } from './pipeline.js';
 
 const log = moduleLog('pipeline/live-session');
 
@@ -32,12 +36,20 @@ export interface LiveSessionOptions {
   /** Task name for pid/command mode (default pid-PID or the command's name). */
   task?: string;
   events?: string;
+  /** Findings as JSON Lines (file or - for stdout). */
+  findings?: string;
+  /** Folder with data-classes.yaml (default: the installed rules/). */
+  rulesDir?: string;
+  /** A file hop plus a longer gap than this makes a chain `exfil.staged` (default 30 s). */
+  fastWindowS?: number;
   record?: string;
   durationS?: number;
   ringPages?: number;
   reorderMs?: number;
   /** Receives every resolved event (tests, later stages). */
   onEvent?: (ev: Event) => void;
+  /** Receives every finding. */
+  onFinding?: (f: Finding) => void;
   /** Called once probes are attached and the snapshot is taken. */
   onReady?: () => void;
   /** Stop early (e.g. SIGINT from the CLI). */
@@ -46,6 +58,7 @@ export interface LiveSessionOptions {
 
 export interface LiveSessionSummary {
   events: number;
+  findings: number;
   lostEvents: number;
   lossReports: number;
   malformedLines: number;
@@ -103,7 +116,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       break;
     }
     case 'command': {
-      cmd = new WatchedCommand(o.target.argv, o.events === '-');
+      cmd = new WatchedCommand(o.target.argv, o.events === '-' || o.findings === '-');
       await cmd.held();
       scope = { mode: 'pid', pids: [cmd.pid] };
       const task = o.task ?? (o.target.argv[0]!.split('/').pop() ?? 'command');
@@ -156,7 +169,19 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       if (issuesLogged <= 20 || issuesLogged % 1000 === 0) log.warn({ line: i.line, reason: i.reason, excerpt: i.excerpt, total: issuesLogged }, 'malformed probe line skipped');
     },
   });
+  const classes = DataClasses.load(DataClasses.defaultFile(o.rulesDir));
   const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
+  const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
+  let findingCount = 0;
+  const correlation: Correlation = {
+    flow: new FlowTracker((p) => classes.classify(p)),
+    findings: new FindingBuilder({ host: header.host, wallEpochNs: wallEpoch, policyHash: null, fastWindowNs: (o.fastWindowS ?? 30) * 1e9 }),
+    onFinding: (f) => {
+      findingCount++;
+      findingsOut?.write(f);
+      o.onFinding?.(f);
+    },
+  };
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, maxBuffered: 0 };
@@ -171,7 +196,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     reorderStats,
     namer,
     ...(recorder && { record: (ev: Event) => recorder.record(ev) }),
-  }).pipe(analyze(state));
+  }).pipe(analyze(state, correlation));
 
   let count = 0;
   let failure: unknown;
@@ -203,6 +228,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     cmd?.child.kill('SIGKILL');
     sub.unsubscribe();
     await eventsOut?.close();
+    await findingsOut?.close();
     await recorder?.close();
     throw e;
   }
@@ -255,11 +281,13 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   await done;
   sub.unsubscribe();
   await eventsOut?.close();
+  await findingsOut?.close();
   await recorder?.close();
   if (failure) throw failure;
 
   const summary: LiveSessionSummary = {
     events: count,
+    findings: findingCount,
     lostEvents: decoder.stats.lostEvents,
     lossReports: decoder.stats.lossReports,
     malformedLines: decoder.stats.malformed,

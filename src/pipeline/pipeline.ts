@@ -1,8 +1,12 @@
 import { merge, pipe, tap, type Observable, type OperatorFunction } from 'rxjs';
+import type { FindingBuilder } from '../correlate/finding-builder.js';
+import type { FlowTracker } from '../correlate/flow-tracker.js';
 import type { ProbeDecoder } from '../decode/probe-decoder.js';
+import type { Finding } from '../schema/finding.js';
 import type { Event } from '../schema/event.js';
 import type { ProbeLine } from '../source/bpftrace-process.js';
 import type { SystemState } from '../state/system-state.js';
+import { correlateFlows } from './operators/correlate-flows.js';
 import { decodeProbeLines } from './operators/decode-probe-lines.js';
 import { nameTasks, type TaskNamer } from './operators/name-tasks.js';
 import { reorderByTime, type ReorderStats } from './operators/reorder-by-time.js';
@@ -13,8 +17,15 @@ import { resolveState } from './operators/resolve-state.js';
  * agent streams: canonical events in, resolved events out. Later stages
  * (flow, rules, policy, baselines) join here.
  */
-export function analyze(state: SystemState): OperatorFunction<Event, Event> {
-  return pipe(resolveState(state));
+export interface Correlation {
+  flow: FlowTracker;
+  findings: FindingBuilder;
+  onFinding: (f: Finding) => void;
+}
+
+export function analyze(state: SystemState, correlation?: Correlation): OperatorFunction<Event, Event> {
+  if (correlation === undefined) return pipe(resolveState(state));
+  return pipe(resolveState(state), correlateFlows(correlation.flow, correlation.findings, correlation.onFinding));
 }
 
 export interface LiveSourceOptions {

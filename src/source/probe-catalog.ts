@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ChainwatchError } from '../util/errors.js';
+import { packageDir } from '../util/package-dir.js';
 
 /** What the probes watch, decided in the kernel. */
 export type WatchScope =
@@ -24,12 +24,8 @@ export const CORE_PROBE = 'chainwatch.bt';
 
 /** The probes/ folder of this installation (works from src/ under vitest and from dist/). */
 export function probesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'probes');
-    if (existsSync(join(candidate, CORE_PROBE))) return candidate;
-    dir = dirname(dir);
-  }
+  const dir = packageDir('probes', CORE_PROBE);
+  if (dir !== undefined) return dir;
   throw new ChainwatchError('PROBE_START', `cannot find probes/${CORE_PROBE}`, {
     fix: 'run chainwatch from its installation (the probes/ folder ships next to dist/)',
   });

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'TRACE_TRUNCATED'
   | 'CGROUP_NOT_FOUND'
   | 'PID_NOT_FOUND'
+  | 'RULE_INVALID'
   | 'IO';
 
 /**

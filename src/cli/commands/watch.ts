@@ -31,7 +31,9 @@ export function watchCommand(): Command {
     .option('--cgroup <path>', 'watch a cgroup v2 subtree (path below the cgroup v2 mount); the task is its name')
     .option('--pid <pid>', 'watch a process and all its descendants', positiveInt('--pid'))
     .option('--task <name>', 'task name for --pid or -- COMMAND (default pid-PID or the command name)')
-    .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout; the default when neither --events nor --record is given)')
+    .option('--findings <file|->', 'write findings as JSON Lines (- for stdout; the default when no output is chosen)')
+    .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout)')
+    .option('--rules <dir>', 'folder with data-classes.yaml (default: the installed rules/)')
     .option('--record <file>', 'record the trace (header + canonical events) for replay')
     .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
     .addOption(new Option('--ring-pages <n>', 'perf ring buffer pages per CPU').argParser(positiveInt('--ring-pages')).default(1024))
@@ -47,7 +49,8 @@ export function watchCommand(): Command {
             : command.length > 0
               ? { mode: 'command', argv: command }
               : { mode: 'host' };
-      if (opts.events === undefined && opts.record === undefined) opts.events = '-';
+      if (opts.events === undefined && opts.record === undefined && opts.findings === undefined) opts.findings = '-';
+      if (opts.events === '-' && opts.findings === '-') throw new ChainwatchError('USAGE', '--events - and --findings - cannot share stdout', { fix: 'send one of them to a file' });
       let stop!: () => void;
       const stopSignal = new Promise<void>((r) => (stop = r));
       const onSignal = (sig: NodeJS.Signals): void => {
@@ -63,6 +66,8 @@ export function watchCommand(): Command {
         reorderMs: opts.reorderMs as number,
         ...(opts.task !== undefined && { task: String(opts.task) }),
         ...(opts.events !== undefined && { events: String(opts.events) }),
+        ...(opts.findings !== undefined && { findings: String(opts.findings) }),
+        ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
         ...(opts.record !== undefined && { record: String(opts.record) }),
         ...(opts.duration !== undefined && { durationS: opts.duration as number }),
       });

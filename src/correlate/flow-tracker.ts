@@ -1,0 +1,214 @@
+import type { Event, EventOf, ObjectView } from '../schema/event.js';
+import type { ChainHop } from '../schema/finding.js';
+
+/**
+ * Data-flow following, per task. A process that reads an object of a
+ * sensitive class becomes a *carrier* of that class; a carrier that writes
+ * into a pipe, a unix socket, a socketpair or a file *marks* that channel;
+ * a process that later reads a marked channel becomes a carrier too. An
+ * in-kernel copy (sendfile, splice, tee, copy_file_range) moves marks from
+ * its input to its output with no process in between. Fork passes the
+ * parent's carried data to the child (same memory); exec keeps it (argv and
+ * the environment can carry it). When carried or copied data reaches a
+ * network socket, the tracker reports a *transmit*.
+ *
+ * Marks are keyed by task and channel, so unrelated tasks never share a
+ * chain. Bounded: carriers go with their process; marks are kept for the
+ * most recent `maxMarks` channels (files stay marked for staging across
+ * processes and time).
+ */
+
+export interface Taint {
+  cls: string;
+  sourcePath: string;
+  sourceObj: string;
+  /** ts of the first read of the sensitive source. */
+  firstReadTs: number;
+  bytesRead: number;
+  hops: ChainHop[];
+  /** The data rested in a file on its way (staging). */
+  viaFile: boolean;
+}
+
+export interface Transmit {
+  taint: Taint;
+  ev: EventOf<'io'> | EventOf<'io.xfer'>;
+  sink: ObjectView;
+  bytes: number;
+  /** Chain identity: same task, class, source and sink channel. */
+  key: string;
+}
+
+export interface FlowStats {
+  carriers: number;
+  marks: number;
+  transmits: number;
+}
+
+const MAX_HOPS = 32;
+
+function describe(v: ObjectView): string {
+  if (v.path !== undefined) return v.path;
+  if (v.type === 'socket') {
+    const p = v.peer;
+    if (p?.addr !== undefined) return `socket ${p.addr}:${p.port ?? 0}`;
+    if (p?.path !== undefined) return `unix ${p.path}`;
+    if (v.local?.path !== undefined) return `unix ${v.local.path}`;
+    return `socket ${v.id}`;
+  }
+  return `${v.type} ${v.id}`;
+}
+
+function isNetwork(v: ObjectView): boolean {
+  return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
+}
+
+/** Where data can rest or pass and be picked up by another reader. */
+function canCarry(v: ObjectView): boolean {
+  return v.type === 'pipe' || v.type === 'file' || v.type === 'memfd' || (v.type === 'socket' && v.family === 'unix');
+}
+
+export class FlowTracker {
+  /** pid → taint key → taint */
+  private readonly carriers = new Map<number, Map<string, Taint>>();
+  /** task|channel → taint key → taint (insertion order = age, for eviction) */
+  private readonly marks = new Map<string, Map<string, Taint>>();
+  transmits = 0;
+
+  constructor(
+    private readonly classify: (path: string) => string[],
+    private readonly maxMarks = 200_000,
+  ) {}
+
+  stats(): FlowStats {
+    return { carriers: this.carriers.size, marks: this.marks.size, transmits: this.transmits };
+  }
+
+  /** The taints a process carries now (tests, rules). */
+  carried(pid: number): Taint[] {
+    return [...(this.carriers.get(pid)?.values() ?? [])];
+  }
+
+  observe(ev: Event): Transmit[] {
+    switch (ev.kind) {
+      case 'io':
+        return ev.dir === 'in' ? this.onRead(ev) : this.onWrite(ev);
+      case 'io.xfer':
+        return this.onXfer(ev);
+      case 'process.fork':
+        if (!ev.thread) this.onFork(ev);
+        return [];
+      case 'process.exit':
+        if (ev.group_dead) this.carriers.delete(ev.pid);
+        return [];
+      default:
+        return [];
+    }
+  }
+
+  private hop(ev: Event, syscall: string, fd: number, v: ObjectView, bytes: number): ChainHop {
+    return { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall, fd, object: describe(v), ts_ns: ev.ts, bytes };
+  }
+
+  /** What reading `v` yields: its own class if it is sensitive, plus whatever marks its channel. */
+  private taintsOf(task: string, v: ObjectView, tsFirst: number, bytes: number, hop: ChainHop): Taint[] {
+    const out: Taint[] = [];
+    if (v.path !== undefined && v.type !== 'socket') {
+      for (const cls of this.classify(v.path)) {
+        out.push({ cls, sourcePath: v.path, sourceObj: v.id, firstReadTs: tsFirst, bytesRead: bytes, hops: [hop], viaFile: false });
+      }
+    }
+    const marked = this.marks.get(`${task}|${v.channel}`);
+    if (marked !== undefined) {
+      for (const t of marked.values()) out.push({ ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file' });
+    }
+    return out;
+  }
+
+  private carry(pid: number, taints: Taint[]): void {
+    if (taints.length === 0) return;
+    let c = this.carriers.get(pid);
+    if (c === undefined) {
+      c = new Map();
+      this.carriers.set(pid, c);
+    }
+    for (const t of taints) {
+      const k = `${t.cls}|${t.sourceObj}`;
+      const had = c.get(k);
+      if (had === undefined) c.set(k, t);
+      else if (t.hops.length === 1) had.bytesRead += t.bytesRead; // another direct read of the source: count its bytes
+    }
+  }
+
+  private mark(task: string, v: ObjectView, taints: Iterable<Taint>, hop: ChainHop): void {
+    const key = `${task}|${v.channel}`;
+    let m = this.marks.get(key);
+    if (m === undefined) {
+      if (this.marks.size >= this.maxMarks) this.marks.delete(this.marks.keys().next().value!);
+      m = new Map();
+      this.marks.set(key, m);
+    }
+    for (const t of taints) {
+      const k = `${t.cls}|${t.sourceObj}`;
+      if (!m.has(k)) m.set(k, { ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file' });
+    }
+  }
+
+  private onRead(ev: EventOf<'io'>): Transmit[] {
+    const v = ev.res?.fd;
+    if (v === undefined || isNetwork(v)) return [];
+    const task = ev.proc?.task ?? '';
+    const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
+    this.carry(ev.pid, this.taintsOf(task, v, ev.ts_first, ev.bytes, hop));
+    return [];
+  }
+
+  private onWrite(ev: EventOf<'io'>): Transmit[] {
+    const v = ev.res?.fd;
+    const carried = this.carriers.get(ev.pid);
+    if (v === undefined || carried === undefined || carried.size === 0) return [];
+    const task = ev.proc?.task ?? '';
+    const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
+    if (isNetwork(v)) return this.transmit(task, ev, v, carried.values(), hop, ev.bytes);
+    if (canCarry(v)) this.mark(task, v, carried.values(), hop);
+    return [];
+  }
+
+  private onXfer(ev: EventOf<'io.xfer'>): Transmit[] {
+    const vin = ev.res?.fd_in;
+    const vout = ev.res?.fd_out;
+    if (vin === undefined || vout === undefined) return [];
+    const task = ev.proc?.task ?? '';
+    const inHop = this.hop(ev, ev.syscall, ev.fd_in, vin, ev.bytes);
+    const taints = this.taintsOf(task, vin, ev.ts_first, ev.bytes, inHop);
+    if (taints.length === 0) return [];
+    const outHop = this.hop(ev, ev.syscall, ev.fd_out, vout, ev.bytes);
+    if (isNetwork(vout)) return this.transmit(task, ev, vout, taints, outHop, ev.bytes);
+    if (canCarry(vout)) this.mark(task, vout, taints, outHop);
+    return [];
+  }
+
+  private onFork(ev: EventOf<'process.fork'>): void {
+    const parent = this.carriers.get(ev.pid);
+    if (parent === undefined || parent.size === 0) return;
+    const child = new Map<string, Taint>();
+    for (const [k, t] of parent) {
+      child.set(k, { ...t, hops: appendHop(t.hops, { pid: ev.child_tid, comm: ev.proc?.comm ?? '?', syscall: 'fork', fd: -1, object: `from pid ${ev.pid}`, ts_ns: ev.ts, bytes: 0 }) });
+    }
+    this.carriers.set(ev.child_tid, child);
+  }
+
+  private transmit(task: string, ev: EventOf<'io'> | EventOf<'io.xfer'>, sink: ObjectView, taints: Iterable<Taint>, hop: ChainHop, bytes: number): Transmit[] {
+    const out: Transmit[] = [];
+    for (const t of taints) {
+      this.transmits++;
+      out.push({ taint: { ...t, hops: appendHop(t.hops, hop) }, ev, sink, bytes, key: `${task}|${t.cls}|${t.sourceObj}|${sink.channel}` });
+    }
+    return out;
+  }
+}
+
+function appendHop(hops: ChainHop[], hop: ChainHop): ChainHop[] {
+  if (hops.length >= MAX_HOPS) return [...hops.slice(0, MAX_HOPS - 1), hop];
+  return [...hops, hop];
+}
