@@ -12,10 +12,12 @@ import type { ChainHop } from '../schema/finding.js';
  * the environment can carry it). When carried or copied data reaches a
  * network socket, the tracker reports a *transmit*.
  *
- * Marks are keyed by task and channel, so unrelated tasks never share a
- * chain. Bounded: carriers go with their process; marks are kept for the
- * most recent `maxMarks` channels (files stay marked for staging across
- * processes and time).
+ * Marks are keyed by the kernel channel alone: a secret staged by one
+ * sandbox in a shared file and sent by another is one chain (its hops show
+ * both tasks); tasks that share no object never share a chain. Bounded:
+ * carriers go with their process; marks are kept for the most recent
+ * `maxMarks` channels (files stay marked for staging across processes and
+ * time).
  */
 
 export interface Taint {
@@ -71,7 +73,7 @@ function canCarry(v: ObjectView): boolean {
 export class FlowTracker {
   /** pid → taint key → taint */
   private readonly carriers = new Map<number, Map<string, Taint>>();
-  /** task|channel → taint key → taint (insertion order = age, for eviction) */
+  /** channel → taint key → taint (insertion order = age, for eviction) */
   private readonly marks = new Map<string, Map<string, Taint>>();
   transmits = 0;
 
@@ -111,14 +113,14 @@ export class FlowTracker {
   }
 
   /** What reading `v` yields: its own class if it is sensitive, plus whatever marks its channel. */
-  private taintsOf(task: string, v: ObjectView, tsFirst: number, bytes: number, hop: ChainHop): Taint[] {
+  private taintsOf(v: ObjectView, tsFirst: number, bytes: number, hop: ChainHop): Taint[] {
     const out: Taint[] = [];
     if (v.path !== undefined && v.type !== 'socket') {
       for (const cls of this.classify(v.path)) {
         out.push({ cls, sourcePath: v.path, sourceObj: v.id, firstReadTs: tsFirst, bytesRead: bytes, hops: [hop], viaFile: false });
       }
     }
-    const marked = this.marks.get(`${task}|${v.channel}`);
+    const marked = this.marks.get(v.channel);
     if (marked !== undefined) {
       for (const t of marked.values()) out.push({ ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file' });
     }
@@ -140,8 +142,8 @@ export class FlowTracker {
     }
   }
 
-  private mark(task: string, v: ObjectView, taints: Iterable<Taint>, hop: ChainHop): void {
-    const key = `${task}|${v.channel}`;
+  private mark(v: ObjectView, taints: Iterable<Taint>, hop: ChainHop): void {
+    const key = v.channel;
     let m = this.marks.get(key);
     if (m === undefined) {
       if (this.marks.size >= this.maxMarks) this.marks.delete(this.marks.keys().next().value!);
@@ -157,9 +159,8 @@ export class FlowTracker {
   private onRead(ev: EventOf<'io'>): Transmit[] {
     const v = ev.res?.fd;
     if (v === undefined || isNetwork(v)) return [];
-    const task = ev.proc?.task ?? '';
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
-    this.carry(ev.pid, this.taintsOf(task, v, ev.ts_first, ev.bytes, hop));
+    this.carry(ev.pid, this.taintsOf(v, ev.ts_first, ev.bytes, hop));
     return [];
   }
 
@@ -170,7 +171,7 @@ export class FlowTracker {
     const task = ev.proc?.task ?? '';
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
     if (isNetwork(v)) return this.transmit(task, ev, v, carried.values(), hop, ev.bytes);
-    if (canCarry(v)) this.mark(task, v, carried.values(), hop);
+    if (canCarry(v)) this.mark(v, carried.values(), hop);
     return [];
   }
 
@@ -180,11 +181,11 @@ export class FlowTracker {
     if (vin === undefined || vout === undefined) return [];
     const task = ev.proc?.task ?? '';
     const inHop = this.hop(ev, ev.syscall, ev.fd_in, vin, ev.bytes);
-    const taints = this.taintsOf(task, vin, ev.ts_first, ev.bytes, inHop);
+    const taints = this.taintsOf(vin, ev.ts_first, ev.bytes, inHop);
     if (taints.length === 0) return [];
     const outHop = this.hop(ev, ev.syscall, ev.fd_out, vout, ev.bytes);
     if (isNetwork(vout)) return this.transmit(task, ev, vout, taints, outHop, ev.bytes);
-    if (canCarry(vout)) this.mark(task, vout, taints, outHop);
+    if (canCarry(vout)) this.mark(vout, taints, outHop);
     return [];
   }
 

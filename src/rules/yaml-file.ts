@@ -36,7 +36,9 @@ export function parseYamlText<T extends z.ZodType>(text: string, file: string, s
   const r = schema.safeParse(data);
   if (r.success) return r.data;
   const lines = r.error.issues.map((i) => {
-    const node = nodeAt(doc.contents as YamlNode | null, i.path);
+    // an unknown key is pointed at itself, not at the object that holds it
+    const at = i.code === 'unrecognized_keys' && i.keys.length > 0 ? [...i.path, i.keys[0]!] : i.path;
+    const node = nodeAt(doc.contents as YamlNode | null, at);
     const where = node?.range ? pos(node.range[0]) : `${file}:1:1`;
     const field = i.path.length ? i.path.join('.') : '(top level)';
     return `${where}: ${field}: ${i.message}`;
