@@ -22,6 +22,11 @@ describe('data classes', () => {
     expect(c.classify('/srv/app/.env')).toEqual(['secret']);
     expect(c.classify('/etc/hostname')).toEqual([]);
     expect(c.classify('/etc/apache2/.htpasswd')).toEqual([]);
+    // public CA bundles match *.pem but are excepted
+    expect(c.classify('/srv/tls/server-key.pem')).toEqual(['secret']);
+    expect(c.classify('/etc/ssl/certs/ca-certificates.crt')).toEqual([]);
+    expect(c.classify('/etc/ssl/certs/sandboxing-egress-ca.pem')).toEqual([]);
+    expect(c.classify('/usr/lib/python3/dist-packages/certifi/cacert.pem')).toEqual([]);
   });
 
   it('names file, line, column and field for each mistake', () => {

@@ -19,10 +19,11 @@ export class DataClasses {
   private readonly matchers: { name: string; match: (p: string) => boolean }[];
 
   constructor(readonly file: DataClassFile) {
-    this.matchers = Object.entries(file.classes).map(([name, c]) => ({
-      name,
-      match: picomatch(c.paths, { dot: true, strictBrackets: true }),
-    }));
+    this.matchers = Object.entries(file.classes).map(([name, c]) => {
+      const inClass = picomatch(c.paths, { dot: true, strictBrackets: true });
+      const excepted = c.except?.length ? picomatch(c.except, { dot: true, strictBrackets: true }) : undefined;
+      return { name, match: (p: string) => inClass(p) && !(excepted?.(p) ?? false) };
+    });
   }
 
   /** The classes a path belongs to (empty: not sensitive). */

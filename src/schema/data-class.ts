@@ -23,6 +23,8 @@ export const DataClass = z
     /** Why objects of this class are sensitive: shown in findings and reviews. */
     why: z.string().min(1),
     paths: z.array(PathGlob).min(1),
+    /** Paths matched by `paths` that are not of this class after all (public certificate bundles under *.pem, say). */
+    except: z.array(PathGlob).optional(),
   })
   .strict();
 

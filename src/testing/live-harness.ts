@@ -1,11 +1,23 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runLiveSession, type LiveSessionOptions, type LiveSessionSummary } from '../pipeline/live-session.js';
 import type { Event } from '../schema/event.js';
+import type { Finding } from '../schema/finding.js';
 import { cgroupV2Root } from '../source/cgroups.js';
+
+export interface ScenarioResult {
+  events: Event[];
+  /** Findings raised by this scenario's processes. */
+  findings: Finding[];
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  cgroup: number;
+}
 
 /**
  * Test harness for live kernel tests: one chainwatch session watching a
@@ -18,6 +30,7 @@ import { cgroupV2Root } from '../source/cgroups.js';
  */
 export class LiveHarness {
   readonly events: Event[] = [];
+  readonly findings: Finding[] = [];
   readonly root: string;
   readonly cgRoot: string;
   private session: Promise<LiveSessionSummary> | undefined;
@@ -46,6 +59,7 @@ export class LiveHarness {
       target: { mode: 'cgroup', path: this.root },
       stopSignal: stopped,
       onEvent: (ev) => this.events.push(ev),
+      onFinding: (f) => this.findings.push(f),
       onReady: () => ready(),
       ...this.extra,
     });
@@ -63,12 +77,12 @@ export class LiveHarness {
    * cgroup's events once the script's process has exited and its events
    * have come through.
    */
-  async run(name: string, script: string, env: Record<string, string> = {}): Promise<{ events: Event[]; code: number | null; stdout: string; stderr: string; cgroup: number }> {
+  async run(name: string, script: string, env: Record<string, string> = {}): Promise<ScenarioResult> {
     const cg = this.cgroup(name);
     return this.runIn(cg, script, env);
   }
 
-  async runIn(cg: { path: string; id: number }, script: string, env: Record<string, string> = {}): Promise<{ events: Event[]; code: number | null; stdout: string; stderr: string; cgroup: number }> {
+  async runIn(cg: { path: string; id: number }, script: string, env: Record<string, string> = {}): Promise<ScenarioResult> {
     const procs = join(this.cgRoot, cg.path, 'cgroup.procs');
     const child = spawn('/bin/bash', ['-c', `echo $$ > ${procs} && exec /bin/bash -c "$CW_SCRIPT"`], {
       env: { ...process.env, ...env, CW_SCRIPT: script },
@@ -82,7 +96,9 @@ export class LiveHarness {
     const pid = child.pid!;
     await this.waitFor((e) => e.kind === 'process.exit' && e.pid === pid && e.group_dead, 15_000);
     await sleep(400); // stragglers from other CPUs and the reorder window
-    return { events: this.events.filter((e) => e.cgroup === cg.id), code, stdout, stderr, cgroup: cg.id };
+    const events = this.events.filter((e) => e.cgroup === cg.id);
+    const pids = new Set(events.map((e) => e.pid));
+    return { events, findings: this.findings.filter((f) => pids.has(f.process.pid)), code, stdout, stderr, cgroup: cg.id };
   }
 
   async waitFor(pred: (e: Event) => boolean, timeoutMs: number): Promise<Event> {
@@ -111,6 +127,22 @@ export class LiveHarness {
       // still populated
     }
   }
+}
+
+/** An HTTP server on 127.0.0.2 that reads every request body, answers 200 with `body`, and counts what it received. */
+export async function httpSink(body = 'hello from 127.0.0.2\n'): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
+  let received = 0;
+  const server = createHttpServer((req, res) => {
+    req.on('data', (d: Buffer) => (received += d.length));
+    req.on('end', () => res.end(body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.2', () => r()));
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    received: () => received,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 /** A TCP listener on 127.0.0.2 that collects what it receives. */

