@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { Event } from '../../schema/event.js';
+import { DataClassFile } from '../../schema/data-class.js';
+import { Finding } from '../../schema/finding.js';
 import { TraceHeader } from '../../schema/trace-header.js';
 
 /** JSON Schemas generated from the zod schemas: the documented formats never drift from the code. */
@@ -10,12 +12,14 @@ export function jsonSchemas(): Record<string, unknown> {
   return {
     'event.schema.json': z.toJSONSchema(Event, { io: 'output' }),
     'trace-header.schema.json': z.toJSONSchema(TraceHeader, { io: 'output' }),
+    'finding.schema.json': z.toJSONSchema(Finding, { io: 'output' }),
+    'data-classes.schema.json': z.toJSONSchema(DataClassFile, { io: 'input', unrepresentable: 'any' }),
   };
 }
 
 export function schemaCommand(): Command {
   return new Command('schema')
-    .summary('print or write the JSON Schemas of the trace format')
+    .summary('print or write the JSON Schemas: trace header, events, findings, data classes')
     .option('--write <dir>', 'write *.schema.json files into this folder instead of printing')
     .action((opts: { write?: string }) => {
       const schemas = jsonSchemas();
