@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,8 +25,14 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'notes.txt'), 'nothing secret here\n'.repeat(20));
   http = await httpSink();
   tcp = await tcpSink();
-  // a 1 s fast window, so a 2 s pause in a staging test makes it "staged"
-  h = new LiveHarness('flow', { fastWindowS: 1 });
+  // the shipped rules with a 1 s fast window instead of 30 s, so a 2 s pause makes a chain "staged"
+  const rules = join(dir, 'rules');
+  cpSync(join(import.meta.dirname, '../../rules'), rules, { recursive: true });
+  const chains = join(rules, 'chains.yaml');
+  const text = readFileSync(chains, 'utf8');
+  expect(text).toContain('latency_ns: { gt: 30s }');
+  writeFileSync(chains, text.replace('latency_ns: { gt: 30s }', 'latency_ns: { gt: 1s }'));
+  h = new LiveHarness('flow', { rulesDir: rules });
   await h.start();
 }, 180_000);
 

@@ -1,33 +1,29 @@
 import { createHash } from 'node:crypto';
-import type { Event } from '../schema/event.js';
-import type { Finding } from '../schema/finding.js';
-import type { Transmit } from './flow-tracker.js';
+import type { Event, ObjectView } from '../schema/event.js';
+import type { ChainHop, Finding } from '../schema/finding.js';
+import { isTransmitFact, type FlowTransmitFact } from './flow-facts.js';
+import type { RuleMatch, RuleInput } from './sequence-matcher.js';
 
 /**
- * Turns transmits into findings, one per chain (task, class, source, sink
- * channel): the first transmit emits the finding; later sends of the same
- * chain update its counters, and `flush()` re-emits the chains whose
- * counters changed, with the same id.
- *
- * The rule names and the staged window live here for now; they move to the
- * declarative rules in rules/ (issue 3, next step).
+ * Turns rule matches into findings, one per (rule, join key): the first
+ * match emits the finding; later matches of the same flow chain (more sends)
+ * update its counters, and `flush()` re-emits the findings whose counters
+ * changed, with the same id.
  */
 export interface FindingContext {
   host: string;
   /** Wall-clock ns of the trace epoch. */
   wallEpochNs: bigint;
   policyHash: string | null;
-  /** A file hop and a first-read-to-transmit gap longer than this is a staged breakout. */
-  fastWindowNs: number;
 }
 
-interface OpenChain {
+interface Open {
   finding: Finding;
   dirty: boolean;
 }
 
 export class FindingBuilder {
-  private readonly chains = new Map<string, OpenChain>();
+  private readonly open = new Map<string, Open>();
   /** Kernel loss reports seen: [ts, events]. */
   private readonly losses: [number, number][] = [];
 
@@ -40,33 +36,38 @@ export class FindingBuilder {
     }
   }
 
-  /** Findings to emit now for these transmits (new chains only). */
-  onTransmits(transmits: Transmit[]): Finding[] {
+  /** Findings to emit now (new chains only; repeats update counters). */
+  onMatches(matches: RuleMatch[]): Finding[] {
     const out: Finding[] = [];
-    for (const t of transmits) {
-      const open = this.chains.get(t.key);
-      if (open !== undefined) {
-        open.finding.bytes_sent += t.bytes;
-        open.finding.sends++;
-        open.finding.coverage.window_end_ns = t.ev.ts;
-        open.finding.coverage.lost_events = this.lostBetween(open.finding.coverage.window_start_ns, t.ev.ts);
-        open.dirty = true;
+    for (const m of matches) {
+      const k = `${m.rule.id}\n${m.key}`;
+      const last = m.inputs[m.inputs.length - 1]!;
+      const had = this.open.get(k);
+      if (had !== undefined) {
+        if (isTransmitFact(last)) {
+          const f = had.finding;
+          f.bytes_sent += last.bytes;
+          f.sends++;
+          f.coverage.window_end_ns = last.ts;
+          f.coverage.lost_events = this.lostBetween(f.coverage.window_start_ns, last.ts);
+          had.dirty = true;
+        }
         continue;
       }
-      const f = this.build(t);
-      this.chains.set(t.key, { finding: f, dirty: false });
+      const f = isTransmitFact(last) ? this.fromTransmit(m, last) : this.fromEvents(m);
+      this.open.set(k, { finding: f, dirty: false });
       out.push(f);
     }
     return out;
   }
 
-  /** Chains whose counters changed since they were last emitted. */
+  /** Findings whose counters changed since they were last emitted. */
   flush(): Finding[] {
     const out: Finding[] = [];
-    for (const c of this.chains.values()) {
-      if (!c.dirty) continue;
-      c.dirty = false;
-      out.push({ ...c.finding, chain: [...c.finding.chain] });
+    for (const o of this.open.values()) {
+      if (!o.dirty) continue;
+      o.dirty = false;
+      out.push({ ...o.finding, chain: [...o.finding.chain] });
     }
     return out;
   }
@@ -77,45 +78,99 @@ export class FindingBuilder {
     return n;
   }
 
-  private build(t: Transmit): Finding {
-    const ev = t.ev;
-    const staged = t.taint.viaFile && ev.ts - t.taint.firstReadTs > this.ctx.fastWindowNs;
-    const rule = staged ? 'exfil.staged' : 'exfil.read-then-transmit';
-    const task = ev.proc?.task ?? '';
+  private base(m: RuleMatch, last: RuleInput & { proc?: Event['proc'] }): Omit<Finding, 'source' | 'sink' | 'bytes_read' | 'bytes_sent' | 'latency_ms' | 'chain' | 'coverage' | 'summary'> {
+    const wall = this.ctx.wallEpochNs + BigInt(last.ts);
+    const proc = last.proc;
+    return {
+      id: createHash('sha256').update(`${m.rule.id}\n${m.key}`).digest('hex').slice(0, 24),
+      time: new Date(Number(wall / 1_000_000n)).toISOString(),
+      ts_ns: last.ts,
+      rule: m.rule.id,
+      category: m.rule.category,
+      severity: m.rule.severity,
+      task: proc?.task ?? '',
+      host: this.ctx.host,
+      process: { pid: last.pid, ppid: proc?.ppid ?? -1, comm: proc?.comm ?? '?', ...(proc?.exe !== undefined && { exe: proc.exe }) },
+      sends: 1,
+      policy_hash: this.ctx.policyHash,
+    };
+  }
+
+  private fromTransmit(m: RuleMatch, x: FlowTransmitFact): Finding {
+    const t = x.transmit;
     const sink = t.sink;
     const sinkText = sink.peer?.addr !== undefined ? `${sink.peer.addr}:${sink.peer.port ?? 0}` : (sink.peer?.path ?? sink.id);
-    const latencyMs = (ev.ts - t.taint.firstReadTs) / 1e6;
-    const processes = new Set(t.taint.hops.map((h) => h.pid)).size;
-    const wall = this.ctx.wallEpochNs + BigInt(ev.ts);
+    const latencyMs = x.latency_ns / 1e6;
+    const comm = x.proc?.comm ?? '?';
     return {
-      id: createHash('sha256').update(`${rule}\n${t.key}`).digest('hex').slice(0, 24),
-      time: new Date(Number(wall / 1_000_000n)).toISOString(),
-      ts_ns: ev.ts,
-      rule,
-      category: 'exfiltration',
-      severity: 'high',
-      task,
-      host: this.ctx.host,
-      process: { pid: ev.pid, ppid: ev.proc?.ppid ?? -1, comm: ev.proc?.comm ?? '?', ...(ev.proc?.exe !== undefined && { exe: ev.proc.exe }) },
+      ...this.base(m, x),
       source: { path: t.taint.sourcePath, data_class: t.taint.cls, object: t.taint.sourceObj },
-      sink: {
-        ...(sink.family !== undefined && { family: sink.family }),
-        ...(sink.peer?.addr !== undefined && { address: sink.peer.addr, port: sink.peer.port ?? 0 }),
-        ...(sink.peer?.path !== undefined && { path: sink.peer.path }),
-      },
+      sink: sinkOf(sink),
       bytes_read: t.taint.bytesRead,
       bytes_sent: t.bytes,
       latency_ms: Math.round(latencyMs * 1000) / 1000,
-      sends: 1,
       chain: t.taint.hops,
-      coverage: { lost_events: this.lostBetween(t.taint.firstReadTs, ev.ts), window_start_ns: t.taint.firstReadTs, window_end_ns: ev.ts },
-      policy_hash: this.ctx.policyHash,
+      coverage: { lost_events: this.lostBetween(t.taint.firstReadTs, x.ts), window_start_ns: t.taint.firstReadTs, window_end_ns: x.ts },
       summary:
-        `${ev.proc?.comm ?? '?'} (pid ${ev.pid}, task ${task}) sent ${t.taint.cls} data from ${t.taint.sourcePath} to ${sinkText} ` +
+        `${comm} (pid ${x.pid}, task ${x.proc?.task ?? ''}) sent ${t.taint.cls} data from ${t.taint.sourcePath} to ${sinkText} ` +
         `${latencyMs < 1000 ? `${latencyMs.toFixed(1)} ms` : `${(latencyMs / 1000).toFixed(1)} s`} after reading it` +
-        (processes > 1 ? `, through ${processes} processes` : '') +
+        (x.processes > 1 ? `, through ${x.processes} processes` : '') +
         (t.taint.viaFile ? ', staged in a file' : '') +
-        '.',
+        ` (${m.rule.id}).`,
     };
+  }
+
+  /** A finding from matched events: the chain is the matched steps; the sink is the first socket among them. */
+  private fromEvents(m: RuleMatch): Finding {
+    const events = m.inputs as Event[];
+    const last = events[events.length - 1]!;
+    const first = events[0]!;
+    const socket = events.flatMap((e) => Object.values(e.res ?? {})).find((v) => v.type === 'socket');
+    const chain: ChainHop[] = events.map((e) => hopOf(e));
+    const comm = last.proc?.comm ?? '?';
+    const where = socket?.peer?.addr !== undefined ? ` on socket ${socket.peer.addr}:${socket.peer.port ?? 0}` : '';
+    const what = m.rule.category === 'reverse-shell' ? `runs a shell with its standard input/output${where}` : `matched ${m.rule.id}: ${m.rule.why}`;
+    return {
+      ...this.base(m, last),
+      source: last.kind === 'process.exec' ? { path: last.filename } : {},
+      sink: socket === undefined ? {} : sinkOf(socket),
+      bytes_read: 0,
+      bytes_sent: 0,
+      latency_ms: Math.round(((last.ts - first.ts) / 1e6) * 1000) / 1000,
+      chain,
+      coverage: { lost_events: this.lostBetween(first.ts, last.ts), window_start_ns: first.ts, window_end_ns: last.ts },
+      summary: `${comm} (pid ${last.pid}, task ${last.proc?.task ?? ''}) ${what} (${m.rule.id}).`,
+    };
+  }
+}
+
+function sinkOf(v: ObjectView): Finding['sink'] {
+  return {
+    ...(v.family !== undefined && { family: v.family }),
+    ...(v.peer?.addr !== undefined && { address: v.peer.addr, port: v.peer.port ?? 0 }),
+    ...(v.peer?.path !== undefined && { path: v.peer.path }),
+  };
+}
+
+function describe(v: ObjectView | undefined): string {
+  if (v === undefined) return '?';
+  if (v.path !== undefined) return v.path;
+  if (v.peer?.addr !== undefined) return `socket ${v.peer.addr}:${v.peer.port ?? 0}`;
+  return `${v.type} ${v.id}`;
+}
+
+function hopOf(e: Event): ChainHop {
+  const base = { pid: e.pid, comm: e.proc?.comm ?? '?', ts_ns: e.ts, bytes: 0 };
+  switch (e.kind) {
+    case 'fd.dup':
+      return { ...base, syscall: e.syscall, fd: e.ret, object: describe(e.res?.ret) };
+    case 'process.exec':
+      return { ...base, syscall: 'execve', fd: -1, object: e.filename };
+    case 'io':
+      return { ...base, syscall: e.syscall, fd: e.fd, object: describe(e.res?.fd), bytes: e.bytes };
+    default: {
+      const v = Object.values(e.res ?? {})[0];
+      return { ...base, syscall: e.kind, fd: -1, object: describe(v) };
+    }
   }
 }

@@ -2,7 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../schema/event.js';
 import { SystemState } from '../state/system-state.js';
+import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
+import type { Finding } from '../schema/finding.js';
 import { FindingBuilder } from './finding-builder.js';
+import { transmitFact } from './flow-facts.js';
+import { SequenceMatcher } from './sequence-matcher.js';
 import { FlowTracker } from './flow-tracker.js';
 
 const classify = (p: string): string[] => (p === '/etc/shadow' || p.endsWith('/.ssh/id_rsa') ? ['secret'] : []);
@@ -13,14 +17,16 @@ class World {
   ino = 1000;
   readonly st = new SystemState();
   readonly flow = new FlowTracker(classify);
-  readonly findings = new FindingBuilder({ host: 'h', wallEpochNs: 0n, policyHash: null, fastWindowNs: 30e9 });
-  readonly out: ReturnType<FindingBuilder['onTransmits']> = [];
+  readonly findings = new FindingBuilder({ host: 'h', wallEpochNs: 0n, policyHash: null });
+  readonly rules = new SequenceMatcher(loadChainRules(chainRulesFile()).rules);
+  readonly out: Finding[] = [];
   private cg = new Map<string, number>();
 
   feed(ev: Event): void {
     this.st.apply(ev);
     this.findings.noteLoss(ev);
-    this.out.push(...this.findings.onTransmits(this.flow.observe(ev)));
+    this.out.push(...this.findings.onMatches(this.rules.observe(ev)));
+    for (const t of this.flow.observe(ev)) this.out.push(...this.findings.onMatches(this.rules.observe(transmitFact(t))));
   }
   cgroup(task: string): number {
     let id = this.cg.get(task);

@@ -2,6 +2,8 @@ import { hostname, release, arch } from 'node:os';
 import { Subject } from 'rxjs';
 import { FindingBuilder } from '../correlate/finding-builder.js';
 import { FlowTracker } from '../correlate/flow-tracker.js';
+import { SequenceMatcher } from '../correlate/sequence-matcher.js';
+import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
 import { ProbeDecoder } from '../decode/probe-decoder.js';
 import { DataClasses } from '../rules/data-classes.js';
 import type { Event } from '../schema/event.js';
@@ -40,8 +42,6 @@ export interface LiveSessionOptions {
   findings?: string;
   /** Folder with data-classes.yaml (default: the installed rules/). */
   rulesDir?: string;
-  /** A file hop plus a longer gap than this makes a chain `exfil.staged` (default 30 s). */
-  fastWindowS?: number;
   record?: string;
   durationS?: number;
   ringPages?: number;
@@ -175,7 +175,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let findingCount = 0;
   const correlation: Correlation = {
     flow: new FlowTracker((p) => classes.classify(p)),
-    findings: new FindingBuilder({ host: header.host, wallEpochNs: wallEpoch, policyHash: null, fastWindowNs: (o.fastWindowS ?? 30) * 1e9 }),
+    rules: new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
+    findings: new FindingBuilder({ host: header.host, wallEpochNs: wallEpoch, policyHash: null }),
     onFinding: (f) => {
       findingCount++;
       findingsOut?.write(f);

@@ -1,6 +1,7 @@
 import { merge, pipe, tap, type Observable, type OperatorFunction } from 'rxjs';
 import type { FindingBuilder } from '../correlate/finding-builder.js';
 import type { FlowTracker } from '../correlate/flow-tracker.js';
+import type { SequenceMatcher } from '../correlate/sequence-matcher.js';
 import type { ProbeDecoder } from '../decode/probe-decoder.js';
 import type { Finding } from '../schema/finding.js';
 import type { Event } from '../schema/event.js';
@@ -19,13 +20,14 @@ import { resolveState } from './operators/resolve-state.js';
  */
 export interface Correlation {
   flow: FlowTracker;
+  rules: SequenceMatcher;
   findings: FindingBuilder;
   onFinding: (f: Finding) => void;
 }
 
 export function analyze(state: SystemState, correlation?: Correlation): OperatorFunction<Event, Event> {
   if (correlation === undefined) return pipe(resolveState(state));
-  return pipe(resolveState(state), correlateFlows(correlation.flow, correlation.findings, correlation.onFinding));
+  return pipe(resolveState(state), correlateFlows(correlation.flow, correlation.rules, correlation.findings, correlation.onFinding));
 }
 
 export interface LiveSourceOptions {

@@ -35,7 +35,7 @@ export function parseYamlText<T extends z.ZodType>(text: string, file: string, s
   const data: unknown = doc.toJS();
   const r = schema.safeParse(data);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => {
+  const lines = flattenIssues(r.error.issues).map((i) => {
     // an unknown key is pointed at itself, not at the object that holds it
     const at = i.code === 'unrecognized_keys' && i.keys.length > 0 ? [...i.path, i.keys[0]!] : i.path;
     const node = nodeAt(doc.contents as YamlNode | null, at);
@@ -48,6 +48,26 @@ export function parseYamlText<T extends z.ZodType>(text: string, file: string, s
     issues: r.error.issues,
     ...(example !== undefined && { fix: `expected a file shaped like:\n${example}` }),
   });
+}
+
+/**
+ * A failed union says only "Invalid input"; report instead the issues of the
+ * alternative that got furthest (the one whose first issue is deepest), with
+ * the union's own path in front.
+ */
+function flattenIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((i) => {
+    // a bad record key: say what the key should look like
+    if (i.code === 'invalid_key' && i.issues.length > 0) return i.issues.map((k) => ({ ...k, path: i.path }) as z.core.$ZodIssue);
+    if (i.code !== 'invalid_union' || i.errors.length === 0) return [i];
+    const best = [...i.errors].sort((a, b) => depth(b) - depth(a) || a.length - b.length)[0]!;
+    if (best.length === 0) return [i];
+    return flattenIssues(best.map((e) => ({ ...e, path: [...i.path, ...e.path] }) as z.core.$ZodIssue));
+  });
+}
+
+function depth(issues: readonly z.core.$ZodIssue[]): number {
+  return Math.max(0, ...issues.map((i) => i.path.length));
 }
 
 /** The deepest YAML node along a zod issue path (so the line points at the culprit, or its nearest parent). */

@@ -1,20 +1,27 @@
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { FindingBuilder } from '../../correlate/finding-builder.js';
+import { transmitFact } from '../../correlate/flow-facts.js';
 import type { FlowTracker } from '../../correlate/flow-tracker.js';
+import type { SequenceMatcher } from '../../correlate/sequence-matcher.js';
 import type { Event } from '../../schema/event.js';
 import type { Finding } from '../../schema/finding.js';
 
 /**
- * Correlation: resolved events feed the flow tracker; transmits become
- * findings, handed to `onFinding` (new chains at once, updated counters when
- * the stream ends). Events pass through unchanged.
+ * Correlation: each resolved event feeds the flow tracker; the event and the
+ * flow facts it produced (`flow.transmit`) feed the chain rules; rule
+ * matches become findings, handed to `onFinding` (new chains at once,
+ * updated counters when the stream ends). Events pass through unchanged.
  */
-export function correlateFlows(flow: FlowTracker, builder: FindingBuilder, onFinding: (f: Finding) => void): MonoTypeOperatorFunction<Event> {
+export function correlateFlows(flow: FlowTracker, rules: SequenceMatcher, builder: FindingBuilder, onFinding: (f: Finding) => void): MonoTypeOperatorFunction<Event> {
   return tap({
     next: (ev) => {
       builder.noteLoss(ev);
-      const tx = flow.observe(ev);
-      if (tx.length > 0) for (const f of builder.onTransmits(tx)) onFinding(f);
+      const emit = (inputs: Parameters<SequenceMatcher['observe']>[0]): void => {
+        const matches = rules.observe(inputs);
+        if (matches.length > 0) for (const f of builder.onMatches(matches)) onFinding(f);
+      };
+      emit(ev);
+      for (const t of flow.observe(ev)) emit(transmitFact(t));
     },
     complete: () => {
       for (const f of builder.flush()) onFinding(f);

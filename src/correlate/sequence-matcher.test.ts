@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { chainRulesFile, loadChainRules, parseChainRules } from '../rules/chain-rules.js';
+import { ChainwatchError } from '../util/errors.js';
+import { SequenceMatcher, type RuleInput } from './sequence-matcher.js';
+
+const shells = loadChainRules(chainRulesFile()).rules;
+const proc = (exe: string) => ({ task: 't', comm: exe.split('/').pop()!, ppid: 1, exe });
+const dupSock = (pid: number, ts: number, ret: number, exe = '/usr/bin/ncat'): RuleInput =>
+  ({ kind: 'fd.dup', ts, pid, proc: proc(exe), ret, res: { ret: { id: '0:9:1', type: 'socket', channel: 's', family: 'inet', peer: { addr: '127.0.0.2', port: 4444 } } } }) as RuleInput;
+const exec = (pid: number, ts: number, filename: string): RuleInput => ({ kind: 'process.exec', ts, pid, proc: proc(filename), filename }) as RuleInput;
+
+describe('chain rules: sequence matcher', () => {
+  it('shell.stdio-over-socket: socket dup2 onto stdio, then exec of a shell, by the same process', () => {
+    const m = new SequenceMatcher(shells);
+    expect(m.observe(dupSock(7, 1, 0))).toEqual([]);
+    const hit = m.observe(exec(7, 2, '/bin/sh'));
+    expect(hit.map((x) => x.rule.id)).toEqual(['shell.stdio-over-socket']);
+    expect(hit[0]!.inputs).toHaveLength(2);
+  });
+
+  it('… or a shell putting the socket on another stdio fd (bash -i >& /dev/tcp/…)', () => {
+    const m = new SequenceMatcher(shells);
+    expect(m.observe(dupSock(8, 1, 1, '/usr/bin/bash'))).toEqual([]);
+    expect(m.observe(dupSock(8, 2, 2, '/usr/bin/bash')).map((x) => x.rule.id)).toEqual(['shell.stdio-over-socket']);
+  });
+
+  it('does not join different processes, non-shells, or steps further apart than maxspan', () => {
+    const m = new SequenceMatcher(shells);
+    m.observe(dupSock(9, 1, 0));
+    expect(m.observe(exec(10, 2, '/bin/sh'))).toEqual([]); // other process
+    expect(m.observe(exec(9, 3, '/usr/bin/cat'))).toEqual([]); // not a shell
+    m.observe(dupSock(11, 0, 1));
+    expect(m.observe(exec(11, 31e9, '/bin/bash'))).toEqual([]); // 31 s later: beyond maxspan 30s
+  });
+
+  it('supersedes: the more specific rule wins on the same input', () => {
+    const m = new SequenceMatcher(shells);
+    const fact = (latency: number, viaFile: boolean): RuleInput =>
+      ({ kind: 'flow.transmit', ts: 100e9, pid: 1, proc: proc('/usr/bin/curl'), chain_key: `k${latency}${viaFile}`, via_file: viaFile, latency_ns: latency }) as RuleInput;
+    expect(m.observe(fact(1e9, true)).map((x) => x.rule.id)).toEqual(['exfil.read-then-transmit']);
+    expect(m.observe(fact(60e9, false)).map((x) => x.rule.id)).toEqual(['exfil.read-then-transmit']);
+    expect(m.observe(fact(60e9, true)).map((x) => x.rule.id)).toEqual(['exfil.staged']);
+  });
+
+  it('field tests: lists, globs, numbers and durations, not, exists', () => {
+    const rules = parseChainRules(`version: 1
+rules:
+  - id: t.fields
+    category: policy
+    severity: low
+    why: test
+    sequence:
+      by: task
+      steps:
+        - match: { kind: io, bytes: { gte: 10, lt: 1ms }, res.fd.path: { glob: "/etc/**" }, proc.comm: { not: [cat, tac] }, res.fd.peer: { exists: false } }
+`).rules;
+    const m = new SequenceMatcher(rules);
+    const io = (bytes: number, path: string, comm: string) => ({ kind: 'io', ts: 1, pid: 1, proc: { task: 't', comm }, bytes, res: { fd: { path } } }) as unknown as RuleInput;
+    expect(m.observe(io(10, '/etc/passwd', 'less'))).toHaveLength(1);
+    expect(m.observe(io(9, '/etc/passwd', 'less'))).toHaveLength(0);
+    expect(m.observe(io(1e6, '/etc/passwd', 'less'))).toHaveLength(0);
+    expect(m.observe(io(10, '/home/x', 'less'))).toHaveLength(0);
+    expect(m.observe(io(10, '/etc/passwd', 'cat'))).toHaveLength(0);
+  });
+
+  it('rule files: every mistake names file, line, column and field', () => {
+    const bad = (text: string): string => {
+      try {
+        parseChainRules(text, 'rules/chains.yaml');
+      } catch (e) {
+        expect((e as ChainwatchError).code).toBe('RULE_INVALID');
+        return (e as ChainwatchError).message;
+      }
+      throw new Error('expected an error');
+    };
+    const head = 'version: 1\nrules:\n  - id: a.b\n    category: exfiltration\n    severity: high\n    why: w\n';
+    expect(bad(`${head}    sequence:\n      by: flow\n      maxspan: 30 seconds\n      steps:\n        - match: { kind: io }\n`)).toBe(
+      'rules/chains.yaml:9:16: rules.0.sequence.maxspan: expected a duration like 500ms, 30s or 5m',
+    );
+    expect(bad(`${head}    sequence:\n      by: pid\n      steps:\n        - match: { kind: io }\n`)).toContain('rules/chains.yaml:8:11: rules.0.sequence.by:');
+    expect(bad(`${head}    sequence:\n      by: flow\n      steps: []\n`)).toContain('rules/chains.yaml:9:14: rules.0.sequence.steps:');
+    expect(bad(`${head}    supersedes: [x.y]\n    sequence:\n      by: flow\n      steps:\n        - match: { kind: io }\n`)).toContain('rules/chains.yaml:7:18: rules.0.supersedes.0: no rule x.y in this file');
+    expect(bad(`${head}    sequence:\n      by: flow\n      steps:\n        - match: { Kind!: io }\n`)).toBe(
+      'rules/chains.yaml:10:27: rules.0.sequence.steps.0.match.Kind!: expected a field path like res.fd.type',
+    );
+    expect(bad(`${head}    severity: low\n`)).toMatch(/^rules\/chains\.yaml:\d+:\d+: not valid YAML/);
+  });
+});

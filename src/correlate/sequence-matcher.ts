@@ -1,0 +1,141 @@
+import picomatch from 'picomatch';
+import type { ChainRule, FieldTest, Match, Step } from '../schema/chain-rule.js';
+
+/**
+ * What rules match: a resolved canonical event, or a fact the flow tracker
+ * derived (`flow.transmit`). Fields are read by dotted path.
+ */
+export interface RuleInput {
+  kind: string;
+  ts: number;
+  pid: number;
+  proc?: { task: string } | undefined;
+  /** Data-flow chain identity (flow facts only). */
+  chain_key?: string;
+}
+
+export interface RuleMatch {
+  rule: ChainRule;
+  key: string;
+  /** The inputs that satisfied the steps, in order. */
+  inputs: RuleInput[];
+}
+
+interface Partial {
+  step: number;
+  startTs: number;
+  inputs: RuleInput[];
+}
+
+type Compiled = { rule: ChainRule; steps: ((x: RuleInput) => boolean)[] };
+
+const MAX_PARTIALS_PER_KEY = 16;
+const MAX_KEYS_PER_RULE = 100_000;
+
+/**
+ * The chain-rule engine: for each rule, one small state machine per join
+ * key (process, task or flow chain). A step that matches advances every
+ * partial sequence of its key; a partial older than `maxspan` is dropped
+ * before it can advance. Among the matches one input completes, a rule that
+ * another matching rule `supersedes` is dropped.
+ */
+export class SequenceMatcher {
+  private readonly compiled: Compiled[];
+  private readonly partials = new Map<string, Map<string, Partial[]>>();
+
+  constructor(rules: ChainRule[]) {
+    this.compiled = rules.map((rule) => ({ rule, steps: rule.sequence.steps.map(compileStep) }));
+  }
+
+  observe(x: RuleInput): RuleMatch[] {
+    const done: RuleMatch[] = [];
+    for (const { rule, steps } of this.compiled) {
+      const key = keyOf(x, rule.sequence.by);
+      if (key === undefined) continue;
+      let byKey = this.partials.get(rule.id);
+      if (byKey === undefined) {
+        byKey = new Map();
+        this.partials.set(rule.id, byKey);
+      }
+      const span = rule.sequence.maxspan;
+      const live = (byKey.get(key) ?? []).filter((p) => span === undefined || x.ts - p.startTs <= span);
+      const next: Partial[] = [];
+      for (const p of live) {
+        if (steps[p.step]!(x)) {
+          const inputs = [...p.inputs, x];
+          if (p.step + 1 === steps.length) done.push({ rule, key, inputs });
+          else next.push({ step: p.step + 1, startTs: p.startTs, inputs });
+        } else {
+          next.push(p);
+        }
+      }
+      if (steps[0]!(x)) {
+        if (steps.length === 1) done.push({ rule, key, inputs: [x] });
+        else next.push({ step: 1, startTs: x.ts, inputs: [x] });
+      }
+      if (next.length === 0) byKey.delete(key);
+      else {
+        if (!byKey.has(key) && byKey.size >= MAX_KEYS_PER_RULE) byKey.delete(byKey.keys().next().value!);
+        byKey.set(key, next.slice(-MAX_PARTIALS_PER_KEY));
+      }
+    }
+    if (done.length < 2) return done;
+    const superseded = new Set(done.flatMap((m) => (m.rule.supersedes ?? []).map((id) => `${id}\n${m.key}`)));
+    return done.filter((m) => !superseded.has(`${m.rule.id}\n${m.key}`));
+  }
+}
+
+function keyOf(x: RuleInput, by: ChainRule['sequence']['by']): string | undefined {
+  const task = x.proc?.task ?? '';
+  switch (by) {
+    case 'process':
+      return `${task}|${x.pid}`;
+    case 'task':
+      return task;
+    case 'flow':
+      return x.chain_key;
+  }
+}
+
+function compileStep(step: Step): (x: RuleInput) => boolean {
+  const alternatives = 'match' in step ? [step.match] : step.any;
+  const compiled = alternatives.map(compileMatch);
+  return (x) => compiled.some((m) => m(x));
+}
+
+function compileMatch(match: Match): (x: RuleInput) => boolean {
+  const tests = Object.entries(match).map(([path, test]) => {
+    const parts = path.split('.');
+    const t = compileTest(test);
+    return (x: RuleInput): boolean => {
+      let v: unknown = x;
+      for (const p of parts) {
+        if (v === null || typeof v !== 'object') return t(undefined);
+        v = (v as Record<string, unknown>)[p];
+      }
+      return t(v);
+    };
+  });
+  return (x) => tests.every((t) => t(x));
+}
+
+function compileTest(test: FieldTest): (v: unknown) => boolean {
+  if (Array.isArray(test)) return (v) => test.includes(v as never);
+  if (typeof test !== 'object') return (v) => v === test;
+  const checks: ((v: unknown) => boolean)[] = [];
+  if (test.glob !== undefined) {
+    const m = picomatch(test.glob, { dot: true });
+    checks.push((v) => typeof v === 'string' && m(v));
+  }
+  const num = (f: (n: number) => boolean) => (v: unknown) => typeof v === 'number' && f(v);
+  if (test.gt !== undefined) checks.push(num((n) => n > test.gt!));
+  if (test.gte !== undefined) checks.push(num((n) => n >= test.gte!));
+  if (test.lt !== undefined) checks.push(num((n) => n < test.lt!));
+  if (test.lte !== undefined) checks.push(num((n) => n <= test.lte!));
+  if (test.not !== undefined) {
+    const not = Array.isArray(test.not) ? test.not : [test.not];
+    checks.push((v) => !not.includes(v as never));
+  }
+  if (test.exists !== undefined) checks.push((v) => (v !== undefined) === test.exists);
+  return (v) => checks.every((c) => c(v));
+}
