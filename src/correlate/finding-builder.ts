@@ -40,7 +40,7 @@ export class FindingBuilder {
   onMatches(matches: RuleMatch[]): Finding[] {
     const out: Finding[] = [];
     for (const m of matches) {
-      const k = `${m.rule.id}\n${m.key}`;
+      const k = `${m.rule.id}\n${identityOf(m)}`;
       const last = m.inputs[m.inputs.length - 1]!;
       const had = this.open.get(k);
       if (had !== undefined) {
@@ -82,7 +82,7 @@ export class FindingBuilder {
     const wall = this.ctx.wallEpochNs + BigInt(last.ts);
     const proc = last.proc;
     return {
-      id: createHash('sha256').update(`${m.rule.id}\n${m.key}`).digest('hex').slice(0, 24),
+      id: createHash('sha256').update(`${m.rule.id}\n${identityOf(m)}`).digest('hex').slice(0, 24),
       time: new Date(Number(wall / 1_000_000n)).toISOString(),
       ts_ns: last.ts,
       rule: m.rule.id,
@@ -142,6 +142,15 @@ export class FindingBuilder {
       summary: `${comm} (pid ${last.pid}, task ${last.proc?.task ?? ''}) ${what} (${m.rule.id}).`,
     };
   }
+}
+
+/** What makes two matches one finding: the rule's `one_finding_per` field (within the task), else the join key. */
+function identityOf(m: RuleMatch): string {
+  const path = m.rule.one_finding_per;
+  if (path === undefined) return m.key;
+  let v: unknown = m.inputs[0];
+  for (const p of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+  return `${m.inputs[0]!.proc?.task ?? ''}|${String(v)}`;
 }
 
 function sinkOf(v: ObjectView): Finding['sink'] {

@@ -54,6 +54,12 @@ export const ChainRule = z
     severity: Severity,
     /** Why this chain matters: shown to reviewers. */
     why: z.string().min(1),
+    /**
+     * A field path into the first matched step that identifies one finding
+     * (e.g. `res.ret.channel`: one reverse-shell finding per socket, however
+     * many processes of that shell match). Default: one per join key.
+     */
+    one_finding_per: z.string().regex(/^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'expected a field path like res.ret.channel').optional(),
     /** When this rule matches an event, these rules' matches on the same event are dropped (the more specific wins). */
     supersedes: z.array(z.string()).optional(),
     sequence: z
