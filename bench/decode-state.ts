@@ -1,6 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { ProbeDecoder } from '../src/decode/probe-decoder.js';
 import type { Event } from '../src/schema/event.js';
+import { FindingBuilder } from '../src/correlate/finding-builder.js';
+import { transmitFact } from '../src/correlate/flow-facts.js';
+import { FlowTracker } from '../src/correlate/flow-tracker.js';
+import { SequenceMatcher } from '../src/correlate/sequence-matcher.js';
+import { chainRulesFile, loadChainRules } from '../src/rules/chain-rules.js';
+import { DataClasses } from '../src/rules/data-classes.js';
 import { SystemState } from '../src/state/system-state.js';
 
 /**
@@ -36,7 +42,9 @@ export class Workload {
       let fd = 3;
       while (p.inos.has(fd)) fd++;
       const ino = this.ino++;
-      out.push(rec(`OPEN\t${h()}\t257\t4294967196\t0\t0\t${fd}\t266338304\t${ino}\t33188\t/srv/data/file-${ino % 5000}.txt`));
+      // one path in 2,000 is a secret, so chains form when that process later sends
+      const path = ino % 2000 === 0 ? `/home/u${p.pid}/.ssh/id_rsa` : `/srv/data/file-${ino % 5000}.txt`;
+      out.push(rec(`OPEN\t${h()}\t257\t4294967196\t0\t0\t${fd}\t266338304\t${ino}\t33188\t${path}`));
       p.fds.push(fd);
       p.inos.set(fd, ino);
       return;
@@ -98,10 +106,21 @@ export interface DecodeStateResult {
   peakRssMiB: number;
   heapAfterMiB: number;
   trackedFds: number;
+  findings: number;
 }
 
-export function benchDecodeState(totalLines: number): DecodeStateResult {
+/**
+ * With `correlate`, the full pipeline: decode, state, flow tracking and the
+ * shipped chain rules (the workload's file paths include secrets, so chains
+ * form and findings are built).
+ */
+export function benchDecodeState(totalLines: number, correlate = false): DecodeStateResult {
   const w = new Workload(2000);
+  const classes = DataClasses.load(DataClasses.defaultFile());
+  const flow = new FlowTracker((p) => classes.classify(p));
+  const rules = new SequenceMatcher(loadChainRules(chainRulesFile()).rules);
+  const builder = new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null });
+  let findings = 0;
   let firstIssue = "";
   const decoder = new ProbeDecoder({ monoEpochNs: 0n, onIssue: (i) => (firstIssue ||= `${i.reason}: ${i.excerpt}`) });
   const state = new SystemState();
@@ -110,10 +129,17 @@ export function benchDecodeState(totalLines: number): DecodeStateResult {
   let peakRss = 0;
   let lines = 0;
   const chunk = 250_000;
-  const apply = (e: Event): void => {
-    state.apply(e);
-    events++;
-  };
+  const apply = correlate
+    ? (e: Event): void => {
+        state.apply(e);
+        events++;
+        findings += builder.onMatches(rules.observe(e)).length;
+        for (const t of flow.observe(e)) findings += builder.onMatches(rules.observe(transmitFact(t))).length;
+      }
+    : (e: Event): void => {
+        state.apply(e);
+        events++;
+      };
   while (lines < totalLines) {
     const batch: string[] = [];
     w.fill(batch, Math.min(chunk, totalLines - lines));
@@ -134,6 +160,7 @@ export function benchDecodeState(totalLines: number): DecodeStateResult {
     peakRssMiB: peakRss / 2 ** 20,
     heapAfterMiB: process.memoryUsage().heapUsed / 2 ** 20,
     trackedFds,
+    findings,
   };
 }
 

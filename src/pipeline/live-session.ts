@@ -59,6 +59,8 @@ export interface LiveSessionOptions {
 export interface LiveSessionSummary {
   events: number;
   findings: number;
+  /** Per new finding: ms from the kernel timestamp of the transmit to the finding leaving the pipeline. */
+  detectionLatencyMs: number[];
   lostEvents: number;
   lossReports: number;
   malformedLines: number;
@@ -173,12 +175,15 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
   const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
   let findingCount = 0;
+  const detectionMs: number[] = [];
   const correlation: Correlation = {
     flow: new FlowTracker((p) => classes.classify(p)),
     rules: new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
     findings: new FindingBuilder({ host: header.host, wallEpochNs: wallEpoch, policyHash: null }),
     onFinding: (f) => {
       findingCount++;
+      // detection latency: from the transmit syscall (kernel time) to the finding leaving the pipeline
+      if (f.sends === 1) detectionMs.push((now() - f.ts_ns) / 1e6);
       findingsOut?.write(f);
       o.onFinding?.(f);
     },
@@ -289,6 +294,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const summary: LiveSessionSummary = {
     events: count,
     findings: findingCount,
+    detectionLatencyMs: detectionMs,
     lostEvents: decoder.stats.lostEvents,
     lossReports: decoder.stats.lossReports,
     malformedLines: decoder.stats.malformed,
