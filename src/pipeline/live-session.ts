@@ -27,6 +27,9 @@ const log = moduleLog('pipeline/live-session');
 
 export const VERSION = '0.1.0';
 
+/** Slack between a TICK's kernel time and what it proves delivered (other CPUs' buffers are read in the same poll round). */
+const TICK_MARGIN_NS = 5e6;
+
 export type LiveTarget =
   | { mode: 'host' }
   | { mode: 'cgroup'; path: string }
@@ -156,12 +159,15 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let issuesLogged = 0;
   // liveness: bpftrace prints a TICK every second; one stamped after a stop request proves the buffers were read up to then
   let lastTickMono = 0n;
+  let deliveredUpTo = 0;
   const tickWaiters: { after: bigint; resolve: () => void }[] = [];
   const decoder = new ProbeDecoder({
     monoEpochNs: monoEpoch,
     onLiveness: (kind, mono) => {
       if (kind !== 'TICK') return;
       lastTickMono = mono;
+      // everything stamped more than the margin before this TICK has been delivered (see reorder-by-time)
+      deliveredUpTo = Number(mono - monoEpoch) - TICK_MARGIN_NS;
       for (let i = tickWaiters.length - 1; i >= 0; i--) {
         if (mono > tickWaiters[i]!.after) tickWaiters.splice(i, 1)[0]!.resolve();
       }
@@ -198,7 +204,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const events$ = liveEvents(bpf.lines$, snapshot$, {
     decoder,
     reorderWindowNs: (o.reorderMs ?? 20) * 1e6,
-    now,
+    watermark: () => deliveredUpTo,
     reorderStats,
     namer,
     ...(recorder && { record: (ev: Event) => recorder.record(ev) }),

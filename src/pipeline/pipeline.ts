@@ -33,7 +33,8 @@ export function analyze(state: SystemState, correlation?: Correlation): Operator
 export interface LiveSourceOptions {
   decoder: ProbeDecoder;
   reorderWindowNs: number;
-  now: () => number;
+  /** Kernel time (since the epoch) up to which every event has been delivered. */
+  watermark: () => number;
   reorderStats: ReorderStats;
   namer: TaskNamer;
   /** Called with each canonical event before resolution (the trace recorder). */
@@ -43,7 +44,7 @@ export interface LiveSourceOptions {
 /** Live front end: probe lines (plus /proc snapshot events) → canonical, ordered, named events. */
 export function liveEvents(lines$: Observable<ProbeLine>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
   return merge(lines$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
-    reorderByTime(o.reorderWindowNs, o.now, o.reorderStats),
+    reorderByTime(o.reorderWindowNs, o.watermark, o.reorderStats),
     nameTasks(o.namer),
     tap((ev) => o.record?.(ev)),
   );

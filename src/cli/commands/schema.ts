@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { Event } from '../../schema/event.js';
+import { ChainRuleFile } from '../../schema/chain-rule.js';
 import { DataClassFile } from '../../schema/data-class.js';
 import { Finding } from '../../schema/finding.js';
 import { TraceHeader } from '../../schema/trace-header.js';
@@ -14,12 +15,13 @@ export function jsonSchemas(): Record<string, unknown> {
     'trace-header.schema.json': z.toJSONSchema(TraceHeader, { io: 'output' }),
     'finding.schema.json': z.toJSONSchema(Finding, { io: 'output' }),
     'data-classes.schema.json': z.toJSONSchema(DataClassFile, { io: 'input', unrepresentable: 'any' }),
+    'chain-rules.schema.json': z.toJSONSchema(ChainRuleFile, { io: 'input', unrepresentable: 'any' }),
   };
 }
 
 export function schemaCommand(): Command {
   return new Command('schema')
-    .summary('print or write the JSON Schemas: trace header, events, findings, data classes')
+    .summary('print or write the JSON Schemas: trace header, events, findings, data classes, chain rules')
     .option('--write <dir>', 'write *.schema.json files into this folder instead of printing')
     .action((opts: { write?: string }) => {
       const schemas = jsonSchemas();

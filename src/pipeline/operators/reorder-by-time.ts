@@ -11,18 +11,18 @@ export interface ReorderStats {
  * bpftrace reads one perf buffer per CPU, so a thread that migrates between
  * CPUs can have its records printed out of order. This holds events and
  * releases them in timestamp order (stable for equal timestamps) once they
- * are `windowNs` older than the newest kernel timestamp seen; when the
- * stream is idle, once they are `idleNs` older than now (`now` gives the
- * kernel monotonic time relative to the trace epoch). Late events are passed
- * on at once and counted, never dropped. Completing the source releases
- * everything.
+ * are `windowNs` older than the newest kernel timestamp seen, or no newer
+ * than `watermark()`: the kernel time up to which the source has proven
+ * delivery (the probe's 10 ms TICK records, less a margin), so a quiet
+ * stream is released within ~15 ms without guessing from the wall clock.
+ * Late events are passed on at once and counted, never dropped. Completing
+ * the source releases everything.
  */
 export function reorderByTime(
   windowNs: number,
-  now: () => number,
+  watermark: () => number,
   stats: ReorderStats,
-  idleNs = 250e6,
-  tickMs = 5,
+  tickMs = 2,
 ): OperatorFunction<Event, Event> {
   return (source) =>
     new Observable<Event>((sub) => {
@@ -47,7 +47,7 @@ export function reorderByTime(
           sub.next(ev);
         }
       };
-      const timer = setInterval(() => release(Math.max(newest - windowNs, now() - idleNs)), tickMs);
+      const timer = setInterval(() => release(Math.max(newest - windowNs, watermark())), tickMs);
       const inner = source.subscribe({
         next(ev) {
           if (ev.ts < released) {
