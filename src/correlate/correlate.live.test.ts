@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -146,6 +147,58 @@ s.close()
     expect(f.chain[0]!.comm).toBe('cat');
   });
 });
+
+describe('live: descriptors leaving the task (fd.passed-to-unwatched)', () => {
+  it('a secret fd passed over a unix socket to a process outside the task', async () => {
+    // the receiver runs in the test's own cgroup: not watched
+    const sock = join(dir, 'outside.sock');
+    const receiver = spawn('python3', ['-c', `
+import socket, array, os, sys
+srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+conn, _ = srv.accept()
+msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
+got = array.array("i"); got.frombytes(anc[0][2])
+sys.stdout.write(str(len(os.read(got[0], 100000))) + "\\n"); sys.stdout.flush()
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((res) => receiver.once('exit', () => res()));
+    let out = '';
+    receiver.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((r) => receiver.stdout!.once('data', () => r()));
+    const r = await h.run(
+      'fd-out',
+      `python3 -c '
+import os, socket, array
+c = socket.socket(socket.AF_UNIX); c.connect("${sock}")
+fd = os.open("${key}", os.O_RDONLY)
+c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+'`,
+    );
+    expect(r.code).toBe(0);
+    await exited;
+    expect(out).toContain(String(KEY_TEXT.length * 20)); // the outsider really read the key through the descriptor
+    const pids = new Set(r.events.map((e) => e.pid));
+    const f = (await waitForFinding((x) => x.rule === 'fd.passed-to-unwatched' && pids.has(x.process.pid), 10_000))!;
+    expect(() => Finding.parse(f)).not.toThrow();
+    expect(f).toMatchObject({ category: 'exfiltration', source: { path: key, data_class: 'secret' }, sink: { family: 'unix', path: sock } });
+    expect(f.chain[0]!.syscall).toBe('sendmsg(SCM_RIGHTS)');
+  });
+
+  it('must not fire: the descriptor is received inside the task (the SCM_RIGHTS chain above)', () => {
+    const inTask = h.findings.filter((f) => f.rule === 'fd.passed-to-unwatched' && f.sink.path === join(dir, 'pass.sock'));
+    expect(inTask).toEqual([]);
+  });
+});
+
+/** Polls the session's findings (rules with an `absent` window report when the window ends). */
+async function waitForFinding(pred: (f: Finding) => boolean, timeoutMs: number): Promise<Finding | undefined> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = h.findings.find(pred);
+    if (hit !== undefined || Date.now() > until) return hit;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('live: reverse shells (shell.stdio-over-socket)', () => {
   /** A listener that sends `exit` to every connection, so the shell on the other end ends by itself. */

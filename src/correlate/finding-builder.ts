@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Event, ObjectView } from '../schema/event.js';
 import type { ChainHop, Finding } from '../schema/finding.js';
-import { isTransmitFact, type FlowTransmitFact } from './flow-facts.js';
+import { isFdSentFact, isTransmitFact, type FdPassFact, type FlowTransmitFact } from './flow-facts.js';
 import type { RuleMatch, RuleInput } from './sequence-matcher.js';
 
 /**
@@ -54,7 +54,7 @@ export class FindingBuilder {
         }
         continue;
       }
-      const f = isTransmitFact(last) ? this.fromTransmit(m, last) : this.fromEvents(m);
+      const f = isTransmitFact(last) ? this.fromTransmit(m, last) : isFdSentFact(last) ? this.fromFdSent(m, last) : this.fromEvents(m);
       this.open.set(k, { finding: f, dirty: false });
       out.push(f);
     }
@@ -120,6 +120,26 @@ export class FindingBuilder {
     };
   }
 
+  /** A sensitive descriptor that left the task over SCM_RIGHTS. */
+  private fromFdSent(m: RuleMatch, x: FdPassFact): Finding {
+    const ev = x.event;
+    const sock = ev.res?.sock_fd;
+    const peer = sock?.peer?.path ?? sock?.local?.path;
+    return {
+      ...this.base(m, x),
+      source: { ...(x.source_path !== undefined && { path: x.source_path }), ...(x.data_class !== undefined && { data_class: x.data_class }), ...(ev.res?.fd && { object: ev.res.fd.id }) },
+      sink: { family: 'unix', ...(peer !== undefined && { path: peer }) },
+      bytes_read: 0,
+      bytes_sent: 0,
+      latency_ms: 0,
+      chain: [hopOf(ev)],
+      coverage: { lost_events: this.lostBetween(ev.ts, ev.ts), window_start_ns: ev.ts, window_end_ns: ev.ts },
+      summary:
+        `${x.proc?.comm ?? '?'} (pid ${x.pid}, task ${x.proc?.task ?? ''}) passed a descriptor of ${x.data_class ?? 'sensitive'} ` +
+        `${x.source_path ?? 'data'} over a unix socket${peer !== undefined ? ` (${peer})` : ''} and no process of the task received it (${m.rule.id}).`,
+    };
+  }
+
   /** A finding from matched events: the chain is the matched steps; the sink is the first socket among them. */
   private fromEvents(m: RuleMatch): Finding {
     const events = m.inputs as Event[];
@@ -177,6 +197,8 @@ function hopOf(e: Event): ChainHop {
       return { ...base, syscall: 'execve', fd: -1, object: e.filename };
     case 'io':
       return { ...base, syscall: e.syscall, fd: e.fd, object: describe(e.res?.fd), bytes: e.bytes };
+    case 'fd.rights':
+      return { ...base, syscall: e.dir === 'send' ? 'sendmsg(SCM_RIGHTS)' : 'recvmsg(SCM_RIGHTS)', fd: e.fd, object: describe(e.res?.fd) };
     default: {
       const v = Object.values(e.res ?? {})[0];
       return { ...base, syscall: e.kind, fd: -1, object: describe(v) };

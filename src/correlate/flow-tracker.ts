@@ -86,6 +86,14 @@ export class FlowTracker {
     return { carriers: this.carriers.size, marks: this.marks.size, transmits: this.transmits };
   }
 
+  /** The sensitive data an object holds: its own class, or data marked into its channel (for descriptor passing). */
+  sensitivityOf(v: ObjectView): { cls: string; sourcePath: string }[] {
+    const out: { cls: string; sourcePath: string }[] = [];
+    if (v.path !== undefined && v.type !== 'socket') for (const cls of this.classify(v.path)) out.push({ cls, sourcePath: v.path });
+    for (const t of this.marks.get(v.channel)?.values() ?? []) out.push({ cls: t.cls, sourcePath: t.sourcePath });
+    return out;
+  }
+
   /** The taints a process carries now (tests, rules). */
   carried(pid: number): Taint[] {
     return [...(this.carriers.get(pid)?.values() ?? [])];

@@ -42,6 +42,23 @@ describe('chain rules: sequence matcher', () => {
     expect(m.observe(fact(60e9, true)).map((x) => x.rule.id)).toEqual(['exfil.staged']);
   });
 
+  it('absent: completes when the window passes without the awaited input, is void when it comes', () => {
+    const m = new SequenceMatcher(shells);
+    const sent = (key: string, ts: number) => ({ kind: 'flow.fd_sent', ts, pid: 1, proc: proc('/usr/bin/python3'), chain_key: key }) as RuleInput;
+    const recv = (key: string, ts: number) => ({ kind: 'flow.fd_received', ts, pid: 2, proc: proc('/usr/bin/python3'), chain_key: key }) as RuleInput;
+    const other = (ts: number) => ({ kind: 'io', ts, pid: 3, proc: proc('/bin/true') }) as RuleInput;
+    expect(m.observe(sent('a', 1e9))).toEqual([]);
+    expect(m.observe(sent('b', 1e9))).toEqual([]);
+    expect(m.observe(recv('b', 1.5e9))).toEqual([]); // b was received in the task: void
+    expect(m.observe(other(2.5e9))).toEqual([]); // still inside a's 2 s window
+    const hit = m.observe(other(3.5e9)); // a's window has passed: a left the task
+    expect(hit.map((x) => `${x.rule.id} ${x.key}`)).toEqual(['fd.passed-to-unwatched a']);
+    expect(m.observe(other(9e9))).toEqual([]);
+    // at the end of the stream, what still waits is complete
+    m.observe(sent('c', 10e9));
+    expect(m.flush().map((x) => x.key)).toEqual(['c']);
+  });
+
   it('field tests: lists, globs, numbers and durations, not, exists', () => {
     const rules = parseChainRules(`version: 1
 rules:
@@ -84,5 +101,8 @@ rules:
       'rules/chains.yaml:10:27: rules.0.sequence.steps.0.match.Kind!: expected a field path like res.fd.type',
     );
     expect(bad(`${head}    severity: low\n`)).toMatch(/^rules\/chains\.yaml:\d+:\d+: not valid YAML/);
+    expect(bad(`${head}    sequence:\n      by: flow\n      steps:\n        - absent: { kind: io }\n          within: 2s\n        - match: { kind: io }\n`)).toContain(
+      'rules/chains.yaml:10:11: rules.0.sequence.steps.0: an absent step must be the last step, after at least one other',
+    );
   });
 });

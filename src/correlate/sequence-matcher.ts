@@ -25,9 +25,12 @@ interface Partial {
   step: number;
   startTs: number;
   inputs: RuleInput[];
+  /** Waiting on a final `absent` step: completes when an input later than this arrives (or the stream ends). */
+  deadline?: number;
+  dead?: boolean;
 }
 
-type Compiled = { rule: ChainRule; steps: ((x: RuleInput) => boolean)[] };
+type Compiled = { rule: ChainRule; steps: ((x: RuleInput) => boolean)[]; absentWithin: number | undefined };
 
 const MAX_PARTIALS_PER_KEY = 16;
 const MAX_KEYS_PER_RULE = 100_000;
@@ -42,14 +45,55 @@ const MAX_KEYS_PER_RULE = 100_000;
 export class SequenceMatcher {
   private readonly compiled: Compiled[];
   private readonly partials = new Map<string, Map<string, Partial[]>>();
+  /** Partials waiting on an absent step. */
+  private readonly waiting: { c: Compiled; key: string; p: Partial }[] = [];
 
   constructor(rules: ChainRule[]) {
-    this.compiled = rules.map((rule) => ({ rule, steps: rule.sequence.steps.map(compileStep) }));
+    this.compiled = rules.map((rule) => {
+      const last = rule.sequence.steps[rule.sequence.steps.length - 1]!;
+      return { rule, steps: rule.sequence.steps.map(compileStep), absentWithin: 'absent' in last ? last.within : undefined };
+    });
+  }
+
+  private advance(c: Compiled, key: string, p: Partial, ts: number): Partial {
+    if (c.absentWithin !== undefined && p.step === c.steps.length - 1) {
+      p.deadline = ts + c.absentWithin;
+      this.waiting.push({ c, key, p });
+    }
+    return p;
+  }
+
+  /** Completes every sequence still waiting on an absent step (the stream ended without it). */
+  flush(): RuleMatch[] {
+    const out = this.waiting.filter((w) => !w.p.dead).map((w) => ({ rule: w.c.rule, key: w.key, inputs: w.p.inputs }));
+    this.waiting.length = 0;
+    return out;
+  }
+
+  /**
+   * Time has reached `ts` (every input up to it has been observed): the
+   * sequences whose absent window ended before it are complete.
+   */
+  tick(ts: number): RuleMatch[] {
+    const done: RuleMatch[] = [];
+    if (this.waiting.length === 0) return done;
+    const still: typeof this.waiting = [];
+    for (const w of this.waiting) {
+      if (w.p.dead) continue;
+      if (w.p.deadline! < ts) {
+        w.p.dead = true;
+        done.push({ rule: w.c.rule, key: w.key, inputs: w.p.inputs });
+      } else still.push(w);
+    }
+    this.waiting.splice(0, this.waiting.length, ...still);
+    return done;
   }
 
   observe(x: RuleInput): RuleMatch[] {
-    const done: RuleMatch[] = [];
-    for (const { rule, steps } of this.compiled) {
+    // absent steps whose window has passed: the thing did not happen, the sequence is complete
+    const done: RuleMatch[] = this.tick(x.ts);
+    for (const c of this.compiled) {
+      const { rule, steps } = c;
       const key = keyOf(x, rule.sequence.by);
       if (key === undefined) continue;
       let byKey = this.partials.get(rule.id);
@@ -58,20 +102,27 @@ export class SequenceMatcher {
         this.partials.set(rule.id, byKey);
       }
       const span = rule.sequence.maxspan;
-      const live = (byKey.get(key) ?? []).filter((p) => span === undefined || x.ts - p.startTs <= span);
+      // a sequence waiting on `absent` is bounded by that step's window, not by maxspan
+      const live = (byKey.get(key) ?? []).filter((p) => !p.dead && (p.deadline !== undefined || span === undefined || x.ts - p.startTs <= span));
       const next: Partial[] = [];
       for (const p of live) {
+        if (p.deadline !== undefined) {
+          // waiting on `absent`: the awaited thing happened, so this sequence is void
+          if (steps[p.step]!(x)) p.dead = true;
+          else if (!p.dead) next.push(p);
+          continue;
+        }
         if (steps[p.step]!(x)) {
           const inputs = [...p.inputs, x];
           if (p.step + 1 === steps.length) done.push({ rule, key, inputs });
-          else next.push({ step: p.step + 1, startTs: p.startTs, inputs });
+          else next.push(this.advance(c, key, { step: p.step + 1, startTs: p.startTs, inputs }, x.ts));
         } else {
           next.push(p);
         }
       }
       if (steps[0]!(x)) {
         if (steps.length === 1) done.push({ rule, key, inputs: [x] });
-        else next.push({ step: 1, startTs: x.ts, inputs: [x] });
+        else next.push(this.advance(c, key, { step: 1, startTs: x.ts, inputs: [x] }, x.ts));
       }
       if (next.length === 0) byKey.delete(key);
       else {
@@ -98,7 +149,7 @@ function keyOf(x: RuleInput, by: ChainRule['sequence']['by']): string | undefine
 }
 
 function compileStep(step: Step): (x: RuleInput) => boolean {
-  const alternatives = 'match' in step ? [step.match] : step.any;
+  const alternatives = 'match' in step ? [step.match] : 'any' in step ? step.any : [step.absent];
   const compiled = alternatives.map(compileMatch);
   return (x) => compiled.some((m) => m(x));
 }

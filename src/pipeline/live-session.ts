@@ -21,6 +21,7 @@ import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
+import { advanceRuleClock } from './operators/correlate-flows.js';
 import { analyze, liveEvents, type Correlation } from './pipeline.js';
 
 const log = moduleLog('pipeline/live-session');
@@ -156,6 +157,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     policy_sha256: null,
   };
 
+  const reorderWindowNs = (o.reorderMs ?? 20) * 1e6;
   let issuesLogged = 0;
   // liveness: bpftrace prints a TICK every second; one stamped after a stop request proves the buffers were read up to then
   let lastTickMono = 0n;
@@ -168,6 +170,9 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       lastTickMono = mono;
       // everything stamped more than the margin before this TICK has been delivered (see reorder-by-time)
       deliveredUpTo = Number(mono - monoEpoch) - TICK_MARGIN_NS;
+      // and everything a reorder window before that has been released and correlated
+      const correlatedUpTo = deliveredUpTo - reorderWindowNs - 5e6;
+      if (correlatedUpTo > 0) advanceRuleClock(correlation.rules, correlation.findings, correlatedUpTo, correlation.onFinding);
       for (let i = tickWaiters.length - 1; i >= 0; i--) {
         if (mono > tickWaiters[i]!.after) tickWaiters.splice(i, 1)[0]!.resolve();
       }
@@ -203,7 +208,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let lossSeen = 0;
   const events$ = liveEvents(bpf.lines$, snapshot$, {
     decoder,
-    reorderWindowNs: (o.reorderMs ?? 20) * 1e6,
+    reorderWindowNs,
     watermark: () => deliveredUpTo,
     reorderStats,
     namer,

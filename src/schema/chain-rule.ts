@@ -40,10 +40,15 @@ export type FieldTest = z.infer<typeof FieldTest>;
 export const Match = z.record(z.string().regex(/^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'expected a field path like res.fd.type'), FieldTest);
 export type Match = z.infer<typeof Match>;
 
-/** One step: one match, or alternatives (`any`: the step holds when one of them does). */
+/**
+ * One step: one match, alternatives (`any`: the step holds when one of them
+ * does), or, as the last step only, `absent`: nothing matching happens
+ * `within` the given time after the previous step.
+ */
 export const Step = z.union([
   z.object({ match: Match }).strict(),
   z.object({ any: z.array(Match).min(1) }).strict(),
+  z.object({ absent: Match, within: Duration }).strict(),
 ]);
 export type Step = z.infer<typeof Step>;
 
@@ -67,7 +72,17 @@ export const ChainRule = z
         /** What joins the steps: the same process, the same task, or the same data-flow chain. */
         by: z.enum(['process', 'task', 'flow']),
         maxspan: Duration.optional(),
-        steps: z.array(Step).min(1).max(8),
+        steps: z
+          .array(Step)
+          .min(1)
+          .max(8)
+          .superRefine((steps, ctx) => {
+            steps.forEach((st, i) => {
+              if ('absent' in st && (i === 0 || i !== steps.length - 1)) {
+                ctx.addIssue({ code: 'custom', path: [i], message: 'an absent step must be the last step, after at least one other' });
+              }
+            });
+          }),
       })
       .strict(),
   })

@@ -1,6 +1,6 @@
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { FindingBuilder } from '../../correlate/finding-builder.js';
-import { transmitFact } from '../../correlate/flow-facts.js';
+import { fdPassFacts, transmitFact } from '../../correlate/flow-facts.js';
 import type { FlowTracker } from '../../correlate/flow-tracker.js';
 import type { SequenceMatcher } from '../../correlate/sequence-matcher.js';
 import type { Event } from '../../schema/event.js';
@@ -22,9 +22,22 @@ export function correlateFlows(flow: FlowTracker, rules: SequenceMatcher, builde
       };
       emit(ev);
       for (const t of flow.observe(ev)) emit(transmitFact(t));
+      if (ev.kind === 'fd.rights') for (const fact of fdPassFacts(ev, (v) => flow.sensitivityOf(v))) emit(fact);
     },
     complete: () => {
+      // sequences still waiting on an `absent` step when the stream ends are complete
+      for (const f of builder.onMatches(rules.flush())) onFinding(f);
       for (const f of builder.flush()) onFinding(f);
     },
   });
+}
+
+/**
+ * Advances the chain rules' clock outside the event stream (live: the
+ * probe's TICKs), so an `absent` window on a quiet task still ends. `ts` must
+ * be a time every event before which has already passed `correlateFlows`.
+ */
+export function advanceRuleClock(rules: SequenceMatcher, builder: FindingBuilder, ts: number, onFinding: (f: Finding) => void): void {
+  const matches = rules.tick(ts);
+  if (matches.length > 0) for (const f of builder.onMatches(matches)) onFinding(f);
 }
