@@ -44,6 +44,7 @@ afterAll(async () => {
   await tcp?.close();
   h?.cleanup();
   expect(summary?.lostEvents).toBe(0);
+  expect(summary?.lateEvents).toBe(0);
 }, 120_000);
 
 const url = (): string => `http://127.0.0.2:${http.port}/`;

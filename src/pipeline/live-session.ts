@@ -29,7 +29,7 @@ const log = moduleLog('pipeline/live-session');
 export const VERSION = '0.1.0';
 
 /** Slack between a TICK's kernel time and what it proves delivered (other CPUs' buffers are read in the same poll round). */
-const TICK_MARGIN_NS = 5e6;
+const TICK_MARGIN_NS = 20e6;
 
 export type LiveTarget =
   | { mode: 'host' }
@@ -157,7 +157,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     policy_sha256: null,
   };
 
-  const reorderWindowNs = (o.reorderMs ?? 20) * 1e6;
+  const reorderWindowNs = (o.reorderMs ?? 50) * 1e6;
   let issuesLogged = 0;
   // liveness: bpftrace prints a TICK every second; one stamped after a stop request proves the buffers were read up to then
   let lastTickMono = 0n;
