@@ -70,6 +70,7 @@ export interface LiveSessionSummary {
   malformedLines: number;
   decoder: ProbeDecoder['stats'];
   lateEvents: number;
+  lateSummaries: number;
   state: SystemState['stats'];
   processes: number;
   objects: number;
@@ -201,7 +202,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   };
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const state = new SystemState();
-  const reorderStats: ReorderStats = { late: 0, maxBuffered: 0 };
+  const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };
   const bpf = new BpftraceProcess({ script: rendered.script, ...(o.ringPages !== undefined && { ringPages: o.ringPages }) });
   const snapshot$ = new Subject<Event>();
 
@@ -311,6 +312,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     malformedLines: decoder.stats.malformed,
     decoder: { ...decoder.stats },
     lateEvents: reorderStats.late,
+    lateSummaries: reorderStats.lateSummaries,
     state: state.stats,
     processes: state.procs.size,
     objects: state.objects.size,

@@ -4,6 +4,13 @@ import type { Event } from '../../schema/event.js';
 export interface ReorderStats {
   /** Events that arrived after a later event had already been released. */
   late: number;
+  /**
+   * I/O run summaries that arrived late: expected, not an ordering fault.
+   * A summary carries the time of its last summed call but is printed when
+   * the run is flushed (on close, exit or shutdown), just before the record
+   * that flushed it, and it only adds byte counts.
+   */
+  lateSummaries: number;
   maxBuffered: number;
 }
 
@@ -51,7 +58,8 @@ export function reorderByTime(
       const inner = source.subscribe({
         next(ev) {
           if (ev.ts < released) {
-            stats.late++;
+            if (isRunSummary(ev)) stats.lateSummaries++;
+            else stats.late++;
             sub.next(ev);
             return;
           }
@@ -77,4 +85,9 @@ export function reorderByTime(
         inner.unsubscribe();
       };
     });
+}
+
+/** A probe RUN summary: I/O with no kernel object (first calls always carry one). */
+function isRunSummary(ev: Event): boolean {
+  return (ev.kind === 'io' && ev.obj === null) || (ev.kind === 'io.xfer' && ev.obj_in === null && ev.obj_out === null);
 }
