@@ -100,6 +100,17 @@ describe('probe decoder', () => {
     expect(d.stats).toMatchObject({ lines: 4, malformed: 2, blank: 1, events: 1 });
   });
 
+  it('bookkeeping map dumps at exit are counted apart; an unknown map is malformed', () => {
+    const issues: DecodeIssue[] = [];
+    const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i) });
+    expect(d.decodeLine('{"type": "map", "data": {"@cg": {"0": 0, "9126": 1}}}')).toEqual([]);
+    expect(d.decodeLine('{"type": "map", "data": {"@w": {"0": 0}}}')).toEqual([]);
+    expect(d.stats.bookkeepingDumps).toBe(2);
+    expect(issues).toEqual([]);
+    d.decodeLine('{"type": "map", "data": {"@evil": {"1": 1}}}');
+    expect(issues.map((i) => i.reason)).toEqual(['map dump of an unknown map']);
+  });
+
   it('keeps timestamps exact beyond 2^53 ns of uptime', () => {
     const epoch = 9_007_199_254_740_993n; // 2^53 + 1
     const d = new ProbeDecoder({ monoEpochNs: epoch });

@@ -37,6 +37,8 @@ export interface DecodeStats {
   lostEvents: number;
   lossReports: number;
   ticks: number;
+  /** Exit-time dumps of the probe's own bookkeeping maps (after an overload lost END's clear()). */
+  bookkeepingDumps: number;
 }
 
 export interface ProbeDecoderOptions {
@@ -65,6 +67,12 @@ function needsJson(s: string, from: number, to: number): boolean {
 }
 const NONE: Event[] = [];
 
+/** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
+const PROBE_MAPS = new Set([
+  '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
+  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn',
+]);
+
 /**
  * Decodes bpftrace `-f json` output, one line at a time, into canonical
  * events. Stateful only where the probe format needs it (strings waiting for
@@ -72,7 +80,7 @@ const NONE: Event[] = [];
  * `onIssue` with their line number; the lines around them are unaffected.
  */
 export class ProbeDecoder {
-  readonly stats: DecodeStats = { lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0 };
+  readonly stats: DecodeStats = { lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0, bookkeepingDumps: 0 };
   private readonly ctx: DecodeContext;
   private lastTs = 0;
 
@@ -165,8 +173,17 @@ export class ProbeDecoder {
    * Key "tid,slot"; value (fd+1, nr, gen, first, last, bytes, calls, window, fd2+1, pid, cgroup).
    */
   private decodeMapDump(data: unknown, lineNo: number, line: string): Event[] {
-    const runs = (data as Record<string, unknown> | null)?.['@run'];
-    if (runs === undefined) return this.issue(lineNo, 'map dump other than @run', line);
+    const dump = (data ?? {}) as Record<string, unknown>;
+    const runs = dump['@run'];
+    if (runs === undefined) {
+      // the probe's own bookkeeping maps: dumped at exit when END's clear() (an asynchronous
+      // action through the perf buffer) was lost in an overload; they carry no events
+      if (Object.keys(dump).length > 0 && Object.keys(dump).every((k) => PROBE_MAPS.has(k))) {
+        this.stats.bookkeepingDumps++;
+        return NONE;
+      }
+      return this.issue(lineNo, 'map dump of an unknown map', line);
+    }
     if (runs === null || typeof runs !== 'object') return this.issue(lineNo, '@run dump is not an object', line);
     const out: Event[] = [];
     for (const [key, value] of Object.entries(runs as Record<string, unknown>)) {
