@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, tcpSink } from '../testing/live-harness.js';
+import { scmRightsScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -93,24 +94,7 @@ describe('live: read-then-transmit chains', () => {
 
   it('descriptor passing: A opens the secret and passes the fd over a unix socket; B reads and sends it', async () => {
     const sock = join(dir, 'pass.sock');
-    const r = await h.run(
-      'scm-rights',
-      `python3 -c '
-import os, socket, array
-srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
-if os.fork() == 0:
-    c = socket.socket(socket.AF_UNIX); c.connect("${sock}")
-    fd = os.open("${key}", os.O_RDONLY)
-    c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
-    os._exit(0)
-conn, _ = srv.accept()
-msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
-got = array.array("i"); got.frombytes(anc[0][2])
-data = os.read(got[0], 100000)
-s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.close()
-os.wait()
-'`,
-    );
+    const r = await h.run('scm-rights', scmRightsScenario(sock, key, tcp.port));
     expect(r.code).toBe(0);
     const f = only(r.findings);
     expect(f.source.path).toBe(key);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Event, EventOf } from '../schema/event.js';
 import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
+import { scmRightsScenario } from '../testing/scenarios.js';
 
 /**
  * Real programs under the real probes (root, bpftrace, tracepoints). One
@@ -98,25 +99,7 @@ os.waitpid(pid, 0)
 
   it('SCM_RIGHTS: an fd passed over a unix socket resolves in the receiver to the original file', async () => {
     const sock = join(dir, 'pass.sock');
-    const r = await h.run(
-      'scm-rights',
-      `python3 -c '
-import os, socket, array, time
-srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
-if os.fork() == 0:
-    c = socket.socket(socket.AF_UNIX); c.connect("${sock}")
-    fd = os.open("/etc/hostname", os.O_RDONLY)
-    c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
-    c.recv(1)  # stay connected until the server has accepted (an orphaned unix sock has no inode to link)
-    os._exit(0)
-conn, _ = srv.accept()
-msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
-conn.send(b"k")
-got = array.array("i"); got.frombytes(anc[0][2])
-os.read(got[0], 100)
-os.wait()
-'`,
-    );
+    const r = await h.run('scm-rights', scmRightsScenario(sock, '/etc/hostname'));
     expect(r.code).toBe(0);
     const sent = ofKind(r.events, 'fd.rights').find((e) => e.dir === 'send');
     const recv = ofKind(r.events, 'fd.rights').find((e) => e.dir === 'recv');

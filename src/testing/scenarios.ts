@@ -1,0 +1,31 @@
+/**
+ * Shell commands for live scenarios that more than one test runs (tests and
+ * benchmarks only).
+ */
+
+/**
+ * Descriptor passing with python3: a forked child connects to the unix
+ * socket `sock`, opens `file` and passes the fd with SCM_RIGHTS, staying
+ * connected until the server has accepted (an orphaned unix sock has no inode
+ * to link); the server receives the fd and reads the file through it, and
+ * with `sendToPort` sends what it read to 127.0.0.2:PORT.
+ */
+export function scmRightsScenario(sock: string, file: string, sendToPort?: number): string {
+  const send = sendToPort === undefined ? '' : `\ns = socket.create_connection(("127.0.0.2", ${sendToPort})); s.sendall(data); s.close()`;
+  return `python3 -c '
+import os, socket, array
+srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
+if os.fork() == 0:
+    c = socket.socket(socket.AF_UNIX); c.connect("${sock}")
+    fd = os.open("${file}", os.O_RDONLY)
+    c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+    c.recv(1)
+    os._exit(0)
+conn, _ = srv.accept()
+msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
+conn.send(b"k")
+got = array.array("i"); got.frombytes(anc[0][2])
+data = os.read(got[0], 100000)${send}
+os.wait()
+'`;
+}
