@@ -94,11 +94,6 @@ export class FlowTracker {
     return out;
   }
 
-  /** The taints a process carries now (tests, rules). */
-  carried(pid: number): Taint[] {
-    return [...(this.carriers.get(pid)?.values() ?? [])];
-  }
-
   observe(ev: Event): Transmit[] {
     switch (ev.kind) {
       case 'io':

@@ -62,11 +62,6 @@ export class DecodeContext {
     return list;
   }
 
-  /** Number of threads with strings waiting (bounded: cleared on exit). */
-  pendingCount(): number {
-    return this.pending.size;
-  }
-
   forget(tid: number): void {
     this.pending.delete(tid);
     this.argvTruncated.delete(tid);

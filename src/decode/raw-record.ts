@@ -156,9 +156,3 @@ export function parseRaw(data: string, escaped: boolean, from: number, to: numbe
   }
   return { kind, n, s, tsRaw };
 }
-
-/** Field accessor by name (used outside the hot path, e.g. tests and docs). */
-export function field(rec: RawRecord, name: string): number | undefined {
-  const i = (RAW_LAYOUT[rec.kind].nums as readonly string[]).indexOf(name);
-  return i < 0 ? undefined : rec.n[i];
-}

@@ -69,6 +69,8 @@ export interface LiveSessionSummary {
   lossReports: number;
   malformedLines: number;
   decoder: ProbeDecoder['stats'];
+  /** Carriers and marked channels left at the end, transmits seen. */
+  flow: ReturnType<FlowTracker['stats']>;
   lateEvents: number;
   lateSummaries: number;
   state: SystemState['stats'];
@@ -311,6 +313,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     lossReports: decoder.stats.lossReports,
     malformedLines: decoder.stats.malformed,
     decoder: { ...decoder.stats },
+    flow: correlation.flow.stats(),
     lateEvents: reorderStats.late,
     lateSummaries: reorderStats.lateSummaries,
     state: state.stats,
