@@ -1,6 +1,5 @@
 import type { EventOf } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { baseOf } from './base.js';
 import { familyName, int32, kernelObjId } from './common.js';
 import type { DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';

@@ -65,7 +65,6 @@ function needsJson(s: string, from: number, to: number): boolean {
   }
   return false;
 }
-const NONE: Event[] = [];
 
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
@@ -97,82 +96,80 @@ export class ProbeDecoder {
 
   /** Decodes one output line, handing each event to `emit` (no array per line: the hot path). */
   decodeLineTo(line: string, lineNo: number, emit: (e: Event) => void): void {
-    for (const e of this.decodeLineRaw(line, lineNo, emit)) emit(e);
-  }
-
-  private decodeLineRaw(line: string, lineNo: number, emit: (e: Event) => void): Event[] {
     this.stats.lines++;
     if (line.trim() === '') {
       this.stats.blank++;
-      return [];
+      return;
     }
     // fast path: a printf record whose only escapes are \t and \n (nearly all of them)
-    if (line.startsWith(PRINTF_PREFIX) && line.endsWith('"}')) {
-      if (!needsJson(line, PRINTF_PREFIX.length, line.length - 2)) {
-        const ev = this.decodeOne(line, true, lineNo, PRINTF_PREFIX.length, line.length - 2);
-        if (ev !== null) emit(ev);
-        return NONE;
-      }
+    if (line.startsWith(PRINTF_PREFIX) && line.endsWith('"}') && !needsJson(line, PRINTF_PREFIX.length, line.length - 2)) {
+      this.decodeRecord(line, true, lineNo, emit, PRINTF_PREFIX.length, line.length - 2);
+      return;
     }
     let msg: BpftraceJson;
     try {
       msg = JSON.parse(line) as BpftraceJson;
     } catch {
-      return this.issue(lineNo, 'not JSON', line);
+      this.issue(lineNo, 'not JSON', line);
+      return;
     }
-    if (msg === null || typeof msg !== 'object') return this.issue(lineNo, 'not a JSON object', line);
+    if (msg === null || typeof msg !== 'object') {
+      this.issue(lineNo, 'not a JSON object', line);
+      return;
+    }
     switch (msg.type) {
       case 'printf':
-        if (typeof msg.data !== 'string') return this.issue(lineNo, 'printf without string data', line);
-        return this.decodeRecord(msg.data, lineNo);
+        if (typeof msg.data !== 'string') this.issue(lineNo, 'printf without string data', line);
+        else this.decodeRecord(msg.data, false, lineNo, emit);
+        return;
       case 'lost_events': {
         const n = (msg.data as { events?: unknown } | null)?.events;
-        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return this.issue(lineNo, 'lost_events without a count', line);
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+          this.issue(lineNo, 'lost_events without a count', line);
+          return;
+        }
         this.stats.lostEvents += n;
         this.stats.lossReports++;
-        return this.emit([{ kind: 'loss', ts: this.lastTs, cgroup: 0, pid: 0, tid: 0, events: n, source: 'kernel' }]);
+        this.out({ kind: 'loss', ts: this.lastTs, cgroup: 0, pid: 0, tid: 0, events: n, source: 'kernel' }, emit);
+        return;
       }
       case 'attached_probes': {
         const n = (msg.data as { probes?: unknown } | null)?.probes;
         this.opts.onAttached?.(typeof n === 'number' ? n : 0);
-        return [];
+        return;
       }
       case 'map':
-        return this.decodeMapDump(msg.data, lineNo, line);
+        this.decodeMapDump(msg.data, lineNo, line, emit);
+        return;
       default:
-        return this.issue(lineNo, `unknown bpftrace message type ${JSON.stringify(msg.type)}`, line);
+        this.issue(lineNo, `unknown bpftrace message type ${JSON.stringify(msg.type)}`, line);
     }
   }
 
-  private decodeRecord(data: string, lineNo: number): Event[] {
-    const ev = this.decodeOne(data, false, lineNo);
-    return ev === null ? NONE : [ev];
-  }
-
-  private decodeOne(data: string, escaped: boolean, lineNo: number, from = 0, to = data.length): Event | null {
+  /** One printf record, raw (`escaped` false) or still in its JSON-escaped form between `from` and `to`. */
+  private decodeRecord(data: string, escaped: boolean, lineNo: number, emit: (e: Event) => void, from = 0, to = data.length): void {
     const rec = parseRaw(data, escaped, from, to);
     if (typeof rec === 'string') {
       this.issue(lineNo, rec, data.slice(from, to));
-      return null;
+      return;
     }
     this.stats.records++;
     if (rec.kind === 'HELLO' || rec.kind === 'TICK' || rec.kind === 'BYE') {
       if (rec.kind === 'TICK') this.stats.ticks++;
       this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw || rec.n[0]!), rec.n[1]);
-      return null;
+      return;
     }
     const ev = DECODERS[rec.kind](rec, this.ctx);
-    if (ev === null) return null;
+    if (ev === null) return;
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
-    this.stats.events++;
-    return ev;
+    this.out(ev, emit);
   }
 
   /**
    * At shutdown bpftrace prints the `@run` map: I/O runs still pending.
    * Key "tid,slot"; value (fd+1, nr, gen, first, last, bytes, calls, window, fd2+1, pid, cgroup).
    */
-  private decodeMapDump(data: unknown, lineNo: number, line: string): Event[] {
+  private decodeMapDump(data: unknown, lineNo: number, line: string, emit: (e: Event) => void): void {
     const dump = (data ?? {}) as Record<string, unknown>;
     const runs = dump['@run'];
     if (runs === undefined) {
@@ -180,12 +177,16 @@ export class ProbeDecoder {
       // action through the perf buffer) was lost in an overload; they carry no events
       if (Object.keys(dump).length > 0 && Object.keys(dump).every((k) => PROBE_MAPS.has(k))) {
         this.stats.bookkeepingDumps++;
-        return NONE;
+      } else {
+        this.issue(lineNo, 'map dump of an unknown map', line);
       }
-      return this.issue(lineNo, 'map dump of an unknown map', line);
+      return;
     }
-    if (runs === null || typeof runs !== 'object') return this.issue(lineNo, '@run dump is not an object', line);
-    const out: Event[] = [];
+    if (runs === null || typeof runs !== 'object') {
+      this.issue(lineNo, '@run dump is not an object', line);
+      return;
+    }
+    this.stats.records++;
     for (const [key, value] of Object.entries(runs as Record<string, unknown>)) {
       const [tidS, slotS] = key.split(',');
       const v = value as unknown[];
@@ -209,23 +210,20 @@ export class ProbeDecoder {
         ts_first: this.ctx.rel(String(n[3]!), n[3]!),
       };
       if (slot === 2) {
-        out.push({ ...base, kind: 'io.xfer', fd_in: int32(n[0]! - 1), fd_out: int32(n[8]! - 1), obj_in: null, obj_out: null });
+        this.out({ ...base, kind: 'io.xfer', fd_in: int32(n[0]! - 1), fd_out: int32(n[8]! - 1), obj_in: null, obj_out: null }, emit);
       } else {
-        out.push({ ...base, kind: 'io', dir: slot === 0 ? 'in' : 'out', fd: int32(n[0]! - 1), obj: null });
+        this.out({ ...base, kind: 'io', dir: slot === 0 ? 'in' : 'out', fd: int32(n[0]! - 1), obj: null }, emit);
       }
     }
-    this.stats.records++;
-    return this.emit(out);
   }
 
-  private emit(events: Event[]): Event[] {
-    this.stats.events += events.length;
-    return events;
+  private out(ev: Event, emit: (e: Event) => void): void {
+    this.stats.events++;
+    emit(ev);
   }
 
-  private issue(line: number, reason: string, text: string): Event[] {
+  private issue(line: number, reason: string, text: string): void {
     this.stats.malformed++;
     this.opts.onIssue?.({ line, reason, excerpt: text.slice(0, 200) });
-    return [];
   }
 }
