@@ -1,4 +1,4 @@
-import type { Event, ObjectType, ObjectView, ObjId } from '../schema/event.js';
+import type { ObjectType, ObjectView, ObjId } from '../schema/event.js';
 import type { FdEntry, FdTable } from './fd-table.js';
 import { ObjectTable, type KernelObject } from './object-table.js';
 import { resolvePath } from './paths.js';
@@ -45,17 +45,6 @@ export class StateCore {
       this.cgroups.set(cgroup, t);
     }
     return t.task;
-  }
-
-  /** The event's process; created (and counted) when this is the first sign of it. */
-  procOf(ev: Event): Process {
-    let p = this.procs.get(ev.pid);
-    if (p === undefined) {
-      this.stats.unknownProcesses++;
-      p = this.procs.create(ev.pid, -1, '?', ev.cgroup);
-    }
-    if (ev.tid !== ev.pid && this.procs.pidOfTid.get(ev.tid) !== p.pid) this.procs.addThread(p, ev.tid);
-    return p;
   }
 
   /** Points fd at obj, releasing whatever it pointed at before. */

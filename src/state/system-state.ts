@@ -36,9 +36,14 @@ export class SystemState extends StateCore {
       return ev;
     }
     let p = this.procs.get(ev.pid);
-    // processes introduced by /proc or by the probe's first-sight record are known, not "unknown"
-    if (p === undefined && (ev.kind === 'snapshot.process' || ev.kind === 'process.seen')) p = this.procs.create(ev.pid, ev.ppid, ev.comm, ev.cgroup);
-    p ??= this.procOf(ev);
+    if (p === undefined) {
+      // processes introduced by /proc or by the probe's first-sight record are known; any other first sign is counted
+      if (ev.kind === 'snapshot.process' || ev.kind === 'process.seen') p = this.procs.create(ev.pid, ev.ppid, ev.comm, ev.cgroup);
+      else {
+        this.stats.unknownProcesses++;
+        p = this.procs.create(ev.pid, -1, '?', ev.cgroup);
+      }
+    }
     if (ev.tid !== ev.pid && this.procs.pidOfTid.get(ev.tid) !== p.pid) this.procs.addThread(p, ev.tid);
     p.cgroup = ev.cgroup;
     const r = (HANDLERS[ev.kind] as Handler<typeof ev.kind>)(this, ev as never, p);
