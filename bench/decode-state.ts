@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { ProbeDecoder } from '../src/decode/probe-decoder.js';
 import type { Event } from '../src/schema/event.js';
+import { Correlator } from '../src/correlate/correlator.js';
 import { FindingBuilder } from '../src/correlate/finding-builder.js';
-import { transmitFact } from '../src/correlate/flow-facts.js';
 import { FlowTracker } from '../src/correlate/flow-tracker.js';
 import { SequenceMatcher } from '../src/correlate/sequence-matcher.js';
 import { chainRulesFile, loadChainRules } from '../src/rules/chain-rules.js';
@@ -117,9 +117,11 @@ export interface DecodeStateResult {
 export function benchDecodeState(totalLines: number, correlate = false): DecodeStateResult {
   const w = new Workload(2000);
   const classes = DataClasses.load(DataClasses.defaultFile());
-  const flow = new FlowTracker((p) => classes.classify(p));
-  const rules = new SequenceMatcher(loadChainRules(chainRulesFile()).rules);
-  const builder = new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null });
+  const correlator = new Correlator(
+    new FlowTracker((p) => classes.classify(p)),
+    new SequenceMatcher(loadChainRules(chainRulesFile()).rules),
+    new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null }),
+  );
   let findings = 0;
   let firstIssue = "";
   const decoder = new ProbeDecoder({ monoEpochNs: 0n, onIssue: (i) => (firstIssue ||= `${i.reason}: ${i.excerpt}`) });
@@ -133,8 +135,7 @@ export function benchDecodeState(totalLines: number, correlate = false): DecodeS
     ? (e: Event): void => {
         state.apply(e);
         events++;
-        findings += builder.onMatches(rules.observe(e)).length;
-        for (const t of flow.observe(e)) findings += builder.onMatches(rules.observe(transmitFact(t))).length;
+        findings += correlator.observe(e).length;
       }
     : (e: Event): void => {
         state.apply(e);

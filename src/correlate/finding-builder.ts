@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Event, ObjectView } from '../schema/event.js';
 import type { ChainHop, Finding } from '../schema/finding.js';
+import { describeObject } from './describe-object.js';
 import { isFdSentFact, isTransmitFact, type FdPassFact, type FlowTransmitFact } from './flow-facts.js';
 import type { RuleMatch, RuleInput } from './sequence-matcher.js';
 
@@ -181,27 +182,20 @@ function sinkOf(v: ObjectView): Finding['sink'] {
   };
 }
 
-function describe(v: ObjectView | undefined): string {
-  if (v === undefined) return '?';
-  if (v.path !== undefined) return v.path;
-  if (v.peer?.addr !== undefined) return `socket ${v.peer.addr}:${v.peer.port ?? 0}`;
-  return `${v.type} ${v.id}`;
-}
-
 function hopOf(e: Event): ChainHop {
   const base = { pid: e.pid, comm: e.proc?.comm ?? '?', ts_ns: e.ts, bytes: 0 };
   switch (e.kind) {
     case 'fd.dup':
-      return { ...base, syscall: e.syscall, fd: e.ret, object: describe(e.res?.ret) };
+      return { ...base, syscall: e.syscall, fd: e.ret, object: describeObject(e.res?.ret) };
     case 'process.exec':
       return { ...base, syscall: 'execve', fd: -1, object: e.filename };
     case 'io':
-      return { ...base, syscall: e.syscall, fd: e.fd, object: describe(e.res?.fd), bytes: e.bytes };
+      return { ...base, syscall: e.syscall, fd: e.fd, object: describeObject(e.res?.fd), bytes: e.bytes };
     case 'fd.rights':
-      return { ...base, syscall: e.dir === 'send' ? 'sendmsg(SCM_RIGHTS)' : 'recvmsg(SCM_RIGHTS)', fd: e.fd, object: describe(e.res?.fd) };
+      return { ...base, syscall: e.dir === 'send' ? 'sendmsg(SCM_RIGHTS)' : 'recvmsg(SCM_RIGHTS)', fd: e.fd, object: describeObject(e.res?.fd) };
     default: {
       const v = Object.values(e.res ?? {})[0];
-      return { ...base, syscall: e.kind, fd: -1, object: describe(v) };
+      return { ...base, syscall: e.kind, fd: -1, object: describeObject(v) };
     }
   }
 }

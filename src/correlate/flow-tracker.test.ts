@@ -5,7 +5,7 @@ import { SystemState } from '../state/system-state.js';
 import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
 import type { Finding } from '../schema/finding.js';
 import { FindingBuilder } from './finding-builder.js';
-import { transmitFact } from './flow-facts.js';
+import { Correlator } from './correlator.js';
 import { SequenceMatcher } from './sequence-matcher.js';
 import { FlowTracker } from './flow-tracker.js';
 
@@ -16,17 +16,14 @@ class World {
   ts = 1;
   ino = 1000;
   readonly st = new SystemState();
-  readonly flow = new FlowTracker(classify);
   readonly findings = new FindingBuilder({ host: 'h', wallEpochNs: 0n, policyHash: null });
-  readonly rules = new SequenceMatcher(loadChainRules(chainRulesFile()).rules);
+  readonly correlator = new Correlator(new FlowTracker(classify), new SequenceMatcher(loadChainRules(chainRulesFile()).rules), this.findings);
   readonly out: Finding[] = [];
   private cg = new Map<string, number>();
 
   feed(ev: Event): void {
     this.st.apply(ev);
-    this.findings.noteLoss(ev);
-    this.out.push(...this.findings.onMatches(this.rules.observe(ev)));
-    for (const t of this.flow.observe(ev)) this.out.push(...this.findings.onMatches(this.rules.observe(transmitFact(t))));
+    this.out.push(...this.correlator.observe(ev));
   }
   cgroup(task: string): number {
     let id = this.cg.get(task);

@@ -1,5 +1,6 @@
 import type { Event, EventOf, ObjectView } from '../schema/event.js';
 import type { ChainHop } from '../schema/finding.js';
+import { describeObject } from './describe-object.js';
 
 /**
  * Data-flow following, per task. A process that reads an object of a
@@ -48,18 +49,6 @@ export interface FlowStats {
 }
 
 const MAX_HOPS = 32;
-
-function describe(v: ObjectView): string {
-  if (v.path !== undefined) return v.path;
-  if (v.type === 'socket') {
-    const p = v.peer;
-    if (p?.addr !== undefined) return `socket ${p.addr}:${p.port ?? 0}`;
-    if (p?.path !== undefined) return `unix ${p.path}`;
-    if (v.local?.path !== undefined) return `unix ${v.local.path}`;
-    return `socket ${v.id}`;
-  }
-  return `${v.type} ${v.id}`;
-}
 
 function isNetwork(v: ObjectView): boolean {
   return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
@@ -112,7 +101,7 @@ export class FlowTracker {
   }
 
   private hop(ev: Event, syscall: string, fd: number, v: ObjectView, bytes: number): ChainHop {
-    return { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall, fd, object: describe(v), ts_ns: ev.ts, bytes };
+    return { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall, fd, object: describeObject(v), ts_ns: ev.ts, bytes };
   }
 
   /** What reading `v` yields: its own class if it is sensitive, plus whatever marks its channel. */

@@ -1,7 +1,5 @@
 import { merge, pipe, tap, type Observable, type OperatorFunction } from 'rxjs';
-import type { FindingBuilder } from '../correlate/finding-builder.js';
-import type { FlowTracker } from '../correlate/flow-tracker.js';
-import type { SequenceMatcher } from '../correlate/sequence-matcher.js';
+import type { Correlator } from '../correlate/correlator.js';
 import type { ProbeDecoder } from '../decode/probe-decoder.js';
 import type { Finding } from '../schema/finding.js';
 import type { Event } from '../schema/event.js';
@@ -19,15 +17,13 @@ import { resolveState } from './operators/resolve-state.js';
  * (flow, rules, policy, baselines) join here.
  */
 export interface Correlation {
-  flow: FlowTracker;
-  rules: SequenceMatcher;
-  findings: FindingBuilder;
+  correlator: Correlator;
   onFinding: (f: Finding) => void;
 }
 
 export function analyze(state: SystemState, correlation?: Correlation): OperatorFunction<Event, Event> {
   if (correlation === undefined) return pipe(resolveState(state));
-  return pipe(resolveState(state), correlateFlows(correlation.flow, correlation.rules, correlation.findings, correlation.onFinding));
+  return pipe(resolveState(state), correlateFlows(correlation.correlator, correlation.onFinding));
 }
 
 export interface LiveSourceOptions {

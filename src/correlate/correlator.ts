@@ -1,0 +1,49 @@
+import type { Event } from '../schema/event.js';
+import type { Finding } from '../schema/finding.js';
+import type { FindingBuilder } from './finding-builder.js';
+import { fdPassFacts, transmitFact } from './flow-facts.js';
+import type { FlowTracker } from './flow-tracker.js';
+import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
+
+/**
+ * Correlation of one stream: each resolved event feeds the flow tracker; the
+ * event and the facts it produced (`flow.transmit`, `flow.fd_sent`,
+ * `flow.fd_received`) feed the chain rules; rule matches become findings
+ * (new chains at once; repeats update counters, reported by `flush`).
+ */
+export class Correlator {
+  constructor(
+    readonly flow: FlowTracker,
+    readonly rules: SequenceMatcher,
+    readonly findings: FindingBuilder,
+  ) {}
+
+  /** New findings caused by this event. */
+  observe(ev: Event): Finding[] {
+    this.findings.noteLoss(ev);
+    const out = this.report(this.rules.observe(ev));
+    for (const t of this.flow.observe(ev)) out.push(...this.report(this.rules.observe(transmitFact(t))));
+    if (ev.kind === 'fd.rights') {
+      for (const fact of fdPassFacts(ev, (v) => this.flow.sensitivityOf(v))) out.push(...this.report(this.rules.observe(fact)));
+    }
+    return out;
+  }
+
+  /**
+   * Time has reached `ts` outside the event stream (live: the probe's
+   * TICKs), so an `absent` window on a quiet task still ends. Every event
+   * before `ts` must already have been observed.
+   */
+  tick(ts: number): Finding[] {
+    return this.report(this.rules.tick(ts));
+  }
+
+  /** End of stream: sequences still waiting on `absent` complete, and chains whose counters changed are re-reported. */
+  flush(): Finding[] {
+    return [...this.report(this.rules.flush()), ...this.findings.flush()];
+  }
+
+  private report(matches: RuleMatch[]): Finding[] {
+    return matches.length === 0 ? [] : this.findings.onMatches(matches);
+  }
+}
