@@ -1,5 +1,6 @@
 import { hostname, release, arch } from 'node:os';
 import { Subject } from 'rxjs';
+import { Correlator } from '../correlate/correlator.js';
 import { FindingBuilder } from '../correlate/finding-builder.js';
 import { FlowTracker } from '../correlate/flow-tracker.js';
 import { SequenceMatcher } from '../correlate/sequence-matcher.js';
@@ -21,7 +22,6 @@ import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
-import { advanceRuleClock } from './operators/correlate-flows.js';
 import { analyze, liveEvents, type Correlation } from './pipeline.js';
 
 const log = moduleLog('pipeline/live-session');
@@ -162,20 +162,18 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
 
   const reorderWindowNs = (o.reorderMs ?? 50) * 1e6;
   let issuesLogged = 0;
-  // liveness: bpftrace prints a TICK every second; one stamped after a stop request proves the buffers were read up to then
-  let lastTickMono = 0n;
+  // liveness: the probe prints a TICK every 10 ms; one stamped after a stop request proves the buffers were read up to then
   let deliveredUpTo = 0;
   const tickWaiters: { after: bigint; resolve: () => void }[] = [];
   const decoder = new ProbeDecoder({
     monoEpochNs: monoEpoch,
     onLiveness: (kind, mono) => {
       if (kind !== 'TICK') return;
-      lastTickMono = mono;
       // everything stamped more than the margin before this TICK has been delivered (see reorder-by-time)
       deliveredUpTo = Number(mono - monoEpoch) - TICK_MARGIN_NS;
       // and everything a reorder window before that has been released and correlated
       const correlatedUpTo = deliveredUpTo - reorderWindowNs - 5e6;
-      if (correlatedUpTo > 0) advanceRuleClock(correlation.rules, correlation.findings, correlatedUpTo, correlation.onFinding);
+      if (correlatedUpTo > 0) for (const f of correlation.correlator.tick(correlatedUpTo)) correlation.onFinding(f);
       for (let i = tickWaiters.length - 1; i >= 0; i--) {
         if (mono > tickWaiters[i]!.after) tickWaiters.splice(i, 1)[0]!.resolve();
       }
@@ -191,9 +189,11 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let findingCount = 0;
   const detectionMs: number[] = [];
   const correlation: Correlation = {
-    flow: new FlowTracker((p) => classes.classify(p)),
-    rules: new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
-    findings: new FindingBuilder({ host: header.host, wallEpochNs: wallEpoch, policyHash: null }),
+    correlator: new Correlator(
+      new FlowTracker((p) => classes.classify(p)),
+      new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
+      new FindingBuilder({ host: header.host, wallEpochNs: wallEpoch, policyHash: null }),
+    ),
     onFinding: (f) => {
       findingCount++;
       // detection latency: from the transmit syscall (kernel time) to the finding leaving the pipeline
@@ -205,6 +205,11 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };
+  const closeSinks = async (): Promise<void> => {
+    await eventsOut?.close();
+    await findingsOut?.close();
+    await recorder?.close();
+  };
   const bpf = new BpftraceProcess({ script: rendered.script, ...(o.ringPages !== undefined && { ringPages: o.ringPages }) });
   const snapshot$ = new Subject<Event>();
 
@@ -247,9 +252,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   } catch (e) {
     cmd?.child.kill('SIGKILL');
     sub.unsubscribe();
-    await eventsOut?.close();
-    await findingsOut?.close();
-    await recorder?.close();
+    await closeSinks();
     throw e;
   }
   const attachMs = Date.now() - t0;
@@ -295,14 +298,12 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       done,
       new Promise((r) => setTimeout(r, 3000).unref()),
     ]);
-    log.debug({ last_tick_ns: lastTickMono.toString() }, 'drained');
+    log.debug({ delivered_up_to_ns: deliveredUpTo }, 'drained');
   }
   bpf.stop();
   await done;
   sub.unsubscribe();
-  await eventsOut?.close();
-  await findingsOut?.close();
-  await recorder?.close();
+  await closeSinks();
   if (failure) throw failure;
 
   const summary: LiveSessionSummary = {
@@ -313,7 +314,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     lossReports: decoder.stats.lossReports,
     malformedLines: decoder.stats.malformed,
     decoder: { ...decoder.stats },
-    flow: correlation.flow.stats(),
+    flow: correlation.correlator.flow.stats(),
     lateEvents: reorderStats.late,
     lateSummaries: reorderStats.lateSummaries,
     state: state.stats,
