@@ -13,6 +13,7 @@ import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-h
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
+import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
 import { renderProbe, type WatchScope } from '../source/probe-catalog.js';
 import { descendantsOf, listPids, readProcInfo, snapshotProcesses } from '../source/proc-snapshot.js';
@@ -28,8 +29,9 @@ const log = moduleLog('pipeline/live-session');
 
 export const VERSION = '0.1.0';
 
-/** Slack between a TICK's kernel time and what it proves delivered (other CPUs' buffers are read in the same poll round). */
-const TICK_MARGIN_NS = 20e6;
+/** The longest an event waits for proof that nothing earlier can still arrive (see reorder-by-time). */
+export const DEFAULT_MAX_HOLD_MS = 2000;
+
 
 export type LiveTarget =
   | { mode: 'host' }
@@ -49,6 +51,7 @@ export interface LiveSessionOptions {
   record?: string;
   durationS?: number;
   ringPages?: number;
+  /** The longest an event waits for delivery proof before release (default DEFAULT_MAX_HOLD_MS). */
   reorderMs?: number;
   /** Receives every resolved event (tests, later stages). */
   onEvent?: (ev: Event) => void;
@@ -160,22 +163,20 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     policy_sha256: null,
   };
 
-  const reorderWindowNs = (o.reorderMs ?? 50) * 1e6;
   let issuesLogged = 0;
-  // liveness: the probe prints a TICK every 10 ms; one stamped after a stop request proves the buffers were read up to then
-  let deliveredUpTo = 0;
+  // the probe prints a TICK every 10 ms; read in sequence they prove up to when every record has been delivered
+  const proof = new DeliveryProof();
+  let deliveredUpTo = -1;
   const tickWaiters: { after: bigint; resolve: () => void }[] = [];
   const decoder = new ProbeDecoder({
     monoEpochNs: monoEpoch,
     onLiveness: (kind, mono) => {
       if (kind !== 'TICK') return;
-      // everything stamped more than the margin before this TICK has been delivered (see reorder-by-time)
-      deliveredUpTo = Number(mono - monoEpoch) - TICK_MARGIN_NS;
-      // and everything a reorder window before that has been released and correlated
-      const correlatedUpTo = deliveredUpTo - reorderWindowNs - 5e6;
-      if (correlatedUpTo > 0) for (const f of correlation.correlator.tick(correlatedUpTo)) correlation.onFinding(f);
+      const proven = proof.onTick(mono, monoNow());
+      if (proven < 0n) return;
+      deliveredUpTo = Number(proven - monoEpoch);
       for (let i = tickWaiters.length - 1; i >= 0; i--) {
-        if (mono > tickWaiters[i]!.after) tickWaiters.splice(i, 1)[0]!.resolve();
+        if (proven > tickWaiters[i]!.after) tickWaiters.splice(i, 1)[0]!.resolve();
       }
     },
     onIssue: (i) => {
@@ -216,9 +217,15 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let lossSeen = 0;
   const events$ = liveEvents(bpf.lines$, snapshot$, {
     decoder,
-    reorderWindowNs,
-    watermark: () => deliveredUpTo,
-    reorderStats,
+    reorder: {
+      watermark: () => deliveredUpTo,
+      maxHoldNs: (o.reorderMs ?? DEFAULT_MAX_HOLD_MS) * 1e6,
+      stats: reorderStats,
+      // the rule clock: everything up to here has been through the correlator
+      onReleased: (upTo) => {
+        for (const f of correlation.correlator.tick(upTo)) correlation.onFinding(f);
+      },
+    },
     namer,
     ...(recorder && { record: (ev: Event) => recorder.record(ev) }),
   }).pipe(analyze(state, correlation));
@@ -291,7 +298,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   }
   const commandExit = cmd ? await cmd.exited : undefined;
   if (failure === undefined) {
-    // drain: wait (at most 3 s) for a TICK stamped after now, so every event before it was read
+    // drain: wait (at most 3 s) until delivery is proven past now, so every event before it was read
     const after = monoNow();
     await Promise.race([
       new Promise<void>((resolve) => tickWaiters.push({ after, resolve })),

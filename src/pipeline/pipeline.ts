@@ -8,7 +8,7 @@ import type { SystemState } from '../state/system-state.js';
 import { correlateFlows } from './operators/correlate-flows.js';
 import { decodeProbeLines } from './operators/decode-probe-lines.js';
 import { nameTasks, type TaskNamer } from './operators/name-tasks.js';
-import { reorderByTime, type ReorderStats } from './operators/reorder-by-time.js';
+import { reorderByTime, type ReorderOptions } from './operators/reorder-by-time.js';
 import { resolveState } from './operators/resolve-state.js';
 
 /**
@@ -28,10 +28,8 @@ export function analyze(state: SystemState, correlation?: Correlation): Operator
 
 export interface LiveSourceOptions {
   decoder: ProbeDecoder;
-  reorderWindowNs: number;
-  /** Kernel time (since the epoch) up to which every event has been delivered. */
-  watermark: () => number;
-  reorderStats: ReorderStats;
+  /** Kernel time (since the epoch) up to which every event has been delivered, and the longest hold without that proof. */
+  reorder: ReorderOptions;
   namer: TaskNamer;
   /** Called with each canonical event before resolution (the trace recorder). */
   record?: (ev: Event) => void;
@@ -40,7 +38,7 @@ export interface LiveSourceOptions {
 /** Live front end: probe lines (plus /proc snapshot events) → canonical, ordered, named events. */
 export function liveEvents(lines$: Observable<ProbeLine>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
   return merge(lines$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
-    reorderByTime(o.reorderWindowNs, o.watermark, o.reorderStats),
+    reorderByTime(o.reorder),
     nameTasks(o.namer),
     tap((ev) => o.record?.(ev)),
   );

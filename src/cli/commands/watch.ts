@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
+import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
 
@@ -37,7 +37,7 @@ export function watchCommand(): Command {
     .option('--record <file>', 'record the trace (header + canonical events) for replay')
     .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
     .addOption(new Option('--ring-pages <n>', 'perf ring buffer pages per CPU').argParser(positiveInt('--ring-pages')).default(1024))
-    .addOption(new Option('--reorder-ms <n>', 'hold events this long to restore kernel time order').argParser(positiveInt('--reorder-ms')).default(50))
+    .addOption(new Option('--reorder-ms <n>', 'longest an event waits for proof that no earlier one can still arrive (kernel time order)').argParser(positiveInt('--reorder-ms')).default(DEFAULT_MAX_HOLD_MS))
     .action(async (command: string[], opts: Record<string, unknown>) => {
       const targets = [opts.cgroup !== undefined, opts.pid !== undefined, command.length > 0].filter(Boolean).length;
       if (targets > 1) throw new ChainwatchError('USAGE', 'choose one of --cgroup, --pid or -- COMMAND', { fix: 'chainwatch watch --help' });

@@ -14,47 +14,65 @@ export interface ReorderStats {
   maxBuffered: number;
 }
 
+export interface ReorderOptions {
+  /**
+   * Kernel time up to which the source has proven delivery (see
+   * source/delivery-proof): events at or before it are released in order.
+   */
+  watermark: () => number;
+  /**
+   * The longest an event waits for that proof, measured against the newest
+   * kernel timestamp seen: a cap on memory and latency if proofs stop
+   * (an event that then arrives behind the released ones is counted late).
+   */
+  maxHoldNs: number;
+  stats: ReorderStats;
+  /** Called after each release with the time up to which everything has been passed on (the rule clock). */
+  onReleased?: (upTo: number) => void;
+  tickMs?: number;
+}
+
 /**
- * bpftrace reads one perf buffer per CPU, so a thread that migrates between
- * CPUs can have its records printed out of order. This holds events and
- * releases them in timestamp order (stable for equal timestamps) once they
- * are `windowNs` older than the newest kernel timestamp seen, or no newer
- * than `watermark()`: the kernel time up to which the source has proven
- * delivery (the probe's 10 ms TICK records, less a margin), so a quiet
- * stream is released within ~15 ms without guessing from the wall clock.
- * Late events are passed on at once and counted, never dropped. Completing
- * the source releases everything.
+ * bpftrace reads one perf buffer per CPU, so records reach us out of time
+ * order. This holds events and releases them in timestamp order (stable for
+ * equal timestamps) once the source has proven that nothing earlier can
+ * still arrive (`watermark`), or once they have waited `maxHoldNs`. Late
+ * events are passed on at once and counted, never dropped. Completing the
+ * source releases everything.
  */
-export function reorderByTime(
-  windowNs: number,
-  watermark: () => number,
-  stats: ReorderStats,
-  tickMs = 2,
-): OperatorFunction<Event, Event> {
+export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event> {
+  const { stats } = o;
   return (source) =>
     new Observable<Event>((sub) => {
       let buf: Event[] = [];
       let sorted = true;
       let released = -1;
       let newest = -1;
+      let advanced = -1;
       const release = (upTo: number): void => {
-        if (buf.length === 0) return;
-        if (!sorted) {
-          // Array.prototype.sort is stable: equal timestamps keep arrival order
-          buf.sort((a, b) => a.ts - b.ts);
-          sorted = true;
+        if (buf.length > 0) {
+          if (!sorted) {
+            // Array.prototype.sort is stable: equal timestamps keep arrival order
+            buf.sort((a, b) => a.ts - b.ts);
+            sorted = true;
+          }
+          let i = 0;
+          while (i < buf.length && buf[i]!.ts <= upTo) i++;
+          if (i > 0) {
+            const out = buf.slice(0, i);
+            buf = buf.slice(i);
+            for (const ev of out) {
+              if (ev.ts > released) released = ev.ts;
+              sub.next(ev);
+            }
+          }
         }
-        let i = 0;
-        while (i < buf.length && buf[i]!.ts <= upTo) i++;
-        if (i === 0) return;
-        const out = buf.slice(0, i);
-        buf = buf.slice(i);
-        for (const ev of out) {
-          if (ev.ts > released) released = ev.ts;
-          sub.next(ev);
+        if (upTo > advanced && Number.isFinite(upTo)) {
+          advanced = upTo;
+          o.onReleased?.(upTo);
         }
       };
-      const timer = setInterval(() => release(Math.max(newest - windowNs, watermark())), tickMs);
+      const timer = setInterval(() => release(Math.max(newest - o.maxHoldNs, o.watermark())), o.tickMs ?? 2);
       const inner = source.subscribe({
         next(ev) {
           if (ev.ts < released) {
