@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../pipeline/live-session.js';
 import { ChainwatchError } from '../util/errors.js';
 import { rootLog } from '../util/log.js';
+import { replayCommand } from './commands/replay.js';
 import { schemaCommand } from './commands/schema.js';
 import { watchCommand } from './commands/watch.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -13,6 +14,7 @@ const program = new Command('chainwatch')
   .exitOverride()
   .showHelpAfterError()
   .addCommand(watchCommand())
+  .addCommand(replayCommand())
   .addCommand(schemaCommand());
 // addCommand() does not pass these settings on: every subcommand reports usage errors through us (exit 2)
 for (const c of program.commands) c.exitOverride().showHelpAfterError();

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, tcpSink } from '../testing/live-harness.js';
 import { scmRightsScenario, sendfileScenario } from '../testing/scenarios.js';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   const text = readFileSync(chains, 'utf8');
   expect(text).toContain('latency_ns: { gt: 30s }');
   writeFileSync(chains, text.replace('latency_ns: { gt: 30s }', 'latency_ns: { gt: 1s }'));
-  h = new LiveHarness('flow', { rulesDir: rules });
+  h = new LiveHarness('flow', { rulesDir: rules, record: join(dir, 'flow.trace.jsonl.gz') });
   await h.start();
 }, 180_000);
 
@@ -253,4 +254,21 @@ describe('live: look-alikes that must not fire', () => {
     expect(r.stdout).toMatch(/^[0-9a-f]{64}\n$/);
     expect(r.findings).toEqual([]);
   });
+});
+
+describe('replay of this run', () => {
+  it('replaying the recording (watch --record) yields the same findings watch produced live', async () => {
+    await h.close();
+    const live = h.findings;
+    expect(live.length).toBeGreaterThan(5);
+    const replayed: Finding[] = [];
+    const [summary] = await runReplay({ traces: [join(dir, 'flow.trace.jsonl.gz')], rulesDir: join(dir, 'rules'), onFinding: (f) => replayed.push(f) });
+    expect(summary!.cut).toBeUndefined();
+    expect(summary!.events).toBeGreaterThan(1000);
+    // the same findings, each in its final state (first report and counter updates alike)
+    const last = (fs: Finding[]): Map<string, Finding> => new Map(fs.map((f) => [f.id, f]));
+    const counts = (fs: Finding[]): Record<string, number> => fs.reduce<Record<string, number>>((m, f) => ((m[f.id] = (m[f.id] ?? 0) + 1), m), {});
+    expect(last(replayed)).toEqual(last(live));
+    expect(counts(replayed)).toEqual(counts(live));
+  }, 120_000);
 });

@@ -1,12 +1,7 @@
 import { hostname, release, arch } from 'node:os';
 import { Subject } from 'rxjs';
-import { Correlator } from '../correlate/correlator.js';
-import { FindingBuilder } from '../correlate/finding-builder.js';
-import { FlowTracker } from '../correlate/flow-tracker.js';
-import { SequenceMatcher } from '../correlate/sequence-matcher.js';
-import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
+import type { FlowTracker } from '../correlate/flow-tracker.js';
 import { ProbeDecoder } from '../decode/probe-decoder.js';
-import { DataClasses } from '../rules/data-classes.js';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
@@ -23,7 +18,8 @@ import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
-import { analyze, liveEvents, type Correlation } from './pipeline.js';
+import { buildCorrelation } from './correlation.js';
+import { analyze, liveEvents } from './pipeline.js';
 
 const log = moduleLog('pipeline/live-session');
 
@@ -184,17 +180,15 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       if (issuesLogged <= 20 || issuesLogged % 1000 === 0) log.warn({ line: i.line, reason: i.reason, excerpt: i.excerpt, total: issuesLogged }, 'malformed probe line skipped');
     },
   });
-  const classes = DataClasses.load(DataClasses.defaultFile(o.rulesDir));
   const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
   const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
   let findingCount = 0;
   const detectionMs: number[] = [];
-  const correlation: Correlation = {
-    correlator: new Correlator(
-      new FlowTracker((p) => classes.classify(p)),
-      new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
-      new FindingBuilder({ host: header.host, wallEpochNs: wallEpoch, policyHash: null }),
-    ),
+  const correlation = buildCorrelation({
+    rulesDir: o.rulesDir,
+    host: header.host,
+    wallEpochNs: wallEpoch,
+    policyHash: null,
     onFinding: (f) => {
       findingCount++;
       // detection latency: from the transmit syscall (kernel time) to the finding leaving the pipeline
@@ -202,7 +196,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       findingsOut?.write(f);
       o.onFinding?.(f);
     },
-  };
+  });
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };

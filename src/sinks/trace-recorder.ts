@@ -1,29 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, openSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { constants, createGzip, type Gzip } from 'node:zlib';
 import type { Event } from '../schema/event.js';
 import type { TraceHeader } from '../schema/trace-header.js';
-import { JsonlWriter } from './jsonl-writer.js';
+import { compressionOf } from '../util/compression.js';
+
+/** How often a compressed recording is flushed, bounding what a crash can lose. */
+const FLUSH_MS = 1000;
 
 /**
  * Writes a trace: the header line, then one canonical event per line, as
- * they were before resolution (the state stage re-derives resolution on
- * replay). Lines are whole or absent: a crash leaves a readable prefix.
+ * they left the reorder stage (ordered, named, before resolution: the state
+ * stage re-derives resolution on replay). Lines are whole or absent: a
+ * crash leaves a readable prefix. A name ending in `.gz` is gzip, flushed
+ * every second (a cut-off file decompresses up to the last flush); `.zst`
+ * is zstd through Debian's `zstd`, which finishes the frame itself when we
+ * die, since it only sees its input end.
  */
 export class TraceRecorder {
-  private readonly w: JsonlWriter;
+  private readonly out: Writable;
+  private readonly gzip: Gzip | undefined;
+  private readonly zstd: ChildProcess | undefined;
+  private readonly file: Writable | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private lines = 0;
 
   constructor(target: string, header: TraceHeader) {
-    this.w = new JsonlWriter(target);
-    this.w.write(header);
+    const kind = compressionOf(target);
+    if (kind === 'zstd') {
+      const fd = openSync(target, 'w');
+      this.zstd = spawn('zstd', ['-q', '-c', '-3'], { stdio: ['pipe', fd, 'inherit'] });
+      this.out = this.zstd.stdin!;
+    } else {
+      this.file = createWriteStream(target, { flags: 'w' });
+      if (kind === 'gzip') {
+        this.gzip = createGzip({ level: 6 });
+        this.gzip.pipe(this.file);
+        this.out = this.gzip;
+        this.timer = setInterval(() => this.gzip!.flush(constants.Z_SYNC_FLUSH), FLUSH_MS).unref();
+      } else {
+        this.out = this.file;
+      }
+    }
+    this.write(header);
   }
 
   record(ev: Event): void {
-    this.w.write(ev);
+    this.write(ev);
+  }
+
+  private write(obj: unknown): void {
+    this.out.write(`${JSON.stringify(obj)}\n`);
+    this.lines++;
   }
 
   get events(): number {
-    return this.w.written - 1;
+    return this.lines - 1;
   }
 
   close(): Promise<void> {
-    return this.w.close();
+    if (this.timer) clearInterval(this.timer);
+    return new Promise((resolve, reject) => {
+      if (this.zstd) {
+        this.zstd.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}`))));
+        this.out.end();
+        return;
+      }
+      this.file!.once('error', reject);
+      this.file!.once('close', () => resolve());
+      this.out.end();
+    });
   }
 }

@@ -66,7 +66,9 @@ export class LiveHarness {
     await Promise.race([isReady, this.session.then(() => { throw new Error('session ended before it was ready'); })]);
   }
 
+  /** Stops the session (once; later calls return the same summary). */
   async close(): Promise<LiveSessionSummary> {
+    if (this.summary) return this.summary;
     this.stop();
     this.summary = await this.session!;
     return this.summary;

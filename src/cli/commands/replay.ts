@@ -1,0 +1,82 @@
+import cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
+import { runReplay } from '../../pipeline/replay-session.js';
+import type { TraceReadStats } from '../../source/trace-reader.js';
+import { moduleLog } from '../../util/log.js';
+
+const log = moduleLog('cli/replay');
+
+/** `max` (default), `realtime`, or a positive factor (2 = twice as fast as recorded). */
+export function parseSpeed(v: string): number | undefined {
+  if (v === 'max') return undefined;
+  if (v === 'realtime') return 1;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--speed is max, realtime or a positive factor (e.g. 10)');
+  return n;
+}
+
+export function replayCommand(): Command {
+  return new Command('replay')
+    .summary('run recorded traces through the same pipeline as watch')
+    .description(
+      'Replay traces recorded by `watch --record` (plain, .gz or .zst) through the same state,\n' +
+        'flow and rule stages as watch; findings go to stdout (or --findings FILE).\n' +
+        'A trace cut off by a crash is replayed up to its last whole line, and the cut is reported.',
+    )
+    .argument('<trace...>', 'trace files, replayed one after another (each with its own state)')
+    .option('--findings <file|->', 'write findings as JSON Lines (- for stdout, the default)', '-')
+    .option('--events <file>', 'write the resolved events as JSON Lines')
+    .option('--rules <dir>', 'folder with data-classes.yaml and chains.yaml (default: the installed rules/)')
+    .option('--speed <max|realtime|N>', 'pace by recorded time: max (default), realtime, or N times faster', 'max')
+    .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')
+    .action(async (traces: string[], opts: Record<string, unknown>) => {
+      const speed = parseSpeed(String(opts.speed));
+      const bar =
+        opts.progress !== false && process.stderr.isTTY
+          ? new cliProgress.SingleBar(
+              { stream: process.stderr, format: '{file} |{bar}| {percentage}% · {events} events · {rate} ev/s · {findings} findings', hideCursor: true, etaBuffer: 50 },
+              cliProgress.Presets.shades_classic,
+            )
+          : undefined;
+      let findings = 0;
+      let current: TraceReadStats | undefined;
+      let t0 = 0;
+      const draw = (): void => {
+        if (!bar || !current) return;
+        const secs = (performance.now() - t0) / 1000;
+        bar.update(current.fileBytesRead, { file: current.file, events: current.events, findings, rate: secs > 0 ? Math.round(current.events / secs) : 0 });
+      };
+      const timer = bar ? setInterval(draw, 200) : undefined;
+      try {
+        const summaries = await runReplay({
+          traces,
+          findings: String(opts.findings),
+          ...(opts.events !== undefined && { events: String(opts.events) }),
+          ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
+          ...(speed !== undefined && { speed }),
+          onFinding: () => findings++,
+          onTraceStart: (s) => {
+            if (bar && current) bar.stop();
+            current = s;
+            t0 = performance.now();
+            bar?.start(1, 0, { file: s.file, events: 0, findings, rate: 0 });
+            // the file size is known once reading starts
+            setImmediate(() => bar?.setTotal(Math.max(1, s.fileBytes)));
+          },
+        });
+        draw();
+        bar?.stop();
+        const cut = summaries.filter((s) => s.cut);
+        log[cut.length > 0 ? 'warn' : 'info'](
+          {
+            traces: summaries.map((s) => ({ file: s.file, events: s.events, findings: s.findings, elapsed_ms: Math.round(s.elapsedMs), ...(s.cut && { cut: s.cut }) })),
+          },
+          cut.length > 0 ? `done; ${cut.length} trace(s) cut off (replayed up to the last whole line)` : 'done',
+        );
+        for (const s of cut) process.stderr.write(`chainwatch: ${s.file}: cut off after line ${s.cut!.lastWholeLine}: ${s.cut!.reason}\n`);
+      } finally {
+        if (timer) clearInterval(timer);
+        bar?.stop();
+      }
+    });
+}

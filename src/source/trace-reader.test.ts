@@ -1,0 +1,134 @@
+import fc from 'fast-check';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { lastValueFrom, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { Event } from '../schema/event.js';
+import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
+import { TraceRecorder } from '../sinks/trace-recorder.js';
+import { ev } from '../testing/events.js';
+import { ChainwatchError } from '../util/errors.js';
+import { newTraceReadStats, readTrace, type TraceReadStats } from './trace-reader.js';
+
+const header: TraceHeader = {
+  type: 'header',
+  format: TRACE_FORMAT,
+  version: TRACE_VERSION,
+  host: 'test',
+  kernel: '6.0',
+  arch: 'x64',
+  chainwatch_version: '0.1.0',
+  start_time: '2026-11-21T00:00:00.000Z',
+  wall_epoch_ns: '1795380435102000000',
+  mono_epoch_ns: '1000',
+  scope: { mode: 'command', command: ['true'] },
+  probes: [],
+  policy_sha256: null,
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'cw-trace-'));
+let n = 0;
+const events: Event[] = [ev.seen(10), ev.open(10, 3, '0:1:2', '/etc/hostname'), ev.read(10, 3, 12), ev.close(10, 3), ev.fork(10, 11), ev.exit(11)];
+const text = [header, ...events].map((x) => `${JSON.stringify(x)}\n`).join('');
+
+async function read(file: string): Promise<{ got: Event[]; stats: TraceReadStats; error?: ChainwatchError }> {
+  const stats = newTraceReadStats(file);
+  const got: Event[] = [];
+  try {
+    await lastValueFrom(readTrace(file, stats).pipe(toArray())).then((xs) => got.push(...xs));
+  } catch (e) {
+    return { got, stats, error: e as ChainwatchError };
+  }
+  return { got, stats };
+}
+
+function write(name: string, content: string | Buffer): string {
+  const file = join(dir, `${n++}-${name}`);
+  writeFileSync(file, content);
+  return file;
+}
+
+describe('readTrace', () => {
+  it('reads a whole trace: every event, no cut', async () => {
+    const r = await read(write('t.jsonl', text));
+    expect(r.error).toBeUndefined();
+    expect(r.got).toEqual(events);
+    expect(r.stats.cut).toBeUndefined();
+  });
+
+  it('a trace cut at any byte yields exactly the whole lines before the cut, and says where', async () => {
+    const headerLen = text.indexOf('\n') + 1;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: headerLen, max: text.length - 1 }), async (at) => {
+        const prefix = text.slice(0, at);
+        const r = await read(write('cut.jsonl', prefix));
+        expect(r.error).toBeUndefined();
+        const whole = prefix.split('\n').length - 1; // lines with their newline, header included
+        if (prefix.endsWith('\n')) {
+          expect(r.got).toEqual(events.slice(0, whole - 1));
+          expect(r.stats.cut).toBeUndefined();
+        } else if (prefix.endsWith('}')) {
+          // cut exactly before a newline: the last event is whole and kept, the missing newline reported
+          expect(r.got).toEqual(events.slice(0, whole));
+          expect(r.stats.cut?.lastWholeLine).toBe(whole + 1);
+        } else {
+          expect(r.got).toEqual(events.slice(0, whole - 1));
+          expect(r.stats.cut?.lastWholeLine).toBe(whole);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a gzip trace cut at any byte yields a prefix of the events and reports the cut, never an error', async () => {
+    const gz = gzipSync(Buffer.from(text));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 20, max: gz.length - 1 }), async (at) => {
+        const r = await read(write('cut.jsonl.gz', gz.subarray(0, at)));
+        if (r.error) {
+          // cut before the header was whole: nothing to replay, and it says so
+          expect(r.error.code).toBe('TRACE_INVALID');
+          expect(r.stats.events).toBe(0);
+          return;
+        }
+        expect(events.slice(0, r.got.length)).toEqual(r.got);
+        expect(r.stats.cut).toBeDefined();
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a corrupt line in the middle: an error naming file:line after the events before it', async () => {
+    const lines = text.split('\n');
+    lines[3] = lines[3]!.replace('"kind":"io"', '"kind":"iox"');
+    const file = write('bad.jsonl', lines.join('\n'));
+    const stats = newTraceReadStats(file);
+    const seen: Event[] = [];
+    const err = await new Promise<unknown>((resolve) => readTrace(file, stats).subscribe({ next: (e) => seen.push(e), error: resolve, complete: () => resolve(undefined) }));
+    expect(err).toBeInstanceOf(ChainwatchError);
+    expect((err as ChainwatchError).code).toBe('TRACE_INVALID');
+    expect((err as ChainwatchError).where).toBe(`${file}:4`);
+    expect(seen).toEqual(events.slice(0, 2));
+  });
+
+  it('not a trace: the header line is named', async () => {
+    const r = await read(write('nohdr.jsonl', `${JSON.stringify(events[0])}\n`));
+    expect(r.error?.where).toMatch(/:1$/);
+    expect(r.error?.message).toMatch(/header/);
+  });
+
+  it('round-trips through the recorder in plain, gzip and zstd', async () => {
+    for (const name of ['rt.jsonl', 'rt.jsonl.gz', 'rt.jsonl.zst']) {
+      const file = join(dir, `${n++}-${name}`);
+      const rec = new TraceRecorder(file, header);
+      for (const e of events) rec.record(e);
+      await rec.close();
+      const r = await read(file);
+      expect(r.error, name).toBeUndefined();
+      expect(r.got, name).toEqual(events);
+      if (name.endsWith('.gz')) expect(readFileSync(file)[0]).toBe(0x1f);
+    }
+  });
+});
