@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runReplay } from '../../pipeline/replay-session.js';
 import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
@@ -7,8 +7,8 @@ import { moduleLog } from '../../util/log.js';
 const log = moduleLog('cli/replay');
 
 /** `max` (default), `realtime`, or a positive factor (2 = twice as fast as recorded). */
-export function parseSpeed(v: string): number | undefined {
-  if (v === 'max') return undefined;
+export function parseSpeed(v: string): number | 'max' {
+  if (v === 'max') return 'max';
   if (v === 'realtime') return 1;
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--speed is max, realtime or a positive factor (e.g. 10)');
@@ -27,10 +27,10 @@ export function replayCommand(): Command {
     .option('--findings <file|->', 'write findings as JSON Lines (- for stdout, the default)', '-')
     .option('--events <file>', 'write the resolved events as JSON Lines')
     .option('--rules <dir>', 'folder with data-classes.yaml and chains.yaml (default: the installed rules/)')
-    .option('--speed <max|realtime|N>', 'pace by recorded time: max (default), realtime, or N times faster', 'max')
+    .addOption(new Option('--speed <max|realtime|N>', 'pace by recorded time: max (default), realtime, or N times faster').argParser(parseSpeed).default('max'))
     .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')
     .action(async (traces: string[], opts: Record<string, unknown>) => {
-      const speed = parseSpeed(String(opts.speed));
+      const speed = opts.speed === 'max' ? undefined : (opts.speed as number);
       const bar =
         opts.progress !== false && process.stderr.isTTY
           ? new cliProgress.SingleBar(
