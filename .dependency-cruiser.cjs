@@ -18,6 +18,7 @@ module.exports = {
     stage('sinks', ['schema', 'util']),
     stage('rules', ['schema', 'util']),
     stage('correlate', ['schema', 'util', 'state']),
+    stage('query', ['schema', 'util']),
     {
       name: 'no-testing-in-production',
       severity: 'error',

@@ -23,6 +23,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.PROBE_DIED;
     case 'TRACE_INVALID':
     case 'RULE_INVALID':
+    case 'QUERY_INVALID':
     case 'TRACE_TRUNCATED':
       return EXIT.INPUT;
     case 'IO':

@@ -5,6 +5,7 @@ import { ChainwatchError } from '../util/errors.js';
 import { rootLog } from '../util/log.js';
 import { replayCommand } from './commands/replay.js';
 import { schemaCommand } from './commands/schema.js';
+import { loadCommand, queryCommand } from './commands/sql.js';
 import { watchCommand } from './commands/watch.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
@@ -15,6 +16,8 @@ const program = new Command('chainwatch')
   .showHelpAfterError()
   .addCommand(watchCommand())
   .addCommand(replayCommand())
+  .addCommand(loadCommand())
+  .addCommand(queryCommand())
   .addCommand(schemaCommand());
 // addCommand() does not pass these settings on: every subcommand reports usage errors through us (exit 2)
 for (const c of program.commands) c.exitOverride().showHelpAfterError();

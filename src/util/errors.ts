@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'CGROUP_NOT_FOUND'
   | 'PID_NOT_FOUND'
   | 'RULE_INVALID'
+  | 'QUERY_INVALID'
   | 'IO';
 
 /**

@@ -1,0 +1,99 @@
+import fc from 'fast-check';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTraces } from '../pipeline/load-session.js';
+import { DuckDbStore } from './duckdb-store.js';
+import { normaliseRows, toCsv } from './format-rows.js';
+
+/** SQL over the replay library (replays/README.md): known traces, known answers. */
+const replays = join(import.meta.dirname, '../../replays');
+const dir = mkdtempSync(join(tmpdir(), 'cw-duck-'));
+const dbFile = join(dir, 'cw.duckdb');
+let db: DuckDbStore;
+
+const q = async (sql: string): Promise<Record<string, unknown>[]> => {
+  const r = await db.query(sql);
+  return normaliseRows(r.rows, r.columns, r.types);
+};
+
+beforeAll(async () => {
+  db = await DuckDbStore.open(dbFile);
+  await loadTraces({ traces: ['curl-put-shadow', 'pipeline-gzip-nc', 'benign-download'].map((n) => join(replays, `${n}.trace.jsonl.gz`)) }, db);
+});
+afterAll(() => db?.close());
+
+describe('DuckDB store over the replay library', () => {
+  it('loads every event and finding of each trace into a file on disk', async () => {
+    expect(existsSync(dbFile)).toBe(true);
+    const t = await q('SELECT trace, events, host FROM traces ORDER BY trace');
+    expect(t.map((r) => r.trace)).toEqual(['benign-download.trace.jsonl.gz', 'curl-put-shadow.trace.jsonl.gz', 'pipeline-gzip-nc.trace.jsonl.gz']);
+    const counts = await q('SELECT trace, count(*) AS n FROM events GROUP BY trace ORDER BY trace');
+    expect(counts.map((r) => r.n)).toEqual(t.map((r) => r.events));
+    const f = await q('SELECT trace, rule, source_path, data_class FROM findings ORDER BY trace');
+    expect(f).toEqual([
+      { trace: 'curl-put-shadow.trace.jsonl.gz', rule: 'exfil.read-then-transmit', source_path: '/etc/shadow', data_class: 'secret' },
+      { trace: 'pipeline-gzip-nc.trace.jsonl.gz', rule: 'exfil.read-then-transmit', source_path: '/etc/shadow', data_class: 'secret' },
+    ]);
+  });
+
+  it('finding_hops: every hop of the pipeline chain, in order, through cat, gzip and nc', async () => {
+    const hops = await q(`SELECT hop, comm, syscall, object FROM finding_hops WHERE trace = 'pipeline-gzip-nc.trace.jsonl.gz' ORDER BY hop`);
+    expect(hops[0]).toMatchObject({ hop: 1, comm: 'cat', syscall: 'read', object: '/etc/shadow' });
+    expect(new Set(hops.map((h) => h.comm))).toEqual(new Set(['cat', 'gzip', 'nc']));
+    expect(String(hops.at(-1)!.object)).toMatch(/^socket 127\.0\.0\.2:\d+$/);
+    expect(hops.map((h) => h.hop)).toEqual(hops.map((_, i) => i + 1));
+  });
+
+  it('top_destinations and bytes_out_per_minute agree, and name the finding’s sink', async () => {
+    const top = await q(`SELECT peer_addr, peer_port, bytes_out FROM top_destinations WHERE trace = 'curl-put-shadow.trace.jsonl.gz' AND family = 'inet'`);
+    const sink = await q(`SELECT sink_address, sink_port, bytes_sent FROM findings WHERE trace = 'curl-put-shadow.trace.jsonl.gz'`);
+    expect(top).toHaveLength(1);
+    expect(top[0]).toMatchObject({ peer_addr: sink[0]!.sink_address, peer_port: sink[0]!.sink_port });
+    expect(top[0]!.bytes_out as number).toBeGreaterThanOrEqual(sink[0]!.bytes_sent as number);
+    const perMin = await q(`SELECT sum(bytes_out) AS b FROM bytes_out_per_minute WHERE trace = 'curl-put-shadow.trace.jsonl.gz'`);
+    const all = await q(`SELECT sum(bytes_out) AS b FROM top_destinations WHERE trace = 'curl-put-shadow.trace.jsonl.gz'`);
+    expect(perMin[0]!.b).toBe(all[0]!.b);
+  });
+
+  it('processes and objects: resolved names, not numbers', async () => {
+    const p = await q(`SELECT comm, exe FROM processes WHERE trace = 'pipeline-gzip-nc.trace.jsonl.gz' AND comm IN ('cat', 'gzip', 'nc') ORDER BY comm`);
+    expect(p.map((r) => r.comm)).toEqual(['cat', 'gzip', 'nc']);
+    for (const r of p) expect(String(r.exe)).toMatch(/^\/(usr\/)?bin\//);
+    const o = await q(`SELECT type, bytes_in FROM objects WHERE trace = 'curl-put-shadow.trace.jsonl.gz' AND path = '/etc/shadow'`);
+    expect(o).toEqual([{ type: 'file', bytes_in: 631 }]);
+  });
+
+  it('loading a trace again replaces it', async () => {
+    const before = await q('SELECT count(*) AS n FROM events');
+    await loadTraces({ traces: [join(replays, 'benign-download.trace.jsonl.gz')] }, db);
+    expect(await q('SELECT count(*) AS n FROM events')).toEqual(before);
+  });
+
+  it('exports every table as Parquet', async () => {
+    const out = join(dir, 'parquet');
+    await db.exportParquet(out);
+    const files = readdirSync(out);
+    for (const t of ['events', 'findings', 'processes', 'objects', 'chain_hops', 'traces']) expect(files).toContain(`${t}.parquet`);
+  });
+
+  it('a bad query names the problem and where to look', async () => {
+    await expect(db.query('SELECT * FROM nope')).rejects.toMatchObject({ code: 'QUERY_INVALID', where: 'SQL' });
+  });
+});
+
+describe('CSV output', () => {
+  it('round-trips any text through DuckDB’s own CSV reader', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.string(), fc.string({ unit: 'grapheme' })), { minLength: 1, maxLength: 8 }), async (pairs) => {
+        const rows = pairs.map(([a, b]) => ({ a: `x${a}`, b: `y${b}` }));
+        const file = join(dir, 'rt.csv');
+        writeFileSync(file, toCsv(rows, ['a', 'b']));
+        const r = await db.query(`SELECT a, b FROM read_csv('${file}', header = true, columns = {'a': 'VARCHAR', 'b': 'VARCHAR'}, quote = '"', escape = '"', delim = ',')`);
+        expect(r.rows).toEqual(rows);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -1,0 +1,194 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { ChainwatchError } from '../util/errors.js';
+import { EVENT_COLUMNS } from './event-rows.js';
+
+/**
+ * The analyst's database: traces, their resolved events and their findings
+ * in DuckDB (a file on disk, or in memory), with derived tables and views
+ * for common questions. Rows arrive in bulk from JSON Lines files that the
+ * loader wrote (DuckDB's own reader; never one INSERT per row).
+ */
+
+const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+const columnsSpec = (cols: Record<string, string>): string => `{${Object.entries(cols).map(([k, t]) => `${k}: ${sqlString(t)}`).join(', ')}}`;
+
+export const FINDING_COLUMNS: Record<string, string> = {
+  id: 'VARCHAR',
+  time: 'VARCHAR',
+  ts_ns: 'BIGINT',
+  rule: 'VARCHAR',
+  category: 'VARCHAR',
+  severity: 'VARCHAR',
+  task: 'VARCHAR',
+  host: 'VARCHAR',
+  process: 'JSON',
+  source: 'JSON',
+  sink: 'JSON',
+  bytes_read: 'BIGINT',
+  bytes_sent: 'BIGINT',
+  latency_ms: 'DOUBLE',
+  sends: 'BIGINT',
+  chain: 'JSON',
+  coverage: 'JSON',
+  policy_hash: 'VARCHAR',
+  summary: 'VARCHAR',
+};
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS traces (
+  trace VARCHAR PRIMARY KEY, host VARCHAR, kernel VARCHAR, start_time TIMESTAMPTZ,
+  wall_epoch_ns BIGINT, scope JSON, header JSON, events BIGINT, cut VARCHAR, loaded_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS events (
+  ${Object.entries(EVENT_COLUMNS).map(([k, t]) => `${k} ${t}`).join(', ')}, time TIMESTAMP_NS);
+CREATE TABLE IF NOT EXISTS findings (
+  trace VARCHAR, ${Object.entries(FINDING_COLUMNS).map(([k, t]) => `${k === 'time' ? 'time TIMESTAMPTZ' : `${k} ${t}`}`).join(', ')},
+  pid INTEGER, comm VARCHAR, source_path VARCHAR, data_class VARCHAR, sink_address VARCHAR, sink_port INTEGER);
+`;
+
+/** Tables derived from events and findings, rebuilt after every load. */
+const DERIVED = `
+CREATE OR REPLACE TABLE processes AS
+  SELECT trace, pid, arg_max(ppid, ts) AS ppid, arg_max(comm, ts) AS comm, arg_max(exe, ts) AS exe, any_value(task) AS task,
+         min(time) AS first_seen, max(time) AS last_seen, count(*) AS events,
+         count(*) FILTER (kind = 'process.exec') AS execs,
+         list(DISTINCT exe ORDER BY exe) FILTER (exe IS NOT NULL) AS exes
+  FROM events WHERE pid > 0 GROUP BY trace, pid;
+CREATE OR REPLACE TABLE objects AS
+  SELECT trace, obj AS id, any_value(obj_type) AS type, arg_max(path, path IS NOT NULL) AS path,
+         any_value(family) AS family, arg_max(peer_addr, peer_addr IS NOT NULL) AS peer_addr, arg_max(peer_port, peer_port IS NOT NULL) AS peer_port,
+         any_value(channel) AS channel, min(time) AS first_seen, max(time) AS last_seen,
+         coalesce(sum(bytes) FILTER (dir = 'in'), 0) AS bytes_in,
+         coalesce(sum(bytes) FILTER (dir = 'out' OR kind = 'io.xfer'), 0) AS bytes_out,
+         list(DISTINCT pid ORDER BY pid) AS pids
+  FROM events WHERE obj IS NOT NULL GROUP BY trace, obj;
+CREATE OR REPLACE TABLE chain_hops AS
+  SELECT f.trace, f.id AS finding_id, h.hop, h.value->>'comm' AS comm, (h.value->>'pid')::INTEGER AS pid,
+         h.value->>'syscall' AS syscall, (h.value->>'fd')::INTEGER AS fd, h.value->>'object' AS object,
+         (h.value->>'ts_ns')::BIGINT AS ts_ns, (h.value->>'bytes')::BIGINT AS bytes
+  FROM findings f, LATERAL (SELECT generate_subscripts(json_extract(f.chain, '$[*]'), 1) AS hop, unnest(json_extract(f.chain, '$[*]')) AS value) h;
+CREATE OR REPLACE VIEW top_destinations AS
+  SELECT trace, task, peer_addr, peer_port, family, count(DISTINCT obj) AS sockets, sum(bytes) AS bytes_out, sum(calls) AS sends,
+         min(time) AS first_send, max(time) AS last_send
+  FROM events WHERE obj_type = 'socket' AND (dir = 'out' OR kind = 'io.xfer') AND bytes > 0
+  GROUP BY ALL ORDER BY bytes_out DESC;
+CREATE OR REPLACE VIEW bytes_out_per_minute AS
+  SELECT trace, task, date_trunc('minute', time) AS minute, sum(bytes) AS bytes_out, sum(calls) AS sends
+  FROM events WHERE obj_type = 'socket' AND (dir = 'out' OR kind = 'io.xfer') AND bytes > 0
+  GROUP BY ALL ORDER BY minute, task;
+CREATE OR REPLACE VIEW finding_hops AS
+  SELECT f.trace, f.id AS finding_id, f.rule, f.task, f.severity, h.hop, h.pid, h.comm, h.syscall, h.fd, h.object, h.bytes,
+         make_timestamp_ns(t.wall_epoch_ns + h.ts_ns) AS time
+  FROM findings f JOIN chain_hops h ON h.finding_id = f.id AND h.trace = f.trace LEFT JOIN traces t ON t.trace = f.trace
+  ORDER BY f.trace, f.id, h.hop;
+`;
+
+export interface TraceInfo {
+  trace: string;
+  host: string;
+  kernel: string;
+  startTime: string;
+  wallEpochNs: string;
+  scope: unknown;
+  header: unknown;
+  events: number;
+  cut: string | null;
+}
+
+export class DuckDbStore {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    readonly conn: DuckDBConnection,
+    readonly path: string,
+  ) {}
+
+  /** Opens (creating) the database file, or an in-memory database for `:memory:`. */
+  static async open(path = ':memory:'): Promise<DuckDbStore> {
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path);
+    } catch (e) {
+      throw new ChainwatchError('IO', `cannot open DuckDB database: ${(e as Error).message}`, { where: path, fix: 'name a writable file (created if missing), or omit it for an in-memory database' });
+    }
+    const conn = await instance.connect();
+    await conn.run(SCHEMA);
+    return new DuckDbStore(instance, conn, path);
+  }
+
+  /** Bulk-loads one trace: its resolved events and findings from JSON Lines files the loader wrote. Returns rows loaded. */
+  async loadTrace(info: TraceInfo, eventsFile: string, findingsFile: string | undefined): Promise<{ events: number; findings: number }> {
+    const c = this.conn;
+    await c.run('BEGIN TRANSACTION');
+    try {
+      // loading a trace again replaces it
+      for (const t of ['events', 'findings', 'traces']) await c.run(`DELETE FROM ${t} WHERE trace = $1`, [info.trace]);
+      await c.run(
+        `INSERT INTO traces VALUES ($trace, $host, $kernel, $start::TIMESTAMPTZ, $epoch::BIGINT, $scope::JSON, $header::JSON, $events, $cut, now())`,
+        {
+          trace: info.trace,
+          host: info.host,
+          kernel: info.kernel,
+          start: info.startTime,
+          epoch: info.wallEpochNs,
+          scope: JSON.stringify(info.scope),
+          header: JSON.stringify(info.header),
+          events: info.events,
+          cut: info.cut,
+        },
+      );
+      const ev = await c.run(
+        `INSERT INTO events BY NAME SELECT *, make_timestamp_ns(${BigInt(info.wallEpochNs)}::BIGINT + ts) AS time
+         FROM read_json(${sqlString(eventsFile)}, format = 'newline_delimited', columns = ${columnsSpec(EVENT_COLUMNS)})`,
+      );
+      let findings = 0;
+      if (findingsFile !== undefined) findings = await this.loadFindings(info.trace, findingsFile);
+      await c.run('COMMIT');
+      return { events: Number(ev.rowsChanged), findings };
+    } catch (e) {
+      await c.run('ROLLBACK');
+      throw new ChainwatchError('IO', `loading into DuckDB failed: ${(e as Error).message}`, { where: `${this.path} (trace ${info.trace})`, fix: 'check the database file is not open in another process and the disk has room' });
+    }
+  }
+
+  /** Findings (JSON Lines) attributed to `trace`; the last report of each finding id wins. */
+  async loadFindings(trace: string, file: string): Promise<number> {
+    const r = await this.conn.run(
+      `INSERT INTO findings BY NAME
+       SELECT $1 AS trace, * EXCLUDE (time), time::TIMESTAMPTZ AS time,
+              (process->>'pid')::INTEGER AS pid, process->>'comm' AS comm, source->>'path' AS source_path,
+              source->>'data_class' AS data_class, sink->>'address' AS sink_address, (sink->>'port')::INTEGER AS sink_port
+       FROM (SELECT * FROM read_json(${sqlString(file)}, format = 'newline_delimited', columns = ${columnsSpec(FINDING_COLUMNS)})
+             QUALIFY row_number() OVER (PARTITION BY id ORDER BY sends DESC, bytes_sent DESC) = 1)`,
+      [trace],
+    );
+    return Number(r.rowsChanged);
+  }
+
+  /** Rebuilds processes, objects and chain_hops, and (re)creates the views. */
+  async derive(): Promise<void> {
+    await this.conn.run(DERIVED);
+  }
+
+  /** Runs SQL; the result of the last statement as rows, with column names and types. */
+  async query(sql: string): Promise<{ columns: string[]; types: string[]; rows: Record<string, unknown>[] }> {
+    let reader;
+    try {
+      reader = await this.conn.runAndReadAll(sql);
+    } catch (e) {
+      throw new ChainwatchError('QUERY_INVALID', (e as Error).message.split('\n')[0]!, {
+        where: 'SQL',
+        fix: 'tables: traces, events, processes, objects, findings, chain_hops; views: top_destinations, bytes_out_per_minute, finding_hops (docs/query.md)',
+      });
+    }
+    return { columns: reader.columnNames(), types: reader.columnTypes().map(String), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };
+  }
+
+  /** Writes every table as Parquet (plus the schema) into `dir`: DuckDB's EXPORT DATABASE. */
+  async exportParquet(dir: string): Promise<void> {
+    await this.conn.run(`EXPORT DATABASE ${sqlString(dir)} (FORMAT parquet)`);
+  }
+
+  close(): void {
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}

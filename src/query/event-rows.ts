@@ -1,0 +1,107 @@
+import type { Event, ObjectView } from '../schema/event.js';
+
+/**
+ * One row of the `events` table: the columns analysts filter and group by,
+ * flattened from a resolved event, plus the whole event as JSON. The
+ * column list in `EVENT_COLUMNS` is the single description of this shape
+ * (DuckDB reads the rows with exactly these types).
+ */
+export interface EventRow {
+  trace: string;
+  ts: number;
+  kind: string;
+  cgroup: number;
+  pid: number;
+  tid: number;
+  task: string | null;
+  comm: string | null;
+  exe: string | null;
+  ppid: number | null;
+  syscall: string | null;
+  dir: string | null;
+  fd: number | null;
+  ret: number | null;
+  bytes: number | null;
+  calls: number | null;
+  path: string | null;
+  obj: string | null;
+  obj_type: string | null;
+  channel: string | null;
+  family: string | null;
+  peer_addr: string | null;
+  peer_port: number | null;
+  event: Event;
+}
+
+export const EVENT_COLUMNS: Record<keyof EventRow, string> = {
+  trace: 'VARCHAR',
+  ts: 'BIGINT',
+  kind: 'VARCHAR',
+  cgroup: 'UBIGINT',
+  pid: 'INTEGER',
+  tid: 'INTEGER',
+  task: 'VARCHAR',
+  comm: 'VARCHAR',
+  exe: 'VARCHAR',
+  ppid: 'INTEGER',
+  syscall: 'VARCHAR',
+  dir: 'VARCHAR',
+  fd: 'INTEGER',
+  ret: 'BIGINT',
+  bytes: 'BIGINT',
+  calls: 'BIGINT',
+  path: 'VARCHAR',
+  obj: 'VARCHAR',
+  obj_type: 'VARCHAR',
+  channel: 'VARCHAR',
+  family: 'VARCHAR',
+  peer_addr: 'VARCHAR',
+  peer_port: 'INTEGER',
+  event: 'JSON',
+};
+
+type Loose = Record<string, unknown>;
+
+/** The object the event is about: the fd it names, the destination of a copy, or the fd it created. */
+function primaryOf(ev: Event): ObjectView | undefined {
+  const r = ev.res;
+  if (r === undefined) return undefined;
+  return r.fd ?? r.fd_out ?? r.ret ?? r.listen_fd;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+export function eventRow(trace: string, ev: Event): EventRow {
+  const e = ev as Loose;
+  const o = primaryOf(ev);
+  const path =
+    ev.abs?.path ?? str(e.path) ?? (ev.kind === 'process.exec' ? ev.filename : ev.kind === 'io.xfer' ? ev.res?.fd_in?.path : o?.path) ?? null;
+  const peer = o?.peer;
+  return {
+    trace,
+    ts: ev.ts,
+    kind: ev.kind,
+    cgroup: ev.cgroup,
+    pid: ev.pid,
+    tid: ev.tid,
+    task: ev.proc?.task ?? null,
+    comm: ev.proc?.comm ?? str(e.comm),
+    exe: ev.proc?.exe ?? null,
+    ppid: ev.proc?.ppid ?? num(e.ppid),
+    syscall: str(e.syscall),
+    dir: str(e.dir),
+    fd: num(e.fd) ?? num(e.fd_out),
+    ret: num(e.ret),
+    bytes: num(e.bytes),
+    calls: num(e.calls),
+    path,
+    obj: o?.id ?? str(e.obj) ?? str(e.obj_out),
+    obj_type: o?.type ?? null,
+    channel: o?.channel ?? null,
+    family: o?.family ?? str(e.family),
+    peer_addr: peer?.addr ?? (ev.kind === 'net.addr' && ev.op === 'connect' ? (ev.addr ?? ev.path ?? null) : null),
+    peer_port: peer?.port ?? (ev.kind === 'net.addr' && ev.op === 'connect' ? (ev.port ?? null) : null),
+    event: ev,
+  };
+}
