@@ -1,4 +1,5 @@
 import { benchDecodeState, benchMemoryPerFd } from './decode-state.js';
+import { benchReplay } from './replay.js';
 
 /**
  * `npm run bench`: CPU and memory figures that need no kernel.
@@ -17,6 +18,15 @@ console.log(
   `  ${f.events.toLocaleString()} events in ${f.seconds.toFixed(2)} s = ${Math.round(f.eventsPerSecond).toLocaleString()} events/s; ` +
     `peak RSS ${f.peakRssMiB.toFixed(0)} MiB; ${f.findings.toLocaleString()} findings`,
 );
+const replayEvents = Number(process.env.BENCH_REPLAY_EVENTS ?? 5_000_000);
+if (replayEvents > 0) {
+  console.log(`replay --speed max and DuckDB load, ${replayEvents.toLocaleString()}-event trace…`);
+  const rp = await benchReplay(replayEvents);
+  console.log(
+    `  trace ${rp.traceMiB.toFixed(0)} MiB; replay ${rp.events.toLocaleString()} events in ${rp.replaySeconds.toFixed(2)} s = ${Math.round(rp.replayEventsPerSecond).toLocaleString()} events/s (peak RSS ${rp.replayPeakRssMiB.toFixed(0)} MiB)\n` +
+      `  load: replay + spool ${rp.loadReplaySeconds.toFixed(2)} s, DuckDB bulk load ${rp.duckdbLoadSeconds.toFixed(2)} s = ${Math.round(rp.duckdbRowsPerSecond).toLocaleString()} rows/s; peak RSS ${rp.peakRssMiB.toFixed(0)} MiB`,
+  );
+}
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
 const m = benchMemoryPerFd(2000, 500);
 console.log(`memory per tracked fd: ${m.bytesPerFd.toFixed(0)} bytes (heap, ${m.fds.toLocaleString()} fds in 2,000 processes)`);

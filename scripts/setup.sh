@@ -10,13 +10,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pkg in bpftrace python3 curl socat netcat-openbsd netcat-traditional ncat procps iproute2 gzip zstd; do
+for pkg in bpftrace python3 curl socat netcat-openbsd netcat-traditional ncat procps iproute2 gzip zstd sysdig unzip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+  # --no-install-recommends: sysdig recommends a kernel-module dkms package (and kernel headers); we only read captures
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 # tracepoints live in tracefs

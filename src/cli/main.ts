@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../pipeline/live-session.js';
+import { VERSION } from '../util/version.js';
 import { ChainwatchError } from '../util/errors.js';
 import { rootLog } from '../util/log.js';
 import { replayCommand } from './commands/replay.js';

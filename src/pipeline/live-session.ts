@@ -16,6 +16,7 @@ import { WatchedCommand } from '../source/watched-command.js';
 import { SystemState } from '../state/system-state.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
+import { VERSION } from '../util/version.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
 import { buildCorrelation } from './correlation.js';
@@ -23,7 +24,6 @@ import { analyze, liveEvents } from './pipeline.js';
 
 const log = moduleLog('pipeline/live-session');
 
-export const VERSION = '0.1.0';
 
 /** The longest an event waits for proof that nothing earlier can still arrive (see reorder-by-time). */
 export const DEFAULT_MAX_HOLD_MS = 2000;

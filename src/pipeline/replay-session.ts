@@ -3,10 +3,12 @@ import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { TraceHeader } from '../schema/trace-header.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
+
 import { newTraceReadStats, readTrace, readTraceHeader, type TraceReadStats } from '../source/trace-reader.js';
 import { SystemState } from '../state/system-state.js';
 import { moduleLog } from '../util/log.js';
 import { buildCorrelation } from './correlation.js';
+import { importFormatOf, importHeader, newImportStats, readImport, type ImportStats } from './import-recording.js';
 import { analyze } from './pipeline.js';
 
 const log = moduleLog('pipeline/replay-session');
@@ -33,6 +35,8 @@ export interface ReplayTraceSummary {
   findings: number;
   /** Where the recording was cut off, if it was. */
   cut?: TraceReadStats['cut'];
+  /** For sysdig/LID-DS recordings: what was mapped, and what could not be. */
+  imported?: ImportStats;
   state: SystemState['stats'];
   elapsedMs: number;
 }
@@ -51,8 +55,12 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
   const out: ReplayTraceSummary[] = [];
   try {
     for (const file of o.traces) {
-      const header = await readTraceHeader(file);
+      const imported = importFormatOf(file) !== undefined;
+      const header = imported ? await importHeader(file) : await readTraceHeader(file);
       const stats = newTraceReadStats(file);
+      const importStats = newImportStats();
+      const paced = o.speed === undefined ? {} : { speed: o.speed };
+      const source$ = imported ? readImport(file, header, stats, importStats) : readTrace(file, stats, paced);
       o.onTraceStart?.(stats);
       let findings = 0;
       const state = new SystemState();
@@ -70,7 +78,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
       const t0 = performance.now();
       try {
         await lastValueFrom(
-          readTrace(file, stats, o.speed === undefined ? {} : { speed: o.speed }).pipe(
+          source$.pipe(
             analyze(state, correlation),
             tap((ev) => {
               eventsOut?.write(ev);
@@ -90,10 +98,14 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
         events: stats.events,
         findings,
         ...(stats.cut && { cut: stats.cut }),
+        ...(imported && { imported: importStats }),
         state: { ...state.stats },
         elapsedMs: performance.now() - t0,
       };
       if (stats.cut) log.warn({ file, last_whole_line: stats.cut.lastWholeLine, reason: stats.cut.reason }, 'trace is cut off: replayed everything before the cut');
+      if (imported) {
+        log.info({ file, format: header.imported_from?.format, records: importStats.records, events: importStats.events, unmapped: importStats.unmapped, unpaired: importStats.unpaired, unknown_flags: importStats.unknownFlags, snapshot_fds: importStats.snapshotFds, socket_ends_inferred: importStats.socketEndsInferred, malformed: importStats.malformed, malformed_lines: importStats.malformedLines, annotations: header.annotations }, 'recording imported');
+      }
       log.info({ file, events: summary.events, findings, elapsed_ms: Math.round(summary.elapsedMs) }, 'trace replayed');
       out.push(summary);
     }

@@ -25,7 +25,7 @@ export const TraceHeader = z.object({
   /** Kernel monotonic ns at the epoch (a decimal string); event ts are relative to it. */
   mono_epoch_ns: z.string().regex(/^\d+$/),
   scope: z.object({
-    mode: z.enum(['host', 'cgroup', 'pid', 'command', 'replay']),
+    mode: z.enum(['host', 'cgroup', 'pid', 'command', 'replay', 'import']),
     cgroup: z.string().optional(),
     pid: z.number().int().optional(),
     command: z.array(z.string()).optional(),
@@ -34,5 +34,17 @@ export const TraceHeader = z.object({
   /** SHA-256 of the exact script bpftrace ran (probe files after rendering). */
   rendered_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   policy_sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  /** A trace made from someone else's recording (sysdig .scap, sysdig text, LID-DS). */
+  imported_from: z
+    .object({
+      format: z.enum(['sysdig-scap', 'sysdig-text', 'lid-ds']),
+      file: z.string(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      /** The recording's own labels as shipped (LID-DS: the .json file). */
+      labels: z.unknown().optional(),
+    })
+    .optional(),
+  /** Points in time the recording's labels name (LID-DS exploit start), in the trace's ts. */
+  annotations: z.array(z.object({ ts: z.number().int(), label: z.string(), source: z.string().optional() })).optional(),
 });
 export type TraceHeader = z.infer<typeof TraceHeader>;

@@ -1,0 +1,2 @@
+/** chainwatch's version (package.json), stamped into traces and findings. */
+export const VERSION = '0.1.0';
