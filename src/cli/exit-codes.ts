@@ -24,6 +24,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'TRACE_INVALID':
     case 'RULE_INVALID':
     case 'QUERY_INVALID':
+    case 'POLICY_INVALID':
     case 'TRACE_TRUNCATED':
       return EXIT.INPUT;
     case 'IO':

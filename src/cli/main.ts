@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../util/version.js';
 import { ChainwatchError } from '../util/errors.js';
 import { rootLog } from '../util/log.js';
+import { policyCommand } from './commands/policy.js';
 import { replayCommand } from './commands/replay.js';
 import { schemaCommand } from './commands/schema.js';
 import { loadCommand, queryCommand } from './commands/sql.js';
@@ -18,13 +19,21 @@ const program = new Command('chainwatch')
   .addCommand(replayCommand())
   .addCommand(loadCommand())
   .addCommand(queryCommand())
+  .addCommand(policyCommand())
   .addCommand(schemaCommand());
 // addCommand() does not pass these settings on: every subcommand reports usage errors through us (exit 2)
-for (const c of program.commands) c.exitOverride().showHelpAfterError();
+const settle = (c: Command): void => {
+  for (const sub of c.commands) {
+    sub.exitOverride().showHelpAfterError();
+    settle(sub);
+  }
+};
+settle(program);
 
 try {
   await program.parseAsync(process.argv);
-  process.exitCode = EXIT.OK;
+  // a command may have set its own (policy diff: 1 when a change needs review)
+  process.exitCode ??= EXIT.OK;
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;

@@ -3,6 +3,7 @@ import type { Finding } from '../schema/finding.js';
 import type { FindingBuilder } from './finding-builder.js';
 import { fdPassFacts, transmitFact } from './flow-facts.js';
 import type { FlowTracker } from './flow-tracker.js';
+import type { PolicyEngine, Violation } from './policy-engine.js';
 import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
 
 /**
@@ -16,13 +17,22 @@ export class Correlator {
     readonly flow: FlowTracker,
     readonly rules: SequenceMatcher,
     readonly findings: FindingBuilder,
+    /** The capability policy, if one is in force (replaceable: SIGHUP reloads). */
+    public policy?: PolicyEngine,
+    /** With --enforce: kills the process behind a violation of an intent with on_violation: kill. */
+    private readonly enforce?: (v: Violation) => 'killed' | 'kill-failed',
   ) {}
 
   /** New findings caused by this event. */
   observe(ev: Event): Finding[] {
     this.findings.noteLoss(ev);
     const out = this.report(this.rules.observe(ev));
-    for (const t of this.flow.observe(ev)) out.push(...this.report(this.rules.observe(transmitFact(t))));
+    if (this.policy) for (const v of this.policy.observe(ev)) out.push(this.violation(v));
+    for (const t of this.flow.observe(ev)) {
+      const fact = transmitFact(t);
+      out.push(...this.report(this.rules.observe(fact)));
+      if (this.policy) for (const v of this.policy.observeTransmit(fact)) out.push(this.violation(v));
+    }
     if (ev.kind === 'fd.rights') {
       for (const fact of fdPassFacts(ev, (v) => this.flow.sensitivityOf(v))) out.push(...this.report(this.rules.observe(fact)));
     }
@@ -41,6 +51,11 @@ export class Correlator {
   /** End of stream: sequences still waiting on `absent` complete, and chains whose counters changed are re-reported. */
   flush(): Finding[] {
     return [...this.report(this.rules.flush()), ...this.findings.flush()];
+  }
+
+  private violation(v: Violation): Finding {
+    const action = v.onViolation === 'kill' ? (this.enforce ? this.enforce(v) : 'would-kill') : 'alert';
+    return this.findings.fromViolation(v, action);
   }
 
   private report(matches: RuleMatch[]): Finding[] {

@@ -3,6 +3,7 @@ import type { Event, ObjectView } from '../schema/event.js';
 import type { ChainHop, Finding } from '../schema/finding.js';
 import { describeObject } from './describe-object.js';
 import { isFdSentFact, isTransmitFact, type FdPassFact, type FlowTransmitFact } from './flow-facts.js';
+import type { Violation } from './policy-engine.js';
 import type { RuleMatch, RuleInput } from './sequence-matcher.js';
 
 /**
@@ -60,6 +61,74 @@ export class FindingBuilder {
       out.push(f);
     }
     return out;
+  }
+
+  /** From now on, findings carry this policy hash (a policy reload). */
+  setPolicyHash(h: string | null): void {
+    this.ctx.policyHash = h;
+  }
+
+  /** A finding about chainwatch itself (a rejected policy reload, …): no process, no chain. */
+  notice(rule: string, category: Finding['category'], severity: Finding['severity'], ts: number, summary: string): Finding {
+    const wall = this.ctx.wallEpochNs + BigInt(ts);
+    return {
+      id: createHash('sha256').update(`${rule}\n${ts}\n${summary}`).digest('hex').slice(0, 24),
+      time: new Date(Number(wall / 1_000_000n)).toISOString(),
+      ts_ns: ts,
+      rule,
+      category,
+      severity,
+      task: '',
+      host: this.ctx.host,
+      process: { pid: process.pid, ppid: process.ppid, comm: 'chainwatch' },
+      source: {},
+      sink: {},
+      bytes_read: 0,
+      bytes_sent: 0,
+      latency_ms: 0,
+      sends: 1,
+      chain: [],
+      coverage: { lost_events: 0, window_start_ns: ts, window_end_ns: ts },
+      policy_hash: this.ctx.policyHash,
+      summary,
+    };
+  }
+
+  /** A policy violation as a finding (one per violation key; the engine reports each once). */
+  fromViolation(v: Violation, action: NonNullable<Finding['action']>): Finding {
+    const ev = v.ev;
+    const wall = this.ctx.wallEpochNs + BigInt(ev.ts);
+    const proc = ev.proc;
+    const isFact = ev.kind === 'flow.transmit';
+    const x = isFact ? (ev as FlowTransmitFact) : undefined;
+    const e = isFact ? undefined : (ev as Event);
+    const socket = x ? x.transmit.sink : e ? Object.values(e.res ?? {}).find((o) => o.type === 'socket') : undefined;
+    const path = x ? x.source_path : e?.kind === 'process.exec' ? (e.abs?.filename ?? e.filename) : e?.kind === 'file.open' ? (e.abs?.path ?? e.path) : undefined;
+    const comm = proc?.comm ?? '?';
+    const verb = action === 'killed' ? ' It was killed.' : action === 'would-kill' ? ' It would have been killed (dry run; --enforce kills).' : action === 'kill-failed' ? ' Killing it failed.' : '';
+    return {
+      id: createHash('sha256').update(`${v.rule}\n${v.key}`).digest('hex').slice(0, 24),
+      time: new Date(Number(wall / 1_000_000n)).toISOString(),
+      ts_ns: ev.ts,
+      rule: v.rule,
+      category: 'policy',
+      severity: v.severity,
+      task: proc?.task ?? '',
+      host: this.ctx.host,
+      process: { pid: ev.pid, ppid: proc?.ppid ?? -1, comm, ...(proc?.exe !== undefined && { exe: proc.exe }) },
+      source: { ...(path !== undefined && { path }), ...(x && { data_class: x.data_class, object: x.transmit.taint.sourceObj }) },
+      sink: socket === undefined ? {} : sinkOf(socket),
+      bytes_read: x ? x.transmit.taint.bytesRead : 0,
+      bytes_sent: x ? x.bytes : e?.kind === 'io' || e?.kind === 'io.xfer' ? e.bytes : 0,
+      latency_ms: x ? Math.round((x.latency_ns / 1e6) * 1000) / 1000 : 0,
+      sends: 1,
+      chain: x ? x.transmit.taint.hops : [hopOf(e!)],
+      coverage: { lost_events: this.lostBetween(ev.ts, ev.ts), window_start_ns: x ? x.transmit.taint.firstReadTs : ev.ts, window_end_ns: ev.ts },
+      policy_hash: this.ctx.policyHash,
+      summary: `${comm} (pid ${ev.pid}, task ${proc?.task ?? ''}, intent ${v.intent}) ${v.what} (${v.rule}).${verb}`,
+      action,
+      policy: { intent: v.intent, ...(v.limit && { capability: v.limit.id, why: v.limit.why, risk: v.limit.risk }), violation: v.what },
+    };
   }
 
   /** Findings whose counters changed since they were last emitted. */

@@ -36,7 +36,7 @@ describe('chain rules: sequence matcher', () => {
   it('supersedes: the more specific rule wins on the same input', () => {
     const m = new SequenceMatcher(shells);
     const fact = (latency: number, viaFile: boolean): RuleInput =>
-      ({ kind: 'flow.transmit', ts: 100e9, pid: 1, proc: proc('/usr/bin/curl'), chain_key: `k${latency}${viaFile}`, via_file: viaFile, latency_ns: latency }) as RuleInput;
+      ({ kind: 'flow.transmit', ts: 100e9, pid: 1, proc: proc('/usr/bin/curl'), chain_key: `k${latency}${viaFile}`, data_class: 'secret', via_file: viaFile, latency_ns: latency }) as RuleInput;
     expect(m.observe(fact(1e9, true)).map((x) => x.rule.id)).toEqual(['exfil.read-then-transmit']);
     expect(m.observe(fact(60e9, false)).map((x) => x.rule.id)).toEqual(['exfil.read-then-transmit']);
     expect(m.observe(fact(60e9, true)).map((x) => x.rule.id)).toEqual(['exfil.staged']);

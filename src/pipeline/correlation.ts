@@ -1,7 +1,9 @@
 import { Correlator } from '../correlate/correlator.js';
 import { FindingBuilder } from '../correlate/finding-builder.js';
 import { FlowTracker } from '../correlate/flow-tracker.js';
+import { PolicyEngine, type Violation } from '../correlate/policy-engine.js';
 import { SequenceMatcher } from '../correlate/sequence-matcher.js';
+import type { LoadedPolicy } from '../rules/policy-file.js';
 import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
 import { DataClasses } from '../rules/data-classes.js';
 import type { Finding } from '../schema/finding.js';
@@ -13,7 +15,12 @@ export interface CorrelationSetup {
   host: string;
   /** Wall-clock ns of the stream's epoch (findings carry wall time). */
   wallEpochNs: bigint;
-  policyHash: string | null;
+  /** The capability policy in force, if any. */
+  policy?: LoadedPolicy | undefined;
+  /** Live with --enforce: kill the process behind a violation of an intent with on_violation: kill. */
+  enforce?: ((v: Violation) => 'killed' | 'kill-failed') | undefined;
+  /** Check executables' digests (live only). */
+  verifyDigests?: boolean;
   onFinding: (f: Finding) => void;
 }
 
@@ -24,7 +31,9 @@ export function buildCorrelation(o: CorrelationSetup): Correlation {
     correlator: new Correlator(
       new FlowTracker((p) => classes.classify(p)),
       new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
-      new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policyHash }),
+      new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
+      o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),
+      o.enforce,
     ),
     onFinding: o.onFinding,
   };

@@ -19,6 +19,8 @@ import { moduleLog } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
+import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
+import { PolicyEngine } from '../correlate/policy-engine.js';
 import { buildCorrelation } from './correlation.js';
 import { analyze, liveEvents } from './pipeline.js';
 
@@ -47,6 +49,14 @@ export interface LiveSessionOptions {
   record?: string;
   durationS?: number;
   ringPages?: number;
+  /** The capability policy in force (its hash goes into the trace header and every finding). */
+  policy?: LoadedPolicy;
+  /** The policy file, re-read when `onReloadRequest`'s callback is called (SIGHUP). */
+  policyFile?: string;
+  /** Receives a function that reloads the policy from `policyFile` (the CLI calls it on SIGHUP). */
+  onReloadRequest?: (reload: () => void) => void;
+  /** Kill processes that violate an intent with on_violation: kill (default: dry run, findings say would-kill). */
+  enforce?: boolean;
   /** The longest an event waits for delivery proof before release (default DEFAULT_MAX_HOLD_MS). */
   reorderMs?: number;
   /** Receives every resolved event (tests, later stages). */
@@ -97,7 +107,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let scope: WatchScope;
   let cmd: WatchedCommand | undefined;
   let namer: TaskNamer;
-  const dir = new CgroupDirectory(cgRoot);
+  const dir = new CgroupDirectory(cgRoot, o.target.mode === 'cgroup' ? (o.target.path.startsWith('/') ? o.target.path : `/${o.target.path}`) : '/');
   const pathOf = (id: number): string => dir.pathOf(id) ?? `cgroup-${id}`;
   switch (o.target.mode) {
     case 'host':
@@ -156,7 +166,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     },
     probes: rendered.probes,
     rendered_sha256: rendered.renderedSha256,
-    policy_sha256: null,
+    policy_sha256: o.policy?.sha256 ?? null,
   };
 
   let issuesLogged = 0;
@@ -188,7 +198,20 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     rulesDir: o.rulesDir,
     host: header.host,
     wallEpochNs: wallEpoch,
-    policyHash: null,
+    policy: o.policy,
+    verifyDigests: true,
+    enforce: o.enforce
+      ? (v) => {
+          try {
+            process.kill(v.ev.pid, 'SIGKILL');
+            log.warn({ pid: v.ev.pid, rule: v.rule, intent: v.intent }, 'killed a process that violated its intent');
+            return 'killed';
+          } catch (e) {
+            log.error({ pid: v.ev.pid, rule: v.rule, err: (e as Error).message }, 'could not kill a process that violated its intent');
+            return 'kill-failed';
+          }
+        }
+      : undefined,
     onFinding: (f) => {
       findingCount++;
       // detection latency: from the transmit syscall (kernel time) to the finding leaving the pipeline
@@ -197,6 +220,24 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       o.onFinding?.(f);
     },
   });
+  if (o.policyFile !== undefined) {
+    let current = o.policy;
+    o.onReloadRequest?.(() => {
+      const c = correlation.correlator;
+      try {
+        const next = loadPolicy(o.policyFile!);
+        if (c.policy) c.policy.replacePolicy(next.effective);
+        else c.policy = new PolicyEngine(next.effective, { verifyDigests: true });
+        c.findings.setPolicyHash(next.sha256);
+        log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: next.sha256 }, 'policy reloaded');
+        current = next;
+      } catch (e) {
+        const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
+        log.error({ file: o.policyFile, error: why, in_force: current?.sha256 ?? null }, 'policy reload rejected: the policy in force stays');
+        correlation.onFinding(c.findings.notice('policy.reload-rejected', 'integrity', 'medium', now(), `policy reload from ${o.policyFile} rejected, the policy in force (${current?.sha256 ?? 'none'}) stays: ${why}`));
+      }
+    });
+  }
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };

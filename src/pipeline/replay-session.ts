@@ -7,6 +7,7 @@ import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { newTraceReadStats, readTrace, readTraceHeader, type TraceReadStats } from '../source/trace-reader.js';
 import { SystemState } from '../state/system-state.js';
 import { moduleLog } from '../util/log.js';
+import type { LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation } from './correlation.js';
 import { importFormatOf, importHeader, newImportStats, readImport, type ImportStats } from './import-recording.js';
 import { analyze } from './pipeline.js';
@@ -20,6 +21,8 @@ export interface ReplayOptions {
   findings?: string;
   /** Resolved events as JSON Lines (file or - for stdout). */
   events?: string;
+  /** The capability policy to apply (a changed policy against recorded traffic). */
+  policy?: LoadedPolicy;
   /** Pace by recorded time: 1 = realtime, N = N times faster; undefined = as fast as possible. */
   speed?: number;
   onFinding?: (f: Finding) => void;
@@ -68,13 +71,16 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
         rulesDir: o.rulesDir,
         host: header.host,
         wallEpochNs: BigInt(header.wall_epoch_ns),
-        policyHash: header.policy_sha256,
+        policy: o.policy,
         onFinding: (f) => {
           findings++;
           findingsOut?.write(f);
           o.onFinding?.(f);
         },
       });
+      if ((o.policy?.sha256 ?? null) !== header.policy_sha256) {
+        log.info({ file, recorded_policy: header.policy_sha256, replay_policy: o.policy?.sha256 ?? null }, 'replaying under a different policy than the one in force when this was recorded');
+      }
       const t0 = performance.now();
       try {
         await lastValueFrom(

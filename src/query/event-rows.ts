@@ -57,7 +57,8 @@ export const EVENT_COLUMNS: Record<keyof EventRow, string> = {
   family: 'VARCHAR',
   peer_addr: 'VARCHAR',
   peer_port: 'INTEGER',
-  event: 'JSON',
+  // JSON text; DuckDB's JSON functions (->>, json_extract) read it as is, and VARCHAR loads twice as fast as JSON
+  event: 'VARCHAR',
 };
 
 type Loose = Record<string, unknown>;

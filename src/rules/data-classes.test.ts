@@ -17,7 +17,9 @@ describe('data classes', () => {
   it('the shipped rules/data-classes.yaml loads and classifies', () => {
     const c = DataClasses.load(DataClasses.defaultFile());
     expect(c.classify('/etc/shadow')).toEqual(['secret']);
-    expect(c.classify('/home/u/.ssh/id_ed25519')).toEqual(['secret']);
+    // classes are labels: a key in a home directory is both a secret and the user's data
+    expect(c.classify('/home/u/.ssh/id_ed25519')).toEqual(['secret', 'user-data']);
+    expect(c.classify('/home/u/Documents/a.txt')).toEqual(['user-data']);
     expect(c.classify('/proc/1/environ')).toEqual(['secret']);
     expect(c.classify('/srv/app/.env')).toEqual(['secret']);
     expect(c.classify('/etc/hostname')).toEqual([]);

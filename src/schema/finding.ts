@@ -49,5 +49,17 @@ export const Finding = z.object({
   coverage: z.object({ lost_events: z.number().int().nonnegative(), window_start_ns: z.number().int(), window_end_ns: z.number().int() }),
   policy_hash: z.string().nullable(),
   summary: z.string(),
+  /** What chainwatch did: alert, or (intents with on_violation: kill) would-kill in a dry run, killed or kill-failed with --enforce. */
+  action: z.enum(['alert', 'would-kill', 'killed', 'kill-failed']).optional(),
+  /** Policy findings: the task's intent and the capability or limit involved (with its reason and risk). */
+  policy: z
+    .object({
+      intent: z.string(),
+      capability: z.string().optional(),
+      why: z.string().optional(),
+      risk: z.string().optional(),
+      violation: z.string(),
+    })
+    .optional(),
 });
 export type Finding = z.infer<typeof Finding>;

@@ -54,11 +54,19 @@ export class CgroupDirectory {
   private readonly paths = new Map<number, string>();
   private lastScan = 0;
 
-  constructor(private readonly root: string) {}
+  /** `under`: the subtree to scan (a cgroup-mode session needs no more). */
+  constructor(
+    private readonly root: string,
+    private readonly under = '/',
+  ) {}
 
+  /**
+   * The path of a cgroup id; an unknown id rescans (at most every 25 ms: a
+   * cgroup made just now is found at once, and a name given is kept for good).
+   */
   pathOf(id: number): string | undefined {
     let p = this.paths.get(id);
-    if (p === undefined && Date.now() - this.lastScan > 1000) {
+    if (p === undefined && Date.now() - this.lastScan > 25) {
       this.scan();
       p = this.paths.get(id);
     }
@@ -77,6 +85,6 @@ export class CgroupDirectory {
         // a cgroup removed while scanning
       }
     };
-    walk('/');
+    walk(this.under);
   }
 }

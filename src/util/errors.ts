@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'PID_NOT_FOUND'
   | 'RULE_INVALID'
   | 'QUERY_INVALID'
+  | 'POLICY_INVALID'
   | 'IO';
 
 /**

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runReplay } from '../../pipeline/replay-session.js';
 import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
+import { policyOptions } from '../options.js';
 
 const log = moduleLog('cli/replay');
 
@@ -27,6 +28,8 @@ export function replayCommand(): Command {
     .option('--findings <file|->', 'write findings as JSON Lines (- for stdout, the default)', '-')
     .option('--events <file>', 'write the resolved events as JSON Lines')
     .option('--rules <dir>', 'folder with data-classes.yaml and chains.yaml (default: the installed rules/)')
+    .option('--policy <file>', 'capability policy to apply (default: the installed rules/policy.yaml): try a changed policy on recorded traffic')
+    .option('--no-policy', 'no capability policy (chain rules only)')
     .addOption(new Option('--speed <max|realtime|N>', 'pace by recorded time: max (default), realtime, or N times faster').argParser(parseSpeed).default('max'))
     .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')
     .action(async (traces: string[], opts: Record<string, unknown>) => {
@@ -54,6 +57,7 @@ export function replayCommand(): Command {
           ...(opts.events !== undefined && { events: String(opts.events) }),
           ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
           ...(speed !== undefined && { speed }),
+          ...policyOptions(opts),
           onFinding: () => findings++,
           onTraceStart: (s) => {
             if (bar && current) bar.stop();

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
+import { defaultPolicyFile } from '../../rules/policy-file.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { positiveInt, positiveNumber } from '../options.js';
+import { policyOptions, positiveInt, positiveNumber } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -22,6 +23,9 @@ export function watchCommand(): Command {
     .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout)')
     .option('--rules <dir>', 'folder with data-classes.yaml (default: the installed rules/)')
     .option('--record <file>', 'record the trace (header + canonical events) for replay')
+    .option('--policy <file>', 'capability policy (default: the installed rules/policy.yaml)')
+    .option('--no-policy', 'no capability policy (chain rules only)')
+    .option('--enforce', 'kill processes that violate an intent with on_violation: kill (default: dry run, findings say would-kill)')
     .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
     .addOption(new Option('--ring-pages <n>', 'perf ring buffer pages per CPU').argParser(positiveInt('--ring-pages')).default(1024))
     .addOption(new Option('--reorder-ms <n>', 'longest an event waits for proof that no earlier one can still arrive (kernel time order)').argParser(positiveInt('--reorder-ms')).default(DEFAULT_MAX_HOLD_MS))
@@ -51,6 +55,15 @@ export function watchCommand(): Command {
         stopSignal,
         ringPages: opts.ringPages as number,
         reorderMs: opts.reorderMs as number,
+        ...policyOptions(opts),
+        ...(opts.policy !== false && {
+          policyFile: typeof opts.policy === 'string' ? opts.policy : defaultPolicyFile(typeof opts.rules === 'string' ? opts.rules : undefined),
+          onReloadRequest: (reload: () => void) => process.on('SIGHUP', () => {
+            log.info('SIGHUP: reloading the policy');
+            reload();
+          }),
+        }),
+        enforce: opts.enforce === true,
         ...(opts.task !== undefined && { task: String(opts.task) }),
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),

@@ -1,0 +1,241 @@
+import fc from 'fast-check';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import picomatch from 'picomatch';
+import { describe, expect, it } from 'vitest';
+import { buildCorrelation } from '../pipeline/correlation.js';
+import { loadPolicy } from '../rules/policy-file.js';
+import { diffPolicies } from '../rules/policy-diff.js';
+import type { Finding } from '../schema/finding.js';
+import { ChainwatchError } from '../util/errors.js';
+import { TestWorld } from '../testing/world.js';
+import { accessOf, cidrMatcher, normalisePath } from './policy-engine.js';
+
+const shipped = join(import.meta.dirname, '../../rules/policy.yaml');
+const dir = mkdtempSync(join(tmpdir(), 'cw-policy-'));
+
+/** The shipped rules and policy; sandboxes named like the manifest's cgroups. */
+function world(enforce?: (pid: number) => void): TestWorld & { found: Finding[] } {
+  const found: Finding[] = [];
+  const c = buildCorrelation({
+    host: 'h',
+    wallEpochNs: 0n,
+    policy: loadPolicy(shipped),
+    ...(enforce && {
+      enforce: (v) => {
+        enforce(v.ev.pid);
+        return 'killed';
+      },
+    }),
+    onFinding: (f) => found.push(f),
+  });
+  const w = new TestWorld(c.correlator) as TestWorld & { found: Finding[] };
+  w.found = w.out;
+  return w;
+}
+
+describe('policy: per-intent capabilities on resolved events', () => {
+  it('browse-user-data: reading the user’s files is fine; sending what was read anywhere is a flow violation, would-kill in a dry run', () => {
+    const w = world();
+    const t = 'sandboxes/browse-1';
+    w.proc(t, 10, 'agent');
+    w.open(t, 10, 3, '/home/alice/notes/plan.txt');
+    w.io(t, 10, 'in', 3, 500);
+    expect(w.found).toEqual([]);
+    w.socket(t, 10, 4, '93.184.216.34', 443);
+    expect(w.found).toEqual([]); // the web is allowed
+    w.io(t, 10, 'out', 4, 500);
+    const flow = w.found.filter((f) => f.rule === 'policy.flow');
+    expect(flow).toHaveLength(1);
+    expect(flow[0]).toMatchObject({ category: 'policy', action: 'would-kill', task: 'sandboxes/browse-1', source: { path: '/home/alice/notes/plan.txt', data_class: 'user-data' }, sink: { address: '93.184.216.34', port: 443 } });
+    expect(flow[0]!.policy).toMatchObject({ intent: 'browse-user-data' });
+    expect(flow[0]!.policy_hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('summarize-document: sending the document to its API is allowed; anywhere else is not', () => {
+    const w = world();
+    const t = 'sandboxes/summarize-7';
+    w.proc(t, 20, 'agent');
+    w.open(t, 20, 3, '/home/bob/Documents/report.txt');
+    w.io(t, 20, 'in', 3, 800);
+    w.socket(t, 20, 4, '127.0.0.2', 8443);
+    w.io(t, 20, 'out', 4, 800);
+    expect(w.found).toEqual([]);
+    w.socket(t, 20, 5, '127.0.0.3', 8443);
+    w.io(t, 20, 'out', 5, 800);
+    expect(w.found.map((f) => f.rule).sort()).toEqual(['policy.flow', 'policy.network', 'policy.network']);
+    const net = w.found.find((f) => f.policy?.violation.startsWith('connected to'))!;
+    expect(net.summary).toContain('127.0.0.3:8443');
+  });
+
+  it('default-deny on files: an unlisted path, and a listed one opened for more than it allows (capability, why and risk named)', () => {
+    const w = world();
+    const t = 'sandboxes/summarize-1';
+    w.proc(t, 30, 'agent');
+    w.open(t, 30, 3, '/etc/../etc/shadow');
+    expect(w.found[0]).toMatchObject({ rule: 'policy.file', source: { path: '/etc/shadow' } });
+    const b = w.b(t, 30);
+    w.feed({ ...b, kind: 'file.open', syscall: 'openat', dirfd: -100, path: '/home/bob/Documents/report.txt', path_truncated: false, flags: 0o1101, mode: 0o644, ret: 4, obj: '8:1:77', file_type: 'file' });
+    const widened = w.found[1]!;
+    expect(widened.rule).toBe('policy.file');
+    expect(widened.policy).toMatchObject({ capability: 'read-documents', risk: 'R-DATA-USER' });
+    expect(widened.policy!.violation).toContain('for write+create');
+  });
+
+  it('exec outside the allowed executables, descriptor passing, and tasks outside the manifest', () => {
+    const w = world();
+    const t = 'sandboxes/browse-2';
+    w.proc(t, 40, 'agent');
+    w.feed({ ...w.b(t, 40), kind: 'process.exec', filename: '/usr/bin/nc', argv: ['nc'], argv_truncated: false, old_tid: 40, ppid: 1, exe_obj: null });
+    expect(w.found.map((f) => f.rule)).toEqual(['policy.exec']);
+    w.open(t, 40, 3, '/home/alice/x');
+    w.feed({ ...w.b(t, 40), kind: 'fd.rights', dir: 'send', sock_fd: 9, index: 0, count: 1, fd: 3, obj: null });
+    expect(w.found.map((f) => f.rule)).toEqual(['policy.exec', 'policy.fd-passing']);
+    // a task no manifest entry names is outside the policy
+    w.proc('elsewhere', 50, 'x');
+    w.open('elsewhere', 50, 3, '/etc/shadow');
+    expect(w.found).toHaveLength(2);
+  });
+
+  it('--enforce kills the violating process and says so', () => {
+    const killed: number[] = [];
+    const w = world((pid) => killed.push(pid));
+    w.proc('sandboxes/browse-3', 60, 'agent');
+    w.socket('sandboxes/browse-3', 60, 4, '10.1.1.1', 6667);
+    expect(killed).toEqual([60]);
+    expect(w.found[0]).toMatchObject({ rule: 'policy.network', action: 'killed' });
+  });
+});
+
+describe('policy files: precise errors', () => {
+  const write = (name: string, text: string): string => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+  const err = (f: string): ChainwatchError => {
+    try {
+      loadPolicy(f);
+    } catch (e) {
+      return e as ChainwatchError;
+    }
+    throw new Error('expected an error');
+  };
+  const intent = (body: string): string => `version: 1\nintents:\n  t:\n    description: d\n${body}`;
+
+  it('wrong type, unknown field, bad glob, bad CIDR: FILE:LINE:COL and the field', () => {
+    expect(err(write('type.yaml', intent('    on_violation: maybe\n'))).message).toMatch(/type\.yaml:5:19: intents\.t\.on_violation: .*"alert"/);
+    expect(err(write('field.yaml', intent('    colour: red\n'))).message).toMatch(/field\.yaml:5:\d+: intents\.t: Unrecognized key: "colour"/);
+    expect(err(write('glob.yaml', intent('    files:\n      - { id: a, paths: ["/x/[y"], access: [read], why: because, risk: R }\n'))).message).toMatch(/glob\.yaml:6:26: intents\.t\.files\.0\.paths\.0: not a valid glob/);
+    expect(err(write('cidr.yaml', intent('    network:\n      - { id: n, ops: [connect], cidrs: [300.1.1.1/8], why: because, risk: R }\n'))).message).toMatch(/cidr\.yaml:6:42: intents\.t\.network\.0\.cidrs\.0: not a CIDR: "300\.1\.1\.1\/8"/);
+    expect(err(write('why.yaml', intent('    exec:\n      - { id: e, paths: [/bin/sh], risk: R }\n'))).message).toMatch(/intents\.t\.exec\.0\.why/);
+  });
+
+  it('a cycle in file includes, and in capability sets, is named', () => {
+    write('a.yaml', 'version: 1\ninclude: [b.yaml]\n');
+    write('b.yaml', 'version: 1\ninclude: [a.yaml]\n');
+    const e = err(join(dir, 'a.yaml'));
+    expect(e.code).toBe('POLICY_INVALID');
+    expect(e.message).toMatch(/include cycle: .*a\.yaml → .*b\.yaml → .*a\.yaml/);
+    const s = err(write('sets.yaml', 'version: 1\nsets:\n  x: { include: [y] }\n  y: { include: [x] }\nintents:\n  t: { description: d, include: [x] }\n'));
+    expect(s.message).toMatch(/capability set include cycle: x → y → x/);
+  });
+
+  it('check: the effective policy has a stable hash; diff names widened and added capabilities', () => {
+    const a = loadPolicy(shipped);
+    expect(loadPolicy(shipped).sha256).toBe(a.sha256);
+    const text = readShipped().replace('ports: [80, 443]', 'ports: [80, 443, 8080]').replace('      fd_passing: deny\n\n  build:', '      fd_passing: allow\n\n  build:');
+    const b = loadPolicy(write('wider.yaml', text));
+    expect(b.sha256).not.toBe(a.sha256);
+    const d = diffPolicies(a.effective, b.effective);
+    expect(d).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ change: 'widened', intent: 'browse-user-data', kind: 'network', id: 'web' }),
+        expect.objectContaining({ change: 'widened', intent: 'browse-user-data', kind: 'limits', id: 'fd_passing' }),
+      ]),
+    );
+    expect(diffPolicies(b.effective, a.effective).map((c) => c.change)).toEqual(['narrowed', 'narrowed']);
+  });
+});
+
+function readShipped(): string {
+  return readFileSync(shipped, 'utf8');
+}
+
+describe('matching primitives against references', () => {
+  it('glob matching agrees with a straightforward reference for *, ** and ?', () => {
+    // segments that do not start with a dot (dotfiles: the explicit cases below)
+    const seg = fc.stringMatching(/^[a-c][a-c.]{0,2}$/);
+    const path = fc.array(seg, { minLength: 1, maxLength: 4 }).map((s) => `/${s.join('/')}`);
+    // policy-shaped globs: segments with * and ?, at most one **, in the middle or at the end
+    const gseg = fc.oneof(seg, fc.constant('*'), fc.constant('?'), seg.map((s) => `${s}*`));
+    const glob = fc
+      .tuple(fc.array(gseg, { minLength: 1, maxLength: 3 }), fc.nat(4), fc.boolean())
+      .map(([segs, at, withStar]) => {
+        const parts = [...segs];
+        const i = Math.min(at, parts.length);
+        // picomatch is inconsistent on a trailing /** after a wildcard segment (/*/** vs /a: no; /?/** vs /a: yes): not generated
+        if (withStar && !(i === parts.length && /[*?]/.test(parts[i - 1]!))) parts.splice(i, 0, '**');
+        return `/${parts.join('/')}`;
+      });
+    // picomatch's semantics, written out: * and ? stay within a segment; /** is any number of segments,
+    // a trailing /** also matches the directory itself,
+    // and a leading /** stands for at least one segment
+    const reference = (g: string, p: string): boolean => {
+      const parts = g.split('/');
+      let re = '';
+      for (let i = 1; i < parts.length; i++) {
+        const part = parts[i]!;
+        const last = i === parts.length - 1;
+        // a leading /** before more segments stands for at least one segment (/**/a does not match /a)
+        if (part === '**') re += i === 1 && !last ? '(?:/.+)' : '(?:/.*)?';
+        else re += `/${part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}`;
+      }
+      return new RegExp(`^${re}$`).test(p);
+    };
+    fc.assert(
+      fc.property(glob, path, (g, p) => {
+        expect(picomatch.isMatch(p, g, { dot: true })).toBe(reference(g, p));
+      }),
+      { numRuns: 2000 },
+    );
+    // dotfiles match like any other name: a policy for /home/** covers /home/u/.ssh/id_rsa
+    expect(picomatch.isMatch('/home/u/.ssh/id_rsa', '/home/**', { dot: true })).toBe(true);
+    expect(picomatch.isMatch('/home/u/.env', '/home/*/*', { dot: true })).toBe(true);
+  });
+
+  it('CIDR matching agrees with prefix arithmetic on IPv4', () => {
+    const ip = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255));
+    const toInt = (a: number[]): bigint => a.reduce((n, x) => (n << 8n) | BigInt(x), 0n);
+    fc.assert(
+      fc.property(ip, fc.integer({ min: 0, max: 32 }), ip, (net, bits, addr) => {
+        const mask = bits === 0 ? 0n : ((1n << 32n) - 1n) ^ ((1n << BigInt(32 - bits)) - 1n);
+        const expected = (toInt(net) & mask) === (toInt(addr) & mask);
+        expect(cidrMatcher([`${net.join('.')}/${bits}`])(addr.join('.'))).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('path normalisation is idempotent and removes .. and . tricks', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('etc', '..', '.', '', 'shadow', 'a'), { maxLength: 8 }), (parts) => {
+        const p = `/${parts.join('/')}`;
+        const n = normalisePath(p);
+        expect(normalisePath(n)).toBe(n);
+        expect(n.split('/')).not.toContain('..');
+        expect(n).toBe(posix.normalize(p).replace(/(.)\/$/, '$1'));
+      }),
+    );
+    expect(normalisePath('/etc/../etc//./shadow')).toBe('/etc/shadow');
+  });
+
+  it('open flags map to read / write / create', () => {
+    expect([...accessOf(0)]).toEqual(['read']);
+    expect([...accessOf(1)]).toEqual(['write']);
+    expect([...accessOf(2)].sort()).toEqual(['read', 'write']);
+    expect([...accessOf(0o101)].sort()).toEqual(['create', 'write']);
+    expect([...accessOf(0o1000)].sort()).toEqual(['read', 'write']); // O_RDONLY|O_TRUNC truncates
+  });
+});

@@ -1,0 +1,314 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
+import { posix } from 'node:path';
+import picomatch from 'picomatch';
+import type { Event, EventOf, ObjectView } from '../schema/event.js';
+import type { EffectiveIntent, EffectivePolicy, ManifestEntry } from '../schema/policy.js';
+import type { FlowTransmitFact } from './flow-facts.js';
+
+/**
+ * Checks each task's behaviour against its intent (rules/policy.yaml,
+ * docs/policy.md). Default-deny: an open, exec, connect, bind or send that
+ * no capability of the intent grants is a violation, as is data of a class
+ * reaching a destination no flow capability allows, a transmit too soon
+ * after reading a class, too many bytes out per minute, or passing a
+ * descriptor. Tasks the manifest maps to no intent are outside the policy.
+ */
+export type PolicyRule = 'policy.file' | 'policy.exec' | 'policy.network' | 'policy.flow' | 'policy.sequence' | 'policy.rate' | 'policy.fd-passing';
+
+export interface Violation {
+  rule: PolicyRule;
+  intent: string;
+  /** The capability or limit involved: for a denial, the closest one of that kind, if any. */
+  limit?: { id: string; why: string; risk: string };
+  /** What happened, in words. */
+  what: string;
+  /** The object: a path, `addr:port`, a unix path. */
+  object: string;
+  /** One finding per (rule, task, process, object). */
+  key: string;
+  severity: EffectiveIntent['severity'];
+  onViolation: EffectiveIntent['on_violation'];
+  ev: Event | FlowTransmitFact;
+}
+
+interface Compiled {
+  name: string;
+  intent: EffectiveIntent;
+  files: { id: string; match: (p: string) => boolean; access: Set<string> }[];
+  exec: { id: string; match: (p: string) => boolean; sha256?: string }[];
+  network: { id: string; ops: Set<string>; dest: (d: Dest) => boolean }[];
+  flows: { id: string; classes: Set<string>; dest: (d: Dest) => boolean }[];
+}
+
+interface Dest {
+  family?: string | undefined;
+  addr?: string | undefined;
+  port?: number | undefined;
+  path?: string | undefined;
+}
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+const O_CREAT = 0o100;
+const O_TRUNC = 0o1000;
+const O_APPEND = 0o2000;
+
+/** read / write / create, as the open flags ask for them. */
+export function accessOf(flags: number): Set<'read' | 'write' | 'create'> {
+  const a = new Set<'read' | 'write' | 'create'>();
+  const mode = flags & O_ACCMODE;
+  if (mode !== O_WRONLY) a.add('read');
+  if (mode === O_WRONLY || mode === O_RDWR || (flags & (O_TRUNC | O_APPEND)) !== 0) a.add('write');
+  if ((flags & O_CREAT) !== 0) a.add('create');
+  return a;
+}
+
+/** `/etc/../etc//shadow` → `/etc/shadow`; relative paths are left to the caller. Idempotent. */
+export function normalisePath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+const globMatcher = (globs: string[]): ((p: string) => boolean) => picomatch(globs, { dot: true });
+
+/** A CIDR list as a matcher (Node's BlockList). */
+export function cidrMatcher(cidrs: string[]): (addr: string) => boolean {
+  const bl = new BlockList();
+  for (const c of cidrs) {
+    const [a, bits] = c.split('/');
+    const v6 = isIP(a!) === 6;
+    bl.addSubnet(a!, bits === undefined ? (v6 ? 128 : 32) : Number(bits), v6 ? 'ipv6' : 'ipv4');
+  }
+  return (addr) => {
+    const v = isIP(addr);
+    if (v === 0) return false;
+    return bl.check(addr, v === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+function portMatcher(ports: (number | string)[]): (p: number) => boolean {
+  const ranges = ports.map((x) => (typeof x === 'number' ? [x, x] : (x.split('-').map(Number) as [number, number])));
+  return (p) => ranges.some(([a, b]) => p >= a! && p <= b!);
+}
+
+function destMatcher(d: { family?: string | undefined; cidrs?: string[] | undefined; ports?: (number | string)[] | undefined; unix_paths?: string[] | undefined }): (x: Dest) => boolean {
+  const cidr = d.cidrs ? cidrMatcher(d.cidrs) : undefined;
+  const port = d.ports ? portMatcher(d.ports) : undefined;
+  const unix = d.unix_paths ? globMatcher(d.unix_paths) : undefined;
+  return (x) => {
+    if (d.family !== undefined && x.family !== d.family) return false;
+    if (x.family === 'unix') return unix === undefined ? d.family === 'unix' : x.path !== undefined && unix(x.path);
+    if (unix !== undefined && cidr === undefined && port === undefined) return false;
+    if (cidr !== undefined && (x.addr === undefined || !cidr(x.addr))) return false;
+    if (port !== undefined && (x.port === undefined || !port(x.port))) return false;
+    return true;
+  };
+}
+
+const destText = (d: Dest): string => (d.family === 'unix' ? `unix:${d.path ?? '(unnamed)'}` : `${d.addr ?? '?'}:${d.port ?? '?'}`);
+
+export interface PolicyEngineOptions {
+  /** Check executables' SHA-256 where a capability names one (live; a replay on another host cannot). */
+  verifyDigests?: boolean;
+}
+
+export class PolicyEngine {
+  private readonly compiled = new Map<string, Compiled>();
+  private readonly cgroupPaths = new Map<number, string>();
+  private readonly intentCache = new Map<string, Compiled | null>();
+  private readonly reported = new Set<string>();
+  /** bytes out per task: [minute window start, bytes]. */
+  private readonly rate = new Map<string, { start: number; bytes: number }>();
+  private readonly digestCache = new Map<string, string | null>();
+
+  constructor(
+    public policy: EffectivePolicy,
+    private readonly o: PolicyEngineOptions = {},
+  ) {
+    this.compile();
+  }
+
+  /**
+   * Puts a new policy in force (SIGHUP reload) without forgetting what the
+   * stream told us: cgroup names, what was reported, rate windows.
+   */
+  replacePolicy(p: EffectivePolicy): void {
+    this.policy = p;
+    this.compiled.clear();
+    this.intentCache.clear();
+    this.compile();
+  }
+
+  private compile(): void {
+    for (const [name, intent] of Object.entries(this.policy.intents)) {
+      this.compiled.set(name, {
+        name,
+        intent,
+        files: intent.files.map((c) => ({ id: c.id, match: globMatcher(c.paths), access: new Set(c.access) })),
+        exec: intent.exec.map((c) => ({ id: c.id, match: globMatcher(c.paths), ...(c.sha256 !== undefined && { sha256: c.sha256 }) })),
+        network: intent.network.map((c) => ({ id: c.id, ops: new Set(c.ops), dest: destMatcher(c) })),
+        flows: intent.flows.map((c) => ({ id: c.id, classes: new Set(c.classes), dest: destMatcher(c.to) })),
+      });
+    }
+  }
+
+  /** The intent the manifest gives this task (first match), or undefined: outside the policy. */
+  intentOf(cgroup: number, task: string | undefined): string | undefined {
+    return this.compiledFor(cgroup, task)?.name;
+  }
+
+  private compiledFor(cgroup: number, task: string | undefined): Compiled | undefined {
+    const k = `${cgroup}\n${task ?? ''}`;
+    let c = this.intentCache.get(k);
+    if (c === undefined) {
+      const path = this.cgroupPaths.get(cgroup);
+      const m = this.policy.manifest.find((e: ManifestEntry) =>
+        e.cgroup !== undefined ? path !== undefined && picomatch.isMatch(path, e.cgroup, { dot: true }) : task !== undefined && picomatch.isMatch(task, e.task!, { dot: true }),
+      );
+      c = m === undefined ? null : (this.compiled.get(m.intent) ?? null);
+      this.intentCache.set(k, c);
+    }
+    return c ?? undefined;
+  }
+
+  /** Violations caused by one resolved event. */
+  observe(ev: Event): Violation[] {
+    if (ev.kind === 'task.cgroup') {
+      this.cgroupPaths.set(ev.cgroup, ev.path);
+      this.intentCache.clear();
+      return [];
+    }
+    const c = this.compiledFor(ev.cgroup, ev.proc?.task);
+    if (c === undefined) return [];
+    switch (ev.kind) {
+      case 'file.open':
+        return ev.ret < 0 ? [] : this.checkOpen(c, ev);
+      case 'process.exec':
+        return this.checkExec(c, ev);
+      case 'net.addr':
+        return this.checkAddr(c, ev);
+      case 'io':
+        return ev.dir === 'out' ? this.checkSend(c, ev, ev.res?.fd, ev.bytes) : [];
+      case 'io.xfer':
+        return this.checkSend(c, ev, ev.res?.fd_out, ev.bytes);
+      case 'fd.rights':
+        return ev.dir === 'send' && c.intent.limits.fd_passing === 'deny'
+          ? this.once(c, ev, 'policy.fd-passing', describe(ev.res?.fd), `passed a descriptor of ${describe(ev.res?.fd)} over a unix socket (SCM_RIGHTS); the intent allows no descriptor passing`)
+          : [];
+      default:
+        return [];
+    }
+  }
+
+  /** Violations of flow capabilities and timing limits by a transmit of classified data. */
+  observeTransmit(x: FlowTransmitFact): Violation[] {
+    const c = this.compiledFor(x.transmit.ev.cgroup, x.proc?.task);
+    if (c === undefined) return [];
+    const out: Violation[] = [];
+    const d = destOf(x.transmit.sink);
+    if (!c.flows.some((f) => (f.classes.has(x.data_class) || f.classes.has('*')) && f.dest(d))) {
+      out.push(...this.once(c, x, 'policy.flow', `${x.data_class}→${destText(d)}`, `sent ${x.data_class} data from ${x.source_path} to ${destText(d)}; no flow capability of the intent lets ${x.data_class} data go there`));
+    }
+    for (const l of c.intent.limits.no_transmit_after) {
+      if (l.class === x.data_class && x.latency_ns < l.within) {
+        out.push(
+          ...this.once(c, x, 'policy.sequence', `${l.id}:${destText(d)}`, `sent data ${(x.latency_ns / 1e6).toFixed(1)} ms after reading ${x.data_class} data (${x.source_path}); the intent allows no transmit within ${l.within / 1e9} s`, l),
+        );
+      }
+    }
+    return out;
+  }
+
+  private checkOpen(c: Compiled, ev: EventOf<'file.open'>): Violation[] {
+    const path = normalisePath(ev.abs?.path ?? ev.path);
+    const want = accessOf(ev.flags);
+    if (c.files.some((f) => f.match(path) && [...want].every((a) => f.access.has(a)))) return [];
+    const partial = c.files.find((f) => f.match(path));
+    const missing = [...want].filter((a) => !partial?.access.has(a));
+    return this.once(
+      c,
+      ev,
+      'policy.file',
+      `${path} (${[...want].join('+')})`,
+      partial ? `opened ${path} for ${missing.join('+')}; capability ${partial.id} allows only ${[...partial.access].join('+')}` : `opened ${path} for ${[...want].join('+')}; no file capability of the intent covers it`,
+      partial && capOf(c.intent.files, partial.id),
+    );
+  }
+
+  private checkExec(c: Compiled, ev: EventOf<'process.exec'>): Violation[] {
+    const path = normalisePath(ev.abs?.filename ?? ev.filename);
+    const cap = c.exec.find((e) => e.match(path));
+    if (cap === undefined) return this.once(c, ev, 'policy.exec', path, `ran ${path}; no exec capability of the intent allows it`);
+    if (cap.sha256 !== undefined && this.o.verifyDigests) {
+      const got = this.digest(path);
+      if (got !== cap.sha256) return this.once(c, ev, 'policy.exec', `${path}@${got ?? 'unreadable'}`, `ran ${path} whose SHA-256 is ${got ?? 'unreadable'}, not the ${cap.sha256} that capability ${cap.id} allows`, capOf(c.intent.exec, cap.id));
+    }
+    return [];
+  }
+
+  private checkAddr(c: Compiled, ev: EventOf<'net.addr'>): Violation[] {
+    if (ev.ret < 0 && ev.ret !== -115) return []; // failed (EINPROGRESS still connects)
+    const d: Dest = { family: ev.family, addr: ev.addr, port: ev.port, path: ev.path };
+    if (c.network.some((n) => n.ops.has(ev.op) && n.dest(d))) return [];
+    return this.once(c, ev, 'policy.network', `${ev.op} ${destText(d)}`, `${ev.op === 'connect' ? 'connected to' : 'bound'} ${destText(d)}; no network capability of the intent allows it`);
+  }
+
+  private checkSend(c: Compiled, ev: Event, v: ObjectView | undefined, bytes: number): Violation[] {
+    if (v?.type !== 'socket' || (v.family !== 'inet' && v.family !== 'inet6' && v.family !== 'unix')) return [];
+    const out: Violation[] = [];
+    const d = destOf(v);
+    if (v.family !== 'unix' && !c.network.some((n) => n.ops.has('send') && n.dest(d))) {
+      out.push(...this.once(c, ev, 'policy.network', `send ${destText(d)}`, `sent ${bytes} bytes to ${destText(d)}; no network capability of the intent allows sending there`));
+    }
+    const lim = c.intent.limits.bytes_out_per_minute;
+    if (lim !== undefined && v.family !== 'unix') {
+      const task = ev.proc?.task ?? '';
+      let r = this.rate.get(task);
+      if (r === undefined || ev.ts - r.start >= 60e9) {
+        r = { start: ev.ts, bytes: 0 };
+        this.rate.set(task, r);
+      }
+      r.bytes += bytes;
+      if (r.bytes > lim.max) {
+        out.push(...this.once(c, ev, 'policy.rate', `${lim.id}@${r.start}`, `sent ${r.bytes} bytes in under a minute; the intent allows ${lim.max}`, lim));
+      }
+    }
+    return out;
+  }
+
+  private once(c: Compiled, ev: Event | FlowTransmitFact, rule: PolicyRule, object: string, what: string, limit?: { id: string; why: string; risk: string }): Violation[] {
+    const key = `${rule}\n${ev.proc?.task ?? ''}\n${ev.pid}\n${object}`;
+    if (this.reported.has(key)) return [];
+    this.reported.add(key);
+    return [{ rule, intent: c.name, ...(limit && { limit: { id: limit.id, why: limit.why, risk: limit.risk } }), what, object, key, severity: c.intent.severity, onViolation: c.intent.on_violation, ev }];
+  }
+
+  private digest(path: string): string | null {
+    let d = this.digestCache.get(path);
+    if (d === undefined) {
+      try {
+        d = createHash('sha256').update(readFileSync(path)).digest('hex');
+      } catch {
+        d = null;
+      }
+      this.digestCache.set(path, d);
+    }
+    return d;
+  }
+}
+
+function capOf(caps: { id: string; why: string; risk: string }[], id: string): { id: string; why: string; risk: string } | undefined {
+  const c = caps.find((x) => x.id === id);
+  return c && { id: c.id, why: c.why, risk: c.risk };
+}
+
+function destOf(v: ObjectView): Dest {
+  return { family: v.family, addr: v.peer?.addr, port: v.peer?.port, path: v.peer?.path ?? v.local?.path };
+}
+
+function describe(v: ObjectView | undefined): string {
+  return v?.path ?? (v?.peer ? destText(destOf(v)) : (v?.id ?? 'an unknown object'));
+}

@@ -1,0 +1,112 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPolicy } from '../rules/policy-file.js';
+import { LiveHarness, tcpSink } from '../testing/live-harness.js';
+
+/**
+ * The shipped policy's intents on real programs under the real probes, with
+ * --enforce: the manifest maps this suite's child cgroups to intents
+ * (browse-* → browse-user-data, summarize-* → summarize-document) and the
+ * summarizer API is the test listener on 127.0.0.2. Debian's /usr/bin/python3:
+ * the shipped runtime set does not cover a pyenv shim in /root.
+ */
+let h: LiveHarness;
+let sink: Awaited<ReturnType<typeof tcpSink>>;
+let home: string;
+let policyFile: string;
+let shippedText: string;
+let reload: () => void;
+const DOC = 'quarterly numbers, confidential draft\n'.repeat(30);
+
+beforeAll(async () => {
+  sink = await tcpSink();
+  home = `/home/cwtest-${process.pid}`;
+  mkdirSync(join(home, 'Documents'), { recursive: true });
+  writeFileSync(join(home, 'notes.txt'), DOC);
+  writeFileSync(join(home, 'Documents', 'report.txt'), DOC);
+  const dir = mkdtempSync(join(tmpdir(), 'cw-policy-live-'));
+  const shipped = readFileSync(join(import.meta.dirname, '../../rules/policy.yaml'), 'utf8');
+  expect(shipped).toContain('ports: [8443]');
+  const text = shipped
+    .replaceAll('ports: [8443]', `ports: [${sink.port}]`)
+    .replace(/manifest:[\s\S]*$/, 'manifest:\n  - { cgroup: "/chainwatch-test-policy-*/browse-*", intent: browse-user-data }\n  - { cgroup: "/chainwatch-test-policy-*/summarize-*", intent: summarize-document }\n');
+  policyFile = join(dir, 'policy.yaml');
+  shippedText = text;
+  writeFileSync(policyFile, text);
+  h = new LiveHarness('policy', { policy: loadPolicy(policyFile), policyFile, onReloadRequest: (r) => (reload = r), enforce: true });
+  await h.start();
+}, 180_000);
+
+afterAll(async () => {
+  const summary = await h?.close();
+  await sink?.close();
+  h?.cleanup();
+  rmSync(home, { recursive: true, force: true });
+  expect(summary?.lostEvents).toBe(0);
+  expect(summary?.lateEvents).toBe(0);
+}, 120_000);
+
+// python opens its working directory at start: run where the intent may read
+const reader = (file: string, pauseS: number): string => `cd ${dirname(file)} && /usr/bin/python3 -c '
+import socket, time
+data = open("${file}").read()
+s = socket.create_connection(("127.0.0.2", PORT))
+time.sleep(${pauseS})
+s.sendall(data.encode()); s.close()
+'`;
+
+/** A summarizer that reads a file outside its capabilities, then works on for a second. */
+let outside = '';
+beforeAll(() => {
+  outside = `cd ${home}/Documents && /usr/bin/python3 -c 'import time; open("${join(home, 'notes.txt')}").read(); time.sleep(1)'`;
+});
+describe('live: capability policy per task intent, enforced', () => {
+  it('browse-user-data reads a user file and connects out: killed before it sends, the listener gets none of the file', async () => {
+    const before = sink.received().length;
+    const r = await h.run('browse-1', reader(join(home, 'notes.txt'), 1).replace('PORT', String(sink.port)));
+    // user-space enforcement: the connect is seen ~30 ms after it happens; the process pauses 1 s before sending
+    expect(r.code === 137 || r.code === null, `exit ${r.code}: ${r.stderr}`).toBe(true);
+    expect(sink.received().subarray(before).toString()).not.toContain('quarterly numbers');
+    const net = r.findings.find((f) => f.rule === 'policy.network');
+    expect(net).toMatchObject({ category: 'policy', action: 'killed', sink: { address: '127.0.0.2', port: sink.port } });
+    expect(net!.policy).toMatchObject({ intent: 'browse-user-data' });
+    expect(net!.policy_hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('summarize-document sends its document to its API: allowed, no finding, the listener gets it', async () => {
+    const before = sink.received().length;
+    const r = await h.run('summarize-1', reader(join(home, 'Documents', 'report.txt'), 0).replace('PORT', String(sink.port)));
+    expect(r.code, r.stderr).toBe(0);
+    expect(sink.received().subarray(before).toString()).toContain('quarterly numbers');
+    expect(r.findings.map((f) => `${f.rule}: ${f.policy?.violation ?? f.summary}`)).toEqual([]);
+  });
+
+  it('summarize-document reading a file outside its capabilities: a policy.file finding naming the path, and killed', async () => {
+    const r = await h.run('summarize-2', outside);
+    expect(r.code === 137 || r.code === null).toBe(true);
+    const f = r.findings.find((x) => x.rule === 'policy.file');
+    expect(f).toMatchObject({ action: 'killed', source: { path: join(home, 'notes.txt') } });
+  });
+
+  it('reload (SIGHUP): a broken policy is rejected with an integrity finding and the old one stays; a valid one takes over', async () => {
+    const old = loadPolicy(policyFile).sha256;
+    writeFileSync(policyFile, 'version: 2\n');
+    reload();
+    const rejected = h.findings.find((f) => f.rule === 'policy.reload-rejected');
+    expect(rejected).toMatchObject({ category: 'integrity', policy_hash: old });
+    expect(rejected!.summary).toContain('version');
+    const still = await h.run('summarize-3', outside);
+    expect(still.findings.find((x) => x.rule === 'policy.file')).toMatchObject({ action: 'killed', policy_hash: old });
+    // the new policy lets the summarizer read notes.txt too
+    const wider = shippedText.replace('paths: [/home/*/Documents/**]', 'paths: [/home/*/Documents/**, /home/*/notes.txt]');
+    writeFileSync(policyFile, wider);
+    reload();
+    const now = loadPolicy(policyFile).sha256;
+    expect(now).not.toBe(old);
+    const ok = await h.run('summarize-4', outside);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.findings).toEqual([]);
+  });
+});

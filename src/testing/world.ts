@@ -1,0 +1,56 @@
+import type { Correlator } from '../correlate/correlator.js';
+import type { Event } from '../schema/event.js';
+import type { Finding } from '../schema/finding.js';
+import { SystemState } from '../state/system-state.js';
+
+/** A tiny world: events for processes in tasks, run through the real state stage and the tracker. */
+export class TestWorld {
+  ts = 1;
+  ino = 1000;
+  readonly st = new SystemState();
+  constructor(readonly correlator: Correlator) {}
+  readonly out: Finding[] = [];
+  private cg = new Map<string, number>();
+
+  feed(ev: Event): void {
+    this.st.apply(ev);
+    this.out.push(...this.correlator.observe(ev));
+  }
+  cgroup(task: string): number {
+    let id = this.cg.get(task);
+    if (id === undefined) {
+      id = 100 + this.cg.size;
+      this.cg.set(task, id);
+      this.feed({ kind: 'task.cgroup', ts: this.ts++, cgroup: id, pid: 0, tid: 0, path: `/${task}`, task });
+    }
+    return id;
+  }
+  b(task: string, pid: number) {
+    return { ts: this.ts++, cgroup: this.cgroup(task), pid, tid: pid };
+  }
+  proc(task: string, pid: number, comm = 'p'): void {
+    this.feed({ ...this.b(task, pid), kind: 'process.seen', ppid: 1, comm });
+  }
+  open(task: string, pid: number, fd: number, path: string, obj = `8:1:${this.ino++}`): string {
+    this.feed({ ...this.b(task, pid), kind: 'file.open', syscall: 'openat', dirfd: -100, path, path_truncated: false, flags: 0, mode: 0, ret: fd, obj, file_type: 'file' });
+    return obj;
+  }
+  io(task: string, pid: number, dir: 'in' | 'out', fd: number, bytes = 100): void {
+    const b = this.b(task, pid);
+    this.feed({ ...b, kind: 'io', dir, syscall: dir === 'in' ? 'read' : 'write', fd, bytes, calls: 1, ts_first: b.ts, obj: null });
+  }
+  socket(task: string, pid: number, fd: number, addr = '10.0.0.9', port = 443): void {
+    const obj = `0:9:${this.ino++}`;
+    this.feed({ ...this.b(task, pid), kind: 'fd.socket', family: 'inet', sock_type: 1, protocol: 0, ret: fd, obj });
+    this.feed({ ...this.b(task, pid), kind: 'net.addr', op: 'connect', fd, ret: 0, obj, family: 'inet', addr, port, peer_obj: null });
+  }
+  pipe(task: string, pid: number, r: number, w: number): void {
+    this.feed({ ...this.b(task, pid), kind: 'fd.pipe', flags: 0, ret: 0, fds: [r, w], obj: `0:15:${this.ino++}` });
+  }
+  fork(task: string, pid: number, child: number): void {
+    this.feed({ ...this.b(task, pid), kind: 'process.fork', child_tid: child, thread: false, clone_flags: 17 });
+  }
+  close(task: string, pid: number, fd: number): void {
+    this.feed({ ...this.b(task, pid), kind: 'fd.close', fd, ret: 0 });
+  }
+}
