@@ -54,7 +54,7 @@ export class Correlator {
   }
 
   private violation(v: Violation): Finding {
-    const action = v.onViolation === 'kill' ? (this.enforce ? this.enforce(v) : 'would-kill') : 'alert';
+    const action = v.killedInKernel ? 'killed' : v.onViolation === 'kill' ? (this.enforce ? this.enforce(v) : 'would-kill') : 'alert';
     return this.findings.fromViolation(v, action);
   }
 

@@ -103,9 +103,19 @@ export class FindingBuilder {
     const x = isFact ? (ev as FlowTransmitFact) : undefined;
     const e = isFact ? undefined : (ev as Event);
     const socket = x ? x.transmit.sink : e ? Object.values(e.res ?? {}).find((o) => o.type === 'socket') : undefined;
-    const path = x ? x.source_path : e?.kind === 'process.exec' ? (e.abs?.filename ?? e.filename) : e?.kind === 'file.open' ? (e.abs?.path ?? e.path) : undefined;
+    const killed = e?.kind === 'enforce.kill' ? e : undefined;
+    const path = x
+      ? x.source_path
+      : e?.kind === 'process.exec'
+        ? (e.abs?.filename ?? e.filename)
+        : e?.kind === 'file.open'
+          ? (e.abs?.path ?? e.path)
+          : killed?.what === 'exec'
+            ? killed.detail
+            : undefined;
+    const dest = killed?.what === 'connect' ? /^(.*):(\d+)$/.exec(killed.detail) : null;
     const comm = proc?.comm ?? '?';
-    const verb = action === 'killed' ? ' It was killed.' : action === 'would-kill' ? ' It would have been killed (dry run; --enforce kills).' : action === 'kill-failed' ? ' Killing it failed.' : '';
+    const verb = killed ? '' : action === 'killed' ? ' It was killed.' : action === 'would-kill' ? ' It would have been killed (dry run; --enforce kills).' : action === 'kill-failed' ? ' Killing it failed.' : '';
     return {
       id: createHash('sha256').update(`${v.rule}\n${v.key}`).digest('hex').slice(0, 24),
       time: new Date(Number(wall / 1_000_000n)).toISOString(),
@@ -117,7 +127,7 @@ export class FindingBuilder {
       host: this.ctx.host,
       process: { pid: ev.pid, ppid: proc?.ppid ?? -1, comm, ...(proc?.exe !== undefined && { exe: proc.exe }) },
       source: { ...(path !== undefined && { path }), ...(x && { data_class: x.data_class, object: x.transmit.taint.sourceObj }) },
-      sink: socket === undefined ? {} : sinkOf(socket),
+      sink: dest ? { family: 'inet', address: dest[1]!, port: Number(dest[2]) } : socket === undefined ? {} : sinkOf(socket),
       bytes_read: x ? x.transmit.taint.bytesRead : 0,
       bytes_sent: x ? x.bytes : e?.kind === 'io' || e?.kind === 'io.xfer' ? e.bytes : 0,
       latency_ms: x ? Math.round((x.latency_ns / 1e6) * 1000) / 1000 : 0,

@@ -30,6 +30,8 @@ export interface Violation {
   key: string;
   severity: EffectiveIntent['severity'];
   onViolation: EffectiveIntent['on_violation'];
+  /** The probe already killed the process in the kernel (exec and IPv4 connect hard denies with --enforce). */
+  killedInKernel?: boolean;
   ev: Event | FlowTransmitFact;
 }
 
@@ -123,6 +125,8 @@ export class PolicyEngine {
   /** bytes out per task: [minute window start, bytes]. */
   private readonly rate = new Map<string, { start: number; bytes: number }>();
   private readonly digestCache = new Map<string, string | null>();
+  /** Processes the kernel killed, with the rule: user space does not report the same denial again. */
+  private readonly killedInKernel = new Map<number, Set<PolicyRule>>();
 
   constructor(
     public policy: EffectivePolicy,
@@ -194,6 +198,16 @@ export class PolicyEngine {
         return ev.dir === 'out' ? this.checkSend(c, ev, ev.res?.fd, ev.bytes) : [];
       case 'io.xfer':
         return this.checkSend(c, ev, ev.res?.fd_out, ev.bytes);
+      case 'enforce.kill': {
+        // the kernel killed it at the syscall: the same violation the user-space check reports (and then does not repeat)
+        const rule = ev.what === 'exec' ? 'policy.exec' : 'policy.network';
+        const object = ev.what === 'exec' ? normalisePath(ev.detail) : `connect ${ev.detail}`;
+        const what = ev.what === 'exec' ? `ran ${ev.detail}; no exec capability of the intent allows that executable (killed in the kernel before it ran)` : `connected to ${ev.detail}; no network capability of the intent allows it (killed in the kernel at connect, before any send)`;
+        let rules = this.killedInKernel.get(ev.pid);
+        if (rules === undefined) this.killedInKernel.set(ev.pid, (rules = new Set()));
+        rules.add(rule);
+        return this.once(c, ev, rule, object, what).map((v) => ({ ...v, killedInKernel: true }));
+      }
       case 'fd.rights':
         return ev.dir === 'send' && c.intent.limits.fd_passing === 'deny'
           ? this.once(c, ev, 'policy.fd-passing', describe(ev.res?.fd), `passed a descriptor of ${describe(ev.res?.fd)} over a unix socket (SCM_RIGHTS); the intent allows no descriptor passing`)
@@ -282,6 +296,7 @@ export class PolicyEngine {
   private once(c: Compiled, ev: Event | FlowTransmitFact, rule: PolicyRule, object: string, what: string, limit?: { id: string; why: string; risk: string }): Violation[] {
     const key = `${rule}\n${ev.proc?.task ?? ''}\n${ev.pid}\n${object}`;
     if (this.reported.has(key)) return [];
+    if (ev.kind !== 'enforce.kill' && this.killedInKernel.get(ev.pid)?.has(rule)) return [];
     this.reported.add(key);
     return [{ rule, intent: c.name, ...(limit && { limit: { id: limit.id, why: limit.why, risk: limit.risk } }), what, object, key, severity: c.intent.severity, onViolation: c.intent.on_violation, ev }];
   }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,8 @@ import { LiveHarness, tcpSink } from '../testing/live-harness.js';
 
 /**
  * The shipped policy's intents on real programs under the real probes, with
- * --enforce: the manifest maps this suite's child cgroups to intents
+ * --enforce (exec and IPv4 connect denies in the kernel, the rest from user
+ * space): the manifest maps this suite's child cgroups to intents
  * (browse-* → browse-user-data, summarize-* → summarize-document) and the
  * summarizer API is the test listener on 127.0.0.2. Debian's /usr/bin/python3:
  * the shipped runtime set does not cover a pyenv shim in /root.
@@ -31,7 +32,8 @@ beforeAll(async () => {
   expect(shipped).toContain('ports: [8443]');
   const text = shipped
     .replaceAll('ports: [8443]', `ports: [${sink.port}]`)
-    .replace(/manifest:[\s\S]*$/, 'manifest:\n  - { cgroup: "/chainwatch-test-policy-*/browse-*", intent: browse-user-data }\n  - { cgroup: "/chainwatch-test-policy-*/summarize-*", intent: summarize-document }\n');
+    // PREFIX* patterns: the kernel maps sandboxes made after start by prefix
+    .replace(/manifest:[\s\S]*$/, `manifest:\n  - { cgroup: "/chainwatch-test-policy-${process.pid}/browse-*", intent: browse-user-data }\n  - { cgroup: "/chainwatch-test-policy-${process.pid}/summarize-*", intent: summarize-document }\n`);
   policyFile = join(dir, 'policy.yaml');
   shippedText = text;
   writeFileSync(policyFile, text);
@@ -63,16 +65,28 @@ beforeAll(() => {
   outside = `cd ${home}/Documents && /usr/bin/python3 -c 'import time; open("${join(home, 'notes.txt')}").read(); time.sleep(1)'`;
 });
 describe('live: capability policy per task intent, enforced', () => {
-  it('browse-user-data reads a user file and connects out: killed before it sends, the listener gets none of the file', async () => {
+  it('browse-user-data reads a user file and connects out: killed in the kernel at connect, the listener gets none of the file', async () => {
     const before = sink.received().length;
-    const r = await h.run('browse-1', reader(join(home, 'notes.txt'), 1).replace('PORT', String(sink.port)));
-    // user-space enforcement: the connect is seen ~30 ms after it happens; the process pauses 1 s before sending
+    // no pause between connect and send: only an in-kernel kill at connect stops the bytes
+    const r = await h.run('browse-1', reader(join(home, 'notes.txt'), 0).replace('PORT', String(sink.port)));
     expect(r.code === 137 || r.code === null, `exit ${r.code}: ${r.stderr}`).toBe(true);
+    expect(r.events.some((e) => e.kind === 'enforce.kill' && e.what === 'connect')).toBe(true);
     expect(sink.received().subarray(before).toString()).not.toContain('quarterly numbers');
     const net = r.findings.find((f) => f.rule === 'policy.network');
     expect(net).toMatchObject({ category: 'policy', action: 'killed', sink: { address: '127.0.0.2', port: sink.port } });
     expect(net!.policy).toMatchObject({ intent: 'browse-user-data' });
+    expect(net!.summary).toContain('killed in the kernel');
     expect(net!.policy_hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('a forbidden exec is stopped in the kernel: the program never runs', async () => {
+    const made = join(home, 'made-by-touch');
+    const r = await h.run('browse-2', `cd ${home} && /usr/bin/touch ${made}`);
+    expect(r.code === 137 || r.code === null, `exit ${r.code}: ${r.stderr}`).toBe(true);
+    expect(existsSync(made)).toBe(false);
+    const f = r.findings.find((x) => x.rule === 'policy.exec');
+    expect(f).toMatchObject({ action: 'killed', source: { path: '/usr/bin/touch' }, policy: { intent: 'browse-user-data' } });
+    expect(f!.summary).toContain('killed in the kernel before it ran');
   });
 
   it('summarize-document sends its document to its API: allowed, no finding, the listener gets it', async () => {

@@ -6,7 +6,7 @@ import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, deco
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
 import { decodeIo, decodeRun, decodeXfer } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
-import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeString } from './process.js';
+import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeString } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
@@ -18,7 +18,7 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE'>, RecordDecoder
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest,
-  IO: decodeIo, RUN: decodeRun, XFER: decodeXfer,
+  IO: decodeIo, RUN: decodeRun, XFER: decodeXfer, KILL: decodeKill,
 };
 
 /** A line the decoder could not use: counted, reported with its line number, never fatal. */

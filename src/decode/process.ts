@@ -59,3 +59,15 @@ export function decodeString(rec: RawRecord, ctx: DecodeContext): null {
   ctx.pushString(rec.n[3]!, int32(rec.n[4]!), rec.s);
   return null;
 }
+
+/** A kill by the probe's in-kernel policy enforcement. */
+export function decodeKill(rec: RawRecord, ctx: DecodeContext): EventOf<'enforce.kill'> {
+  const tab = rec.s.indexOf('\t');
+  return {
+    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
+    kind: 'enforce.kill',
+    what: rec.n[4] === 2 ? 'connect' : 'exec',
+    intent: tab < 0 ? rec.s : rec.s.slice(0, tab),
+    detail: tab < 0 ? '' : rec.s.slice(tab + 1),
+  };
+}

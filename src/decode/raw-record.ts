@@ -49,6 +49,8 @@ export const RAW_LAYOUT = {
   RIGHTS: { nums: ['ts', 'cgroup', 'pid', 'tid', 'dir', 'sock_fd', 'index', 'count', 'fd', 'dev', 'ino'], str: null },
   IO: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'ret', 'dev', 'ino'], str: null },
   RUN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'fd2', 'calls', 'bytes', 'ts_first'], str: null },
+  /** detail: the intent name, a TAB, then the filename or ADDR:PORT. */
+  KILL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'what'], str: 'detail' },
   XFER: {
     nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'fd_in', 'fd_out', 'ret', 'in_dev', 'in_ino', 'out_dev', 'out_ino'],
     str: null,

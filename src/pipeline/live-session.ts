@@ -8,6 +8,7 @@ import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-h
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
+import { renderEnforcement } from '../source/enforce-probe.js';
 import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
 import { renderProbe, type WatchScope } from '../source/probe-catalog.js';
@@ -143,7 +144,10 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     }
   }
 
-  const rendered = renderProbe(scope, excludes);
+  // --enforce: the policy's single-event hard denies are compiled into the probe and killed in the kernel
+  const enforcement = o.enforce && o.policy ? renderEnforcement(o.policy.effective, dir.all()) : undefined;
+  if (enforcement) log.info({ intents: enforcement.intents, in_user_space_only: enforcement.notInKernel }, 'in-kernel enforcement of exec and IPv4 connect denies');
+  const rendered = renderProbe(scope, excludes, undefined, enforcement);
   const monoEpoch = monoNow();
   const wallEpoch = BigInt(Date.now()) * 1_000_000n;
   const now = (): number => Number(monoNow() - monoEpoch);
@@ -246,7 +250,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     await findingsOut?.close();
     await recorder?.close();
   };
-  const bpf = new BpftraceProcess({ script: rendered.script, ...(o.ringPages !== undefined && { ringPages: o.ringPages }) });
+  const bpf = new BpftraceProcess({ script: rendered.script, unsafe: enforcement !== undefined, ...(o.ringPages !== undefined && { ringPages: o.ringPages }) });
   const snapshot$ = new Subject<Event>();
 
   let lossSeen = 0;

@@ -229,6 +229,8 @@ export const IoXfer = z.object({
 });
 
 /** Kernel events were lost (perf buffer overrun). Never silent. */
+/** The probe killed a process in the kernel for a policy hard deny (exec of an image, connect to a destination, the intent does not allow). */
+export const EnforceKill = z.object({ ...base, kind: z.literal('enforce.kill'), what: z.enum(['exec', 'connect']), intent: z.string(), detail: z.string() });
 export const Loss = z.object({ ...base, kind: z.literal('loss'), events: z.number().int().nonnegative(), source: z.string() });
 
 /** A process that existed before monitoring began, read from /proc. */
@@ -263,7 +265,7 @@ export const Event = z.discriminatedUnion('kind', [
   FileOpen, FileMemfd, FilePath2, FileUnlink,
   FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights,
   NetAddr, NetAccept, NetDest,
-  Io, IoXfer, Loss, SnapshotProcess, SnapshotFd, TaskCgroup,
+  Io, IoXfer, EnforceKill, Loss, SnapshotProcess, SnapshotFd, TaskCgroup,
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventKind = Event['kind'];

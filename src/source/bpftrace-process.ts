@@ -13,6 +13,8 @@ export interface BpftraceOptions {
   script: string;
   /** Per-CPU perf ring buffer size in pages (BPFTRACE_PERF_RB_PAGES). Small values make loss easy to provoke. */
   ringPages?: number;
+  /** Allow signal() (in-kernel policy enforcement): bpftrace --unsafe. */
+  unsafe?: boolean;
   bpftrace?: string;
 }
 
@@ -50,7 +52,7 @@ export class BpftraceProcess {
     this.lines$ = new Observable<ProbeLine>((sub) => {
       const scriptFile = join(this.dir, 'chainwatch.bt');
       writeFileSync(scriptFile, opts.script);
-      const child = spawn(opts.bpftrace ?? 'bpftrace', ['-f', 'json', scriptFile], {
+      const child = spawn(opts.bpftrace ?? 'bpftrace', [...(opts.unsafe ? ['--unsafe'] : []), '-f', 'json', scriptFile], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,

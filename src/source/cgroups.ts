@@ -73,6 +73,12 @@ export class CgroupDirectory {
     return p;
   }
 
+  /** Every cgroup under the scanned subtree, now. */
+  all(): { id: number; path: string }[] {
+    this.scan();
+    return [...this.paths].map(([id, path]) => ({ id, path }));
+  }
+
   private scan(): void {
     this.lastScan = Date.now();
     const walk = (rel: string): void => {

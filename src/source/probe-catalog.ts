@@ -42,7 +42,7 @@ const SAFE_CGROUP_PATH = /^\/[A-Za-z0-9._@:+=,\/-]*$/;
  * expands macros only in expression position), prepends the scope filter as
  * `WATCHED`, and appends the BEGIN block that seeds the filter maps.
  */
-export function renderProbe(scope: WatchScope, excludePids: number[], source?: string): RenderedProbe {
+export function renderProbe(scope: WatchScope, excludePids: number[], source?: string, enforcement?: { script: string; execCheck: string; seed: string[] }): RenderedProbe {
   const file = join(probesDir(), CORE_PROBE);
   const text = source ?? readFileSync(file, 'utf8');
   const seed: string[] = ['@w[0] = 0;', '@cg[0] = 0;', '@ex[0] = 0;', '@ex[pid] = 1;'];
@@ -71,10 +71,12 @@ export function renderProbe(scope: WatchScope, excludePids: number[], source?: s
       break;
     }
   }
+  if (enforcement) seed.push(...enforcement.seed);
   const script =
-    expandMacros(`#define WATCHED ${watched}\n${text}`) +
+    expandMacros(`#define WATCHED ${watched}\n#define ENFORCE_EXEC ${enforcement?.execCheck ?? ''}\n${text}`) +
     '\n' +
     extra +
+    (enforcement?.script ?? '') +
     `BEGIN { ${seed.join(' ')} printf("HELLO\\t%lu\\t%d\\n", nsecs, pid); }\n`;
   return { script, probes: [{ file: `probes/${CORE_PROBE}`, sha256: sha256(text) }], renderedSha256: sha256(script) };
 }
