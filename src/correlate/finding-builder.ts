@@ -109,7 +109,7 @@ export class FindingBuilder {
       : e?.kind === 'process.exec'
         ? (e.abs?.filename ?? e.filename)
         : e?.kind === 'file.open'
-          ? (e.abs?.path ?? e.path)
+          ? (e.abs?.real ?? e.abs?.path ?? e.path)
           : killed?.what === 'exec'
             ? killed.detail
             : undefined;

@@ -237,7 +237,8 @@ export class PolicyEngine {
   }
 
   private checkOpen(c: Compiled, ev: EventOf<'file.open'>): Violation[] {
-    const path = normalisePath(ev.abs?.path ?? ev.path);
+    // the file reached, not the name used: a symlink into a forbidden place is the forbidden place
+    const path = normalisePath(ev.abs?.real ?? ev.abs?.path ?? ev.path);
     const want = accessOf(ev.flags);
     if (c.files.some((f) => f.match(path) && [...want].every((a) => f.access.has(a)))) return [];
     const partial = c.files.find((f) => f.match(path));

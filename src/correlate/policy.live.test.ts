@@ -69,8 +69,9 @@ describe('live: capability policy per task intent, enforced', () => {
     const before = sink.received().length;
     // no pause between connect and send: only an in-kernel kill at connect stops the bytes
     const r = await h.run('browse-1', reader(join(home, 'notes.txt'), 0).replace('PORT', String(sink.port)));
+    const said = JSON.stringify(r.findings.map((f) => f.policy?.violation ?? f.summary));
     expect(r.code === 137 || r.code === null, `exit ${r.code}: ${r.stderr}`).toBe(true);
-    expect(r.events.some((e) => e.kind === 'enforce.kill' && e.what === 'connect')).toBe(true);
+    expect(r.events.some((e) => e.kind === 'enforce.kill' && e.what === 'connect'), said).toBe(true);
     expect(sink.received().subarray(before).toString()).not.toContain('quarterly numbers');
     const net = r.findings.find((f) => f.rule === 'policy.network');
     expect(net).toMatchObject({ category: 'policy', action: 'killed', sink: { address: '127.0.0.2', port: sink.port } });
@@ -92,7 +93,7 @@ describe('live: capability policy per task intent, enforced', () => {
   it('summarize-document sends its document to its API: allowed, no finding, the listener gets it', async () => {
     const before = sink.received().length;
     const r = await h.run('summarize-1', reader(join(home, 'Documents', 'report.txt'), 0).replace('PORT', String(sink.port)));
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr} ${JSON.stringify(r.findings.map((f) => f.policy?.violation ?? f.summary))}`).toBe(0);
     expect(sink.received().subarray(before).toString()).toContain('quarterly numbers');
     expect(r.findings.map((f) => `${f.rule}: ${f.policy?.violation ?? f.summary}`)).toEqual([]);
   });

@@ -106,6 +106,8 @@ export const FileOpen = z.object({
   dirfd: fd,
   path: z.string(),
   path_truncated: z.boolean(),
+  /** Live: the file the open reached with symlinks resolved, when that differs from `path` (asked right after the open). */
+  real_path: z.string().optional(),
   flags: z.number().int().nonnegative(),
   mode: z.number().int().nonnegative(),
   ret,

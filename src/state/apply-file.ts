@@ -7,14 +7,15 @@ const OBJECT_TYPE_OF_FILE: Record<FileType, ObjectType> = {
 };
 
 export const onOpen: Handler<'file.open'> = (st, ev, p) => {
-  const abs = st.absPath(p, ev.dirfd, ev.path);
+  const asked = st.absPath(p, ev.dirfd, ev.path);
   const r: Resolution = {};
-  if (abs !== undefined) r.abs = { path: abs };
+  if (asked !== undefined) r.abs = ev.real_path !== undefined ? { path: asked, real: ev.real_path } : { path: asked };
   if (ev.ret < 0 || ev.obj === null) return r;
   const o = st.objects.upsert(ev.obj, { type: OBJECT_TYPE_OF_FILE[ev.file_type] });
-  // a path learnt from a complete (not cut) open names the object; renames update it
-  if (abs !== undefined && !ev.path_truncated && o.path !== abs && (o.type === 'file' || o.type === 'dir' || o.type === 'device' || o.type === 'pipe')) {
-    st.objects.update(o, { path: abs });
+  // a path learnt from a complete (not cut) open names the object (the resolved one: a symlink is not the file); renames update it
+  const name = ev.real_path ?? asked;
+  if (name !== undefined && !ev.path_truncated && o.path !== name && (o.type === 'file' || o.type === 'dir' || o.type === 'device' || o.type === 'pipe')) {
+    st.objects.update(o, { path: name });
   }
   st.install(p.fds, ev.ret, o, ev.flags & ~O_CLOEXEC, (ev.flags & O_CLOEXEC) !== 0);
   const v = st.viewOf(p.fds, ev.ret);
