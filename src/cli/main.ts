@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../util/version.js';
 import { ChainwatchError } from '../util/errors.js';
 import { rootLog } from '../util/log.js';
+import { auditCommand } from './commands/audit.js';
 import { policyCommand } from './commands/policy.js';
 import { replayCommand } from './commands/replay.js';
 import { schemaCommand } from './commands/schema.js';
@@ -20,6 +21,7 @@ const program = new Command('chainwatch')
   .addCommand(loadCommand())
   .addCommand(queryCommand())
   .addCommand(policyCommand())
+  .addCommand(auditCommand())
   .addCommand(schemaCommand());
 // addCommand() does not pass these settings on: every subcommand reports usage errors through us (exit 2)
 const settle = (c: Command): void => {

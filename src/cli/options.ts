@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { AuditSettings } from '../pipeline/audit-trail.js';
 import { defaultPolicyFile, loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 
 /** Commander argument parsers shared by the commands. */
@@ -21,4 +22,18 @@ export function policyOptions(opts: Record<string, unknown>): { policy?: LoadedP
   if (opts.policy === false) return {};
   const file = typeof opts.policy === 'string' ? opts.policy : defaultPolicyFile(typeof opts.rules === 'string' ? opts.rules : undefined);
   return { policy: loadPolicy(file) };
+}
+
+/** `--audit DIR` (default ./var/audit) / `--no-audit` / `--audit-key FILE`. */
+export function auditOptions(opts: Record<string, unknown>): { audit?: AuditSettings } {
+  if (opts.audit === false) return {};
+  return { audit: { dir: typeof opts.audit === 'string' ? opts.audit : './var/audit', ...(typeof opts.auditKey === 'string' && { keyFile: opts.auditKey }) } };
+}
+
+/** The audit options, the same on every command that runs the pipeline. */
+export function addAuditOptions(c: Command): Command {
+  return c
+    .option('--audit <dir>', 'tamper-evident audit log directory (default ./var/audit; docs/audit.md)')
+    .option('--no-audit', 'no audit log')
+    .option('--audit-key <file>', 'Ed25519 signing key (chainwatch audit keygen); default DIR/audit-key.pem, made on first use');
 }

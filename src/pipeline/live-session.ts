@@ -8,6 +8,7 @@ import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-h
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
+import { AuditTrail, type AuditSettings } from './audit-trail.js';
 import { renderEnforcement } from '../source/enforce-probe.js';
 import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
@@ -52,6 +53,8 @@ export interface LiveSessionOptions {
   ringPages?: number;
   /** The capability policy in force (its hash goes into the trace header and every finding). */
   policy?: LoadedPolicy;
+  /** The tamper-evident audit log (docs/audit.md); none when undefined. */
+  audit?: AuditSettings;
   /** The policy file, re-read when `onReloadRequest`'s callback is called (SIGHUP). */
   policyFile?: string;
   /** Receives a function that reloads the policy from `policyFile` (the CLI calls it on SIGHUP). */
@@ -194,6 +197,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       if (issuesLogged <= 20 || issuesLogged % 1000 === 0) log.warn({ line: i.line, reason: i.reason, excerpt: i.excerpt, total: issuesLogged }, 'malformed probe line skipped');
     },
   });
+  const audit = o.audit ? new AuditTrail(o.audit, header, o.policy?.effective) : undefined;
   const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
   const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
   let findingCount = 0;
@@ -221,6 +225,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       // detection latency: from the transmit syscall (kernel time) to the finding leaving the pipeline
       if (f.sends === 1) detectionMs.push((now() - f.ts_ns) / 1e6);
       findingsOut?.write(f);
+      audit?.finding(f);
       o.onFinding?.(f);
     },
   });
@@ -234,10 +239,12 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
         else c.policy = new PolicyEngine(next.effective, { verifyDigests: true });
         c.findings.setPolicyHash(next.sha256);
         log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: next.sha256 }, 'policy reloaded');
+        audit?.policyReload(current?.sha256 ?? null, next.sha256, true);
         current = next;
       } catch (e) {
         const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
         log.error({ file: o.policyFile, error: why, in_force: current?.sha256 ?? null }, 'policy reload rejected: the policy in force stays');
+        audit?.policyReload(current?.sha256 ?? null, null, false, why);
         correlation.onFinding(c.findings.notice('policy.reload-rejected', 'integrity', 'medium', now(), `policy reload from ${o.policyFile} rejected, the policy in force (${current?.sha256 ?? 'none'}) stays: ${why}`));
       }
     });
@@ -246,6 +253,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
+    audit?.close({ reason: failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}` });
     await eventsOut?.close();
     await findingsOut?.close();
     await recorder?.close();
@@ -282,6 +290,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
         log.warn({ lost: ev.events, total: lossSeen }, 'kernel events lost');
       }
       eventsOut?.write(ev);
+      audit?.event(ev);
       o.onEvent?.(ev);
     },
     error: (e: unknown) => {

@@ -10,6 +10,7 @@ import { moduleLog } from '../util/log.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation } from './correlation.js';
 import { importFormatOf, importHeader, newImportStats, readImport, type ImportStats } from './import-recording.js';
+import { AuditTrail, type AuditSettings } from './audit-trail.js';
 import { analyze } from './pipeline.js';
 
 const log = moduleLog('pipeline/replay-session');
@@ -23,6 +24,8 @@ export interface ReplayOptions {
   events?: string;
   /** The capability policy to apply (a changed policy against recorded traffic). */
   policy?: LoadedPolicy;
+  /** The tamper-evident audit log: each replayed trace is a run in it (start … shutdown). */
+  audit?: AuditSettings;
   /** Pace by recorded time: 1 = realtime, N = N times faster; undefined = as fast as possible. */
   speed?: number;
   onFinding?: (f: Finding) => void;
@@ -67,6 +70,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
       o.onTraceStart?.(stats);
       let findings = 0;
       const state = new SystemState();
+      const audit = o.audit ? new AuditTrail(o.audit, header, o.policy?.effective) : undefined;
       const correlation = buildCorrelation({
         rulesDir: o.rulesDir,
         host: header.host,
@@ -74,6 +78,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
         policy: o.policy,
         onFinding: (f) => {
           findings++;
+          audit?.finding(f);
           findingsOut?.write(f);
           o.onFinding?.(f);
         },
@@ -87,6 +92,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
           source$.pipe(
             analyze(state, correlation),
             tap((ev) => {
+              audit?.event(ev);
               eventsOut?.write(ev);
               o.onEvent?.(ev);
             }),
@@ -96,8 +102,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
       } catch (e) {
         // a bad line stops the replay, but what the events before it proved is still reported
         for (const f of correlation.correlator.flush()) correlation.onFinding(f);
+        audit?.close({ reason: `failed: ${(e as Error).message}`, file });
         throw e;
       }
+      audit?.close({ reason: 'replayed', file, events: stats.events, ...(stats.cut && { cut: stats.cut }) });
       const summary: ReplayTraceSummary = {
         file,
         header,

@@ -1,5 +1,5 @@
 import type { EffectiveIntent, EffectivePolicy } from '../schema/policy.js';
-import { canonicalJson } from './policy-file.js';
+import { canonicalJson } from '../util/canonical-json.js';
 
 /**
  * What a policy change does, capability by capability (matched by intent

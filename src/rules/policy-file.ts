@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { PolicyFile, type EffectiveIntent, type EffectivePolicy, type Intent } from '../schema/policy.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { ChainwatchError } from '../util/errors.js';
 import { packageDir } from '../util/package-dir.js';
 import { loadYamlFile } from './yaml-file.js';
@@ -115,11 +116,3 @@ export function policyHash(p: EffectivePolicy): string {
   return createHash('sha256').update(canonicalJson(p)).digest('hex');
 }
 
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}

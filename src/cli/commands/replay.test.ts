@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,38 @@ describe('chainwatch replay', () => {
     expect(r.stderr).toContain(`chainwatch: ${file}:${lines.length - 4}: not a canonical event`);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(r.stdout.trim().split('\n').filter(Boolean).map((l) => Finding.parse(JSON.parse(l)).rule)).toEqual(['exfil.read-then-transmit']);
+  });
+
+  it('--audit: the run leaves a signed, hash-chained log that verifies offline with the public key', () => {
+    const d = join(mkdtempSync(join(tmpdir(), 'cw-cli-')), 'audit');
+    expect(run(join(replays, 'curl-put-shadow.trace.jsonl.gz'), '--audit', d).status).toBe(0);
+    const v = spawnSync(process.execPath, [cli, 'audit', 'verify', d, '--pubkey', join(d, 'audit-key.pub.pem')], { encoding: 'utf8' });
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/^intact: \d+ records, \d+ signed checkpoints/);
+    expect(v.stdout).toContain('1 findings');
+    const types = readFileSync(join(d, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    expect(types[0]).toBe('start');
+    expect(types).toContain('finding');
+    expect(types.slice(-2)).toEqual(['shutdown', 'checkpoint']);
+  });
+
+  it('kill -9 during a run, start again, verify: intact, nothing lost that was written', async () => {
+    const d = join(mkdtempSync(join(tmpdir(), 'cw-cli-')), 'audit');
+    // a slow replay (a twentieth of recorded speed) killed mid-run
+    const child = spawn(process.execPath, [cli, 'replay', join(replays, 'scm-rights-send.trace.jsonl.gz'), '--speed', '0.05', '--audit', d], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const killed = readFileSync(join(d, 'audit-000001.jsonl'), 'utf8');
+    expect(killed).toContain('"type":"start"');
+    expect(killed).not.toContain('"type":"shutdown"');
+    expect(run(join(replays, 'curl-put-shadow.trace.jsonl.gz'), '--audit', d).status).toBe(0);
+    const v = spawnSync(process.execPath, [cli, 'audit', 'verify', d, '--pubkey', join(d, 'audit-key.pub.pem'), '--json'], { encoding: 'utf8' });
+    expect(v.status, v.stdout).toBe(0);
+    const rep = JSON.parse(v.stdout) as { ok: boolean; records: number };
+    expect(rep.ok).toBe(true);
+    // the killed run's start record is covered by the next run's checkpoints
+    expect(readFileSync(join(d, 'audit-000001.jsonl'), 'utf8').startsWith(killed.split('\n')[0]!)).toBe(true);
   });
 
   it('rejects a bad --speed with usage (exit 2)', () => {

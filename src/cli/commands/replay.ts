@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runReplay } from '../../pipeline/replay-session.js';
 import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
-import { policyOptions } from '../options.js';
+import { addAuditOptions, auditOptions, policyOptions } from '../options.js';
 
 const log = moduleLog('cli/replay');
 
@@ -17,7 +17,7 @@ export function parseSpeed(v: string): number | 'max' {
 }
 
 export function replayCommand(): Command {
-  return new Command('replay')
+  return addAuditOptions(new Command('replay'))
     .summary('run recorded traces through the same pipeline as watch')
     .description(
       'Replay traces recorded by `watch --record` (plain, .gz or .zst) through the same state,\n' +
@@ -58,6 +58,7 @@ export function replayCommand(): Command {
           ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
           ...(speed !== undefined && { speed }),
           ...policyOptions(opts),
+          ...auditOptions(opts),
           onFinding: () => findings++,
           onTraceStart: (s) => {
             if (bar && current) bar.stop();

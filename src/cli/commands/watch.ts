@@ -2,13 +2,13 @@ import { Command, Option } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { defaultPolicyFile } from '../../rules/policy-file.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { policyOptions, positiveInt, positiveNumber } from '../options.js';
+import { addAuditOptions, auditOptions, policyOptions, positiveInt, positiveNumber } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
 
 export function watchCommand(): Command {
-  return new Command('watch')
+  return addAuditOptions(new Command('watch'))
     .summary('monitor live: the whole host, a cgroup subtree, a pid tree, or a command')
     .description(
       'Attach the kernel probes and stream canonical, resolved events.\n' +
@@ -64,6 +64,7 @@ export function watchCommand(): Command {
           }),
         }),
         enforce: opts.enforce === true,
+        ...auditOptions(opts),
         ...(opts.task !== undefined && { task: String(opts.task) }),
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),

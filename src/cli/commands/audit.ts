@@ -1,0 +1,61 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { verifyAudit } from '../../sinks/audit-verify.js';
+import { generateAuditKey, keyId, loadPublicKey, rawPublicKey } from '../../sinks/signed-note.js';
+import { ChainwatchError } from '../../util/errors.js';
+
+export const DEFAULT_KEY_NAME = 'chainwatch-audit';
+
+export function auditCommand(): Command {
+  const cmd = new Command('audit').summary('the tamper-evident audit log: keys and offline verification').description('See docs/audit.md.');
+  cmd
+    .command('keygen')
+    .description('make an Ed25519 signing key for the audit log (PEM, mode 0600) and print its public key')
+    .requiredOption('--out <file>', 'where to write the private key')
+    .option('--name <name>', 'the key name in signed checkpoints', DEFAULT_KEY_NAME)
+    .option('--force', 'overwrite an existing file')
+    .action((opts: { out: string; name: string; force?: boolean }) => {
+      if (existsSync(opts.out) && !opts.force) throw new ChainwatchError('USAGE', `${opts.out} exists`, { fix: 'choose another file, or --force to replace the key (old checkpoints then verify only with the old public key)' });
+      const k = generateAuditKey();
+      writeFileSync(opts.out, k.privatePem, { mode: 0o600 });
+      chmodSync(opts.out, 0o600);
+      const pub = loadPublicKey(k.publicPem);
+      process.stdout.write(k.publicPem);
+      process.stderr.write(`chainwatch: private key in ${opts.out}; public key above (give it to auditors: chainwatch audit verify DIR --pubkey FILE); note key ${opts.name}+${keyId(opts.name, pub).toString('hex')}+${Buffer.concat([Buffer.from([1]), rawPublicKey(pub)]).toString('base64')}\n`);
+    });
+  cmd
+    .command('verify')
+    .description('check every hash link, signature, segment and checkpoint of DIR with the public key only; exit 0 only when all is intact')
+    .argument('<dir>', 'the audit directory (watch --audit)')
+    .requiredOption('--pubkey <file>', 'the public key (PEM) printed by audit keygen, or the private key file')
+    .option('--name <name>', 'the key name the checkpoints were signed under', DEFAULT_KEY_NAME)
+    .option('--json', 'the report as JSON')
+    .action((dir: string, opts: { pubkey: string; name: string; json?: boolean }) => {
+      let pem: string;
+      try {
+        pem = readFileSync(opts.pubkey, 'utf8');
+      } catch (e) {
+        throw new ChainwatchError('USAGE', `cannot read ${opts.pubkey}: ${(e as Error).message}`, { fix: 'give the public key printed by chainwatch audit keygen' });
+      }
+      let pub;
+      try {
+        // a private key file works too: its public half is derived
+        pub = loadPublicKey(pem);
+      } catch (e) {
+        throw new ChainwatchError('USAGE', `${opts.pubkey} is not an Ed25519 key: ${(e as Error).message}`, { fix: 'give the public key printed by chainwatch audit keygen' });
+      }
+      const r = verifyAudit(dir, pub, opts.name);
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else {
+        const out: string[] = [];
+        out.push(r.ok ? `intact: ${r.records} records, ${r.checkpoints} signed checkpoints, signed up to record ${r.signedUpToSeq}` : `NOT INTACT: intact up to record ${r.intactUpToSeq}; signed up to record ${r.signedUpToSeq}`);
+        if (r.first) out.push(`first problem: ${r.first.problem} at ${r.first.where}: ${r.first.why}`);
+        for (const t of r.tears) out.push(`crash: a torn line at ${t.where} (${t.bytes} bytes), recorded by the next run`);
+        out.push(`coverage: ${r.coverage.from ?? '?'} … ${r.coverage.to ?? '?'}; ${r.coverage.findings} findings; ${r.coverage.lostEvents} kernel events lost`);
+        for (const g of r.coverage.heartbeatGaps) out.push(`heartbeat gap: ${g.seconds} s after ${g.after}`);
+        process.stdout.write(`${out.join('\n')}\n`);
+      }
+      if (!r.ok) process.exitCode = 1;
+    });
+  return cmd;
+}

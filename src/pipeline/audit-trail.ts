@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EffectivePolicy } from '../schema/policy.js';
+import type { Event } from '../schema/event.js';
+import type { Finding } from '../schema/finding.js';
+import type { TraceHeader } from '../schema/trace-header.js';
+import { AuditLog } from '../sinks/audit-log.js';
+import { generateAuditKey, loadPrivateKey } from '../sinks/signed-note.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import { moduleLog } from '../util/log.js';
+
+const log = moduleLog('pipeline/audit-trail');
+
+export interface AuditSettings {
+  dir: string;
+  /** Ed25519 private key (PEM); default DIR/audit-key.pem, made on first use. */
+  keyFile?: string;
+  keyName?: string;
+  heartbeatMs?: number;
+  checkpointEvery?: number;
+  checkpointMs?: number;
+  fsyncEach?: boolean;
+}
+
+/**
+ * What a monitoring run leaves in the audit log: a start record (version,
+ * host, kernel, probe digests, the effective policy's and the manifest's
+ * SHA-256), every finding, every loss report, enforcement actions, policy
+ * reloads, heartbeats with event counters per task (a gap between them is
+ * visible to an auditor), and a shutdown record with a final checkpoint.
+ */
+export class AuditTrail {
+  private readonly log: AuditLog;
+  private readonly perTask = new Map<string, number>();
+  private events = 0;
+  private lost = 0;
+  private findings = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(s: AuditSettings, header: TraceHeader, policy: EffectivePolicy | undefined) {
+    const keyFile = s.keyFile ?? join(s.dir, 'audit-key.pem');
+    if (!existsSync(keyFile)) {
+      mkdirSync(s.dir, { recursive: true });
+      const k = generateAuditKey();
+      writeFileSync(keyFile, k.privatePem, { mode: 0o600 });
+      writeFileSync(`${keyFile.replace(/\.pem$/, '')}.pub.pem`, k.publicPem);
+      log.warn({ key: keyFile }, 'made an audit signing key next to the log; for evidence that survives a host compromise, keep the key elsewhere (--audit-key) and ship checkpoints off the host');
+    }
+    const key = loadPrivateKey(readFileSync(keyFile, 'utf8'));
+    this.log = new AuditLog(s.dir, {
+      key,
+      keyName: s.keyName ?? 'chainwatch-audit',
+      origin: `chainwatch/${header.host}`,
+      ...(s.checkpointEvery !== undefined && { checkpointEvery: s.checkpointEvery }),
+      ...(s.checkpointMs !== undefined && { checkpointMs: s.checkpointMs }),
+      ...(s.fsyncEach !== undefined && { fsyncEach: s.fsyncEach }),
+    });
+    const sha = (v: unknown): string => createHash('sha256').update(canonicalJson(v)).digest('hex');
+    this.log.append('start', {
+      version: header.chainwatch_version,
+      host: header.host,
+      kernel: header.kernel,
+      scope: header.scope,
+      probes: header.probes,
+      rendered_sha256: header.rendered_sha256 ?? null,
+      policy_sha256: header.policy_sha256,
+      manifest_sha256: policy ? sha(policy.manifest) : null,
+      ...(header.imported_from && { imported_from: { format: header.imported_from.format, file: header.imported_from.file, sha256: header.imported_from.sha256 } }),
+    });
+    this.timer = setInterval(() => this.heartbeat(), s.heartbeatMs ?? 10_000).unref();
+  }
+
+  event(ev: Event): void {
+    this.events++;
+    const t = ev.proc?.task ?? (ev.kind === 'loss' ? '(kernel)' : '');
+    this.perTask.set(t, (this.perTask.get(t) ?? 0) + 1);
+    if (ev.kind === 'loss') {
+      this.lost += ev.events;
+      this.log.append('loss', { events: ev.events, source: ev.source, trace_ts_ns: ev.ts });
+    }
+  }
+
+  finding(f: Finding): void {
+    this.findings++;
+    this.log.append('finding', { finding: f });
+    if (f.action === 'killed' || f.action === 'kill-failed') this.log.append('enforcement', { action: f.action, pid: f.process.pid, rule: f.rule, task: f.task, finding_id: f.id });
+  }
+
+  policyReload(oldSha: string | null, newSha: string | null, accepted: boolean, why?: string): void {
+    this.log.append('policy-reload', { old_sha256: oldSha, new_sha256: newSha, accepted, ...(why !== undefined && { why }) });
+  }
+
+  private heartbeat(): void {
+    this.log.append('heartbeat', { events: this.events, lost_events: this.lost, findings: this.findings, events_by_task: Object.fromEntries(this.perTask) });
+  }
+
+  close(summary: Record<string, unknown>): void {
+    clearInterval(this.timer);
+    this.heartbeat();
+    this.log.close({ events: this.events, lost_events: this.lost, findings: this.findings, ...summary });
+  }
+}
