@@ -1,4 +1,5 @@
 import { benchDecodeState, benchMemoryPerFd } from './decode-state.js';
+import { benchAudit } from './audit.js';
 import { benchReplay } from './replay.js';
 
 /**
@@ -25,6 +26,14 @@ if (replayEvents > 0) {
   console.log(
     `  trace ${rp.traceMiB.toFixed(0)} MiB; replay ${rp.events.toLocaleString()} events in ${rp.replaySeconds.toFixed(2)} s = ${Math.round(rp.replayEventsPerSecond).toLocaleString()} events/s (peak RSS ${rp.replayPeakRssMiB.toFixed(0)} MiB)\n` +
       `  load: replay + spool ${rp.loadReplaySeconds.toFixed(2)} s, DuckDB bulk load ${rp.duckdbLoadSeconds.toFixed(2)} s = ${Math.round(rp.duckdbRowsPerSecond).toLocaleString()} rows/s; peak RSS ${rp.peakRssMiB.toFixed(0)} MiB`,
+  );
+}
+const auditRecords = Number(process.env.BENCH_AUDIT_RECORDS ?? 200_000);
+if (auditRecords > 0) {
+  console.log(`audit log, ${auditRecords.toLocaleString()} finding records…`);
+  const a = benchAudit(auditRecords, Math.min(auditRecords, 5_000));
+  console.log(
+    `  append ${Math.round(a.appendPerS).toLocaleString()} records/s (fsync at checkpoints), ${Math.round(a.appendFsyncEachPerS).toLocaleString()} records/s (fsync per record); verify ${Math.round(a.verifyPerS).toLocaleString()} records/s`,
   );
 }
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
