@@ -1,6 +1,7 @@
 import { benchDecodeState, benchMemoryPerFd } from './decode-state.js';
 import { benchAudit } from './audit.js';
 import { benchReplay } from './replay.js';
+import { benchSiem } from './siem.js';
 
 /**
  * `npm run bench`: CPU and memory figures that need no kernel.
@@ -35,6 +36,12 @@ if (auditRecords > 0) {
   console.log(
     `  append ${Math.round(a.appendPerS).toLocaleString()} records/s (fsync at checkpoints), ${Math.round(a.appendFsyncEachPerS).toLocaleString()} records/s (fsync per record); verify ${Math.round(a.verifyPerS).toLocaleString()} records/s`,
   );
+}
+const siemFindings = Number(process.env.BENCH_SIEM_FINDINGS ?? 20_000);
+if (siemFindings > 0) {
+  console.log(`SIEM delivery, ${siemFindings.toLocaleString()} findings to rsyslog over TLS (OCSF)…`);
+  const s = await benchSiem(siemFindings);
+  console.log(`  ${Math.round(s.perS).toLocaleString()} findings/s delivered and written by rsyslog (${Math.round(s.bytesPerFinding)} bytes each)`);
 }
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
 const m = benchMemoryPerFd(2000, 500);

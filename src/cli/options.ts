@@ -1,5 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AuditSettings } from '../pipeline/audit-trail.js';
+import { loadYamlFile } from '../rules/yaml-file.js';
+import { OutputsFile } from '../schema/outputs.js';
 import { defaultPolicyFile, loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 
 /** Commander argument parsers shared by the commands. */
@@ -27,7 +29,13 @@ export function policyOptions(opts: Record<string, unknown>): { policy?: LoadedP
 /** `--audit DIR` (default ./var/audit) / `--no-audit` / `--audit-key FILE`. */
 export function auditOptions(opts: Record<string, unknown>): { audit?: AuditSettings } {
   if (opts.audit === false) return {};
-  return { audit: { dir: typeof opts.audit === 'string' ? opts.audit : './var/audit', ...(typeof opts.auditKey === 'string' && { keyFile: opts.auditKey }) } };
+  return {
+    audit: {
+      dir: typeof opts.audit === 'string' ? opts.audit : './var/audit',
+      ...(typeof opts.auditKey === 'string' && { keyFile: opts.auditKey }),
+      ...(typeof opts.auditRetain === 'number' && { retainDays: opts.auditRetain }),
+    },
+  };
 }
 
 /** The audit options, the same on every command that runs the pipeline. */
@@ -35,5 +43,22 @@ export function addAuditOptions(c: Command): Command {
   return c
     .option('--audit <dir>', 'tamper-evident audit log directory (default ./var/audit; docs/audit.md)')
     .option('--no-audit', 'no audit log')
-    .option('--audit-key <file>', 'Ed25519 signing key (chainwatch audit keygen); default DIR/audit-key.pem, made on first use');
+    .option('--audit-key <file>', 'Ed25519 signing key (chainwatch audit keygen); default DIR/audit-key.pem, made on first use')
+    .option('--audit-retain <days>', 'remove audit segments older than DAYS, leaving a signed anchor so verify still passes', positiveInt('--audit-retain'))
+    .option('--outputs <file>', 'SIEM outputs: syslog over TLS/TCP/UDP with OCSF, CEF, ECS or JSON; JSON Lines files (docs/siem.md)');
 }
+
+/** `--outputs FILE`: SIEM outputs (docs/siem.md), validated with FILE:LINE:COL errors. */
+export function outputsOptions(opts: Record<string, unknown>): { outputs?: OutputsFile } {
+  return typeof opts.outputs === 'string' ? { outputs: loadYamlFile(opts.outputs, OutputsFile, OUTPUTS_EXAMPLE) } : {};
+}
+
+const OUTPUTS_EXAMPLE = `version: 1
+outputs:
+  - name: soc
+    type: syslog
+    transport: tls
+    address: siem.example:6514
+    format: ocsf
+    tls: { ca: /etc/chainwatch/ca.pem, cert: /etc/chainwatch/client.pem, key: /etc/chainwatch/client.key }
+    route: { min_severity: medium }`;

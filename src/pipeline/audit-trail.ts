@@ -21,6 +21,10 @@ export interface AuditSettings {
   checkpointEvery?: number;
   checkpointMs?: number;
   fsyncEach?: boolean;
+  /** Remove segments older than this many days (at start and daily), leaving a signed anchor. */
+  retainDays?: number;
+  /** Each signed checkpoint note, to ship off the host (SIEM outputs). */
+  onCheckpoint?: (note: string) => void;
 }
 
 /**
@@ -37,6 +41,9 @@ export class AuditTrail {
   private lost = 0;
   private findings = 0;
   private readonly timer: NodeJS.Timeout;
+  private retainTimer: NodeJS.Timeout | undefined;
+  /** Delivery counters per SIEM output, for heartbeats. */
+  outputStats: (() => Record<string, unknown>) | undefined;
 
   constructor(s: AuditSettings, header: TraceHeader, policy: EffectivePolicy | undefined) {
     const keyFile = s.keyFile ?? join(s.dir, 'audit-key.pem');
@@ -55,6 +62,7 @@ export class AuditTrail {
       ...(s.checkpointEvery !== undefined && { checkpointEvery: s.checkpointEvery }),
       ...(s.checkpointMs !== undefined && { checkpointMs: s.checkpointMs }),
       ...(s.fsyncEach !== undefined && { fsyncEach: s.fsyncEach }),
+      ...(s.onCheckpoint && { onCheckpoint: s.onCheckpoint }),
     });
     const sha = (v: unknown): string => createHash('sha256').update(canonicalJson(v)).digest('hex');
     this.log.append('start', {
@@ -69,6 +77,15 @@ export class AuditTrail {
       ...(header.imported_from && { imported_from: { format: header.imported_from.format, file: header.imported_from.file, sha256: header.imported_from.sha256 } }),
     });
     this.timer = setInterval(() => this.heartbeat(), s.heartbeatMs ?? 10_000).unref();
+    if (s.retainDays !== undefined) {
+      const days = s.retainDays;
+      const retain = (): void => {
+        const removed = this.log.retain(days);
+        if (removed.length > 0) log.info({ removed, days }, 'audit retention: old segments removed, signed anchor written');
+      };
+      retain();
+      this.retainTimer = setInterval(retain, 86_400_000).unref();
+    }
   }
 
   event(ev: Event): void {
@@ -91,12 +108,18 @@ export class AuditTrail {
     this.log.append('policy-reload', { old_sha256: oldSha, new_sha256: newSha, accepted, ...(why !== undefined && { why }) });
   }
 
+  /** A SIEM output refused a message (its queue was full): recorded, never silent. */
+  sinkDrop(output: string, what: string): void {
+    this.log.append('loss', { source: `output:${output}`, events: 0, dropped: what });
+  }
+
   private heartbeat(): void {
-    this.log.append('heartbeat', { events: this.events, lost_events: this.lost, findings: this.findings, events_by_task: Object.fromEntries(this.perTask) });
+    this.log.append('heartbeat', { events: this.events, lost_events: this.lost, findings: this.findings, events_by_task: Object.fromEntries(this.perTask), ...(this.outputStats && { outputs: this.outputStats() }) });
   }
 
   close(summary: Record<string, unknown>): void {
     clearInterval(this.timer);
+    if (this.retainTimer) clearInterval(this.retainTimer);
     this.heartbeat();
     this.log.close({ events: this.events, lost_events: this.lost, findings: this.findings, ...summary });
   }

@@ -8,7 +8,9 @@ import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-h
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
-import { AuditTrail, type AuditSettings } from './audit-trail.js';
+import type { OutputsFile } from '../schema/outputs.js';
+import type { AuditSettings } from './audit-trail.js';
+import { openSinks } from './run-sinks.js';
 import { renderEnforcement } from '../source/enforce-probe.js';
 import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
@@ -55,6 +57,9 @@ export interface LiveSessionOptions {
   policy?: LoadedPolicy;
   /** The tamper-evident audit log (docs/audit.md); none when undefined. */
   audit?: AuditSettings;
+  /** SIEM outputs (docs/siem.md) and where their durable queues live (default ./var/queue). */
+  outputs?: OutputsFile;
+  queueDir?: string;
   /** The policy file, re-read when `onReloadRequest`'s callback is called (SIGHUP). */
   policyFile?: string;
   /** Receives a function that reloads the policy from `policyFile` (the CLI calls it on SIGHUP). */
@@ -197,7 +202,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       if (issuesLogged <= 20 || issuesLogged % 1000 === 0) log.warn({ line: i.line, reason: i.reason, excerpt: i.excerpt, total: issuesLogged }, 'malformed probe line skipped');
     },
   });
-  const audit = o.audit ? new AuditTrail(o.audit, header, o.policy?.effective) : undefined;
+  const sinks = openSinks(o, header);
+  const { audit, siem } = sinks;
   const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
   const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
   let findingCount = 0;
@@ -226,6 +232,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       if (f.sends === 1) detectionMs.push((now() - f.ts_ns) / 1e6);
       findingsOut?.write(f);
       audit?.finding(f);
+      siem?.finding(f);
       o.onFinding?.(f);
     },
   });
@@ -253,7 +260,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
-    audit?.close({ reason: failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}` });
+    await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
     await eventsOut?.close();
     await findingsOut?.close();
     await recorder?.close();

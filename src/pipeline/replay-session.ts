@@ -10,7 +10,9 @@ import { moduleLog } from '../util/log.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation } from './correlation.js';
 import { importFormatOf, importHeader, newImportStats, readImport, type ImportStats } from './import-recording.js';
-import { AuditTrail, type AuditSettings } from './audit-trail.js';
+import type { OutputsFile } from '../schema/outputs.js';
+import type { AuditSettings } from './audit-trail.js';
+import { openSinks } from './run-sinks.js';
 import { analyze } from './pipeline.js';
 
 const log = moduleLog('pipeline/replay-session');
@@ -26,6 +28,9 @@ export interface ReplayOptions {
   policy?: LoadedPolicy;
   /** The tamper-evident audit log: each replayed trace is a run in it (start … shutdown). */
   audit?: AuditSettings;
+  /** SIEM outputs for the replay's findings (docs/siem.md). */
+  outputs?: OutputsFile;
+  queueDir?: string;
   /** Pace by recorded time: 1 = realtime, N = N times faster; undefined = as fast as possible. */
   speed?: number;
   onFinding?: (f: Finding) => void;
@@ -70,7 +75,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
       o.onTraceStart?.(stats);
       let findings = 0;
       const state = new SystemState();
-      const audit = o.audit ? new AuditTrail(o.audit, header, o.policy?.effective) : undefined;
+      const sinks = openSinks(o, header);
+      const { audit, siem } = sinks;
       const correlation = buildCorrelation({
         rulesDir: o.rulesDir,
         host: header.host,
@@ -79,6 +85,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
         onFinding: (f) => {
           findings++;
           audit?.finding(f);
+          siem?.finding(f);
           findingsOut?.write(f);
           o.onFinding?.(f);
         },
@@ -102,10 +109,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
       } catch (e) {
         // a bad line stops the replay, but what the events before it proved is still reported
         for (const f of correlation.correlator.flush()) correlation.onFinding(f);
-        audit?.close({ reason: `failed: ${(e as Error).message}`, file });
+        await sinks.close(`failed: ${(e as Error).message}`, { file });
         throw e;
       }
-      audit?.close({ reason: 'replayed', file, events: stats.events, ...(stats.cut && { cut: stats.cut }) });
+      await sinks.close('replayed', { file, events: stats.events, ...(stats.cut && { cut: stats.cut }) });
       const summary: ReplayTraceSummary = {
         file,
         header,

@@ -187,4 +187,25 @@ describe('audit log', () => {
     const rec = JSON.parse(lines(seg(dir, 2))[0]!) as AuditRecord;
     expect(rec).toMatchObject({ type: 'recovery', torn_segment: segmentName(1) });
   });
+
+  it('retention: old segments go, a signed anchor stays, and verify still passes for what remains', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-audit-ret-'));
+    const opts = { key, keyName: NAME, origin: 'o', checkpointEvery: 5, checkpointMs: 0, segmentRecords: 10 };
+    const a = new AuditLog(dir, opts);
+    for (let i = 0; i < 45; i++) a.append('finding', { n: i });
+    a.close();
+    const b = new AuditLog(dir, opts);
+    const removed = b.retain(0);
+    expect(removed.length).toBeGreaterThanOrEqual(4);
+    b.append('finding', { n: 'after' });
+    b.close();
+    const r = verifyAudit(dir, pub, NAME);
+    expect(r.first).toBeUndefined();
+    expect(r.ok).toBe(true);
+    expect(r.anchor).toMatchObject({ removed: removed.length });
+    // the anchor is evidence too: changing it breaks its signature
+    const anchor = JSON.parse(readFileSync(join(dir, 'anchor.json'), 'utf8')) as { first_seq: number };
+    writeFileSync(join(dir, 'anchor.json'), JSON.stringify({ ...anchor, first_seq: anchor.first_seq + 1 }));
+    expect(verifyAudit(dir, pub, NAME).first).toMatchObject({ problem: 'bad-signature', where: 'anchor.json' });
+  });
 });

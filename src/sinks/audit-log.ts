@@ -1,5 +1,5 @@
-import { createHash, type KeyObject } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash, sign, type KeyObject } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../util/canonical-json.js';
 import { MerkleFrontier } from './merkle.js';
@@ -45,6 +45,22 @@ export const GENESIS = '0'.repeat(64);
 export const segmentName = (n: number): string => `audit-${String(n).padStart(6, '0')}.jsonl`;
 export const SEGMENT_RE = /^audit-(\d{6})\.jsonl$/;
 
+export interface Anchor {
+  first_segment: number;
+  first_seq: number;
+  prev: string;
+  tree: { size: number; subtrees: { height: number; hash: string }[] };
+  removed: string[];
+  made: string;
+  key: string;
+  signature: string;
+}
+
+export function readAnchor(dir: string): Anchor | undefined {
+  const f = join(dir, 'anchor.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Anchor) : undefined;
+}
+
 export function recordHash(r: Omit<AuditRecord, 'hash'> | AuditRecord): string {
   const { hash: _drop, ...rest } = r as AuditRecord;
   return createHash('sha256').update(canonicalJson(rest)).digest('hex');
@@ -56,7 +72,9 @@ export class AuditLog {
   private inSegment = 0;
   private seq = 0;
   private prev = GENESIS;
-  private readonly tree = new MerkleFrontier();
+  private tree = new MerkleFrontier();
+  /** The chain's state at the end of each segment (for a retention anchor). */
+  private readonly segmentEnds = new Map<string, { lastTs: string; seq: number; prev: string; tree: ReturnType<MerkleFrontier['export']> }>();
   private sinceCheckpoint = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Where a previous run's log was torn, if it was (reported in the first record of this run). */
@@ -67,13 +85,23 @@ export class AuditLog {
     private readonly o: AuditOptions,
   ) {
     mkdirSync(dir, { recursive: true });
-    const segs = readdirSync(dir).filter((f) => SEGMENT_RE.test(f)).sort();
+    // after retention, the chain starts from the signed anchor
+    const anchor = readAnchor(dir);
+    if (anchor) {
+      this.tree = MerkleFrontier.from(anchor.tree);
+      this.seq = anchor.first_seq;
+      this.prev = anchor.prev;
+      this.segment = anchor.first_segment - 1;
+    }
+    const segs = readdirSync(dir).filter((f) => SEGMENT_RE.test(f) && (!anchor || Number(SEGMENT_RE.exec(f)![1]) >= anchor.first_segment)).sort();
     let torn: { segment: string; line: number; bytes: number } | undefined;
+    let lastTs = '';
     for (const s of segs) {
       const text = readFileSync(join(dir, s), 'utf8');
       const lines = text.split('\n');
       const last = lines.pop()!; // '' when the file ends with a newline
-      lines.forEach((l, i) => this.restore(l, s, i + 1));
+      lines.forEach((l, i) => (lastTs = this.restore(l, s, i + 1)));
+      this.segmentEnds.set(s, { lastTs, seq: this.seq, prev: this.prev, tree: this.tree.export() });
       if (last.length > 0) {
         // a line without its newline: whole or not, it was cut while being written
         torn = { segment: s, line: lines.length + 1, bytes: Buffer.byteLength(last) };
@@ -88,7 +116,7 @@ export class AuditLog {
     if (o.checkpointMs !== 0) this.timer = setInterval(() => this.sinceCheckpoint > 0 && this.checkpoint(), o.checkpointMs ?? 10_000).unref();
   }
 
-  private restore(line: string, seg: string, n: number): void {
+  private restore(line: string, seg: string, n: number): string {
     let r: AuditRecord;
     try {
       r = JSON.parse(line) as AuditRecord;
@@ -98,6 +126,7 @@ export class AuditLog {
     this.seq = r.seq + 1;
     this.prev = r.hash;
     this.tree.append(line);
+    return r.ts;
   }
 
   private openSegment(fresh: boolean): void {
@@ -140,6 +169,36 @@ export class AuditLog {
     this.sinceCheckpoint = 0;
     this.o.onCheckpoint?.(note);
     return note;
+  }
+
+  /**
+   * Removes whole segments whose last record is older than `days` (never the
+   * one being written), after writing a signed anchor that lets verify start
+   * where they end: the first kept segment and seq, the last removed
+   * record's hash and the Merkle frontier there. Returns the removed names.
+   */
+  retain(days: number): string[] {
+    const cutoff = Date.now() - days * 86_400_000;
+    const names = [...this.segmentEnds.keys()].sort();
+    const current = segmentName(this.segment);
+    const removable: string[] = [];
+    for (const n of names) {
+      const end = this.segmentEnds.get(n)!;
+      if (n === current || Date.parse(end.lastTs) >= cutoff) break;
+      removable.push(n);
+    }
+    if (removable.length === 0) return [];
+    const last = this.segmentEnds.get(removable[removable.length - 1]!)!;
+    const body = { first_segment: Number(SEGMENT_RE.exec(removable[removable.length - 1]!)![1]) + 1, first_seq: last.seq, prev: last.prev, tree: last.tree, removed: removable, made: new Date().toISOString(), key: this.o.keyName };
+    const anchor = { ...body, signature: sign(null, Buffer.from(canonicalJson(body)), this.o.key).toString('base64') };
+    writeFileSync(join(this.dir, 'anchor.json.tmp'), `${JSON.stringify(anchor, null, 1)}\n`);
+    renameSync(join(this.dir, 'anchor.json.tmp'), join(this.dir, 'anchor.json'));
+    for (const n of removable) {
+      rmSync(join(this.dir, n), { force: true });
+      this.segmentEnds.delete(n);
+    }
+    this.append('retention', { removed: removable, older_than_days: days, anchor_sha256: createHash('sha256').update(canonicalJson(anchor)).digest('hex') });
+    return removable;
   }
 
   get size(): number {

@@ -1,8 +1,8 @@
-import type { KeyObject } from 'node:crypto';
+import { verify, type KeyObject } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../util/canonical-json.js';
-import { GENESIS, recordHash, SEGMENT_RE, type AuditRecord } from './audit-log.js';
+import { GENESIS, readAnchor, recordHash, SEGMENT_RE, type AuditRecord } from './audit-log.js';
 import { MerkleFrontier } from './merkle.js';
 import { openNote } from './signed-note.js';
 
@@ -35,6 +35,8 @@ export interface VerifyReport {
   /** Every record up to this seq chains correctly (signed or not). */
   intactUpToSeq: number;
   checkpoints: number;
+  /** Retention: verification started from this signed anchor. */
+  anchor?: { firstSegment: number; firstSeq: number; removed: number };
   first?: { problem: Problem; where: string; why: string };
   /** Crashes the log records (torn lines the next run acknowledged). */
   tears: { where: string; bytes: number }[];
@@ -49,15 +51,23 @@ export function verifyAudit(dir: string, pub: KeyObject, keyName: string, heartb
     return rep;
   };
   if (!existsSync(dir)) return fail('empty', dir, 'no such directory');
-  const segs = readdirSync(dir).filter((f) => SEGMENT_RE.test(f)).sort();
+  // after retention: start from the signed anchor where the removed segments ended
+  const anchor = readAnchor(dir);
+  if (anchor) {
+    const { signature, ...body } = anchor;
+    if (!verify(null, Buffer.from(canonicalJson(body)), pub, Buffer.from(signature, 'base64'))) return fail('bad-signature', 'anchor.json', 'the retention anchor is not signed by this key');
+    rep.anchor = { firstSegment: anchor.first_segment, firstSeq: anchor.first_seq, removed: anchor.removed.length };
+  }
+  const first = anchor?.first_segment ?? 1;
+  const segs = readdirSync(dir).filter((f) => SEGMENT_RE.test(f) && Number(SEGMENT_RE.exec(f)![1]) >= first).sort();
   if (segs.length === 0) return fail('empty', dir, 'no audit segments');
   for (let i = 0; i < segs.length; i++) {
     const n = Number(SEGMENT_RE.exec(segs[i]!)![1]);
-    if (n !== i + 1) return fail('missing-segment', segs[i]!, `segment ${String(i + 1).padStart(6, '0')} is missing (found ${segs[i]} next)`);
+    if (n !== i + first) return fail('missing-segment', segs[i]!, `segment ${String(i + first).padStart(6, '0')} is missing (found ${segs[i]} next)`);
   }
-  const tree = new MerkleFrontier();
-  let prev = GENESIS;
-  let expectSeq = 0;
+  const tree = anchor ? MerkleFrontier.from(anchor.tree) : new MerkleFrontier();
+  let prev = anchor?.prev ?? GENESIS;
+  let expectSeq = anchor?.first_seq ?? 0;
   let lastHeartbeat: number | undefined;
   let lastTs: string | undefined;
   for (let si = 0; si < segs.length; si++) {

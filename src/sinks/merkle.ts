@@ -30,6 +30,18 @@ export class MerkleFrontier {
     this.size++;
   }
 
+  /** The frontier as data (for a retention anchor): size and the perfect subtrees, largest first. */
+  export(): { size: number; subtrees: { height: number; hash: string }[] } {
+    return { size: this.size, subtrees: this.stack.map((n) => ({ height: n.height, hash: n.hash.toString('hex') })) };
+  }
+
+  static from(x: { size: number; subtrees: { height: number; hash: string }[] }): MerkleFrontier {
+    const f = new MerkleFrontier();
+    for (const n of x.subtrees) f.stack.push({ height: n.height, hash: Buffer.from(n.hash, 'hex') });
+    f.size = x.size;
+    return f;
+  }
+
   /** MTH of everything appended; the empty tree's hash is SHA-256 of nothing. */
   root(): Buffer {
     if (this.stack.length === 0) return createHash('sha256').digest();

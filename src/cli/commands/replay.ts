@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runReplay } from '../../pipeline/replay-session.js';
 import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, auditOptions, policyOptions } from '../options.js';
+import { addAuditOptions, auditOptions, outputsOptions, policyOptions } from '../options.js';
 
 const log = moduleLog('cli/replay');
 
@@ -59,6 +59,7 @@ export function replayCommand(): Command {
           ...(speed !== undefined && { speed }),
           ...policyOptions(opts),
           ...auditOptions(opts),
+          ...outputsOptions(opts),
           onFinding: () => findings++,
           onTraceStart: (s) => {
             if (bar && current) bar.stop();

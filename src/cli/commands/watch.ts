@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { defaultPolicyFile } from '../../rules/policy-file.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { addAuditOptions, auditOptions, policyOptions, positiveInt, positiveNumber } from '../options.js';
+import { addAuditOptions, auditOptions, outputsOptions, policyOptions, positiveInt, positiveNumber } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -65,6 +65,7 @@ export function watchCommand(): Command {
         }),
         enforce: opts.enforce === true,
         ...auditOptions(opts),
+        ...outputsOptions(opts),
         ...(opts.task !== undefined && { task: String(opts.task) }),
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),
