@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { AuditSettings } from '../pipeline/audit-trail.js';
 import { loadYamlFile } from '../rules/yaml-file.js';
 import { OutputsFile } from '../schema/outputs.js';
@@ -34,6 +34,7 @@ export function auditOptions(opts: Record<string, unknown>): { audit?: AuditSett
       dir: typeof opts.audit === 'string' ? opts.audit : './var/audit',
       ...(typeof opts.auditKey === 'string' && { keyFile: opts.auditKey }),
       ...(typeof opts.auditRetain === 'number' && { retainDays: opts.auditRetain }),
+      ...(opts.auditFsync === 'record' && { fsyncEach: true }),
     },
   };
 }
@@ -44,6 +45,7 @@ export function addAuditOptions(c: Command): Command {
     .option('--audit <dir>', 'tamper-evident audit log directory (default ./var/audit; docs/audit.md)')
     .option('--no-audit', 'no audit log')
     .option('--audit-key <file>', 'Ed25519 signing key (chainwatch audit keygen); default DIR/audit-key.pem, made on first use')
+    .addOption(new Option('--audit-fsync <when>', 'fsync the audit log at every record, or only at checkpoints and close').choices(['checkpoint', 'record']).default('checkpoint'))
     .option('--audit-retain <days>', 'remove audit segments older than DAYS, leaving a signed anchor so verify still passes', positiveInt('--audit-retain'))
     .option('--outputs <file>', 'SIEM outputs: syslog over TLS/TCP/UDP with OCSF, CEF, ECS or JSON; JSON Lines files (docs/siem.md)');
 }
