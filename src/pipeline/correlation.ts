@@ -29,7 +29,7 @@ export function buildCorrelation(o: CorrelationSetup): Correlation {
   const classes = DataClasses.load(DataClasses.defaultFile(o.rulesDir));
   return {
     correlator: new Correlator(
-      new FlowTracker((p) => classes.classify(p)),
+      new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task)),
       new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
       new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
       o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),

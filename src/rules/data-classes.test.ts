@@ -25,7 +25,10 @@ describe('data classes', () => {
     expect(c.classify('/etc/hostname')).toEqual([]);
     expect(c.classify('/etc/apache2/.htpasswd')).toEqual([]);
     // public CA bundles match *.pem but are excepted
-    expect(c.classify('/srv/tls/server-key.pem')).toEqual(['secret']);
+    expect(c.classify('/srv/tls/server-key.pem')).toEqual(['tls-key']);
+    // a server's TLS key: sending on accepted connections is serving with it, unless the task is named sensitive
+    expect(c.readToServe('tls-key', 'web')).toBe(true);
+    expect(c.readToServe('secret', 'web')).toBe(false);
     expect(c.classify('/etc/ssl/certs/ca-certificates.crt')).toEqual([]);
     expect(c.classify('/etc/ssl/certs/sandboxing-egress-ca.pem')).toEqual([]);
     expect(c.classify('/usr/lib/python3/dist-packages/certifi/cacert.pem')).toEqual([]);

@@ -33,6 +33,13 @@ export class DataClasses {
     return out;
   }
 
+  /** The class is read by servers to serve (`read_to_serve`) and not named sensitive for this task. */
+  readToServe(cls: string, task: string): boolean {
+    const c = this.file.classes[cls];
+    if (c?.read_to_serve !== true) return false;
+    return !(c.sensitive_for_tasks ?? []).some((g) => picomatch.isMatch(task, g, { dot: true }));
+  }
+
   why(cls: string): string {
     return this.file.classes[cls]?.why ?? '';
   }

@@ -25,6 +25,14 @@ export const DataClass = z
     paths: z.array(PathGlob).min(1),
     /** Paths matched by `paths` that are not of this class after all (public certificate bundles under *.pem, say). */
     except: z.array(PathGlob).optional(),
+    /**
+     * A server reads objects of this class to serve (its own TLS key): data it
+     * sends on connections it accepted does not count as this class leaving,
+     * except in the tasks named in `sensitive_for_tasks` (globs). Sending it
+     * on a connection the process opened still does.
+     */
+    read_to_serve: z.boolean().optional(),
+    sensitive_for_tasks: z.array(z.string().min(1)).optional(),
   })
   .strict();
 

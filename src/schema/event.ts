@@ -51,6 +51,8 @@ export const ObjectView = z.object({
   sock_type: z.number().int().optional(),
   local: Endpoint.optional(),
   peer: Endpoint.optional(),
+  /** A socket made by accept(2): the server's end of a connection. */
+  accepted: z.boolean().optional(),
 });
 export type ObjectView = z.infer<typeof ObjectView>;
 

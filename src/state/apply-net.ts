@@ -28,6 +28,7 @@ export const onAccept: Handler<'net.accept'> = (st, ev, p) => {
   const family = ev.family ?? listener?.family;
   const o = st.objects.upsert(ev.obj, {
     type: 'socket',
+    accepted: true,
     ...(family !== undefined && { family }),
     ...(listener?.sock_type !== undefined && { sockType: listener.sock_type }),
   });

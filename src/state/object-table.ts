@@ -11,6 +11,8 @@ export interface KernelObject {
   peer?: Endpoint;
   /** The other end of a connected unix socket or socketpair. */
   peerId?: ObjId;
+  /** A socket made by accept(2): the server's end of a connection. */
+  accepted?: boolean;
   /** Number of fd entries (in any process) that point at this object. */
   refs: number;
   /** Bumped on every change so cached views know they are stale. */
@@ -23,7 +25,7 @@ export function channelOf(o: KernelObject): string {
   return `${o.type}:${o.id}`;
 }
 
-const FILLABLE = ['path', 'family', 'sockType', 'local', 'peer', 'peerId'] as const;
+const FILLABLE = ['path', 'family', 'sockType', 'local', 'peer', 'peerId', 'accepted'] as const;
 
 /**
  * All kernel objects referenced by live descriptors of one state instance.
@@ -104,6 +106,7 @@ export class ObjectTable {
     v.cloexec = cloexec;
     if (o.family !== undefined) v.family = o.family;
     if (o.sockType !== undefined) v.sock_type = o.sockType;
+    if (o.accepted === true) v.accepted = true;
     if (o.local !== undefined) v.local = o.local;
     if (o.peer !== undefined) v.peer = o.peer;
     return v;
