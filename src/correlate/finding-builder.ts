@@ -4,6 +4,7 @@ import type { ChainHop, Finding } from '../schema/finding.js';
 import { describeObject } from './describe-object.js';
 import { isFdSentFact, isTransmitFact, type FdPassFact, type FlowTransmitFact } from './flow-facts.js';
 import type { Violation } from './policy-engine.js';
+import { isShellRelayFact, type ShellRelayFact } from './relay-tracker.js';
 import type { RuleMatch, RuleInput } from './sequence-matcher.js';
 
 /**
@@ -56,7 +57,7 @@ export class FindingBuilder {
         }
         continue;
       }
-      const f = isTransmitFact(last) ? this.fromTransmit(m, last) : isFdSentFact(last) ? this.fromFdSent(m, last) : this.fromEvents(m);
+      const f = isTransmitFact(last) ? this.fromTransmit(m, last) : isFdSentFact(last) ? this.fromFdSent(m, last) : isShellRelayFact(last) ? this.fromRelay(m, last) : this.fromEvents(m);
       this.open.set(k, { finding: f, dirty: false });
       out.push(f);
     }
@@ -217,6 +218,23 @@ export class FindingBuilder {
       summary:
         `${x.proc?.comm ?? '?'} (pid ${x.pid}, task ${x.proc?.task ?? ''}) passed a descriptor of ${x.data_class ?? 'sensitive'} ` +
         `${x.source_path ?? 'data'} over a unix socket${peer !== undefined ? ` (${peer})` : ''} and no process of the task received it (${m.rule.id}).`,
+    };
+  }
+
+  /** A shell whose standard input another process feeds from a network socket (ncat -e, socat EXEC). */
+  private fromRelay(m: RuleMatch, x: ShellRelayFact): Finding {
+    const s = x.socket;
+    const peer = s.peer?.addr !== undefined ? `${s.peer.addr}:${s.peer.port ?? 0}` : s.channel;
+    return {
+      ...this.base(m, x),
+      source: { path: x.shell },
+      sink: sinkOf(s),
+      bytes_read: 0,
+      bytes_sent: 0,
+      latency_ms: Math.round(((x.ts - x.hops[0]!.ts_ns) / 1e6) * 1000) / 1000,
+      chain: x.hops,
+      coverage: { lost_events: this.lostBetween(x.hops[0]!.ts_ns, x.ts), window_start_ns: x.hops[0]!.ts_ns, window_end_ns: x.ts },
+      summary: `${x.proc?.comm ?? '?'} (pid ${x.pid}, task ${x.proc?.task ?? ''}) runs ${x.shell} on input that ${x.relay_comm} (pid ${x.relay_pid}) relays from socket ${peer} (${m.rule.id}).`,
     };
   }
 
