@@ -46,7 +46,7 @@ afterAll(async () => {
   await tcp?.close();
   h?.cleanup();
   expect(summary?.lostEvents).toBe(0);
-  expect(summary?.lateEvents).toBe(0);
+  expect(summary?.lateEvents, JSON.stringify(summary?.lateSamples)).toBe(0);
 }, 120_000);
 
 const url = (): string => `http://127.0.0.2:${http.port}/`;

@@ -10,6 +10,18 @@ const dupSock = (pid: number, ts: number, ret: number, exe = '/usr/bin/ncat'): R
 const exec = (pid: number, ts: number, filename: string): RuleInput => ({ kind: 'process.exec', ts, pid, proc: proc(filename), filename }) as RuleInput;
 
 describe('chain rules: sequence matcher', () => {
+  it('by: tree joins steps of different processes of one process tree, not of another tree', () => {
+    const rules = parseChainRules(
+      'version: 1\nrules:\n  - id: t.download-then-shell\n    category: reverse-shell\n    severity: high\n    why: a tree downloads, then one of its processes runs a shell\n    sequence:\n      by: tree\n      steps:\n        - match: { kind: process.exec, filename: /usr/bin/curl }\n        - match: { kind: process.exec, filename: /bin/sh }\n',
+      'tree.yaml',
+    ).rules;
+    const m = new SequenceMatcher(rules);
+    const ex = (pid: number, tree: number, ts: number, filename: string): RuleInput => ({ kind: 'process.exec', ts, pid, proc: { task: 't', tree }, filename }) as RuleInput;
+    expect(m.observe(ex(20, 20, 1, '/usr/bin/curl'))).toEqual([]);
+    expect(m.observe(ex(31, 30, 2, '/bin/sh'))).toEqual([]); // another tree
+    expect(m.observe(ex(21, 20, 3, '/bin/sh')).map((x) => x.rule.id)).toEqual(['t.download-then-shell']); // a child in the same tree
+  });
+
   it('shell.stdio-over-socket: socket dup2 onto stdio, then exec of a shell, by the same process', () => {
     const m = new SequenceMatcher(shells);
     expect(m.observe(dupSock(7, 1, 0))).toEqual([]);

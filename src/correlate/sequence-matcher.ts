@@ -9,7 +9,7 @@ export interface RuleInput {
   kind: string;
   ts: number;
   pid: number;
-  proc?: { task: string } | undefined;
+  proc?: { task: string; tree?: number | undefined } | undefined;
   /** Data-flow chain identity (flow facts only). */
   chain_key?: string;
 }
@@ -141,6 +141,8 @@ function keyOf(x: RuleInput, by: ChainRule['sequence']['by']): string | undefine
   switch (by) {
     case 'process':
       return `${task}|${x.pid}`;
+    case 'tree':
+      return `${task}|t${x.proc?.tree ?? x.pid}`;
     case 'task':
       return task;
     case 'flow':

@@ -90,6 +90,8 @@ export interface LiveSessionSummary {
   /** Carriers and marked channels left at the end, transmits seen. */
   flow: ReturnType<FlowTracker['stats']>;
   lateEvents: number;
+  /** The first late events: kind, time, how far behind, pid. */
+  lateSamples: ReorderStats['lateSamples'];
   lateSummaries: number;
   state: SystemState['stats'];
   processes: number;
@@ -258,7 +260,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   }
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const state = new SystemState();
-  const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };
+  const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
     await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
     await eventsOut?.close();
@@ -378,6 +380,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     decoder: { ...decoder.stats },
     flow: correlation.correlator.flow.stats(),
     lateEvents: reorderStats.late,
+    lateSamples: reorderStats.lateSamples,
     lateSummaries: reorderStats.lateSummaries,
     state: state.stats,
     processes: state.procs.size,

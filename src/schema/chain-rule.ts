@@ -70,7 +70,7 @@ export const ChainRule = z
     sequence: z
       .object({
         /** What joins the steps: the same process, the same task, or the same data-flow chain. */
-        by: z.enum(['process', 'task', 'flow']),
+        by: z.enum(['process', 'tree', 'task', 'flow']),
         maxspan: Duration.optional(),
         steps: z
           .array(Step)

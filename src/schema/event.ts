@@ -61,6 +61,8 @@ export const ProcView = z.object({
   comm: z.string(),
   exe: z.string().optional(),
   task: z.string(),
+  /** The process tree within the task: the pid of the topmost ancestor in the same cgroup (chain rules join `by: tree`). */
+  tree: z.number().int().optional(),
 });
 export type ProcView = z.infer<typeof ProcView>;
 

@@ -13,8 +13,9 @@
  * - a TICK stamped T1 > S was written to the same ring after that visit
  *   began, so bpftrace reads it in a later round; every ring visit of that
  *   later round starts
- *   after T, so it picks up every record stamped before T (records are
- *   written microseconds after they are stamped: `marginNs`);
+ *   after T, so it picks up every record stamped before T − `marginNs`
+ *   (records are written microseconds after they are stamped, but a
+ *   preempted vCPU or an interrupt can stretch that: 10 ms of slack);
  * - a TICK stamped T2 > S1 (when we read T1) is in a round later still, so
  *   when we read it, the round that read T1 is over.
  *
@@ -27,7 +28,8 @@ export class DeliveryProof {
   private readonly waiting: { stamp: bigint; seenAt: bigint; stage: 0 | 1; stageSeenAt: bigint }[] = [];
   private proven = -1n;
 
-  constructor(private readonly marginNs = 1_000_000n) {}
+  // 10 ms: a record can be written well after it was stamped when the vCPU is preempted (steal time) or an interrupt runs in between
+  constructor(private readonly marginNs = 10_000_000n) {}
 
   /**
    * A TICK stamped `stamp` was read at `seenAt` (both CLOCK_MONOTONIC ns).

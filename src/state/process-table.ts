@@ -9,6 +9,8 @@ export interface Process {
   argv?: string[];
   cwd?: string;
   cgroup: number;
+  /** The process tree it belongs to within its task: the pid of its topmost ancestor in the same cgroup. */
+  tree: number;
   fds: FdTable;
   threads: Set<number>;
   /** Cached `proc` view for events (rebuilt when a field it shows changes). */
@@ -33,7 +35,10 @@ export class ProcessTable {
   }
 
   create(pid: number, ppid: number, comm: string, cgroup: number, fds: FdTable = new FdTable()): Process {
-    const p: Process = { pid, ppid, comm, cgroup, fds, threads: new Set([pid]) };
+    // a process joins its parent's tree when the parent is known and in the same task (cgroup)
+    const parent = this.byPid.get(ppid);
+    const tree = parent !== undefined && parent.cgroup === cgroup ? parent.tree : pid;
+    const p: Process = { pid, ppid, comm, cgroup, tree, fds, threads: new Set([pid]) };
     this.byPid.set(pid, p);
     this.pidOfTid.set(pid, pid);
     return p;

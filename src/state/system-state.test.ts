@@ -203,3 +203,18 @@ describe('fd-state model', () => {
     expect(st.apply(ev.read(1, 3)).res?.fd?.path).toBe('/tmp/x');
   });
 });
+
+describe('process trees', () => {
+  it('a child joins its parent’s tree within a task; a process in another cgroup starts its own', () => {
+    const st = new SystemState();
+    const seen = st.apply({ kind: 'process.seen', ts: 1, cgroup: 5, pid: 100, tid: 100, ppid: 1, comm: 'agent' });
+    expect(seen.proc?.tree).toBe(100);
+    st.apply({ kind: 'process.fork', ts: 2, cgroup: 5, pid: 100, tid: 100, child_tid: 101, thread: false, clone_flags: 17 });
+    st.apply({ kind: 'process.fork', ts: 3, cgroup: 5, pid: 101, tid: 101, child_tid: 102, thread: false, clone_flags: 17 });
+    const grandchild = st.apply({ kind: 'fd.close', ts: 4, cgroup: 5, pid: 102, tid: 102, fd: 3, ret: 0 });
+    expect(grandchild.proc?.tree).toBe(100);
+    // a child moved into another cgroup (another sandbox) starts a tree of its own
+    st.apply({ kind: 'process.fork', ts: 5, cgroup: 5, pid: 100, tid: 100, child_tid: 103, thread: false, clone_flags: 17 });
+    expect(st.apply({ kind: 'fd.close', ts: 6, cgroup: 6, pid: 103, tid: 103, fd: 3, ret: 0 }).proc?.tree).toBe(103);
+  });
+});

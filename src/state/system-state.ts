@@ -45,7 +45,11 @@ export class SystemState extends StateCore {
       }
     }
     if (ev.tid !== ev.pid && this.procs.pidOfTid.get(ev.tid) !== p.pid) this.procs.addThread(p, ev.tid);
-    p.cgroup = ev.cgroup;
+    if (p.cgroup !== ev.cgroup) {
+      // moved to another cgroup (sandbox): it starts a process tree of its own there
+      p.cgroup = ev.cgroup;
+      p.tree = p.pid;
+    }
     const r = (HANDLERS[ev.kind] as Handler<typeof ev.kind>)(this, ev as never, p);
     if (r) {
       if (r.res !== undefined) ev.res = r.res;
@@ -55,8 +59,8 @@ export class SystemState extends StateCore {
     const now = this.procs.get(ev.pid) ?? p;
     const task = this.taskOf(ev.cgroup);
     let v = now.view;
-    if (v === undefined || v.ppid !== now.ppid || v.comm !== now.comm || v.exe !== now.exe || v.task !== task) {
-      v = { ppid: now.ppid, comm: now.comm, task };
+    if (v === undefined || v.ppid !== now.ppid || v.comm !== now.comm || v.exe !== now.exe || v.task !== task || v.tree !== now.tree) {
+      v = { ppid: now.ppid, comm: now.comm, task, tree: now.tree };
       if (now.exe !== undefined) v.exe = now.exe;
       now.view = v;
     }

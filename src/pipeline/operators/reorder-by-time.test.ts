@@ -10,7 +10,7 @@ describe('reorderByTime', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.nat(50), { maxLength: 60 }), async (tss) => {
         const input: Event[] = tss.map((ts, i) => ({ ...ev.close(1, i), ts }));
-        const stats: ReorderStats = { late: 0, lateSummaries: 0, maxBuffered: 0 };
+        const stats: ReorderStats = { late: 0, lateSummaries: 0, lateSamples: [], maxBuffered: 0 };
         const out = await lastValueFrom(from(input).pipe(reorderByTime({ maxHoldNs: 1e9, watermark: () => -1, stats }), toArray()));
         expect(out.length).toBe(input.length);
         const expected = [...input].sort((a, b) => a.ts - b.ts);

@@ -11,6 +11,8 @@ export interface ReorderStats {
    * that flushed it, and it only adds byte counts.
    */
   lateSummaries: number;
+  /** The first late events (kind, time, how far behind the released time, pid). */
+  lateSamples: { kind: string; ts: number; behindNs: number; pid: number }[];
   maxBuffered: number;
 }
 
@@ -77,7 +79,11 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
         next(ev) {
           if (ev.ts < released) {
             if (isRunSummary(ev)) stats.lateSummaries++;
-            else stats.late++;
+            else {
+              stats.late++;
+              // what arrived late, and by how much: the evidence for fixing the ordering, never silent
+              if (stats.lateSamples.length < 10) stats.lateSamples.push({ kind: ev.kind, ts: ev.ts, behindNs: released - ev.ts, pid: ev.pid });
+            }
             sub.next(ev);
             return;
           }
