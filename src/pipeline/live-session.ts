@@ -184,7 +184,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   };
 
   let issuesLogged = 0;
-  // the probe prints a TICK every 10 ms; read in sequence they prove up to when every record has been delivered
+  // the probe prints a TICK every 5 ms; read in sequence they prove up to when every record has been delivered
   const proof = new DeliveryProof();
   let deliveredUpTo = -1;
   const tickWaiters: { after: bigint; resolve: () => void }[] = [];
