@@ -21,9 +21,14 @@ export function positiveNumber(v: string): number {
 
 /** `--policy FILE` / `--no-policy` (commander sets policy=false) / default: the installed rules/policy.yaml. */
 export function policyOptions(opts: Record<string, unknown>): { policy?: LoadedPolicy } {
-  if (opts.policy === false) return {};
-  const file = typeof opts.policy === 'string' ? opts.policy : defaultPolicyFile(typeof opts.rules === 'string' ? opts.rules : undefined);
-  return { policy: loadPolicy(file) };
+  const file = policyFileOf(opts);
+  return file === undefined ? {} : { policy: loadPolicy(file) };
+}
+
+/** The policy file the options name (undefined with --no-policy): the one loaded at start and on reload. */
+export function policyFileOf(opts: Record<string, unknown>): string | undefined {
+  if (opts.policy === false) return undefined;
+  return typeof opts.policy === 'string' ? opts.policy : defaultPolicyFile(typeof opts.rules === 'string' ? opts.rules : undefined);
 }
 
 /** `--audit DIR` (default ./var/audit) / `--no-audit` / `--audit-key FILE`. */

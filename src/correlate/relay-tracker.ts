@@ -1,5 +1,6 @@
 import type { ChainHop } from '../schema/finding.js';
 import type { Event, EventOf, ObjectView, ProcView } from '../schema/event.js';
+import { describeObject } from './describe-object.js';
 import type { RuleInput } from './sequence-matcher.js';
 
 /**
@@ -111,6 +112,5 @@ export function isShellRelayFact(x: RuleInput): x is ShellRelayFact {
 }
 
 function hopOf(ev: EventOf<'io'>, v: ObjectView): ChainHop {
-  const object = v.type === 'socket' && v.peer?.addr !== undefined ? `socket ${v.peer.addr}:${v.peer.port ?? 0}` : v.type === 'pipe' ? `pipe ${v.id}` : `unix ${v.channel}`;
-  return { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall: ev.syscall, fd: ev.fd, object, ts_ns: ev.ts, bytes: ev.bytes };
+  return { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall: ev.syscall, fd: ev.fd, object: describeObject(v), ts_ns: ev.ts, bytes: ev.bytes };
 }

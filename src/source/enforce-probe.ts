@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import picomatch from 'picomatch';
 import type { EffectivePolicy, NetCap } from '../schema/policy.js';
+import { kernelDevOfStat } from '../util/obj-id.js';
 
 /**
  * In-kernel enforcement of the policy's single-event hard denies, rendered
@@ -31,14 +32,6 @@ export interface Enforcement {
   notInKernel: string[];
   /** Intent names by number (the probe's @intent values are 1-based indexes). */
   intents: string[];
-}
-
-/** The kernel's dev_t (MAJOR << 20 | MINOR) from stat(2)'s encoding. */
-function kernelDev(dev: number | bigint): bigint {
-  const d = BigInt(dev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
-  return (major << 20n) | minor;
 }
 
 /**
@@ -74,7 +67,7 @@ export function allowedExecutables(globs: string[]): { dev: bigint; ino: bigint;
     const key = `${st.dev}:${st.ino}`;
     if (seen.has(key)) return;
     seen.add(key);
-    out.push({ dev: kernelDev(st.dev), ino: st.ino, path });
+    out.push({ dev: kernelDevOfStat(st.dev), ino: st.ino, path });
   };
   for (const r of roots) visit(r, 0);
   return out;

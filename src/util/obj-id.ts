@@ -14,11 +14,21 @@ export function kernelObjId(dev: number, ino: number): ObjId | null {
   return prefix + ino;
 }
 
-/** Userspace st_dev (glibc encoding, as Node's fs.stat returns it) and inode to an ObjId. */
-export function statObjId(dev: number | bigint, ino: number | bigint): ObjId {
+/** Major and minor of a userspace st_dev (glibc encoding, as Node's fs.stat returns it). */
+function majorMinor(dev: number | bigint): [bigint, bigint] {
   const d = BigInt(dev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return [((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn), (d & 0xffn) | ((d >> 12n) & ~0xffn)];
+}
+
+/** Userspace st_dev and inode to an ObjId. */
+export function statObjId(dev: number | bigint, ino: number | bigint): ObjId {
+  const [major, minor] = majorMinor(dev);
   return `${major}:${minor}:${ino}`;
+}
+
+/** Userspace st_dev to the kernel's internal dev_t (MAJOR << 20 | MINOR), as probes read it from i_sb->s_dev. */
+export function kernelDevOfStat(dev: number | bigint): bigint {
+  const [major, minor] = majorMinor(dev);
+  return (major << 20n) | minor;
 }
 

@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
-import { defaultPolicyFile } from '../../rules/policy-file.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { addAuditOptions, auditOptions, outputsOptions, policyOptions, positiveInt, positiveNumber } from '../options.js';
+import { addAuditOptions, auditOptions, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -50,14 +49,15 @@ export function watchCommand(): Command {
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      const policyFile = policyFileOf(opts);
       const summary = await runLiveSession({
         target,
         stopSignal,
         ringPages: opts.ringPages as number,
         reorderMs: opts.reorderMs as number,
         ...policyOptions(opts),
-        ...(opts.policy !== false && {
-          policyFile: typeof opts.policy === 'string' ? opts.policy : defaultPolicyFile(typeof opts.rules === 'string' ? opts.rules : undefined),
+        ...(policyFile !== undefined && {
+          policyFile,
           onReloadRequest: (reload: () => void) => process.on('SIGHUP', () => {
             log.info('SIGHUP: reloading the policy');
             reload();

@@ -30,6 +30,16 @@ export class SiemRouter {
   private readonly outputs: { name: string; route: Route; deliver: (f: Finding, id: string) => void; checkpoint?: (note: string) => void; syslog?: SyslogOutput | HttpOutput; fileStats?: OutputStats }[] = [];
 
   constructor(cfg: OutputsFile, queueRoot: string, onDrop: (output: string, what: string) => void) {
+    /** Queues a message on a queued output and wakes it; a full queue refuses, counted and reported. */
+    const enqueue = (name: string, queue: DurableQueue, out: SyslogOutput | HttpOutput, id: string, body: string, what: string): void => {
+      if (!queue.push({ id, body })) {
+        out.stats.dropped++;
+        onDrop(name, what);
+      }
+      out.kick();
+    };
+    const queueOf = (o: { name: string; queue?: { dir?: string | undefined; max?: number | undefined } | undefined }): DurableQueue =>
+      new DurableQueue(o.queue?.dir ?? join(queueRoot, o.name), o.queue?.max ?? 100_000);
     for (const o of cfg.outputs) {
       const route: Route = {
         ...(o.route?.min_severity !== undefined && { min: RANK[o.route.min_severity] }),
@@ -52,16 +62,11 @@ export class SiemRouter {
         continue;
       }
       if (o.type === 'http') {
-        const queue = new DurableQueue(o.queue?.dir ?? join(queueRoot, o.name), o.queue?.max ?? 100_000);
+        const queue = queueOf(o);
         const token = o.token ?? (o.token_file !== undefined ? readFileSync(o.token_file, 'utf8').trim() : undefined);
         const out = new HttpOutput({ name: o.name, url: o.url, batch: o.batch, ...(token !== undefined && { token }), ...(o.ca !== undefined && { ca: o.ca }) }, queue);
-        const push = (id: string, event: unknown, sourcetype: string, what: string): void => {
-          if (!queue.push({ id, body: JSON.stringify({ time: Date.now() / 1000, host: hostname(), source: 'chainwatch', sourcetype, event }) })) {
-            out.stats.dropped++;
-            onDrop(o.name, what);
-          }
-          out.kick();
-        };
+        const push = (id: string, event: unknown, sourcetype: string, what: string): void =>
+          enqueue(o.name, queue, out, id, JSON.stringify({ time: Date.now() / 1000, host: hostname(), source: 'chainwatch', sourcetype, event }), what);
         this.outputs.push({
           name: o.name,
           route,
@@ -72,15 +77,9 @@ export class SiemRouter {
         continue;
       }
       const [host, port] = splitHostPort(o.address);
-      const queue = new DurableQueue(o.queue?.dir ?? join(queueRoot, o.name), o.queue?.max ?? 100_000);
+      const queue = queueOf(o);
       const out = new SyslogOutput({ name: o.name, transport: o.transport, host, port, ...(o.tls && { tls: o.tls }) }, queue);
-      const push = (id: string, body: string, what: string): void => {
-        if (!queue.push({ id, body })) {
-          out.stats.dropped++;
-          onDrop(o.name, what);
-        }
-        out.kick();
-      };
+      const push = (id: string, body: string, what: string): void => enqueue(o.name, queue, out, id, body, what);
       this.outputs.push({
         name: o.name,
         route,
