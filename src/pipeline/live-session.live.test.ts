@@ -112,10 +112,14 @@ os.waitpid(pid, 0)
     expect(read?.res?.fd?.path).toBe('/etc/hostname');
     expect((read?.res?.fd?.flags ?? -1) & O_ACCMODE).toBe(O_RDONLY);
     // accept links the connected unix sockets into one channel (the server end has no inode before accept)
-    const clientConnect = ofKind(r.events, 'net.addr').find((e) => e.op === 'connect' && e.family === 'unix');
+    // (the scenario's own connect: a process in the cgroup may also try other unix sockets, e.g. an NSS lookup of nscd)
+    const unixAddrs = ofKind(r.events, 'net.addr').filter((e) => e.family === 'unix');
+    const clientConnect = unixAddrs.find((e) => e.op === 'connect' && e.ret === 0 && e.path === sock);
     const accepted = ofKind(r.events, 'net.accept').find((e) => e.ret >= 0);
+    const seen = JSON.stringify([unixAddrs.map((e) => [e.pid, e.op, e.ret, e.path, e.res?.fd?.id]), accepted?.res?.ret]);
+    expect(clientConnect, seen).toBeDefined();
     const [a, b] = [clientConnect!.res!.fd!.id, accepted!.res!.ret!.id].sort();
-    expect(accepted!.res!.ret!.channel).toBe(`pair:${a}|${b}`);
+    expect(accepted!.res!.ret!.channel, seen).toBe(`pair:${a}|${b}`);
   });
 
   it('sendfile: a file reaches a socket with no read or write', async () => {
