@@ -19,6 +19,15 @@ module.exports = {
     stage('rules', ['schema', 'util']),
     stage('correlate', ['schema', 'util', 'state']),
     stage('query', ['schema', 'util']),
+    // the agent link: transport only; the pipeline (pipeline/agent-lane, serve-session, agent-session) wires it to state and sinks
+    stage('remote', ['schema', 'util']),
+    {
+      name: 'grpc-only-in-remote',
+      comment: 'gRPC is the agent link and nothing else',
+      severity: 'error',
+      from: { path: '^dist/src/', pathNot: ['^dist/src/remote/', '\\.test\\.ts$'] },
+      to: { path: 'node_modules/@grpc' },
+    },
     {
       name: 'no-testing-in-production',
       severity: 'error',
@@ -28,7 +37,7 @@ module.exports = {
     {
       name: 'rxjs-only-in-source-and-pipeline',
       severity: 'error',
-      from: { path: '^dist/src/', pathNot: ['^dist/src/(source|pipeline|agent)/', '\\.test\\.ts$'] },
+      from: { path: '^dist/src/', pathNot: ['^dist/src/(source|pipeline)/', '\\.test\\.ts$'] },
       to: { path: 'node_modules/rxjs' },
     },
     { name: 'nothing-imports-cli', severity: 'error', from: { pathNot: '^dist/src/cli/' }, to: { path: '^dist/src/cli/' } },

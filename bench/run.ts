@@ -2,6 +2,7 @@ import { benchDecodeState, benchMemoryPerFd } from './decode-state.js';
 import { benchAudit } from './audit.js';
 import { benchReplay } from './replay.js';
 import { benchSiem } from './siem.js';
+import { benchAgentLink } from './agent-link.js';
 
 /**
  * `npm run bench`: CPU and memory figures that need no kernel.
@@ -42,6 +43,15 @@ if (siemFindings > 0) {
   console.log(`SIEM delivery, ${siemFindings.toLocaleString()} findings to rsyslog over TLS (OCSF)…`);
   const s = await benchSiem(siemFindings);
   console.log(`  ${Math.round(s.perS).toLocaleString()} findings/s delivered and written by rsyslog (${Math.round(s.bytesPerFinding)} bytes each)`);
+}
+const agentEvents = Number(process.env.BENCH_AGENT_EVENTS ?? 400_000);
+if (agentEvents > 0) {
+  console.log(`agent link, ${agentEvents.toLocaleString()} events over loopback mutual TLS into chainwatch serve…`);
+  const g = await benchAgentLink(agentEvents);
+  console.log(
+    `  one agent ${Math.round(g.oneAgentPerS).toLocaleString()} events/s; eight agents at once ${Math.round(g.eightAgentsPerS).toLocaleString()} events/s in total (pushed → acknowledged after the host pipeline)\n` +
+      `  added latency to a finding (push of the transmit → finding on the host): p50 ${g.findingLatencyMs.p50.toFixed(1)} ms, p99 ${g.findingLatencyMs.p99.toFixed(1)} ms (${g.findingLatencyMs.samples} runs)`,
+  );
 }
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
 const m = benchMemoryPerFd(2000, 500);

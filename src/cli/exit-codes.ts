@@ -26,6 +26,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'QUERY_INVALID':
     case 'POLICY_INVALID':
     case 'TRACE_TRUNCATED':
+    case 'TLS_INVALID':
       return EXIT.INPUT;
     case 'IO':
       return EXIT.FAILURE;

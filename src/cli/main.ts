@@ -6,10 +6,16 @@ import { rootLog } from '../util/log.js';
 import { auditCommand } from './commands/audit.js';
 import { policyCommand } from './commands/policy.js';
 import { replayCommand } from './commands/replay.js';
+import { adminCommand, agentCommand, certsCommand, serveCommand } from './commands/remote.js';
 import { schemaCommand } from './commands/schema.js';
 import { loadCommand, queryCommand } from './commands/sql.js';
 import { watchCommand } from './commands/watch.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+
+// Node's own warnings go to the log as JSON like everything else on stderr. DEP0123 is grpc-js setting the
+// TLS server name to an IP when an agent dials an address (harmless: the certificate is checked against the IP SAN).
+process.removeAllListeners('warning');
+process.on('warning', (w: Error & { code?: string }) => rootLog[w.code === 'DEP0123' ? 'debug' : 'warn']({ code: w.code, name: w.name }, w.message));
 
 const program = new Command('chainwatch')
   .description('eBPF runtime behaviour correlator for sandboxed AI-agent workloads')
@@ -17,6 +23,10 @@ const program = new Command('chainwatch')
   .exitOverride()
   .showHelpAfterError()
   .addCommand(watchCommand())
+  .addCommand(serveCommand())
+  .addCommand(agentCommand())
+  .addCommand(certsCommand())
+  .addCommand(adminCommand())
   .addCommand(replayCommand())
   .addCommand(loadCommand())
   .addCommand(queryCommand())

@@ -70,7 +70,7 @@ export class FindingBuilder {
   }
 
   /** A finding about chainwatch itself (a rejected policy reload, …): no process, no chain. */
-  notice(rule: string, category: Finding['category'], severity: Finding['severity'], ts: number, summary: string): Finding {
+  notice(rule: string, category: Finding['category'], severity: Finding['severity'], ts: number, summary: string, task = ''): Finding {
     const wall = this.ctx.wallEpochNs + BigInt(ts);
     return {
       id: createHash('sha256').update(`${rule}\n${ts}\n${summary}`).digest('hex').slice(0, 24),
@@ -79,7 +79,7 @@ export class FindingBuilder {
       rule,
       category,
       severity,
-      task: '',
+      task,
       host: this.ctx.host,
       process: { pid: process.pid, ppid: process.ppid, comm: 'chainwatch' },
       source: {},

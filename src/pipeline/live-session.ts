@@ -10,7 +10,7 @@ import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
 import type { OutputsFile } from '../schema/outputs.js';
 import type { AuditSettings } from './audit-trail.js';
-import { openSinks } from './run-sinks.js';
+import { openSinks, type RunSinks } from './run-sinks.js';
 import { renderEnforcement } from '../source/enforce-probe.js';
 import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
@@ -76,6 +76,16 @@ export interface LiveSessionOptions {
   onReady?: () => void;
   /** Stop early (e.g. SIGINT from the CLI). */
   stopSignal?: Promise<unknown>;
+  /** false: canonical events only, no state, correlation or sinks (the guest agent streams them to the host). */
+  analysis?: boolean;
+  /** The run's trace header, before any event. */
+  onHeader?: (h: TraceHeader) => void;
+  /** Every canonical event before resolution, in kernel time order (what a recording holds). */
+  onCanonical?: (ev: Event) => void;
+  /** Every event up to this ts has been delivered and released (the probe's delivery proof). */
+  onWatermark?: (ts: number) => void;
+  /** Sinks opened by the caller and shared with other sources (chainwatch serve); the session does not close them. */
+  sinks?: RunSinks;
 }
 
 export interface LiveSessionSummary {
@@ -204,7 +214,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       if (issuesLogged <= 20 || issuesLogged % 1000 === 0) log.warn({ line: i.line, reason: i.reason, excerpt: i.excerpt, total: issuesLogged }, 'malformed probe line skipped');
     },
   });
-  const sinks = openSinks(o, header);
+  o.onHeader?.(header);
+  const sinks = o.sinks ?? (o.analysis === false ? openSinks({}, header) : openSinks(o, header));
   const { audit, siem } = sinks;
   const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
   const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
@@ -262,7 +273,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
-    await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
+    if (o.sinks === undefined) await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
     await eventsOut?.close();
     await findingsOut?.close();
     await recorder?.close();
@@ -271,7 +282,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const snapshot$ = new Subject<Event>();
 
   let lossSeen = 0;
-  const events$ = liveEvents(bpf.lines$, snapshot$, {
+  const canonical$ = liveEvents(bpf.lines$, snapshot$, {
     decoder,
     reorder: {
       watermark: () => deliveredUpTo,
@@ -279,12 +290,19 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       stats: reorderStats,
       // the rule clock: everything up to here has been through the correlator
       onReleased: (upTo) => {
-        for (const f of correlation.correlator.tick(upTo)) correlation.onFinding(f);
+        if (o.analysis !== false) for (const f of correlation.correlator.tick(upTo)) correlation.onFinding(f);
+        o.onWatermark?.(upTo);
       },
     },
     namer,
-    ...(recorder && { record: (ev: Event) => recorder.record(ev) }),
-  }).pipe(analyze(state, correlation));
+    ...((recorder || o.onCanonical) && {
+      record: (ev: Event) => {
+        recorder?.record(ev);
+        o.onCanonical?.(ev);
+      },
+    }),
+  });
+  const events$ = o.analysis === false ? canonical$ : canonical$.pipe(analyze(state, correlation));
 
   let count = 0;
   let failure: unknown;

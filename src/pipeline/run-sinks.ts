@@ -14,10 +14,16 @@ const log = moduleLog('pipeline/run-sinks');
  * delivery counters). `close` writes the shutdown record and the final
  * checkpoint, then waits (up to 5 s) for the outputs to deliver.
  */
+export interface RunSinks {
+  audit: AuditTrail | undefined;
+  siem: SiemRouter | undefined;
+  close: (reason: string, extra?: Record<string, unknown>) => Promise<void>;
+}
+
 export function openSinks(
   o: { audit?: AuditSettings | undefined; outputs?: OutputsFile | undefined; queueDir?: string | undefined; policy?: { effective: EffectivePolicy } | undefined },
   header: TraceHeader,
-): { audit: AuditTrail | undefined; siem: SiemRouter | undefined; close: (reason: string, extra?: Record<string, unknown>) => Promise<void> } {
+): RunSinks {
   let audit: AuditTrail | undefined;
   const siem = o.outputs
     ? new SiemRouter(o.outputs, o.queueDir ?? './var/queue', (output, what) => {

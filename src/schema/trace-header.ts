@@ -25,7 +25,7 @@ export const TraceHeader = z.object({
   /** Kernel monotonic ns at the epoch (a decimal string); event ts are relative to it. */
   mono_epoch_ns: z.string().regex(/^\d+$/),
   scope: z.object({
-    mode: z.enum(['host', 'cgroup', 'pid', 'command', 'replay', 'import']),
+    mode: z.enum(['host', 'cgroup', 'pid', 'command', 'replay', 'import', 'serve']),
     cgroup: z.string().optional(),
     pid: z.number().int().optional(),
     command: z.array(z.string()).optional(),

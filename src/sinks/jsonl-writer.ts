@@ -1,26 +1,55 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, writeSync, type WriteStream } from 'node:fs';
 
 /**
- * JSON Lines to a file or to stdout (`-`). Stdout carries data only (events,
- * findings); logs go to stderr. `close()` resolves once everything written is
- * flushed to the OS.
+ * JSON Lines output to a file or stdout ('-'). Two modes for files:
+ * streamed (default; Node buffers and writes in the background) and
+ * `durable`, where lines collect in memory and `flush()` writes them with
+ * write(2): once flush returns they are in the kernel's page cache and
+ * survive the process being killed (chainwatch serve flushes before it
+ * acknowledges events to an agent).
  */
 export class JsonlWriter {
-  private readonly out: NodeJS.WritableStream | WriteStream;
+  private readonly out: NodeJS.WritableStream | WriteStream | undefined;
+  private readonly fd: number | undefined;
   private readonly isStdout: boolean;
+  private pending: string[] = [];
+  private pendingBytes = 0;
   written = 0;
 
-  constructor(target: string) {
+  /** `append`: keep what the file holds (a service restarted writes on after its earlier runs). */
+  constructor(target: string, append = false, durable = false) {
     this.isStdout = target === '-';
-    this.out = this.isStdout ? process.stdout : createWriteStream(target, { flags: 'w' });
+    if (this.isStdout) this.out = process.stdout;
+    else if (durable) this.fd = openSync(target, append ? 'a' : 'w');
+    else this.out = createWriteStream(target, { flags: append ? 'a' : 'w' });
   }
 
   write(obj: unknown): void {
-    this.out.write(`${JSON.stringify(obj)}\n`);
+    const line = `${JSON.stringify(obj)}\n`;
     this.written++;
+    if (this.fd === undefined) {
+      this.out!.write(line);
+      return;
+    }
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (this.pendingBytes > 1 << 16) this.flush();
+  }
+
+  /** Durable mode: everything written so far reaches the kernel now. */
+  flush(): void {
+    if (this.fd === undefined || this.pending.length === 0) return;
+    writeSync(this.fd, this.pending.join(''));
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   close(): Promise<void> {
+    if (this.fd !== undefined) {
+      this.flush();
+      closeSync(this.fd);
+      return Promise.resolve();
+    }
     return new Promise((resolve, reject) => {
       if (this.isStdout) {
         // stdout stays open for the process; wait for what we wrote to drain

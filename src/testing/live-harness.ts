@@ -148,13 +148,13 @@ export async function httpSink(body = 'hello from 127.0.0.2\n'): Promise<{ port:
 }
 
 /** A TCP listener on 127.0.0.2 that collects what it receives. */
-export async function tcpSink(): Promise<{ port: number; received: () => Buffer; close: () => Promise<void>; server: Server }> {
+export async function tcpSink(address = '127.0.0.2'): Promise<{ port: number; received: () => Buffer; close: () => Promise<void>; server: Server }> {
   const chunks: Buffer[] = [];
   const server = createServer((s) => {
     s.on('data', (d: Buffer) => chunks.push(d));
     s.on('error', () => undefined);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.2', () => r()));
+  await new Promise<void>((r) => server.listen(0, address, () => r()));
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
   return {

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'RULE_INVALID'
   | 'QUERY_INVALID'
   | 'POLICY_INVALID'
+  | 'TLS_INVALID'
   | 'IO';
 
 /**

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { moduleLog } from '../../util/log.js';
-import type { DurableQueue } from './durable-queue.js';
+import type { DurableQueue } from '../../util/durable-queue.js';
 import type { OutputStats } from './syslog-output.js';
 
 const log = moduleLog('sinks/siem');

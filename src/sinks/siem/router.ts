@@ -6,7 +6,7 @@ import picomatch from 'picomatch';
 import type { Finding } from '../../schema/finding.js';
 import type { OutputsFile } from '../../schema/outputs.js';
 import { canonicalJson } from '../../util/canonical-json.js';
-import { DurableQueue } from './durable-queue.js';
+import { DurableQueue } from '../../util/durable-queue.js';
 import { render } from './formats.js';
 import { HttpOutput } from './http-output.js';
 import { format5424 } from './syslog-5424.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { moduleLog } from '../../util/log.js';
-import type { DurableQueue } from './durable-queue.js';
+import type { DurableQueue } from '../../util/durable-queue.js';
 import { octetFrame } from './syslog-5424.js';
 
 const log = moduleLog('sinks/siem');

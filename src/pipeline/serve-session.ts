@@ -1,0 +1,211 @@
+import { arch, hostname, release } from 'node:os';
+import { join } from 'node:path';
+import type { Event } from '../schema/event.js';
+import type { Finding } from '../schema/finding.js';
+import type { OutputsFile } from '../schema/outputs.js';
+import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
+import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
+import { PolicyEngine } from '../correlate/policy-engine.js';
+import { AdminServer, type ReloadReply } from '../remote/admin-server.js';
+import type { RefusedConnection } from '../remote/agent-listener.js';
+import { IngestServer, type AgentStatus, type StreamInfo } from '../remote/ingest-server.js';
+import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
+import { JsonlWriter } from '../sinks/jsonl-writer.js';
+import { ChainwatchError } from '../util/errors.js';
+import { moduleLog } from '../util/log.js';
+import { VERSION } from '../util/version.js';
+import { AgentLane } from './agent-lane.js';
+import type { AuditSettings } from './audit-trail.js';
+import { runLiveSession, type LiveSessionSummary, type LiveTarget } from './live-session.js';
+import { openSinks } from './run-sinks.js';
+
+const log = moduleLog('pipeline/serve-session');
+
+/**
+ * chainwatch serve: the host correlator. Agents in guests stream their
+ * canonical events over mutual TLS (remote/ingest-server); each sandbox gets
+ * a lane of the one pipeline (pipeline/agent-lane) and, with `watchHost`,
+ * the host's own probes run beside them (pipeline/live-session). All share
+ * the policy, the findings and events outputs, the audit log and the SIEM
+ * outputs. The admin socket offers status and policy reload; agents cannot
+ * reach it.
+ */
+export interface ServeOptions {
+  listen: { host: string; port: number };
+  tls: TlsFiles;
+  /** Unix socket of the admin API (default ./var/run/chainwatch-admin.sock). */
+  adminSocket?: string;
+  /** Sequence ledger and other state that must survive a restart (default ./var/serve). */
+  stateDir?: string;
+  policy?: LoadedPolicy;
+  policyFile?: string;
+  rulesDir?: string;
+  audit?: AuditSettings;
+  outputs?: OutputsFile;
+  queueDir?: string;
+  /** Findings / resolved events as JSON Lines (appended: a restarted host writes on). */
+  findings?: string;
+  events?: string;
+  /** Also watch this host with the kernel probes. */
+  watchHost?: LiveTarget;
+  /** Cut off an agent that sends nothing (not even clock answers) for this long. */
+  silenceMs?: number;
+  onReady?: (port: number) => void;
+  /** Each refused agent connection or stream (also logged). */
+  onRefused?: (r: RefusedConnection) => void;
+  onFinding?: (f: Finding) => void;
+  onEvent?: (ev: Event) => void;
+  onReloadRequest?: (reload: () => void) => void;
+  stopSignal: Promise<unknown>;
+}
+
+export interface ServeSummary {
+  agents: AgentStatus[];
+  refusedConnections: number;
+  findings: number;
+  host?: LiveSessionSummary;
+}
+
+export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
+  const tls = loadTlsFiles(o.tls, 'host');
+  const monoEpoch = process.hrtime.bigint();
+  const wallEpoch = BigInt(Date.now()) * 1_000_000n;
+  const header: TraceHeader = {
+    type: 'header',
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    host: hostname(),
+    kernel: release(),
+    arch: arch(),
+    chainwatch_version: VERSION,
+    start_time: new Date(Number(wallEpoch / 1_000_000n)).toISOString(),
+    wall_epoch_ns: wallEpoch.toString(),
+    mono_epoch_ns: monoEpoch.toString(),
+    scope: { mode: 'serve' },
+    probes: [],
+    policy_sha256: o.policy?.sha256 ?? null,
+  };
+  const sinks = openSinks(o, header);
+  // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, true, true) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, true, true) : undefined;
+  const flushTimer = setInterval(() => {
+    findingsOut?.flush();
+    eventsOut?.flush();
+  }, 200);
+  let findings = 0;
+  const onFinding = (f: Finding): void => {
+    findings++;
+    findingsOut?.write(f);
+    sinks.audit?.finding(f);
+    sinks.siem?.finding(f);
+    o.onFinding?.(f);
+  };
+  const onEvent = (ev: Event): void => {
+    eventsOut?.write(ev);
+    sinks.audit?.event(ev);
+    o.onEvent?.(ev);
+  };
+
+  let policy = o.policy;
+  let hostReload: (() => void) | undefined;
+  let hostRun: Promise<LiveSessionSummary> | undefined;
+  const lanes = new Map<string, AgentLane>();
+  const open = (info: StreamInfo): AgentLane => {
+    const prev = lanes.get(info.sandbox);
+    // the same spool run continues the same guest: its process and fd tables stay valid
+    if (prev !== undefined && prev.info.run === info.run) {
+      prev.reconnected(info.remote);
+      return prev;
+    }
+    prev?.finish();
+    const lane = new AgentLane(info, { rulesDir: o.rulesDir, wallEpochNs: wallEpoch, policy, onEvent, onFinding });
+    lanes.set(info.sandbox, lane);
+    log.info({ sandbox: info.sandbox, guest_host: info.header.host, guest_kernel: info.header.kernel, run: info.run }, 'new lane for a sandbox');
+    return lane;
+  };
+  const ingest = new IngestServer({
+    tls,
+    log: moduleLog('remote/ingest'),
+    hostEpochNs: monoEpoch,
+    ledgerFile: join(o.stateDir ?? './var/serve', 'ledger.json'),
+    ...(o.silenceMs !== undefined && { silenceMs: o.silenceMs }),
+    ...(o.onRefused && { onRefused: o.onRefused }),
+    beforeAck: () => {
+      findingsOut?.flush();
+      eventsOut?.flush();
+    },
+    open,
+  });
+
+  const reload = (): ReloadReply => {
+    const old = policy?.sha256 ?? '';
+    if (o.policyFile === undefined) return { ok: false, old_sha256: old, new_sha256: '', error: 'serve runs without a policy file (--no-policy)' };
+    try {
+      const next = loadPolicy(o.policyFile);
+      for (const lane of lanes.values()) {
+        const c = lane.correlation.correlator;
+        if (c.policy) c.policy.replacePolicy(next.effective);
+        else c.policy = new PolicyEngine(next.effective, { verifyDigests: false });
+        c.findings.setPolicyHash(next.sha256);
+      }
+      hostReload?.();
+      sinks.audit?.policyReload(policy?.sha256 ?? null, next.sha256, true);
+      log.info({ file: o.policyFile, old_sha256: old || null, new_sha256: next.sha256 }, 'policy reloaded');
+      policy = next;
+      return { ok: true, old_sha256: old, new_sha256: next.sha256, error: '' };
+    } catch (e) {
+      const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
+      log.error({ file: o.policyFile, error: why, in_force: old || null }, 'policy reload rejected: the policy in force stays');
+      sinks.audit?.policyReload(policy?.sha256 ?? null, null, false, why);
+      return { ok: false, old_sha256: old, new_sha256: '', error: why };
+    }
+  };
+  o.onReloadRequest?.(() => void reload());
+  const admin = new AdminServer(o.adminSocket ?? './var/run/chainwatch-admin.sock', {
+    status: () => ({ agents: ingest.status(), refused_connections: ingest.refused, findings, policy_sha256: policy?.sha256 ?? null, lanes: lanes.size }),
+    reload,
+  });
+
+  try {
+    await admin.listen();
+    const port = await ingest.listen(o.listen.host, o.listen.port);
+    log.info({ listen: `${o.listen.host}:${port}`, admin: o.adminSocket ?? './var/run/chainwatch-admin.sock' }, 'accepting agent streams (mutual TLS)');
+    if (o.watchHost !== undefined) {
+      let hostReady!: () => void;
+      const ready = new Promise<void>((r) => (hostReady = r));
+      hostRun = runLiveSession({
+        target: o.watchHost,
+        sinks,
+        ...(policy && { policy }),
+        ...(o.policyFile !== undefined && { policyFile: o.policyFile, onReloadRequest: (r: () => void) => (hostReload = r) }),
+        ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
+        // the live session writes the audit records of its own events and findings
+        onEvent: (ev) => {
+          eventsOut?.write(ev);
+          o.onEvent?.(ev);
+        },
+        onFinding: (f) => {
+          findings++;
+          findingsOut?.write(f);
+          o.onFinding?.(f);
+        },
+        onReady: () => hostReady(),
+        stopSignal: o.stopSignal,
+      });
+      await Promise.race([ready, hostRun]);
+    }
+    o.onReady?.(port);
+    await Promise.race([o.stopSignal, ...(hostRun ? [hostRun] : [])]);
+  } finally {
+    await ingest.close();
+    admin.close();
+  }
+  const host = await hostRun;
+  for (const lane of lanes.values()) lane.finish();
+  clearInterval(flushTimer);
+  await sinks.close('stopped');
+  await findingsOut?.close();
+  await eventsOut?.close();
+  return { agents: ingest.status(), refusedConnections: ingest.refused, findings, ...(host && { host }) };
+}

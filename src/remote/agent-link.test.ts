@@ -1,0 +1,248 @@
+import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { connect as netConnect } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminReload, adminStatus } from './admin-server.js';
+import { SERVICE_PATH } from './agent-protocol.js';
+import { issueCerts } from './cert-authority.js';
+import { loadTlsFiles, type TlsMaterial } from './tls-files.js';
+import { TestServe, testAgent, testPki, traceEvents, until } from '../testing/agent-link.js';
+import type { Event } from '../schema/event.js';
+
+/**
+ * The agent link for real: gRPC over loopback with mutual TLS, certificates
+ * from chainwatch certs, the host pipeline of chainwatch serve. Events come
+ * from a recorded trace (the probes are tested elsewhere; the live netns
+ * test runs the whole thing).
+ */
+const pki = testPki(['sb1', 'sb2']);
+const trace = 'replays/curl-put-shadow.trace.jsonl.gz';
+let serve: TestServe;
+let recorded: Awaited<ReturnType<typeof traceEvents>>;
+
+const material = (cert: string, key: string, ca = pki.ca): TlsMaterial => ({
+  cert: readFileSync(cert),
+  key: readFileSync(key),
+  ca: readFileSync(ca),
+  sandbox: undefined,
+  notAfter: new Date(),
+});
+const payloadKinds = (evs: Event[]): number => evs.filter((e) => e.kind !== 'task.cgroup' && e.kind !== 'loss').length;
+
+beforeAll(async () => {
+  recorded = await traceEvents(trace);
+  serve = new TestServe(pki);
+  await serve.start();
+});
+afterAll(async () => {
+  await serve?.close();
+});
+
+describe('agent → serve over mutual TLS', () => {
+  it('a recorded exfiltration streamed by an agent is a finding on the host, attributed to the sandbox its certificate names', async () => {
+    const before = serve.events.length;
+    const agent = testAgent(pki, 'sb1', serve.port, recorded.header);
+    agent.start();
+    for (const ev of recorded.events) agent.push(ev);
+    const stats = await agent.close(15_000);
+    expect(stats.spooled).toBe(0);
+    expect(stats.dropped).toBe(0);
+    await until(() => serve.findings.some((f) => f.rule === 'exfil.read-then-transmit' && f.task === 'sb1'), 5000, 'the exfiltration finding');
+    const f = serve.findings.find((x) => x.rule === 'exfil.read-then-transmit' && x.task === 'sb1')!;
+    const expected = JSON.parse(readFileSync('replays/curl-put-shadow.findings.jsonl', 'utf8').split('\n')[0]!);
+    expect(f.source).toEqual(expected.source);
+    expect(f.sink).toEqual(expected.sink);
+    expect(f.process).toEqual(expected.process);
+    expect(f.chain.map((c) => c.syscall)).toEqual(expected.chain.map((c: { syscall: string }) => c.syscall));
+    // every event arrived once, each attributed to sb1
+    const got = serve.events.slice(before);
+    expect(payloadKinds(got)).toBe(payloadKinds(recorded.events));
+    expect(got.filter((e) => e.proc !== undefined).every((e) => e.proc!.task === 'sb1')).toBe(true);
+    // the agent is reported with its clock: same machine, so the true offset is 0 and must lie within the bound
+    const st = (await adminStatus(serve.admin)) as { agents: { sandbox: string; clock: { offset_ns: string; error_ns: string }; gaps: number; next_seq: number }[] };
+    const a = st.agents.find((x) => x.sandbox === 'sb1')!;
+    expect(a.gaps).toBe(0);
+    expect(a.next_seq).toBe(recorded.events.length);
+    const off = BigInt(a.clock.offset_ns);
+    expect(off < 0n ? -off : off).toBeLessThanOrEqual(BigInt(a.clock.error_ns) + 1n);
+  }, 60_000);
+
+  it('refuses, each with a log line saying why: another CA, an expired certificate, a host certificate, plain TCP, a claim to be another sandbox', async () => {
+    const other = testPki(['sb1']);
+    const expired = issueCerts({ dir: pki.dir, hostNames: [], sandboxes: ['old'], days: 1, window: { start: '20200101000000Z', end: '20200102000000Z' } });
+    const attempts: [string, TlsMaterial, string, RegExp][] = [
+      ['wrong CA', material(other.agents.sb1!.cert, other.agents.sb1!.key), 'sb1', /not issued by the chainwatch CA|chains to another CA/],
+      ['expired', material(expired.agents.old!.cert, expired.agents.old!.key), 'old', /expired/],
+      ['host cert', material(pki.host!.cert, pki.host!.key), 'sb1', /names no sandbox|not for client authentication/],
+      ['other sandbox', material(pki.agents.sb2!.cert, pki.agents.sb2!.key), 'sb1', /says it is sandbox "sb1" but its certificate names sb2/],
+    ];
+    for (const [what, tls, sandbox, reason] of attempts) {
+      const n = serve.refused.length;
+      const before = serve.events.length;
+      const agent = testAgent(pki, 'sb1', serve.port, recorded.header, { tls, sandbox });
+      agent.start();
+      agent.push(recorded.events[0]!);
+      await until(() => serve.refused.length > n, 5000, `refusal of ${what}`);
+      await agent.close(50);
+      expect(serve.refused.slice(n).map((r) => r.reason).join(' | '), what).toMatch(reason);
+      expect(serve.events.length, `${what}: nothing arrives`).toBe(before);
+    }
+    // plain TCP speaking h2c
+    const n = serve.refused.length;
+    const sock = netConnect(serve.port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    sock.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    await until(() => serve.refused.length > n, 5000, 'refusal of plain TCP');
+    sock.destroy();
+    expect(serve.refused[n]!.reason).toMatch(/did not speak TLS/);
+  }, 60_000);
+
+  it('offers nothing but StreamEvents to agents: every other method is UNIMPLEMENTED', async () => {
+    const tls = loadTlsFiles({ cert: pki.agents.sb1!.cert, key: pki.agents.sb1!.key, ca: pki.ca }, 'agent');
+    const client = new Client(`127.0.0.1:${serve.port}`, credentials.createSsl(tls.ca, tls.key, tls.cert));
+    const methods = [
+      '/chainwatch.admin.v1.Admin/Status',
+      '/chainwatch.admin.v1.Admin/ReloadPolicy',
+      '/chainwatch.agent.v1.EventIngest/ReloadPolicy',
+      '/chainwatch.agent.v1.EventIngest/SetPolicy',
+      '/chainwatch.agent.v1.EventIngest/GetPolicy',
+      '/chainwatch.agent.v1.EventIngest/GrantCapability',
+      '/chainwatch.agent.v1.EventIngest/SilenceFindings',
+      '/chainwatch.agent.v1.EventIngest/SetSandbox',
+      '/chainwatch.agent.v1.EventIngest/Status',
+      '/chainwatch.agent.v1.Policy/Update',
+      '/chainwatch.v1.Admin/Reload',
+      '/grpc.health.v1.Health/Check',
+      '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+      '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+      '/grpc.channelz.v1.Channelz/GetServers',
+      '/chainwatch.agent.v1.EventIngest/StreamEvents/../ReloadPolicy',
+    ];
+    for (const m of methods) {
+      const code = await new Promise<number>((resolve) =>
+        client.makeUnaryRequest(m, (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e: ServiceError | null) => resolve(e ? e.code : status.OK)),
+      );
+      expect(code, m).toBe(status.UNIMPLEMENTED);
+    }
+    client.close();
+  }, 60_000);
+
+  it('malformed input is rejected without taking the host down: garbage protobuf, non-JSON and off-schema events', async () => {
+    const tls = loadTlsFiles({ cert: pki.agents.sb2!.cert, key: pki.agents.sb2!.key, ca: pki.ca }, 'agent');
+    const client = new Client(`127.0.0.1:${serve.port}`, credentials.createSsl(tls.ca, tls.key, tls.cert));
+    const call = client.makeBidiStreamRequest(SERVICE_PATH, (x: Buffer) => x, (x: Buffer) => x);
+    const ended = new Promise<string>((resolve) => {
+      call.on('error', (e: ServiceError) => resolve(status[e.code]));
+      call.on('end', () => resolve('end'));
+      call.on('data', () => undefined);
+    });
+    call.write(Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x02, 0xde, 0xad]));
+    expect(await ended).not.toBe('OK');
+    client.close();
+    // a well-formed stream with bad events inside: the bad ones are counted and reported, the good ones processed
+    const before = serve.events.length;
+    const agent = testAgent(pki, 'sb2', serve.port, recorded.header);
+    agent.start();
+    agent.push(recorded.events[0]!);
+    (agent as unknown as { batch: string[] }).batch.push('{not json', JSON.stringify({ kind: 'io', ts: -5 }));
+    for (const ev of recorded.events.slice(1, 50)) agent.push(ev);
+    await agent.close(10_000);
+    await until(() => serve.findings.some((f) => f.rule === 'agent.malformed' && f.task === 'sb2'), 5000, 'a malformed-event finding');
+    expect(payloadKinds(serve.events.slice(before))).toBe(payloadKinds(recorded.events.slice(0, 50)));
+    const st = (await adminStatus(serve.admin)) as { agents: { sandbox: string; malformed: number }[] };
+    expect(st.agents.find((a) => a.sandbox === 'sb2')!.malformed).toBe(2);
+  }, 60_000);
+
+  it('admin socket: status and policy reload (a broken policy is refused, the one in force stays)', async () => {
+    const dir = serve.stateDir;
+    const good = join(dir, 'policy.yaml');
+    writeFileSync(good, 'version: 1\nintents: {}\n');
+    const s2 = new TestServe(pki, dir + '-b', { policyFile: good });
+    await s2.start();
+    try {
+      const ok = await adminReload(s2.admin);
+      expect(ok.ok).toBe(true);
+      expect(ok.new_sha256).toMatch(/^[0-9a-f]{64}$/);
+      writeFileSync(good, 'version: 1\nintents: [\n');
+      const bad = await adminReload(s2.admin);
+      expect(bad.ok).toBe(false);
+      expect(bad.error).toMatch(/policy\.yaml/);
+      const st = (await adminStatus(s2.admin)) as { policy_sha256: string };
+      expect(st.policy_sha256).toBe(ok.new_sha256);
+    } finally {
+      await s2.close();
+    }
+  }, 60_000);
+});
+
+describe('reliability', () => {
+  it('the host stopped and restarted mid-stream loses no events: the agent spools, resends, the host skips what it holds', async () => {
+    const pki2 = testPki(['sbr']);
+    const a = new TestServe(pki2);
+    const port = await a.start();
+    const agent = testAgent(pki2, 'sbr', port, recorded.header, { batchEvents: 20 });
+    agent.start();
+    const evs = recorded.events;
+    const half = Math.floor(evs.length / 2);
+    for (const ev of evs.slice(0, half)) agent.push(ev);
+    await until(() => a.events.length > 20, 5000, 'the first events on host A');
+    await a.close(); // the host goes away mid-stream
+    for (const ev of evs.slice(half)) agent.push(ev); // spooled meanwhile
+    await new Promise((r) => setTimeout(r, 300));
+    const b = new TestServe(pki2, a.stateDir);
+    await b.start(port);
+    const stats = await agent.close(15_000);
+    expect(stats.spooled).toBe(0);
+    expect(stats.connects).toBeGreaterThanOrEqual(2);
+    // together, the two hosts saw every event exactly once
+    expect(payloadKinds(a.events) + payloadKinds(b.events)).toBe(payloadKinds(evs));
+    const st = (await adminStatus(b.admin)) as { agents: { sandbox: string; gaps: number; next_seq: number }[] };
+    const s = st.agents.find((x) => x.sandbox === 'sbr')!;
+    expect(s.gaps).toBe(0);
+    expect(s.next_seq).toBe(evs.length);
+    expect(b.findings.filter((f) => f.rule === 'agent.gap')).toEqual([]);
+    await b.close();
+  }, 60_000);
+
+  it('a full spool drops, counts and reports: the host gets a loss event and an integrity finding with the number', async () => {
+    const pki3 = testPki(['sbd']);
+    const s = new TestServe(pki3);
+    const port = await s.start();
+    await s.close(); // nothing listens: the agent spools until its bound
+    const agent = testAgent(pki3, 'sbd', port, recorded.header, { batchEvents: 10, maxSpoolBatches: 2 });
+    agent.start();
+    for (const ev of recorded.events.slice(0, 100)) agent.push(ev);
+    await new Promise((r) => setTimeout(r, 200));
+    const s2 = new TestServe(pki3, s.stateDir);
+    await s2.start(port);
+    await until(() => s2.events.length > 0, 10_000, 'reconnect');
+    for (const ev of recorded.events.slice(100, 120)) agent.push(ev);
+    const stats = await agent.close(10_000);
+    expect(stats.dropped).toBe(80);
+    await until(() => s2.findings.some((f) => f.rule === 'agent.dropped'), 5000, 'the drop finding');
+    expect(s2.findings.find((f) => f.rule === 'agent.dropped')!.summary).toMatch(/dropped 80 events/);
+    expect(s2.events.filter((e) => e.kind === 'loss').map((e) => (e as { events: number; source: string })).map((e) => [e.events, e.source])).toEqual([[80, 'agent-spool']]);
+    await s2.close();
+  }, 60_000);
+
+  it('an agent that goes silent is cut off and reported', async () => {
+    const tls = loadTlsFiles({ cert: pki.agents.sb1!.cert, key: pki.agents.sb1!.key, ca: pki.ca }, 'agent');
+    const { agentProtocol } = await import('./agent-protocol.js');
+    const { Client: C } = agentProtocol();
+    const client = new C(`127.0.0.1:${serve.port}`, credentials.createSsl(tls.ca, tls.key, tls.cert));
+    const call = client.StreamEvents();
+    call.on('error', () => undefined);
+    let answered = false;
+    call.on('data', (m) => {
+      // answer the first clock probe, then play dead
+      if (m.clock && !answered) {
+        answered = true;
+        call.write({ clock: { host_mono_ns: m.clock.host_mono_ns, agent_mono_ns: process.hrtime.bigint().toString(), agent_wall_ns: '0' } });
+      }
+    });
+    call.write({ hello: { sandbox: 'sb1', run: 'silent-run', first_unacked: '0', header_json: JSON.stringify(recorded.header), agent_version: 'test' } });
+    await until(() => serve.findings.some((f) => f.rule === 'agent.disconnected' && /silent/.test(f.summary)), 10_000, 'the silence finding');
+    client.close();
+  }, 60_000);
+});
