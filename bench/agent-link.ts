@@ -64,21 +64,27 @@ export async function benchAgentLink(n: number): Promise<AgentLinkBench> {
     const eight = await throughput(8, synthetic, pki, dir);
     // latency: a recorded exfiltration pushed by an agent; from the push of the transmit to the finding on the host
     const exfil = await traceEvents('replays/curl-put-shadow.trace.jsonl.gz');
-    const serve = new TestServe(pki, mkdtempSync(join(dir, 'lat-')), { policy: undefined });
+    let foundAt = 0;
+    const serve = new TestServe(pki, mkdtempSync(join(dir, 'lat-')), {
+      policy: undefined,
+      onFinding: (f) => {
+        if (f.rule === 'exfil.read-then-transmit') foundAt ||= performance.now();
+      },
+    });
     const port = await serve.start();
     const lat: number[] = [];
     for (let i = 0; i < 30; i++) {
       const agent = testAgent(pki, 'lat', port, exfil.header);
       agent.start();
       await until(() => (agent as unknown as { welcomed: boolean }).welcomed, 5000, 'welcome');
-      const before = serve.findings.length;
+      foundAt = 0;
       let pushedAt = 0;
       for (const ev of exfil.events) {
         agent.push(ev);
         if (ev.kind === 'io' && ev.dir === 'out') pushedAt ||= performance.now();
       }
-      await until(() => serve.findings.slice(before).some((f) => f.rule === 'exfil.read-then-transmit'), 5000, 'finding');
-      lat.push(performance.now() - pushedAt);
+      await until(() => foundAt > 0, 5000, 'finding');
+      lat.push(foundAt - pushedAt);
       await agent.close(2000);
     }
     await serve.close();

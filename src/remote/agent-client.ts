@@ -36,7 +36,7 @@ export interface AgentClientOptions {
   /** Events per batch (default 256) and the longest a batch waits (default 10 ms: the link's share of detection latency). */
   batchEvents?: number;
   batchMs?: number;
-  /** Unacknowledged batches on the wire (default 16). */
+  /** Unacknowledged batches on the wire (default 32). */
   maxInFlight?: number;
 }
 
@@ -128,7 +128,6 @@ export class AgentClient {
     }
     this.pendingDropped = 0;
     this.nextSeq += events.length;
-    writeFileSync(join(this.o.spoolDir, 'next-seq'), String(this.nextSeq));
     this.stats.batches++;
     this.stats.spooled = this.queue.length;
     this.pump();
@@ -201,13 +200,17 @@ export class AgentClient {
     }
     if (upTo > this.stats.ackedUpTo) this.stats.ackedUpTo = upTo;
     this.stats.spooled = this.queue.length;
-    if (this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.queue.length === 0) {
+      // numbering continues after a restart: from the spool's last batch, or from here when the spool is empty
+      if (n > 0) writeFileSync(join(this.o.spoolDir, 'next-seq'), String(this.nextSeq));
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
   }
 
   private pump(): void {
     const call = this.call;
     if (call === undefined || !this.welcomed) return;
-    const window = this.o.maxInFlight ?? 16;
+    const window = this.o.maxInFlight ?? 32;
     while (this.sent < this.queue.length && this.sent < window) {
       const m = this.queue.peek(this.sent + 1)[this.sent]!;
       const b = JSON.parse(m.body) as SpoolBody;

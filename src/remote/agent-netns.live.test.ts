@@ -152,9 +152,11 @@ describe('live: agent in a network namespace → serve on the host (mutual TLS o
     expect(a.connected).toBe(true);
     expect(a.gaps).toBe(0);
     // delivery is at least once: the host writes, then records the sequence number, then acknowledges; a kill between
-    // the first two makes the agent resend at most the batch in flight (256 events), which then appears twice
+    // the first two makes the agent resend what arrived in those last 10 ms, which then appears twice. Never more than twice:
     const opens = readJsonl<{ kind: string; path?: string }>(events).filter((e) => e.kind === 'file.open' && e.path?.startsWith(`/tmp/cw-mark-${tag}-`));
-    expect(opens.length - marks).toBeLessThanOrEqual(256);
+    const times = new Map<string, number>();
+    for (const o of opens) times.set(o.path!, (times.get(o.path!) ?? 0) + 1);
+    expect(Math.max(...times.values())).toBeLessThanOrEqual(2);
     expect(readJsonl<{ rule: string }>(join(dir, 'findings.jsonl')).filter((f) => f.rule === 'agent.gap')).toEqual([]);
   }, 90_000);
 });

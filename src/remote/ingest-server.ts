@@ -88,6 +88,7 @@ interface Stream {
   welcomed: boolean;
   hello?: AgentMessage['hello'];
   ended: boolean;
+  ackPending: boolean;
   stats: { events: number; duplicates: number; gaps: number; gapEvents: number; dropped: number; malformed: number };
   timer?: NodeJS.Timeout;
 }
@@ -176,6 +177,7 @@ export class IngestServer {
       lastMessage: Date.now(),
       welcomed: false,
       ended: false,
+      ackPending: false,
       stats: { events: 0, duplicates: 0, gaps: 0, gapEvents: 0, dropped: 0, malformed: 0 },
     };
     this.streams.set(sandbox, s);
@@ -320,9 +322,26 @@ export class IngestServer {
     if (evs.length > 0) s.lane!.events(evs);
     const up = u64(b.delivered_up_to);
     if (up !== undefined && up > 0) s.lane!.watermark(this.hostTs(s, up));
-    this.o.beforeAck?.();
-    this.ledger.save();
-    s.call.write({ ack: { up_to: String(this.ledger.next(s.sandbox) ?? 0) } });
+    this.scheduleAck(s);
+  }
+
+  /**
+   * One acknowledgement for all the batches that arrived within 10 ms (the
+   * agent keeps 32 batches in flight, so this never stalls it): outputs
+   * flushed, then the ledger saved, then the ack, so what is acknowledged is
+   * written and a restarted host knows it has it. Detection does not wait for
+   * this: events go through the pipeline as they arrive.
+   */
+  private scheduleAck(s: Stream): void {
+    if (s.ackPending) return;
+    s.ackPending = true;
+    setTimeout(() => {
+      s.ackPending = false;
+      if (s.ended) return;
+      this.o.beforeAck?.();
+      this.ledger.save();
+      s.call.write({ ack: { up_to: String(this.ledger.next(s.sandbox) ?? 0) } });
+    }, 10);
   }
 
   private end(s: Stream, code: status | undefined, reason: string, clean: boolean): void {
