@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestServe, testAgent, testPki, traceEvents, until } from '../src/testing/agent-link.js';
+import { freePort } from '../src/testing/rsyslog.js';
 import { makeTrace } from './replay.js';
 
 /**
@@ -18,14 +18,6 @@ export interface AgentLinkBench {
   oneAgentPerS: number;
   eightAgentsPerS: number;
   findingLatencyMs: { p50: number; p99: number; samples: number };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function throughput(agents: number, events: Awaited<ReturnType<typeof traceEvents>>, pki: ReturnType<typeof testPki>, dir: string): Promise<number> {

@@ -4,6 +4,7 @@ import { VERSION } from '../util/version.js';
 import { ChainwatchError } from '../util/errors.js';
 import { rootLog } from '../util/log.js';
 import { auditCommand } from './commands/audit.js';
+import { baselineCommand } from './commands/baseline.js';
 import { policyCommand } from './commands/policy.js';
 import { replayCommand } from './commands/replay.js';
 import { adminCommand, agentCommand, certsCommand, serveCommand } from './commands/remote.js';
@@ -32,6 +33,7 @@ const program = new Command('chainwatch')
   .addCommand(queryCommand())
   .addCommand(policyCommand())
   .addCommand(auditCommand())
+  .addCommand(baselineCommand())
   .addCommand(schemaCommand());
 // addCommand() does not pass these settings on: every subcommand reports usage errors through us (exit 2)
 const settle = (c: Command): void => {

@@ -1,4 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_SCORING, type ScoringOptions } from '../correlate/baseline-scorer.js';
+import { loadBaseline } from '../rules/baseline-file.js';
+import type { Baseline } from '../schema/baseline.js';
 import type { AuditSettings } from '../pipeline/audit-trail.js';
 import { loadYamlFile } from '../rules/yaml-file.js';
 import { OutputsFile } from '../schema/outputs.js';
@@ -69,3 +72,27 @@ outputs:
     format: ocsf
     tls: { ca: /etc/chainwatch/ca.pem, cert: /etc/chainwatch/client.pem, key: /etc/chainwatch/client.key }
     route: { min_severity: medium }`;
+
+/** `--baseline FILE` (repeatable: one per intent), `--baseline-slack X`, `--no-baseline-transitions` (docs/baselines.md). */
+export function addBaselineOptions(c: Command): Command {
+  return c
+    .option('--baseline <file>', 'score each task against the baseline of its intent (chainwatch baseline learn; repeat for more intents); one file covers every task when only one is given', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--baseline-slack <x>', 'widen the learned p1-p99 ranges by this fraction before a value counts as a deviation', (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('--baseline-slack must be a number >= 0');
+      return n;
+    })
+    .option('--no-baseline-transitions', 'do not score transitions between event kinds (sets and distributions only)');
+}
+
+export function baselineOptions(opts: Record<string, unknown>): { baselines?: Baseline[]; scoring?: ScoringOptions } {
+  if (!Array.isArray(opts.baseline)) return {};
+  return {
+    baselines: (opts.baseline as string[]).map((f) => loadBaseline(f)),
+    scoring: {
+      ...DEFAULT_SCORING,
+      ...(typeof opts.baselineSlack === 'number' && { slack: opts.baselineSlack }),
+      transitions: opts.baselineTransitions !== false,
+    },
+  };
+}

@@ -1,5 +1,7 @@
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
+import type { BehaviourFeatures } from './behaviour-features.js';
+import type { Deviation } from './baseline-scorer.js';
 import type { FindingBuilder } from './finding-builder.js';
 import { fdPassFacts, transmitFact } from './flow-facts.js';
 import type { FlowTracker } from './flow-tracker.js';
@@ -15,6 +17,14 @@ import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
  */
 export class Correlator {
   private readonly relays = new RelayTracker();
+  /** Behaviour features for baselines (learning or scoring), if any. */
+  behaviour: BehaviourFeatures | undefined;
+  private readonly deviations: Deviation[] = [];
+  private readonly intents = new Map<string, string | undefined>();
+  /** Where a baseline scorer reports: each deviation becomes a finding, in order. */
+  readonly onDeviation = (d: Deviation): void => {
+    this.deviations.push(d);
+  };
 
   constructor(
     readonly flow: FlowTracker,
@@ -31,8 +41,10 @@ export class Correlator {
     this.findings.noteLoss(ev);
     const out = this.report(this.rules.observe(ev));
     if (this.policy) for (const v of this.policy.observe(ev)) out.push(this.violation(v));
+    const transmits = [];
     for (const t of this.flow.observe(ev)) {
       const fact = transmitFact(t);
+      transmits.push(fact);
       out.push(...this.report(this.rules.observe(fact)));
       if (this.policy) for (const v of this.policy.observeTransmit(fact)) out.push(this.violation(v));
     }
@@ -40,7 +52,23 @@ export class Correlator {
     if (ev.kind === 'fd.rights') {
       for (const fact of fdPassFacts(ev, (v) => this.flow.sensitivityOf(v))) out.push(...this.report(this.rules.observe(fact)));
     }
+    if (this.behaviour) {
+      const task = ev.proc?.task;
+      if (task !== undefined && !this.intents.has(task)) this.intents.set(task, this.policy?.intentOf(ev.cgroup, task));
+      this.behaviour.observe(ev);
+      for (const t of transmits) this.behaviour.observeTransmit(t);
+      this.drainDeviations(out);
+    }
     return out;
+  }
+
+  /** The intent the policy's manifest gives a task seen so far (baselines are per intent). */
+  intentOfTask(task: string): string | undefined {
+    return this.intents.get(task);
+  }
+
+  private drainDeviations(out: Finding[]): void {
+    for (const d of this.deviations.splice(0)) out.push(this.findings.fromDeviation(d));
   }
 
   /**
@@ -54,7 +82,12 @@ export class Correlator {
 
   /** End of stream: sequences still waiting on `absent` complete, and chains whose counters changed are re-reported. */
   flush(): Finding[] {
-    return [...this.report(this.rules.flush()), ...this.findings.flush()];
+    const out = [...this.report(this.rules.flush()), ...this.findings.flush()];
+    if (this.behaviour) {
+      this.behaviour.finish();
+      this.drainDeviations(out);
+    }
+    return out;
   }
 
   private violation(v: Violation): Finding {

@@ -3,6 +3,7 @@ import type { Event, ObjectView } from '../schema/event.js';
 import type { ChainHop, Finding } from '../schema/finding.js';
 import { describeObject } from './describe-object.js';
 import { isFdSentFact, isTransmitFact, type FdPassFact, type FlowTransmitFact } from './flow-facts.js';
+import type { Deviation } from './baseline-scorer.js';
 import type { Violation } from './policy-engine.js';
 import { isShellRelayFact, type ShellRelayFact } from './relay-tracker.js';
 import type { RuleMatch, RuleInput } from './sequence-matcher.js';
@@ -92,6 +93,33 @@ export class FindingBuilder {
       coverage: { lost_events: 0, window_start_ns: ts, window_end_ns: ts },
       policy_hash: this.ctx.policyHash,
       summary,
+    };
+  }
+
+  /** A departure from the task intent's baseline (the scorer reports each task and key once). */
+  fromDeviation(d: Deviation): Finding {
+    const wall = this.ctx.wallEpochNs + BigInt(d.ts);
+    const proc = d.proc;
+    return {
+      id: createHash('sha256').update(`baseline\n${d.task}\n${d.key}`).digest('hex').slice(0, 24),
+      time: new Date(Number(wall / 1_000_000n)).toISOString(),
+      ts_ns: d.ts,
+      rule: `baseline.${d.feature}`,
+      category: 'baseline',
+      severity: 'medium',
+      task: d.task,
+      host: this.ctx.host,
+      process: { pid: d.pid, ppid: proc?.ppid ?? -1, comm: proc?.comm ?? '?', ...(proc?.exe !== undefined && { exe: proc.exe }) },
+      source: {},
+      sink: {},
+      bytes_read: 0,
+      bytes_sent: 0,
+      latency_ms: 0,
+      sends: 1,
+      chain: [],
+      coverage: { lost_events: this.lostBetween(d.ts, d.ts), window_start_ns: d.ts, window_end_ns: d.ts },
+      policy_hash: this.ctx.policyHash,
+      summary: d.summary,
     };
   }
 

@@ -58,6 +58,27 @@ describe('flow tracker', () => {
     expect(w.out[0]!.summary).toContain('through 3 processes');
   });
 
+  it('the wake-up race: a blocked reader stamped before the write that woke it still takes the mark; a read long before does not', () => {
+    const run = (gapNs: number): Finding[] => {
+      const w = new World();
+      w.proc('t', 1, 'sh');
+      w.pipe('t', 1, 3, 4);
+      for (const c of [11, 12]) w.fork('t', 1, c);
+      w.open('t', 11, 7, '/etc/shadow');
+      w.io('t', 11, 'in', 7);
+      w.io('t', 12, 'in', 3); // the reader leaves read(2) first…
+      w.ts += gapNs;
+      w.io('t', 11, 'out', 4); // …then the writer leaves write(2)
+      w.socket('t', 12, 8, '127.0.0.2', 9000);
+      w.io('t', 12, 'out', 8);
+      return w.out;
+    };
+    const raced = run(20_000);
+    expect(raced).toHaveLength(1);
+    expect(new Set(raced[0]!.chain.map((h) => h.pid))).toEqual(new Set([11, 12]));
+    expect(run(2_000_000_000)).toEqual([]);
+  });
+
   it('staging through a file, picked up by another process later', () => {
     const w = new World();
     w.proc('t', 20, 'cp');

@@ -49,6 +49,16 @@ export interface FlowStats {
 }
 
 const MAX_HOPS = 32;
+/**
+ * A blocked reader of a pipe or unix socket is woken by the write and can
+ * leave read(2), and be stamped, before the writer leaves write(2) on another
+ * CPU: in kernel time order the read comes first. A read of such a channel
+ * by another process at most this long before a marking write also takes
+ * the mark (the conservative reading: the data may be this write's).
+ */
+const WAKE_RACE_NS = 5_000_000;
+const RECENT_READS_PER_CHANNEL = 4;
+const MAX_RECENT_CHANNELS = 4096;
 
 function isNetwork(v: ObjectView): boolean {
   return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
@@ -64,6 +74,8 @@ export class FlowTracker {
   private readonly carriers = new Map<number, Map<string, Taint>>();
   /** channel → taint key → taint (insertion order = age, for eviction) */
   private readonly marks = new Map<string, Map<string, Taint>>();
+  /** channel → the last reads of it (pipes and unix sockets), for the wake-up race */
+  private readonly recentReads = new Map<string, { pid: number; ts: number; hop: ChainHop }[]>();
   transmits = 0;
 
   constructor(
@@ -155,7 +167,29 @@ export class FlowTracker {
     if (v === undefined || isNetwork(v)) return [];
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
     this.carry(ev.pid, this.taintsOf(v, ev.ts_first, ev.bytes, hop));
+    if (v.type === 'pipe' || (v.type === 'socket' && v.family === 'unix')) this.noteRead(v.channel, ev.pid, ev.ts, hop);
     return [];
+  }
+
+  private noteRead(channel: string, pid: number, ts: number, hop: ChainHop): void {
+    let r = this.recentReads.get(channel);
+    if (r === undefined) {
+      if (this.recentReads.size >= MAX_RECENT_CHANNELS) this.recentReads.delete(this.recentReads.keys().next().value!);
+      this.recentReads.set(channel, (r = []));
+    }
+    r.push({ pid, ts, hop });
+    if (r.length > RECENT_READS_PER_CHANNEL) r.shift();
+  }
+
+  /** Readers of `channel` by other processes just before this write (the wake-up race) take its marks too. */
+  private racedReaders(channel: string, writer: number, ts: number): void {
+    const reads = this.recentReads.get(channel);
+    const marks = this.marks.get(channel);
+    if (reads === undefined || marks === undefined) return;
+    for (const r of reads) {
+      if (r.pid === writer || r.ts > ts || ts - r.ts > WAKE_RACE_NS) continue;
+      this.carry(r.pid, [...marks.values()].map((t) => ({ ...t, hops: appendHop(t.hops, r.hop) })));
+    }
   }
 
   private onWrite(ev: EventOf<'io'>): Transmit[] {
@@ -165,7 +199,10 @@ export class FlowTracker {
     const task = ev.proc?.task ?? '';
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
     if (isNetwork(v)) return this.transmit(task, ev, v, carried.values(), hop, ev.bytes);
-    if (canCarry(v)) this.mark(v, carried.values(), hop);
+    if (canCarry(v)) {
+      this.mark(v, carried.values(), hop);
+      this.racedReaders(v.channel, ev.pid, ev.ts);
+    }
     return [];
   }
 

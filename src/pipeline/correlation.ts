@@ -7,6 +7,9 @@ import type { LoadedPolicy } from '../rules/policy-file.js';
 import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
 import { DataClasses } from '../rules/data-classes.js';
 import type { Finding } from '../schema/finding.js';
+import type { Baseline } from '../schema/baseline.js';
+import { BehaviourFeatures, type FeatureSink } from '../correlate/behaviour-features.js';
+import { scoreAgainst, type ScoringOptions } from '../correlate/baseline-scorer.js';
 import type { Correlation } from './pipeline.js';
 
 export interface CorrelationSetup {
@@ -22,19 +25,26 @@ export interface CorrelationSetup {
   /** Check executables' digests (live only). */
   verifyDigests?: boolean;
   onFinding: (f: Finding) => void;
+  /** Score tasks against the baseline of their intent (docs/baselines.md). */
+  baselines?: Baseline[] | undefined;
+  scoring?: ScoringOptions | undefined;
+  /** Learning (baseline learn): every behaviour feature goes here, nothing is scored. */
+  learner?: FeatureSink | undefined;
 }
 
 /** Data classes, flow following, chain rules and findings, loaded from rules/: the same for watch and replay. */
 export function buildCorrelation(o: CorrelationSetup): Correlation {
   const classes = DataClasses.load(DataClasses.defaultFile(o.rulesDir));
-  return {
-    correlator: new Correlator(
+  const correlator = new Correlator(
       new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task)),
       new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
       new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
       o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),
       o.enforce,
-    ),
-    onFinding: o.onFinding,
-  };
+  );
+  if (o.learner) correlator.behaviour = new BehaviourFeatures(o.learner);
+  else if (o.baselines !== undefined && o.baselines.length > 0) {
+    correlator.behaviour = new BehaviourFeatures(scoreAgainst(o.baselines, (t) => correlator.intentOfTask(t), correlator.onDeviation, o.scoring));
+  }
+  return { correlator, onFinding: o.onFinding };
 }

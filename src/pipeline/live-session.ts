@@ -1,10 +1,12 @@
-import { hostname, release, arch } from 'node:os';
 import { Subject } from 'rxjs';
 import type { FlowTracker } from '../correlate/flow-tracker.js';
 import { ProbeDecoder } from '../decode/probe-decoder.js';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
-import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
+import type { TraceHeader } from '../schema/trace-header.js';
+import type { Baseline } from '../schema/baseline.js';
+import type { ScoringOptions } from '../correlate/baseline-scorer.js';
+import { runHeader } from './run-header.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
@@ -20,7 +22,6 @@ import { WatchedCommand } from '../source/watched-command.js';
 import { SystemState } from '../state/system-state.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
-import { VERSION } from '../util/version.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
@@ -76,6 +77,9 @@ export interface LiveSessionOptions {
   onReady?: () => void;
   /** Stop early (e.g. SIGINT from the CLI). */
   stopSignal?: Promise<unknown>;
+  /** Score tasks against the baseline of their intent (docs/baselines.md). */
+  baselines?: Baseline[];
+  scoring?: ScoringOptions;
   /** false: canonical events only, no state, correlation or sinks (the guest agent streams them to the host). */
   analysis?: boolean;
   /** The run's trace header, before any event. */
@@ -168,30 +172,18 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const enforcement = o.enforce && o.policy ? renderEnforcement(o.policy.effective, dir.all()) : undefined;
   if (enforcement) log.info({ intents: enforcement.intents, in_user_space_only: enforcement.notInKernel }, 'in-kernel enforcement of exec and IPv4 connect denies');
   const rendered = renderProbe(scope, excludes, undefined, enforcement);
-  const monoEpoch = monoNow();
-  const wallEpoch = BigInt(Date.now()) * 1_000_000n;
-  const now = (): number => Number(monoNow() - monoEpoch);
-  const header: TraceHeader = {
-    type: 'header',
-    format: TRACE_FORMAT,
-    version: TRACE_VERSION,
-    host: hostname(),
-    kernel: release(),
-    arch: arch(),
-    chainwatch_version: VERSION,
-    start_time: new Date(Number(wallEpoch / 1_000_000n)).toISOString(),
-    wall_epoch_ns: wallEpoch.toString(),
-    mono_epoch_ns: monoEpoch.toString(),
-    scope: {
+  const header = runHeader(
+    {
       mode: o.target.mode,
       ...(o.target.mode === 'cgroup' && { cgroup: o.target.path }),
       ...(o.target.mode === 'pid' && { pid: o.target.pid }),
       ...(o.target.mode === 'command' && { command: o.target.argv }),
     },
-    probes: rendered.probes,
-    rendered_sha256: rendered.renderedSha256,
-    policy_sha256: o.policy?.sha256 ?? null,
-  };
+    { probes: rendered.probes, rendered_sha256: rendered.renderedSha256, policy_sha256: o.policy?.sha256 ?? null },
+  );
+  const monoEpoch = BigInt(header.mono_epoch_ns);
+  const wallEpoch = BigInt(header.wall_epoch_ns);
+  const now = (): number => Number(monoNow() - monoEpoch);
 
   let issuesLogged = 0;
   // the probe prints a TICK every 5 ms; read in sequence they prove up to when every record has been delivered
@@ -226,6 +218,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     host: header.host,
     wallEpochNs: wallEpoch,
     policy: o.policy,
+    baselines: o.baselines,
+    scoring: o.scoring,
     verifyDigests: true,
     enforce: o.enforce
       ? (v) => {

@@ -2,6 +2,9 @@ import { defaultIfEmpty, lastValueFrom, tap } from 'rxjs';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { TraceHeader } from '../schema/trace-header.js';
+import type { Baseline } from '../schema/baseline.js';
+import type { FeatureSink } from '../correlate/behaviour-features.js';
+import type { ScoringOptions } from '../correlate/baseline-scorer.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 
 import { newTraceReadStats, readTrace, readTraceHeader, type TraceReadStats } from '../source/trace-reader.js';
@@ -33,6 +36,10 @@ export interface ReplayOptions {
   queueDir?: string;
   /** Pace by recorded time: 1 = realtime, N = N times faster; undefined = as fast as possible. */
   speed?: number;
+  /** Score tasks against these baselines (per intent); `learner` instead collects features (baseline learn). */
+  baselines?: Baseline[];
+  scoring?: ScoringOptions;
+  learner?: FeatureSink;
   onFinding?: (f: Finding) => void;
   onEvent?: (ev: Event) => void;
   /** Called with the stats of the trace being read (progress display). */
@@ -82,6 +89,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
         host: header.host,
         wallEpochNs: BigInt(header.wall_epoch_ns),
         policy: o.policy,
+        baselines: o.baselines,
+        scoring: o.scoring,
+        learner: o.learner,
         onFinding: (f) => {
           findings++;
           audit?.finding(f);

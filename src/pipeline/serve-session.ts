@@ -1,9 +1,7 @@
-import { arch, hostname, release } from 'node:os';
 import { join } from 'node:path';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { OutputsFile } from '../schema/outputs.js';
-import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 import { PolicyEngine } from '../correlate/policy-engine.js';
 import { AdminServer, type ReloadReply } from '../remote/admin-server.js';
@@ -13,10 +11,10 @@ import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
-import { VERSION } from '../util/version.js';
 import { AgentLane } from './agent-lane.js';
 import type { AuditSettings } from './audit-trail.js';
 import { runLiveSession, type LiveSessionSummary, type LiveTarget } from './live-session.js';
+import { runHeader } from './run-header.js';
 import { openSinks } from './run-sinks.js';
 
 const log = moduleLog('pipeline/serve-session');
@@ -68,23 +66,9 @@ export interface ServeSummary {
 
 export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const tls = loadTlsFiles(o.tls, 'host');
-  const monoEpoch = process.hrtime.bigint();
-  const wallEpoch = BigInt(Date.now()) * 1_000_000n;
-  const header: TraceHeader = {
-    type: 'header',
-    format: TRACE_FORMAT,
-    version: TRACE_VERSION,
-    host: hostname(),
-    kernel: release(),
-    arch: arch(),
-    chainwatch_version: VERSION,
-    start_time: new Date(Number(wallEpoch / 1_000_000n)).toISOString(),
-    wall_epoch_ns: wallEpoch.toString(),
-    mono_epoch_ns: monoEpoch.toString(),
-    scope: { mode: 'serve' },
-    probes: [],
-    policy_sha256: o.policy?.sha256 ?? null,
-  };
+  const header = runHeader({ mode: 'serve' }, { policy_sha256: o.policy?.sha256 ?? null });
+  const monoEpoch = BigInt(header.mono_epoch_ns);
+  const wallEpoch = BigInt(header.wall_epoch_ns);
   const sinks = openSinks(o, header);
   // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
   const findingsOut = o.findings ? new JsonlWriter(o.findings, true, true) : undefined;

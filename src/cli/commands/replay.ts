@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runReplay } from '../../pipeline/replay-session.js';
 import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, auditOptions, outputsOptions, policyOptions } from '../options.js';
+import { addAuditOptions, addBaselineOptions, auditOptions, baselineOptions, outputsOptions, policyOptions } from '../options.js';
 
 const log = moduleLog('cli/replay');
 
@@ -17,7 +17,7 @@ export function parseSpeed(v: string): number | 'max' {
 }
 
 export function replayCommand(): Command {
-  return addAuditOptions(new Command('replay'))
+  return addBaselineOptions(addAuditOptions(new Command('replay')))
     .summary('run recorded traces through the same pipeline as watch')
     .description(
       'Replay traces recorded by `watch --record` (plain, .gz or .zst) through the same state,\n' +
@@ -58,6 +58,7 @@ export function replayCommand(): Command {
           ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
           ...(speed !== undefined && { speed }),
           ...policyOptions(opts),
+          ...baselineOptions(opts),
           ...auditOptions(opts),
           ...outputsOptions(opts),
           onFinding: () => findings++,
