@@ -70,19 +70,19 @@ export class FindingBuilder {
     this.ctx.policyHash = h;
   }
 
-  /** A finding about chainwatch itself (a rejected policy reload, …): no process, no chain. */
-  notice(rule: string, category: Finding['category'], severity: Finding['severity'], ts: number, summary: string, task = ''): Finding {
-    const wall = this.ctx.wallEpochNs + BigInt(ts);
+  /** A finding with no chain: one moment, one process (or chainwatch itself), a summary. */
+  private single(f: { id: string; ts: number; rule: string; category: Finding['category']; severity: Finding['severity']; task: string; process: Finding['process']; lost: number; summary: string }): Finding {
+    const wall = this.ctx.wallEpochNs + BigInt(f.ts);
     return {
-      id: createHash('sha256').update(`${rule}\n${ts}\n${summary}`).digest('hex').slice(0, 24),
+      id: createHash('sha256').update(f.id).digest('hex').slice(0, 24),
       time: new Date(Number(wall / 1_000_000n)).toISOString(),
-      ts_ns: ts,
-      rule,
-      category,
-      severity,
-      task,
+      ts_ns: f.ts,
+      rule: f.rule,
+      category: f.category,
+      severity: f.severity,
+      task: f.task,
       host: this.ctx.host,
-      process: { pid: process.pid, ppid: process.ppid, comm: 'chainwatch' },
+      process: f.process,
       source: {},
       sink: {},
       bytes_read: 0,
@@ -90,37 +90,32 @@ export class FindingBuilder {
       latency_ms: 0,
       sends: 1,
       chain: [],
-      coverage: { lost_events: 0, window_start_ns: ts, window_end_ns: ts },
+      coverage: { lost_events: f.lost, window_start_ns: f.ts, window_end_ns: f.ts },
       policy_hash: this.ctx.policyHash,
-      summary,
+      summary: f.summary,
     };
+  }
+
+  /** A finding about chainwatch itself (a rejected policy reload, an agent stream's gap, …): no process, no chain. */
+  notice(rule: string, category: Finding['category'], severity: Finding['severity'], ts: number, summary: string, task = ''): Finding {
+    const self = { pid: process.pid, ppid: process.ppid, comm: 'chainwatch' };
+    return this.single({ id: `${rule}\n${ts}\n${summary}`, ts, rule, category, severity, task, process: self, lost: 0, summary });
   }
 
   /** A departure from the task intent's baseline (the scorer reports each task and key once). */
   fromDeviation(d: Deviation): Finding {
-    const wall = this.ctx.wallEpochNs + BigInt(d.ts);
     const proc = d.proc;
-    return {
-      id: createHash('sha256').update(`baseline\n${d.task}\n${d.key}`).digest('hex').slice(0, 24),
-      time: new Date(Number(wall / 1_000_000n)).toISOString(),
-      ts_ns: d.ts,
+    return this.single({
+      id: `baseline\n${d.task}\n${d.key}`,
+      ts: d.ts,
       rule: `baseline.${d.feature}`,
       category: 'baseline',
       severity: 'medium',
       task: d.task,
-      host: this.ctx.host,
       process: { pid: d.pid, ppid: proc?.ppid ?? -1, comm: proc?.comm ?? '?', ...(proc?.exe !== undefined && { exe: proc.exe }) },
-      source: {},
-      sink: {},
-      bytes_read: 0,
-      bytes_sent: 0,
-      latency_ms: 0,
-      sends: 1,
-      chain: [],
-      coverage: { lost_events: this.lostBetween(d.ts, d.ts), window_start_ns: d.ts, window_end_ns: d.ts },
-      policy_hash: this.ctx.policyHash,
+      lost: this.lostBetween(d.ts, d.ts),
       summary: d.summary,
-    };
+    });
   }
 
   /** A policy violation as a finding (one per violation key; the engine reports each once). */
