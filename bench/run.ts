@@ -3,6 +3,7 @@ import { benchAudit } from './audit.js';
 import { benchReplay } from './replay.js';
 import { benchSiem } from './siem.js';
 import { benchAgentLink } from './agent-link.js';
+import { benchBaselineCost } from './baseline-cost.js';
 
 /**
  * `npm run bench`: CPU and memory figures that need no kernel.
@@ -52,6 +53,12 @@ if (agentEvents > 0) {
     `  one agent ${Math.round(g.oneAgentPerS).toLocaleString()} events/s; eight agents at once ${Math.round(g.eightAgentsPerS).toLocaleString()} events/s in total (pushed → acknowledged after the host pipeline)\n` +
       `  added latency to a finding (push of the transmit → finding on the host): p50 ${g.findingLatencyMs.p50.toFixed(1)} ms, p99 ${g.findingLatencyMs.p99.toFixed(1)} ms (${g.findingLatencyMs.samples} runs)`,
   );
+}
+const baselineEvents = Number(process.env.BENCH_BASELINE_EVENTS ?? 1_000_000);
+if (baselineEvents > 0) {
+  console.log(`baseline scoring cost, ${baselineEvents.toLocaleString()}-event trace replayed with and without a baseline…`);
+  const b = await benchBaselineCost(baselineEvents);
+  console.log(`  off ${Math.round(b.offPerS).toLocaleString()} events/s, on ${Math.round(b.onPerS).toLocaleString()} events/s: scoring costs ${b.ratio.toFixed(2)}× the time`);
 }
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
 const m = benchMemoryPerFd(2000, 500);

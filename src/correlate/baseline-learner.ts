@@ -10,7 +10,8 @@ export function quantile(sorted: readonly number[], q: number): number {
 
 export function distributionOf(values: readonly number[]): Distribution {
   const s = [...values].sort((a, b) => a - b);
-  const r = (x: number): number => Math.round(x * 1000) / 1000;
+  // six significant digits: readable, and small ratios (bytes sent per byte read) keep their value
+  const r = (x: number): number => Number(x.toPrecision(6));
   return {
     n: s.length,
     min: r(s[0] ?? 0),

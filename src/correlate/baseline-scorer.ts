@@ -5,7 +5,7 @@ import type { FeatureSink, Member, Origin, Sample, Transition } from './behaviou
  * Scores a task's behaviour against its intent's baseline as events arrive.
  * A deviation names the feature, the observed value and the learned range:
  * a number outside [p1·(1−slack), p99·(1+slack)] (never tighter than the
- * learned min–max), a member never seen (executable, destination, data
+ * learned min–max, and timings by another 10 ms each side), a member never seen (executable, destination, data
  * class), a transition between event kinds never seen for a known process
  * role, or a role never seen. Each is reported once per task and key.
  * A feature learned from fewer than `minSamples` samples is not scored.
@@ -18,6 +18,9 @@ export interface ScoringOptions {
   transitions: boolean;
 }
 
+/** Timings below this much apart are scheduler noise, not behaviour: ranges are widened by it on both sides. */
+const ABS_TOLERANCE: Partial<Record<NumericFeature, number>> = { read_to_transmit_ms: 10, send_gap_ms: 10 };
+
 export const DEFAULT_SCORING: ScoringOptions = { slack: 0.5, minSamples: 5, transitions: true };
 
 export interface Deviation extends Origin {
@@ -29,7 +32,7 @@ export interface Deviation extends Origin {
 
 function fmt(v: number, unit: string): string {
   if (unit === 'ms') return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 0)} ms`;
-  const n = Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en') : String(Math.round(v * 1000) / 1000);
+  const n = Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en') : Math.abs(v) >= 0.01 || v === 0 ? String(Math.round(v * 1000) / 1000) : v.toPrecision(2);
   return unit === 'B' ? `${n} bytes` : n;
 }
 
@@ -62,7 +65,8 @@ export class BaselineScorer implements FeatureSink {
   range(f: NumericFeature): { lo: number; hi: number } | undefined {
     const d = this.baseline.features[f];
     if (d === undefined || d.n < this.o.minSamples) return undefined;
-    return { lo: Math.min(d.p1 * (1 - this.o.slack), d.min), hi: Math.max(d.p99 * (1 + this.o.slack), d.max) };
+    const abs = ABS_TOLERANCE[f] ?? 0;
+    return { lo: Math.min(d.p1 * (1 - this.o.slack), d.min) - abs, hi: Math.max(d.p99 * (1 + this.o.slack), d.max) + abs };
   }
 
   sample(s: Sample): void {
@@ -74,7 +78,7 @@ export class BaselineScorer implements FeatureSink {
     if (!high && !low) return;
     const t = FEATURE_TEXT[s.feature];
     const d = this.baseline.features[s.feature]!;
-    this.report(s, s.feature, `${s.feature}:${high ? 'high' : 'low'}`, `${t.what} ${fmt(s.value, t.unit)}, baseline p1–p99 ${fmt(d.p1, t.unit)}–${fmt(d.p99, t.unit)}`);
+    this.report(s, s.feature, `${s.feature}:${high ? 'high' : 'low'}`, `${t.what} ${fmt(s.value, t.unit)}${s.partial ? ' so far' : ''}, baseline p1–p99 ${fmt(d.p1, t.unit)}–${fmt(d.p99, t.unit)}`);
   }
 
   member(m: Member): void {

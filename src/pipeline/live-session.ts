@@ -46,6 +46,8 @@ export interface LiveSessionOptions {
   target: LiveTarget;
   /** Task name for pid/command mode (default pid-PID or the command's name). */
   task?: string;
+  /** cgroup mode: each child cgroup of the watched one is its own task (named after it). */
+  taskPerCgroup?: boolean;
   events?: string;
   /** Findings as JSON Lines (file or - for stdout). */
   findings?: string;
@@ -146,7 +148,14 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       const path = o.target.path.startsWith('/') ? o.target.path : `/${o.target.path}`;
       scope = { mode: 'cgroup', path, ids: subtreeIds(cgRoot, path) };
       const task = o.task ?? (path.split('/').filter(Boolean).pop() ?? 'root');
-      namer = (id) => ({ path: pathOf(id), task });
+      // --task-per-cgroup: each child cgroup of the watched one is a task of its own (one sandbox or run per child)
+      namer = o.taskPerCgroup
+        ? (id) => {
+            const p = pathOf(id);
+            const child = p.startsWith(`${path}/`) ? p.slice(path.length + 1).split('/')[0]! : task;
+            return { path: p, task: child };
+          }
+        : (id) => ({ path: pathOf(id), task });
       break;
     }
     case 'pid': {

@@ -131,14 +131,14 @@ export class LiveHarness {
   }
 }
 
-/** An HTTP server on 127.0.0.2 that reads every request body, answers 200 with `body`, and counts what it received. */
-export async function httpSink(body = 'hello from 127.0.0.2\n'): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
+/** An HTTP server (on 127.0.0.2 unless told) that reads every request body, answers 200 with `body`, and counts what it received. */
+export async function httpSink(body = 'hello from 127.0.0.2\n', address = '127.0.0.2'): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
   let received = 0;
   const server = createHttpServer((req, res) => {
     req.on('data', (d: Buffer) => (received += d.length));
     req.on('end', () => res.end(body));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.2', () => r()));
+  await new Promise<void>((r) => server.listen(0, address, () => r()));
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr !== null ? addr.port : 0,

@@ -18,6 +18,7 @@ export function watchCommand(): Command {
     .option('--cgroup <path>', 'watch a cgroup v2 subtree (path below the cgroup v2 mount); the task is its name')
     .option('--pid <pid>', 'watch a process and all its descendants', positiveInt('--pid'))
     .option('--task <name>', 'task name for --pid or -- COMMAND (default pid-PID or the command name)')
+    .option('--task-per-cgroup', 'with --cgroup: each child cgroup is a task of its own, named after it (one sandbox or run per child)')
     .option('--findings <file|->', 'write findings as JSON Lines (- for stdout; the default when no output is chosen)')
     .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout)')
     .option('--rules <dir>', 'folder with data-classes.yaml (default: the installed rules/)')
@@ -68,6 +69,7 @@ export function watchCommand(): Command {
         ...auditOptions(opts),
         ...outputsOptions(opts),
         ...(opts.task !== undefined && { task: String(opts.task) }),
+        ...(opts.taskPerCgroup === true && { taskPerCgroup: true }),
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),
         ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
