@@ -76,7 +76,28 @@ export class BehaviourFeatures {
   private readonly tasks = new Map<string, TaskState>();
   private readonly lastKind = new Map<number, string>();
 
+  /** Interned `a>b` keys and executable names: one string per distinct value, not one per event. */
+  private readonly keys = new Map<string, Map<string, string>>();
+  private readonly roles = new Map<string, string>();
+
   constructor(private readonly out: FeatureSink) {}
+
+  private transitionKey(a: string, b: string): string {
+    let m = this.keys.get(a);
+    if (m === undefined) this.keys.set(a, (m = new Map()));
+    let key = m.get(b);
+    if (key === undefined) m.set(b, (key = `${a}>${b}`));
+    return key;
+  }
+
+  private roleOf(exe: string): string {
+    let r = this.roles.get(exe);
+    if (r === undefined) {
+      if (this.roles.size > 10_000) this.roles.clear();
+      this.roles.set(exe, (r = basename(exe)));
+    }
+    return r;
+  }
 
   private task(o: Origin): TaskState {
     let t = this.tasks.get(o.task);
@@ -100,8 +121,11 @@ export class BehaviourFeatures {
       else {
         const prev = this.lastKind.get(ev.pid);
         this.lastKind.set(ev.pid, k);
-        const role = ev.proc?.exe !== undefined ? basename(ev.proc.exe) : (ev.proc?.comm ?? '?');
-        if (prev !== undefined) this.out.transition({ ...o, role, transition: `${prev}>${k}` });
+        if (prev !== undefined) {
+          const exe = ev.proc?.exe;
+          const role = exe !== undefined ? this.roleOf(exe) : (ev.proc?.comm ?? '?');
+          this.out.transition({ ts: o.ts, task, pid: o.pid, proc: o.proc, role, transition: this.transitionKey(prev, k) });
+        }
       }
     }
     switch (ev.kind) {
