@@ -2,6 +2,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_SCORING, type ScoringOptions } from '../correlate/baseline-scorer.js';
 import { loadBaseline } from '../rules/baseline-file.js';
 import type { Baseline } from '../schema/baseline.js';
+import { ChainwatchError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import type { AuditSettings } from '../pipeline/audit-trail.js';
 import { loadYamlFile } from '../rules/yaml-file.js';
 import { OutputsFile } from '../schema/outputs.js';
@@ -95,4 +97,21 @@ export function baselineOptions(opts: Record<string, unknown>): { baselines?: Ba
       transitions: opts.baselineTransitions !== false,
     },
   };
+}
+
+/** Resolves on the first SIGINT or SIGTERM (logged): long-running commands stop on it. */
+export function stopOnSignals(log: Logger, message = 'stopping'): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      log.info({ signal: sig }, message);
+      resolve();
+    };
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
+}
+
+/** `--events -` and `--findings -` would interleave on stdout. */
+export function oneStdoutStream(opts: Record<string, unknown>): void {
+  if (opts.events === '-' && opts.findings === '-') throw new ChainwatchError('USAGE', '--events - and --findings - cannot share stdout', { fix: 'send one of them to a file' });
 }

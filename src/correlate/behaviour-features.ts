@@ -61,7 +61,6 @@ function kindKey(ev: Event): string | undefined {
   switch (ev.kind) {
     case 'task.cgroup':
     case 'loss':
-    case 'snapshot.process':
       return undefined;
     case 'io':
       return `io.${ev.dir}`;

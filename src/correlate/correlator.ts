@@ -5,7 +5,8 @@ import type { Deviation } from './baseline-scorer.js';
 import type { FindingBuilder } from './finding-builder.js';
 import { fdPassFacts, transmitFact } from './flow-facts.js';
 import type { FlowTracker } from './flow-tracker.js';
-import type { PolicyEngine, Violation } from './policy-engine.js';
+import type { EffectivePolicy } from '../schema/policy.js';
+import { PolicyEngine, type Violation } from './policy-engine.js';
 import { RelayTracker } from './relay-tracker.js';
 import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
 
@@ -41,10 +42,14 @@ export class Correlator {
     this.findings.noteLoss(ev);
     const out = this.report(this.rules.observe(ev));
     if (this.policy) for (const v of this.policy.observe(ev)) out.push(this.violation(v));
-    const transmits = [];
+    if (this.behaviour) {
+      const task = ev.proc?.task;
+      if (task !== undefined && !this.intents.has(task)) this.intents.set(task, this.policy?.intentOf(ev.cgroup, task));
+      this.behaviour.observe(ev);
+    }
     for (const t of this.flow.observe(ev)) {
       const fact = transmitFact(t);
-      transmits.push(fact);
+      this.behaviour?.observeTransmit(fact);
       out.push(...this.report(this.rules.observe(fact)));
       if (this.policy) for (const v of this.policy.observeTransmit(fact)) out.push(this.violation(v));
     }
@@ -52,14 +57,15 @@ export class Correlator {
     if (ev.kind === 'fd.rights') {
       for (const fact of fdPassFacts(ev, (v) => this.flow.sensitivityOf(v))) out.push(...this.report(this.rules.observe(fact)));
     }
-    if (this.behaviour) {
-      const task = ev.proc?.task;
-      if (task !== undefined && !this.intents.has(task)) this.intents.set(task, this.policy?.intentOf(ev.cgroup, task));
-      this.behaviour.observe(ev);
-      for (const t of transmits) this.behaviour.observeTransmit(t);
-      this.drainDeviations(out);
-    }
+    if (this.behaviour) this.drainDeviations(out);
     return out;
+  }
+
+  /** Puts a (reloaded) policy in force: the engine keeps what the stream told it; findings from now on carry the new hash. */
+  usePolicy(p: EffectivePolicy, sha256: string, verifyDigests: boolean): void {
+    if (this.policy) this.policy.replacePolicy(p);
+    else this.policy = new PolicyEngine(p, { verifyDigests });
+    this.findings.setPolicyHash(sha256);
   }
 
   /** The intent the policy's manifest gives a task seen so far (baselines are per intent). */

@@ -33,8 +33,6 @@ export class AgentLane implements StreamLane {
   private readonly sub: Subscription;
   private readonly named = new Set<number>();
   private lastTs = 0;
-  events_ = 0;
-  connected = true;
 
   constructor(
     readonly info: StreamInfo,
@@ -64,7 +62,6 @@ export class AgentLane implements StreamLane {
         this.named.add(ev.cgroup);
         this.input.next({ kind: 'task.cgroup', ts: ev.ts, cgroup: ev.cgroup, pid: 0, tid: 0, path: this.cgroupPath(`cgroup-${ev.cgroup}`), task: this.sandbox });
       }
-      this.events_++;
       this.input.next(ev);
     }
   }
@@ -101,12 +98,10 @@ export class AgentLane implements StreamLane {
   }
 
   closed(reason: string, clean: boolean): void {
-    this.connected = false;
     this.notice('agent.disconnected', clean ? 'medium' : 'high', `sandbox ${this.sandbox}: the agent stream ended: ${reason}; its events are not seen until it reconnects`);
   }
 
   reconnected(remote: string): void {
-    this.connected = true;
     this.notice('agent.reconnected', 'low', `sandbox ${this.sandbox}: the agent reconnected from ${remote}; resent events are deduplicated by sequence number`);
   }
 

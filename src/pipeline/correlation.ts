@@ -36,11 +36,11 @@ export interface CorrelationSetup {
 export function buildCorrelation(o: CorrelationSetup): Correlation {
   const classes = DataClasses.load(DataClasses.defaultFile(o.rulesDir));
   const correlator = new Correlator(
-      new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task)),
-      new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
-      new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
-      o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),
-      o.enforce,
+    new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task)),
+    new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
+    new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
+    o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),
+    o.enforce,
   );
   if (o.learner) correlator.behaviour = new BehaviourFeatures(o.learner);
   else if (o.baselines !== undefined && o.baselines.length > 0) {

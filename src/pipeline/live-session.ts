@@ -25,7 +25,6 @@ import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
-import { PolicyEngine } from '../correlate/policy-engine.js';
 import { buildCorrelation } from './correlation.js';
 import { analyze, liveEvents } from './pipeline.js';
 
@@ -63,10 +62,13 @@ export interface LiveSessionOptions {
   /** SIEM outputs (docs/siem.md) and where their durable queues live (default ./var/queue). */
   outputs?: OutputsFile;
   queueDir?: string;
-  /** The policy file, re-read when `onReloadRequest`'s callback is called (SIGHUP). */
+  /**
+   * The policy file, re-read when `onReloadRequest`'s callback is called (SIGHUP), unless the caller
+   * hands it the policy it already loaded (chainwatch serve, which records the reload itself).
+   */
   policyFile?: string;
   /** Receives a function that reloads the policy from `policyFile` (the CLI calls it on SIGHUP). */
-  onReloadRequest?: (reload: () => void) => void;
+  onReloadRequest?: (reload: (loaded?: LoadedPolicy) => void) => void;
   /** Kill processes that violate an intent with on_violation: kill (default: dry run, findings say would-kill). */
   enforce?: boolean;
   /** The longest an event waits for delivery proof before release (default DEFAULT_MAX_HOLD_MS). */
@@ -254,13 +256,16 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   });
   if (o.policyFile !== undefined) {
     let current = o.policy;
-    o.onReloadRequest?.(() => {
+    o.onReloadRequest?.((loaded) => {
       const c = correlation.correlator;
+      if (loaded !== undefined) {
+        c.usePolicy(loaded.effective, loaded.sha256, true);
+        current = loaded;
+        return;
+      }
       try {
         const next = loadPolicy(o.policyFile!);
-        if (c.policy) c.policy.replacePolicy(next.effective);
-        else c.policy = new PolicyEngine(next.effective, { verifyDigests: true });
-        c.findings.setPolicyHash(next.sha256);
+        c.usePolicy(next.effective, next.sha256, true);
         log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: next.sha256 }, 'policy reloaded');
         audit?.policyReload(current?.sha256 ?? null, next.sha256, true);
         current = next;

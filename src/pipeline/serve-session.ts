@@ -3,7 +3,6 @@ import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { OutputsFile } from '../schema/outputs.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
-import { PolicyEngine } from '../correlate/policy-engine.js';
 import { AdminServer, type ReloadReply } from '../remote/admin-server.js';
 import type { RefusedConnection } from '../remote/agent-listener.js';
 import { IngestServer, type AgentStatus, type StreamInfo } from '../remote/ingest-server.js';
@@ -73,26 +72,34 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
   const findingsOut = o.findings ? new JsonlWriter(o.findings, true, true) : undefined;
   const eventsOut = o.events ? new JsonlWriter(o.events, true, true) : undefined;
-  const flushTimer = setInterval(() => {
+  const flushOutputs = (): void => {
     findingsOut?.flush();
     eventsOut?.flush();
-  }, 200);
+  };
+  const flushTimer = setInterval(flushOutputs, 200);
   let findings = 0;
-  const onFinding = (f: Finding): void => {
+  // the host's live session records its own findings and events in the audit log and SIEM outputs; lanes go through these
+  const writeFinding = (f: Finding): void => {
     findings++;
     findingsOut?.write(f);
-    sinks.audit?.finding(f);
-    sinks.siem?.finding(f);
     o.onFinding?.(f);
   };
-  const onEvent = (ev: Event): void => {
+  const writeEvent = (ev: Event): void => {
     eventsOut?.write(ev);
-    sinks.audit?.event(ev);
     o.onEvent?.(ev);
+  };
+  const onFinding = (f: Finding): void => {
+    writeFinding(f);
+    sinks.audit?.finding(f);
+    sinks.siem?.finding(f);
+  };
+  const onEvent = (ev: Event): void => {
+    writeEvent(ev);
+    sinks.audit?.event(ev);
   };
 
   let policy = o.policy;
-  let hostReload: (() => void) | undefined;
+  let hostReload: ((loaded: LoadedPolicy) => void) | undefined;
   let hostRun: Promise<LiveSessionSummary> | undefined;
   const lanes = new Map<string, AgentLane>();
   const open = (info: StreamInfo): AgentLane => {
@@ -115,10 +122,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     ledgerFile: join(o.stateDir ?? './var/serve', 'ledger.json'),
     ...(o.silenceMs !== undefined && { silenceMs: o.silenceMs }),
     ...(o.onRefused && { onRefused: o.onRefused }),
-    beforeAck: () => {
-      findingsOut?.flush();
-      eventsOut?.flush();
-    },
+    beforeAck: flushOutputs,
     open,
   });
 
@@ -127,13 +131,9 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     if (o.policyFile === undefined) return { ok: false, old_sha256: old, new_sha256: '', error: 'serve runs without a policy file (--no-policy)' };
     try {
       const next = loadPolicy(o.policyFile);
-      for (const lane of lanes.values()) {
-        const c = lane.correlation.correlator;
-        if (c.policy) c.policy.replacePolicy(next.effective);
-        else c.policy = new PolicyEngine(next.effective, { verifyDigests: false });
-        c.findings.setPolicyHash(next.sha256);
-      }
-      hostReload?.();
+      for (const lane of lanes.values()) lane.correlation.correlator.usePolicy(next.effective, next.sha256, false);
+      // the host's own probes take the same policy object: one read of the file, one audit record
+      hostReload?.(next);
       sinks.audit?.policyReload(policy?.sha256 ?? null, next.sha256, true);
       log.info({ file: o.policyFile, old_sha256: old || null, new_sha256: next.sha256 }, 'policy reloaded');
       policy = next;
@@ -162,18 +162,10 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
         target: o.watchHost,
         sinks,
         ...(policy && { policy }),
-        ...(o.policyFile !== undefined && { policyFile: o.policyFile, onReloadRequest: (r: () => void) => (hostReload = r) }),
+        ...(o.policyFile !== undefined && { policyFile: o.policyFile, onReloadRequest: (r: (loaded?: LoadedPolicy) => void) => (hostReload = r) }),
         ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
-        // the live session writes the audit records of its own events and findings
-        onEvent: (ev) => {
-          eventsOut?.write(ev);
-          o.onEvent?.(ev);
-        },
-        onFinding: (f) => {
-          findings++;
-          findingsOut?.write(f);
-          o.onFinding?.(f);
-        },
+        onEvent: writeEvent,
+        onFinding: writeFinding,
         onReady: () => hostReady(),
         stopSignal: o.stopSignal,
       });

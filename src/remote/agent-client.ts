@@ -51,6 +51,7 @@ export interface AgentClientStats {
   connected: boolean;
 }
 
+/** A spooled batch; its queue id is `f`, so batch i covers [id(i), id(i+1)) and the last one ends at nextSeq. */
 interface SpoolBody {
   f: number;
   e: string[];
@@ -88,7 +89,7 @@ export class AgentClient {
     this.queue = new DurableQueue(join(o.spoolDir, 'spool'), o.maxSpoolBatches ?? 2048);
     const seqFile = join(o.spoolDir, 'next-seq');
     const persisted = existsSync(seqFile) ? Number(readFileSync(seqFile, 'utf8')) || 0 : 0;
-    const last = this.queue.peek(this.queue.length).at(-1);
+    const last = this.queue.at(this.queue.length - 1);
     const lastBody = last && (JSON.parse(last.body) as SpoolBody);
     this.nextSeq = Math.max(persisted, lastBody ? lastBody.f + lastBody.e.length : 0);
     if (this.queue.length > 0) o.log.info({ batches: this.queue.length, run: this.run }, 'spool holds unacknowledged events from before: they are sent first');
@@ -147,7 +148,7 @@ export class AgentClient {
     this.call = call;
     this.welcomed = false;
     this.sent = 0;
-    const first = this.queue.length > 0 ? (JSON.parse(this.queue.peek(1)[0]!.body) as SpoolBody).f : this.nextSeq;
+    const first = this.queue.length > 0 ? Number(this.queue.at(0)!.id) : this.nextSeq;
     call.write({ hello: { sandbox: this.o.sandbox, run: this.run, first_unacked: String(first), header_json: JSON.stringify(this.o.header), agent_version: VERSION } });
     call.on('data', (m: HostMessage) => this.onHost(call, m));
     call.on('drain', () => this.pump());
@@ -186,14 +187,16 @@ export class AgentClient {
     }
   }
 
+  /** Where spooled batch `i` ends: where the next begins (batches are contiguous: a refused batch takes no numbers). */
+  private endOf(i: number): number {
+    const next = this.queue.at(i + 1);
+    return next === undefined ? this.nextSeq : Number(next.id);
+  }
+
   /** The host holds every event below `upTo`: forget the batches that are wholly below it. */
   private ackUpTo(upTo: number): void {
     let n = 0;
-    for (const m of this.queue.peek(this.queue.length)) {
-      const b = JSON.parse(m.body) as SpoolBody;
-      if (b.f + b.e.length > upTo) break;
-      n++;
-    }
+    while (n < this.queue.length && this.endOf(n) <= upTo) n++;
     if (n > 0) {
       this.queue.ack(n);
       this.sent = Math.max(0, this.sent - n);
@@ -212,8 +215,7 @@ export class AgentClient {
     if (call === undefined || !this.welcomed) return;
     const window = this.o.maxInFlight ?? 32;
     while (this.sent < this.queue.length && this.sent < window) {
-      const m = this.queue.peek(this.sent + 1)[this.sent]!;
-      const b = JSON.parse(m.body) as SpoolBody;
+      const b = JSON.parse(this.queue.at(this.sent)!.body) as SpoolBody;
       this.sent++;
       this.stats.sentBatches++;
       this.lastSend = Date.now();

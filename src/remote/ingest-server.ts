@@ -6,7 +6,7 @@ import { formatIssues } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { agentProtocol, u64, u64Big, type AgentMessage, type HostMessage } from './agent-protocol.js';
 import { AgentListener, type RefusedConnection } from './agent-listener.js';
-import { ClockOffset, type OffsetEstimate } from './clock-offset.js';
+import { ClockOffset } from './clock-offset.js';
 import { SequenceLedger, type Gap } from './sequence-ledger.js';
 import { sandboxOfAltNames, type TlsMaterial } from './tls-files.js';
 
@@ -146,10 +146,6 @@ export class IngestServer {
       clock: e ? { offset_ns: e.offsetNs.toString(), error_ns: e.errorNs.toString(), samples: e.samples } : null,
       last_message_ms_ago: Date.now() - s.lastMessage,
     };
-  }
-
-  clockOf(sandbox: string): OffsetEstimate | undefined {
-    return this.streams.get(sandbox)?.clock.estimate();
   }
 
   private stream(call: ServerDuplexStream<AgentMessage, HostMessage>): void {

@@ -94,8 +94,4 @@ export class SequenceLedger {
     renameSync(tmp, this.file);
     this.dirty = false;
   }
-
-  snapshot(): Readonly<LedgerFile> {
-    return this.entries;
-  }
 }

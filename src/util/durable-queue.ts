@@ -54,6 +54,11 @@ export class DurableQueue {
     return true;
   }
 
+  /** The message at position `i` (not removed). */
+  at(i: number): QueuedMessage | undefined {
+    return this.items[i];
+  }
+
   /** The first `n` messages (not removed). */
   peek(n: number): QueuedMessage[] {
     return this.items.slice(0, n);

@@ -6,7 +6,7 @@ import { adminReload, adminStatus } from '../../remote/admin-server.js';
 import { issueCerts } from '../../remote/cert-authority.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, auditOptions, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber } from '../options.js';
+import { addAuditOptions, auditOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 
 const DEFAULT_ADMIN = './var/run/chainwatch-admin.sock';
 
@@ -24,16 +24,6 @@ function tlsOf(opts: Record<string, unknown>, cmd: string): { cert: string; key:
   return { cert: String(opts.cert), key: String(opts.key), ca: String(opts.ca) };
 }
 
-function stopOnSignals(log: ReturnType<typeof moduleLog>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const on = (sig: NodeJS.Signals): void => {
-      log.info({ signal: sig }, 'stopping');
-      resolve();
-    };
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
-  });
-}
 
 export function agentCommand(): Command {
   const log = moduleLog('cli/agent');
@@ -95,7 +85,7 @@ export function serveCommand(): Command {
     .option('--agent-timeout <seconds>', 'cut off and report an agent silent this long', positiveNumber, 10)
     .action(async (opts: Record<string, unknown>) => {
       if (opts.events === undefined && opts.findings === undefined) opts.findings = '-';
-      if (opts.events === '-' && opts.findings === '-') throw new ChainwatchError('USAGE', '--events - and --findings - cannot share stdout', { fix: 'send one of them to a file' });
+      oneStdoutStream(opts);
       const policyFile = policyFileOf(opts);
       const summary = await runServeSession({
         listen: hostPort(String(opts.listen), '--listen'),

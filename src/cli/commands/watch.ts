@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { addAuditOptions, addBaselineOptions, auditOptions, baselineOptions, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber } from '../options.js';
+import { addAuditOptions, addBaselineOptions, auditOptions, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -41,15 +41,8 @@ export function watchCommand(): Command {
               ? { mode: 'command', argv: command }
               : { mode: 'host' };
       if (opts.events === undefined && opts.record === undefined && opts.findings === undefined) opts.findings = '-';
-      if (opts.events === '-' && opts.findings === '-') throw new ChainwatchError('USAGE', '--events - and --findings - cannot share stdout', { fix: 'send one of them to a file' });
-      let stop!: () => void;
-      const stopSignal = new Promise<void>((r) => (stop = r));
-      const onSignal = (sig: NodeJS.Signals): void => {
-        log.info({ signal: sig }, 'stopping (probes take a few seconds to detach)');
-        stop();
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      oneStdoutStream(opts);
+      const stopSignal = stopOnSignals(log, 'stopping (probes take a few seconds to detach)');
       const policyFile = policyFileOf(opts);
       const summary = await runLiveSession({
         target,
