@@ -1,9 +1,8 @@
-import { Server, ServerCredentials, credentials, loadPackageDefinition, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { Server, ServerCredentials, credentials, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { ChainwatchError } from '../util/errors.js';
-import { packageDir } from '../util/package-dir.js';
+import { loadProto } from './agent-protocol.js';
 
 /**
  * The admin listener of chainwatch serve: a gRPC service on a unix socket
@@ -26,11 +25,11 @@ export interface ReloadReply {
   error: string;
 }
 
+let admin: AdminClientCtor | undefined;
+
 function adminService(): AdminClientCtor {
-  const dir = packageDir(join('src', 'remote'), PROTO);
-  if (dir === undefined) throw new Error(`${PROTO} not found next to the installed package`);
-  const def = loadSync(join(dir, PROTO), { keepCase: true, defaults: true });
-  return (loadPackageDefinition(def) as unknown as { chainwatch: { admin: { v1: { Admin: AdminClientCtor } } } }).chainwatch.admin.v1.Admin;
+  admin ??= (loadProto(PROTO, { keepCase: true, defaults: true }) as unknown as { chainwatch: { admin: { v1: { Admin: AdminClientCtor } } } }).chainwatch.admin.v1.Admin;
+  return admin;
 }
 
 export interface AdminHandlers {

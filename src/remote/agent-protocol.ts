@@ -11,10 +11,11 @@ import { packageDir } from '../util/package-dir.js';
 export const PROTO_FILE = 'chainwatch-agent.proto';
 export const SERVICE_PATH = '/chainwatch.agent.v1.EventIngest/StreamEvents';
 
-function protoPath(): string {
-  const dir = packageDir(join('src', 'remote'), PROTO_FILE);
-  if (dir === undefined) throw new Error(`${PROTO_FILE} not found next to the installed package`);
-  return join(dir, PROTO_FILE);
+/** A .proto of src/remote/, parsed (found from this module whether it runs from src/ or dist/src/). */
+export function loadProto(file: string, o: Parameters<typeof loadSync>[1]): ReturnType<typeof loadPackageDefinition> {
+  const dir = packageDir(join('src', 'remote'), file);
+  if (dir === undefined) throw new Error(`${file} not found next to the installed package`);
+  return loadPackageDefinition(loadSync(join(dir, file), o));
 }
 
 interface Loaded {
@@ -28,8 +29,7 @@ let loaded: Loaded | undefined;
 
 export function agentProtocol(): Loaded {
   if (loaded) return loaded;
-  const def = loadSync(protoPath(), { longs: String, enums: String, defaults: true, oneofs: true, keepCase: true });
-  const pkg = loadPackageDefinition(def) as unknown as { chainwatch: { agent: { v1: { EventIngest: Loaded['Client'] & { service: ServiceDefinition } } } } };
+  const pkg = loadProto(PROTO_FILE, { longs: String, enums: String, defaults: true, oneofs: true, keepCase: true }) as unknown as { chainwatch: { agent: { v1: { EventIngest: Loaded['Client'] & { service: ServiceDefinition } } } } };
   const svc = pkg.chainwatch.agent.v1.EventIngest;
   loaded = { service: svc.service, Client: svc };
   return loaded;
