@@ -1,43 +1,92 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
-import { LiveHarness, ofKind, tcpSink } from '../src/testing/live-harness.js';
+import { LiveHarness, ofKind } from '../src/testing/live-harness.js';
+import { freePort } from '../src/testing/rsyslog.js';
+import { probeTracepoints, withEmptyPrograms } from './probe-floor.js';
 
 /**
  * `npm run bench:live` (root, real kernel): overhead of watching on two
  * workloads, and the highest event rate the probes sustain without loss.
  * Each workload times itself (ns, inside the watched cgroup); medians of 3.
  */
-const REPS = Number(process.env.BENCH_REPS ?? 3);
+const REPS = Number(process.env.BENCH_REPS ?? 5);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const timed = (cmd: string): string => `s=$(date +%s%N); ${cmd}; e=$(date +%s%N); echo $((e-s))`;
+/** Wall ns, then the CPU time (user + sys, ms) of the workload's processes: what watching costs the workload itself. */
+const timed = (cmd: string): string => `s=$(date +%s%N); ${cmd}; e=$(date +%s%N); echo $((e-s)); times`;
+interface Timing {
+  wallNs: number;
+  cpuMs: number;
+}
+function parseTimed(out: string): Timing {
+  const [wall, , children] = out.trim().split('\n');
+  const ms = (t: string): number => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(t);
+    if (!m) throw new Error(`unexpected times output: ${out}`);
+    return (Number(m[1]) * 60 + Number(m[2])) * 1000;
+  };
+  const [user, sys] = children!.trim().split(/\s+/);
+  return { wallNs: Number(wall), cpuMs: ms(user!) + ms(sys!) };
+}
+
+/** A TCP sink in its own process (socat to /dev/null): it neither keeps the data nor waits on this process' event loop. */
+async function socatSink(): Promise<{ port: number; close: () => Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('socat', ['-u', `TCP-LISTEN:${port},bind=127.0.0.2,fork,reuseaddr`, '/dev/null'], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((r) => {
+      const c = connect(port, '127.0.0.2', () => (c.destroy(), r(true))).on('error', () => r(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, close: async () => void (child.kill(), await new Promise((r) => child.once('exit', r))) };
+}
 
 async function main(): Promise<void> {
-  const sink = await tcpSink();
+  const sink = await socatSink();
   const root = process.cwd();
   const workloads: Record<string, string> = {
     'dd bs=1 count=1000000 (syscall-heavy)': 'dd if=/dev/zero of=/dev/null bs=1 count=1000000 status=none',
     'tar node_modules | loopback TCP sink (realistic)': `tar -cf - -C ${root} node_modules > /dev/tcp/127.0.0.2/${sink.port}`,
   };
-  const plain: Record<string, number[]> = {};
-  for (const [name, cmd] of Object.entries(workloads)) {
-    plain[name] = [];
-    // async: the TCP sink lives in this process and must keep reading
-    for (let i = 0; i < REPS; i++) plain[name].push(Number((await promisify(execFile)('/bin/bash', ['-c', timed(cmd)], { encoding: 'utf8' })).stdout.trim()));
+  const runAll = async (): Promise<Record<string, Timing[]>> => {
+    const out: Record<string, Timing[]> = {};
+    for (const [name, cmd] of Object.entries(workloads)) {
+      out[name] = [];
+      // async: this process keeps its event loop free while the workload runs
+      for (let i = 0; i < REPS; i++) out[name].push(parseTimed((await promisify(execFile)('/bin/bash', ['-c', timed(cmd)], { encoding: 'utf8' })).stdout));
+    }
+    return out;
+  };
+  const plain = await runAll();
+  // the floor: bpftrace holding programs that do nothing, on the probe's tracepoints and on the four tar needs
+  const all = probeTracepoints();
+  const four = ['openat', 'read', 'write', 'close'].map((s) => `tracepoint:syscalls:sys_exit_${s}`);
+  const floors: [string, Record<string, Timing[]>][] = [
+    [`empty programs on all ${all.length} tracepoints of the probe`, await withEmptyPrograms(all, runAll)],
+    ['empty programs on 4 syscall exits (openat, read, write, close)', await withEmptyPrograms(four, runAll)],
+  ];
+  const pct = (a: number, b: number): string => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}%`;
+  console.log('floor: the same workloads while bpftrace holds empty programs (median of %d, ms):', REPS);
+  const compare = (what: string, a: Timing[], b: Timing[]): string => {
+    const [wa, wb] = [median(a.map((t) => t.wallNs)) / 1e6, median(b.map((t) => t.wallNs)) / 1e6];
+    const [ca, cb] = [median(a.map((t) => t.cpuMs)), median(b.map((t) => t.cpuMs))];
+    return `wall: unwatched ${wa.toFixed(0)} ms, ${what} ${wb.toFixed(0)} ms, ${pct(wa, wb)}; CPU of the workload: ${ca.toFixed(0)} → ${cb.toFixed(0)} ms, ${pct(ca, cb)}`;
+  };
+  for (const [floor, t] of floors) {
+    for (const name of Object.keys(workloads)) console.log(`  ${floor}: ${name}: ${compare('with empty programs', plain[name]!, t[name]!)}`);
   }
   const h = new LiveHarness('bench');
   await h.start();
-  const watched: Record<string, number[]> = {};
+  const watched: Record<string, Timing[]> = {};
   let n = 0;
   for (const [name, cmd] of Object.entries(workloads)) {
     watched[name] = [];
-    for (let i = 0; i < REPS; i++) watched[name].push(Number((await h.run(`w${n++}`, timed(cmd))).stdout.trim()));
+    for (let i = 0; i < REPS; i++) watched[name].push(parseTimed((await h.run(`w${n++}`, timed(cmd))).stdout));
   }
-  console.log('slowdown caused by watching (median of %d, ms):', REPS);
-  for (const name of Object.keys(workloads)) {
-    const a = median(plain[name]!) / 1e6;
-    const b = median(watched[name]!) / 1e6;
-    console.log(`  ${name}: unwatched ${a.toFixed(0)} ms, watched ${b.toFixed(0)} ms, +${(((b - a) / a) * 100).toFixed(1)}%`);
-  }
+  console.log('slowdown caused by watching (median of %d):', REPS);
+  for (const name of Object.keys(workloads)) console.log(`  ${name}: ${compare('watched', plain[name]!, watched[name]!)}`);
   // detection latency: the transmit syscall's kernel timestamp → the finding leaving the pipeline
   const before = h.findings.length;
   for (let i = 0; i < 20; i++) {

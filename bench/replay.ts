@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProbeDecoder } from '../src/decode/probe-decoder.js';
@@ -16,6 +16,8 @@ export interface ReplayBenchResult {
   events: number;
   traceMiB: number;
   replaySeconds: number;
+  /** Reading the file, splitting lines and JSON.parse of each, nothing else: the ceiling of any JSON Lines replay here. */
+  parseOnlyEventsPerSecond: number;
   replayEventsPerSecond: number;
   replayPeakRssMiB: number;
   loadReplaySeconds: number;
@@ -52,11 +54,37 @@ export function makeTrace(file: string, events: number): number {
   return n;
 }
 
+/** Reads `file`, splits it into lines and JSON.parses each (no validation, no pipeline); returns lines per second. */
+export function parseOnly(file: string): number {
+  const fd = openSync(file, 'r');
+  const buf = Buffer.alloc(16 * 2 ** 20);
+  let rest = '';
+  let lines = 0;
+  let sink = 0;
+  const t0 = performance.now();
+  for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) {
+    const text = rest + buf.toString('utf8', 0, n);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      const o = JSON.parse(text.slice(start, nl)) as { ts?: number };
+      sink += o.ts ?? 0;
+      lines++;
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  const s = (performance.now() - t0) / 1000;
+  closeSync(fd);
+  if (sink < 0) console.log(sink);
+  return lines / s;
+}
+
 export async function benchReplay(events: number): Promise<ReplayBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'cw-bench-replay-'));
   try {
     const trace = join(dir, 'bench.trace.jsonl');
     const n = makeTrace(trace, events);
+    const parseOnlyEventsPerSecond = parseOnly(trace);
     let peak = 0;
     const sample = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
     const t0 = performance.now();
@@ -70,6 +98,7 @@ export async function benchReplay(events: number): Promise<ReplayBenchResult> {
       events: s!.events === n ? n : s!.events,
       traceMiB: statSync(trace).size / 2 ** 20,
       replaySeconds,
+      parseOnlyEventsPerSecond,
       replayEventsPerSecond: n / replaySeconds,
       replayPeakRssMiB: replayPeak / 2 ** 20,
       loadReplaySeconds: t.replayMs / 1000,

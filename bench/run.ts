@@ -27,7 +27,8 @@ if (replayEvents > 0) {
   console.log(`replay --speed max and DuckDB load, ${replayEvents.toLocaleString()}-event trace…`);
   const rp = await benchReplay(replayEvents);
   console.log(
-    `  trace ${rp.traceMiB.toFixed(0)} MiB; replay ${rp.events.toLocaleString()} events in ${rp.replaySeconds.toFixed(2)} s = ${Math.round(rp.replayEventsPerSecond).toLocaleString()} events/s (peak RSS ${rp.replayPeakRssMiB.toFixed(0)} MiB)\n` +
+    `  trace ${rp.traceMiB.toFixed(0)} MiB; reading and JSON.parse alone (the ceiling of any JSON Lines replay here): ${Math.round(rp.parseOnlyEventsPerSecond).toLocaleString()} lines/s\n` +
+      `  replay ${rp.events.toLocaleString()} events in ${rp.replaySeconds.toFixed(2)} s = ${Math.round(rp.replayEventsPerSecond).toLocaleString()} events/s (peak RSS ${rp.replayPeakRssMiB.toFixed(0)} MiB)\n` +
       `  load: replay + spool ${rp.loadReplaySeconds.toFixed(2)} s, DuckDB bulk load ${rp.duckdbLoadSeconds.toFixed(2)} s = ${Math.round(rp.duckdbRowsPerSecond).toLocaleString()} rows/s; peak RSS ${rp.peakRssMiB.toFixed(0)} MiB`,
   );
 }

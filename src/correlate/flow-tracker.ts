@@ -79,7 +79,7 @@ export class FlowTracker {
   transmits = 0;
 
   constructor(
-    private readonly classify: (path: string) => string[],
+    private readonly classify: (path: string) => readonly string[],
     private readonly maxMarks = 200_000,
     /** Classes a server reads to serve (its TLS key), for this task: data sent on accepted connections does not count as them leaving. */
     private readonly readToServe: (cls: string, task: string) => boolean = () => false,
@@ -116,6 +116,11 @@ export class FlowTracker {
 
   private hop(ev: Event, syscall: string, fd: number, v: ObjectView, bytes: number): ChainHop {
     return { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall, fd, object: describeObject(v), ts_ns: ev.ts, bytes };
+  }
+
+  /** Reading `v` can yield something: it is of a sensitive class or its channel is marked (what taintsOf looks at). */
+  private mayTaint(v: ObjectView): boolean {
+    return this.marks.has(v.channel) || (v.path !== undefined && v.type !== 'socket' && this.classify(v.path).length > 0);
   }
 
   /** What reading `v` yields: its own class if it is sensitive, plus whatever marks its channel. */
@@ -165,9 +170,12 @@ export class FlowTracker {
   private onRead(ev: EventOf<'io'>): Transmit[] {
     const v = ev.res?.fd;
     if (v === undefined || isNetwork(v)) return [];
+    const channel = v.type === 'pipe' || (v.type === 'socket' && v.family === 'unix');
+    // most reads carry nothing: no hop is described for them
+    if (!channel && !this.mayTaint(v)) return [];
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
     this.carry(ev.pid, this.taintsOf(v, ev.ts_first, ev.bytes, hop));
-    if (v.type === 'pipe' || (v.type === 'socket' && v.family === 'unix')) this.noteRead(v.channel, ev.pid, ev.ts, hop);
+    if (channel) this.noteRead(v.channel, ev.pid, ev.ts, hop);
     return [];
   }
 
@@ -210,6 +218,7 @@ export class FlowTracker {
     const vin = ev.res?.fd_in;
     const vout = ev.res?.fd_out;
     if (vin === undefined || vout === undefined) return [];
+    if (!this.mayTaint(vin)) return [];
     const task = ev.proc?.task ?? '';
     const inHop = this.hop(ev, ev.syscall, ev.fd_in, vin, ev.bytes);
     const taints = this.taintsOf(vin, ev.ts_first, ev.bytes, inHop);

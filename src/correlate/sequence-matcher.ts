@@ -30,7 +30,16 @@ interface Partial {
   dead?: boolean;
 }
 
-type Compiled = { rule: ChainRule; steps: ((x: RuleInput) => boolean)[]; absentWithin: number | undefined };
+type Compiled = {
+  rule: ChainRule;
+  steps: ((x: RuleInput) => boolean)[];
+  absentWithin: number | undefined;
+  /** Every `kind` any step can match, or null when some step does not name its kinds: an input of another kind cannot change the rule's state. */
+  kinds: Set<string> | null;
+};
+
+/** Returned when nothing matched (frozen: a caller that pushes onto it fails loudly). */
+const NONE = Object.freeze([]) as unknown as RuleMatch[];
 
 const MAX_PARTIALS_PER_KEY = 16;
 const MAX_KEYS_PER_RULE = 100_000;
@@ -51,7 +60,7 @@ export class SequenceMatcher {
   constructor(rules: ChainRule[]) {
     this.compiled = rules.map((rule) => {
       const last = rule.sequence.steps[rule.sequence.steps.length - 1]!;
-      return { rule, steps: rule.sequence.steps.map(compileStep), absentWithin: 'absent' in last ? last.within : undefined };
+      return { rule, steps: rule.sequence.steps.map(compileStep), absentWithin: 'absent' in last ? last.within : undefined, kinds: kindsOf(rule.sequence.steps) };
     });
   }
 
@@ -75,8 +84,8 @@ export class SequenceMatcher {
    * sequences whose absent window ended before it are complete.
    */
   tick(ts: number): RuleMatch[] {
+    if (this.waiting.length === 0) return NONE;
     const done: RuleMatch[] = [];
-    if (this.waiting.length === 0) return done;
     const still: typeof this.waiting = [];
     for (const w of this.waiting) {
       if (w.p.dead) continue;
@@ -91,8 +100,11 @@ export class SequenceMatcher {
 
   observe(x: RuleInput): RuleMatch[] {
     // absent steps whose window has passed: the thing did not happen, the sequence is complete
-    const done: RuleMatch[] = this.tick(x.ts);
+    let done = this.tick(x.ts);
     for (const c of this.compiled) {
+      // an input no step can match leaves every partial as it is (expired ones are dropped at the next input that can)
+      if (c.kinds !== null && !c.kinds.has(x.kind)) continue;
+      if (done === NONE) done = [];
       const { rule, steps } = c;
       const key = keyOf(x, rule.sequence.by);
       if (key === undefined) continue;
@@ -134,6 +146,20 @@ export class SequenceMatcher {
     const superseded = new Set(done.flatMap((m) => (m.rule.supersedes ?? []).map((id) => `${id}\n${m.key}`)));
     return done.filter((m) => !superseded.has(`${m.rule.id}\n${m.key}`));
   }
+}
+
+function kindsOf(steps: Step[]): Set<string> | null {
+  const kinds = new Set<string>();
+  for (const step of steps) {
+    const alternatives = 'match' in step ? [step.match] : 'any' in step ? step.any : [step.absent];
+    for (const m of alternatives) {
+      const k = m['kind'];
+      if (typeof k === 'string') kinds.add(k);
+      else if (Array.isArray(k) && k.every((x) => typeof x === 'string')) for (const x of k) kinds.add(x as string);
+      else return null;
+    }
+  }
+  return kinds;
 }
 
 function keyOf(x: RuleInput, by: ChainRule['sequence']['by']): string | undefined {

@@ -82,6 +82,8 @@ export class ProbeDecoder {
   readonly stats: DecodeStats = { lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0, bookkeepingDumps: 0 };
   private readonly ctx: DecodeContext;
   private lastTs = 0;
+  /** Every record is parsed into this one object (decoders copy what they keep). */
+  private readonly scratch: RawRecord = { kind: 'TICK', n: [], s: '', tsRaw: '' };
 
   constructor(private readonly opts: ProbeDecoderOptions) {
     this.ctx = new DecodeContext(opts.monoEpochNs);
@@ -148,7 +150,7 @@ export class ProbeDecoder {
 
   /** One printf record, raw (`escaped` false) or still in its JSON-escaped form between `from` and `to`. */
   private decodeRecord(data: string, escaped: boolean, lineNo: number, emit: (e: Event) => void, from = 0, to = data.length): void {
-    const rec = parseRaw(data, escaped, from, to);
+    const rec = parseRaw(data, escaped, from, to, this.scratch);
     if (typeof rec === 'string') {
       this.issue(lineNo, rec, data.slice(from, to));
       return;

@@ -96,9 +96,11 @@ export function parseRawRecord(data: string, escaped = false, from = 0, to = dat
 
 /**
  * The allocation-lean core of parseRawRecord: parses data[from, to) and
- * returns the record, or the reason it is malformed.
+ * returns the record, or the reason it is malformed. With `into`, that
+ * record is filled and returned (a decoder's scratch: valid until the next
+ * call).
  */
-export function parseRaw(data: string, escaped: boolean, from: number, to: number): RawRecord | string {
+export function parseRaw(data: string, escaped: boolean, from: number, to: number, into?: RawRecord): RawRecord | string {
   const sepLen = escaped ? 2 : 1;
   const len = escaped
     ? to - from >= 2 && data.charCodeAt(to - 2) === BACKSLASH && data.charCodeAt(to - 1) === LETTER_N ? to - 2 : to
@@ -112,7 +114,8 @@ export function parseRaw(data: string, escaped: boolean, from: number, to: numbe
     return `unknown record kind ${JSON.stringify(kind.slice(0, 32))}`;
   }
   const want = layout.nums.length;
-  const n: number[] = [];
+  const n: number[] = into?.n ?? [];
+  n.length = 0;
   let pos = firstTab + sepLen;
   let tsRaw = '';
   for (let i = 0; i < want; i++) {
@@ -156,5 +159,9 @@ export function parseRaw(data: string, escaped: boolean, from: number, to: numbe
   } else if (pos <= len) {
     return `${kind}: unexpected trailing data after ${want} fields`;
   }
-  return { kind, n, s, tsRaw };
+  if (into === undefined) return { kind, n, s, tsRaw };
+  into.kind = kind;
+  into.s = s;
+  into.tsRaw = tsRaw;
+  return into;
 }

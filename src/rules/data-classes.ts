@@ -11,12 +11,17 @@ classes:
     why: credentials and keys
     paths: ["/etc/shadow", "**/.ssh/id_*"]`;
 
+const CLASSIFY_CACHE_PATHS = 65_536;
+const NOT_SENSITIVE: readonly string[] = Object.freeze([]);
+
 /**
  * Data classes compiled to matchers: which objects are sensitive, and why.
  * Defined in rules/ (never in code); paths are matched after normalisation.
  */
 export class DataClasses {
   private readonly matchers: { name: string; match: (p: string) => boolean }[];
+  /** path → classes: a path is read many times, its globs need matching once (bounded; cleared when full). */
+  private readonly cache = new Map<string, readonly string[]>();
 
   constructor(readonly file: DataClassFile) {
     this.matchers = Object.entries(file.classes).map(([name, c]) => {
@@ -26,11 +31,16 @@ export class DataClasses {
     });
   }
 
-  /** The classes a path belongs to (empty: not sensitive). */
-  classify(path: string): string[] {
+  /** The classes a path belongs to (empty: not sensitive). The array is shared: do not change it. */
+  classify(path: string): readonly string[] {
+    const hit = this.cache.get(path);
+    if (hit !== undefined) return hit;
     const out: string[] = [];
     for (const m of this.matchers) if (m.match(path)) out.push(m.name);
-    return out;
+    if (this.cache.size >= CLASSIFY_CACHE_PATHS) this.cache.clear();
+    const frozen = out.length === 0 ? NOT_SENSITIVE : Object.freeze(out);
+    this.cache.set(path, frozen);
+    return frozen;
   }
 
   /** The class is read by servers to serve (`read_to_serve`) and not named sensitive for this task. */
