@@ -151,8 +151,7 @@ export class SequenceMatcher {
 function kindsOf(steps: Step[]): Set<string> | null {
   const kinds = new Set<string>();
   for (const step of steps) {
-    const alternatives = 'match' in step ? [step.match] : 'any' in step ? step.any : [step.absent];
-    for (const m of alternatives) {
+    for (const m of alternativesOf(step)) {
       const k = m['kind'];
       if (typeof k === 'string') kinds.add(k);
       else if (Array.isArray(k) && k.every((x) => typeof x === 'string')) for (const x of k) kinds.add(x as string);
@@ -176,9 +175,13 @@ function keyOf(x: RuleInput, by: ChainRule['sequence']['by']): string | undefine
   }
 }
 
+/** The matches a step is satisfied by (any one of them). */
+function alternativesOf(step: Step): Match[] {
+  return 'match' in step ? [step.match] : 'any' in step ? step.any : [step.absent];
+}
+
 function compileStep(step: Step): (x: RuleInput) => boolean {
-  const alternatives = 'match' in step ? [step.match] : 'any' in step ? step.any : [step.absent];
-  const compiled = alternatives.map(compileMatch);
+  const compiled = alternativesOf(step).map(compileMatch);
   return (x) => compiled.some((m) => m(x));
 }
 

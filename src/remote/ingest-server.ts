@@ -1,6 +1,6 @@
 import { Server, ServerCredentials, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { TLSSocket } from 'node:tls';
-import { Event } from '../schema/event.js';
+import { checkEvent, type Event } from '../schema/event.js';
 import { TraceHeader } from '../schema/trace-header.js';
 import { formatIssues } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -9,10 +9,7 @@ import { AgentListener, type RefusedConnection } from './agent-listener.js';
 import { ClockOffset } from './clock-offset.js';
 import { SequenceLedger, type Gap } from './sequence-ledger.js';
 import { sandboxOfAltNames, type TlsMaterial } from './tls-files.js';
-import { compileFastValidator } from '../schema/fast-validator.js';
 
-/** Agent events are checked like trace lines: the compiled check, zod for the rest and the error. */
-const isEvent = compileFastValidator(Event);
 
 /**
  * The host side of the agent link: the only gRPC service agents can reach
@@ -303,8 +300,7 @@ export class IngestServer {
     for (let i = out.skip; i < b.events.length; i++) {
       let parsed;
       try {
-        const obj: unknown = JSON.parse(b.events[i]!);
-        parsed = isEvent?.(obj) ? { success: true as const, data: obj as Event } : Event.safeParse(obj);
+        parsed = checkEvent(JSON.parse(b.events[i]!));
       } catch (e) {
         parsed = { success: false as const, why: `not JSON: ${(e as Error).message}` };
       }

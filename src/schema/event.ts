@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileFastValidator } from './fast-validator.js';
 
 /**
  * The canonical event: the one type every stage shares (decoder, state,
@@ -274,5 +275,17 @@ export const Event = z.discriminatedUnion('kind', [
   Io, IoXfer, EnforceKill, Loss, SnapshotProcess, SnapshotFd, TaskCgroup,
 ]);
 export type Event = z.infer<typeof Event>;
+
+const isEvent = compileFastValidator(Event);
+
+/**
+ * Validates one canonical event from outside (a trace line, an agent's
+ * event): the check compiled from `Event` first, whose yes means the value
+ * is usable as it is; zod for everything else, which accepts it or says
+ * precisely what is wrong.
+ */
+export function checkEvent(v: unknown): z.ZodSafeParseResult<Event> {
+  return isEvent?.(v) ? { success: true, data: v as Event } : Event.safeParse(v);
+}
 export type EventKind = Event['kind'];
 export type EventOf<K extends EventKind> = Extract<Event, { kind: K }>;

@@ -11,7 +11,7 @@ import { compileFastValidator } from './fast-validator.js';
 
 const isEvent = compileFastValidator(Event)!;
 
-/** Every event of the recorded replays (real runs of real programs). */
+/** Every event of the recorded replays (real runs of real programs), read raw: readTrace itself uses the check under test. */
 function recordedEvents(): Record<string, unknown>[] {
   const dir = packageDir('replays', 'README.md')!;
   const out: Record<string, unknown>[] = [];

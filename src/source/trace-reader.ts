@@ -3,8 +3,7 @@ import { createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Observable, defaultIfEmpty, lastValueFrom, take } from 'rxjs';
-import { Event } from '../schema/event.js';
-import { compileFastValidator } from '../schema/fast-validator.js';
+import { checkEvent, type Event } from '../schema/event.js';
 import { TraceHeader } from '../schema/trace-header.js';
 import { compressionOf } from '../util/compression.js';
 import { ChainwatchError, formatIssues } from '../util/errors.js';
@@ -36,9 +35,6 @@ export interface ReadTraceOptions {
    */
   speed?: number;
 }
-
-/** Every line is validated: the compiled check first, zod for the rest and for the error message. */
-const isEvent = compileFastValidator(Event);
 
 /**
  * Reads a chainwatch trace (JSON Lines: header, then canonical events) as an
@@ -100,8 +96,7 @@ export function readTrace(file: string, stats: TraceReadStats, o: ReadTraceOptio
         o.onHeader?.(h.data);
         return 'header';
       }
-      if (isEvent?.(obj)) return obj as Event;
-      const ev = Event.safeParse(obj);
+      const ev = checkEvent(obj);
       if (!ev.success)
         throw new ChainwatchError('TRACE_INVALID', `not a canonical event: ${formatIssues(ev.error.issues)}`, {
           where: where(line),
