@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { moduleLog } from '../../util/log.js';
 import type { DurableQueue } from '../../util/durable-queue.js';
-import type { OutputStats } from './syslog-output.js';
+import { QueuedOutput } from './queued-output.js';
 
 const log = moduleLog('sinks/siem');
 
@@ -22,28 +22,18 @@ export interface HttpTarget {
  * the batch, anything else (or no answer in 10 s) keeps it queued and
  * retries with backoff from 200 ms to 30 s.
  */
-export class HttpOutput {
+export class HttpOutput extends QueuedOutput {
   private busy = false;
   private backoff = 200;
-  private closed = false;
-  private readonly timer: NodeJS.Timeout;
-  readonly stats: OutputStats = { sent: 0, queued: 0, retried: 0, dropped: 0, connected: true };
 
   constructor(
     readonly target: HttpTarget,
-    private readonly queue: DurableQueue,
+    queue: DurableQueue,
   ) {
-    this.stats.queued = queue.length;
-    this.timer = setInterval(() => this.pump(), 250);
-    this.timer.unref();
+    super(queue, 250, true);
   }
 
-  kick(): void {
-    this.stats.queued = this.queue.length;
-    this.pump();
-  }
-
-  private pump(): void {
+  protected pump(): void {
     if (this.busy || this.closed || this.queue.length === 0) return;
     const batch = this.queue.peek(this.target.batch);
     const body = batch.map((m) => m.body).join('\n');
@@ -90,12 +80,5 @@ export class HttpOutput {
       this.pump();
     }, this.backoff).unref();
     this.backoff = Math.min(this.backoff * 2, 30_000);
-  }
-
-  async close(ms = 5000): Promise<void> {
-    const until = Date.now() + ms;
-    while (this.queue.length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    this.closed = true;
-    clearInterval(this.timer);
   }
 }

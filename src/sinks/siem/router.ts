@@ -10,7 +10,8 @@ import { DurableQueue } from '../../util/durable-queue.js';
 import { render } from './formats.js';
 import { HttpOutput } from './http-output.js';
 import { format5424 } from './syslog-5424.js';
-import { SyslogOutput, type OutputStats } from './syslog-output.js';
+import type { OutputStats } from './queued-output.js';
+import { SyslogOutput } from './syslog-output.js';
 
 const RANK: Record<Finding['severity'], number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 

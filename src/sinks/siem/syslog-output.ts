@@ -4,6 +4,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { moduleLog } from '../../util/log.js';
 import type { DurableQueue } from '../../util/durable-queue.js';
+import { QueuedOutput } from './queued-output.js';
 import { octetFrame } from './syslog-5424.js';
 
 const log = moduleLog('sinks/siem');
@@ -16,14 +17,6 @@ export interface SyslogTarget {
   tls?: { ca: string; cert?: string; key?: string; servername?: string };
 }
 
-export interface OutputStats {
-  sent: number;
-  queued: number;
-  retried: number;
-  dropped: number;
-  connected: boolean;
-}
-
 /**
  * Delivers queued RFC 5424 messages in order over TCP (RFC 6587 octet
  * counting), TLS (RFC 5425, client certificates) or UDP. Plain syslog has no
@@ -33,33 +26,22 @@ export interface OutputStats {
  * delivery id, so the receiver can tell the copy). Reconnects back off
  * from 200 ms to 10 s.
  */
-export class SyslogOutput {
+export class SyslogOutput extends QueuedOutput {
   private sock: Socket | undefined;
   private connecting = false;
   /** Written but not yet settled, oldest first: [written at]. */
   private inFlight: number[] = [];
   private backoff = 200;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-  readonly stats: OutputStats = { sent: 0, queued: 0, retried: 0, dropped: 0, connected: false };
 
   constructor(
     readonly target: SyslogTarget,
-    private readonly queue: DurableQueue,
+    queue: DurableQueue,
     private readonly settleMs = 2000,
   ) {
-    this.stats.queued = queue.length;
-    this.timer = setInterval(() => this.tick(), 100);
-    this.timer.unref();
+    super(queue, 100, false);
   }
 
-  /** New messages were queued: send what can be sent. */
-  kick(): void {
-    this.stats.queued = this.queue.length;
-    this.pump();
-  }
-
-  private tick(): void {
+  protected override tick(): void {
     // settle: the connection outlived these writes
     const now = Date.now();
     let n = 0;
@@ -72,7 +54,7 @@ export class SyslogOutput {
     this.pump();
   }
 
-  private pump(): void {
+  protected pump(): void {
     if (this.closed) return;
     if (this.target.transport === 'udp') return this.pumpUdp();
     if (this.sock === undefined) return this.connect();
@@ -142,12 +124,7 @@ export class SyslogOutput {
     this.sock = s;
   }
 
-  /** Waits (up to `ms`) until everything queued has settled, then closes. */
-  async close(ms = 5000): Promise<void> {
-    const until = Date.now() + ms;
-    while (this.queue.length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+  protected override onClosed(): void {
     this.sock?.end();
   }
 }
