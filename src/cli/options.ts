@@ -18,6 +18,19 @@ export function positiveInt(name: string) {
   };
 }
 
+/** --poll-us: batched delivery of the probe's records (0: bpftrace is woken for every record, as it does by itself). */
+export function addDeliveryOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--poll-us <n>', 'how often bpftrace checks its buffers for records, in microseconds (batched delivery; 0: woken for every record)')
+      .argParser((v: string): number => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new InvalidArgumentError('--poll-us must be an integer from 0 to 1000000');
+        return n;
+      })
+      .default(1000),
+  );
+}
+
 export function positiveNumber(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');

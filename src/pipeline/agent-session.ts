@@ -23,6 +23,7 @@ export interface AgentOptions {
   target: LiveTarget;
   durationS?: number;
   ringPages?: number;
+  pollUs?: number;
   stopSignal?: Promise<unknown>;
   onReady?: () => void;
 }
@@ -38,6 +39,7 @@ export async function runAgentSession(o: AgentOptions): Promise<{ probes: LiveSe
     analysis: false,
     ...(o.durationS !== undefined && { durationS: o.durationS }),
     ...(o.ringPages !== undefined && { ringPages: o.ringPages }),
+    ...(o.pollUs !== undefined && { pollUs: o.pollUs }),
     ...(o.stopSignal && { stopSignal: o.stopSignal }),
     onHeader: (header) => {
       client = new AgentClient({

@@ -55,6 +55,8 @@ export interface LiveSessionOptions {
   record?: string;
   durationS?: number;
   ringPages?: number;
+  /** Batched delivery: bpftrace checks its buffers this often (µs); 0 wakes it for every record. Default 1000. */
+  pollUs?: number;
   /** The capability policy in force (its hash goes into the trace header and every finding). */
   policy?: LoadedPolicy;
   /** The tamper-evident audit log (docs/audit.md); none when undefined. */
@@ -286,7 +288,12 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     await findingsOut?.close();
     await recorder?.close();
   };
-  const bpf = new BpftraceProcess({ script: rendered.script, unsafe: enforcement !== undefined, ...(o.ringPages !== undefined && { ringPages: o.ringPages }) });
+  const bpf = new BpftraceProcess({
+    script: rendered.script,
+    unsafe: enforcement !== undefined,
+    ...(o.ringPages !== undefined && { ringPages: o.ringPages }),
+    ...(o.pollUs !== undefined && { batch: o.pollUs === 0 ? false : { pollUs: o.pollUs } }),
+  });
   const snapshot$ = new Subject<Event>();
 
   let lossSeen = 0;
@@ -346,7 +353,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     throw e;
   }
   const attachMs = Date.now() - t0;
-  log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope }, 'probes attached');
+  log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope, delivery: bpf.delivery }, 'probes attached');
+  if (bpf.delivery.mode === 'per-record') log.warn({ reason: bpf.delivery.reason }, 'probe records are not batched: bpftrace is woken for every record, which slows the watched programs');
 
   // what was running before the probes attached
   const snapPids =

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { Observable } from 'rxjs';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
+import { packageDir } from '../util/package-dir.js';
 
 const log = moduleLog('source/bpftrace-process');
 
@@ -16,6 +17,34 @@ export interface BpftraceOptions {
   /** Allow signal() (in-kernel policy enforcement): bpftrace --unsafe. */
   unsafe?: boolean;
   bpftrace?: string;
+  /**
+   * Batched delivery of the probe's records (probes/perf-batch.c): bpftrace
+   * checks its buffers every `pollUs` instead of being woken for every
+   * record. Default on when dist/perf-batch.so was built; `false` turns it off.
+   */
+  batch?: { pollUs: number } | false;
+}
+
+const PAGE_SIZE = 4096;
+const DEFAULT_RING_PAGES = 1024;
+const DEFAULT_BATCH_POLL_US = 1000;
+
+/** The built perf-batch library, if the build had a C compiler. */
+export function perfBatchLibrary(): string | undefined {
+  const dist = packageDir('dist', 'perf-batch.so');
+  return dist === undefined ? undefined : join(dist, 'perf-batch.so');
+}
+
+/** How bpftrace's records reach it: batched (with the library and its settings) or woken per record. */
+export type Delivery = { mode: 'batched'; library: string; pollUs: number; watermarkBytes: number } | { mode: 'per-record'; reason: string };
+
+export function deliveryFor(opts: Pick<BpftraceOptions, 'batch' | 'ringPages'>): Delivery {
+  if (opts.batch === false) return { mode: 'per-record', reason: 'batching turned off' };
+  const library = perfBatchLibrary();
+  if (library === undefined) return { mode: 'per-record', reason: 'dist/perf-batch.so was not built (no C compiler at build time)' };
+  // wake bpftrace early when a quarter of a CPU's buffer is full: bursts are read before they overflow it
+  const watermarkBytes = Math.max(PAGE_SIZE, ((opts.ringPages ?? DEFAULT_RING_PAGES) * PAGE_SIZE) / 4);
+  return { mode: 'batched', library, pollUs: opts.batch?.pollUs ?? DEFAULT_BATCH_POLL_US, watermarkBytes };
 }
 
 export interface ProbeLine {
@@ -36,6 +65,7 @@ export class BpftraceProcess {
    * BEGIN seeds the in-kernel filter maps.
    */
   readonly attached: Promise<number>;
+  readonly delivery: Delivery;
   private child: ChildProcess | undefined;
   private stopping = false;
   private readonly dir: string;
@@ -44,6 +74,8 @@ export class BpftraceProcess {
 
   constructor(private readonly opts: BpftraceOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'chainwatch-'));
+    this.delivery = deliveryFor(opts);
+    const delivery = this.delivery;
     this.attached = new Promise((res, rej) => {
       this.resolveAttached = res;
       this.rejectAttached = rej;
@@ -58,7 +90,12 @@ export class BpftraceProcess {
           ...process.env,
           BPFTRACE_STRLEN: '160',
           BPFTRACE_MAP_KEYS_MAX: '65536',
-          BPFTRACE_PERF_RB_PAGES: String(opts.ringPages ?? 1024),
+          BPFTRACE_PERF_RB_PAGES: String(opts.ringPages ?? DEFAULT_RING_PAGES),
+          ...(delivery.mode === 'batched' && {
+            LD_PRELOAD: [delivery.library, process.env.LD_PRELOAD].filter(Boolean).join(' '),
+            CHAINWATCH_BATCH_POLL_US: String(delivery.pollUs),
+            CHAINWATCH_BATCH_WATERMARK: String(delivery.watermarkBytes),
+          }),
         },
       });
       this.child = child;
@@ -80,6 +117,7 @@ export class BpftraceProcess {
       const err = createInterface({ input: child.stderr!, crlfDelay: Infinity });
       err.on('line', (line) => {
         if (line.includes('RLIMIT_MEMLOCK')) return;
+        if (line.startsWith('chainwatch perf-batch:')) log.warn({ bpftrace: line }, 'batched delivery');
         stderrTail.push(line);
         if (stderrTail.length > 40) stderrTail.shift();
         if (/WARNING|~~~|^\s*tracepoint:|^\s*$/.test(line) || !attachedSeen) log.debug({ bpftrace: line }, 'bpftrace stderr');

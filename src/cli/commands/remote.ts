@@ -6,7 +6,7 @@ import { adminReload, adminStatus } from '../../remote/admin-server.js';
 import { issueCerts } from '../../remote/cert-authority.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, auditOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { addAuditOptions, addDeliveryOption, auditOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 
 const DEFAULT_ADMIN = './var/run/chainwatch-admin.sock';
 
@@ -27,7 +27,7 @@ function tlsOf(opts: Record<string, unknown>, cmd: string): { cert: string; key:
 
 export function agentCommand(): Command {
   const log = moduleLog('cli/agent');
-  return new Command('agent')
+  return addDeliveryOption(new Command('agent'))
     .summary('in a guest: run the probes and stream the events to chainwatch serve (mutual TLS)')
     .description('Runs the kernel probes in this guest and streams canonical events to the host correlator over gRPC with mutual TLS.\nEvents wait in a bounded on-disk spool until the host acknowledges them. The guest holds no policy.')
     .requiredOption('--connect <host:port>', 'chainwatch serve to stream to')
@@ -53,6 +53,7 @@ export function agentCommand(): Command {
         maxSpoolBatches: opts.spoolBatches as number,
         target,
         ringPages: opts.ringPages as number,
+        pollUs: opts.pollUs as number,
         ...(opts.duration !== undefined && { durationS: opts.duration as number }),
         stopSignal: stopOnSignals(log),
       });

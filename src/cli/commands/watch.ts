@@ -1,13 +1,13 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { addAuditOptions, addBaselineOptions, auditOptions, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
 
 export function watchCommand(): Command {
-  return addBaselineOptions(addAuditOptions(new Command('watch')))
+  return addDeliveryOption(addBaselineOptions(addAuditOptions(new Command('watch'))))
     .summary('monitor live: the whole host, a cgroup subtree, a pid tree, or a command')
     .description(
       'Attach the kernel probes and stream canonical, resolved events.\n' +
@@ -48,6 +48,7 @@ export function watchCommand(): Command {
         target,
         stopSignal,
         ringPages: opts.ringPages as number,
+        pollUs: opts.pollUs as number,
         reorderMs: opts.reorderMs as number,
         ...policyOptions(opts),
         ...baselineOptions(opts),
