@@ -43,7 +43,7 @@ export function deliveryFor(opts: Pick<BpftraceOptions, 'batch' | 'ringPages'>):
   const library = perfBatchLibrary();
   if (library === undefined) return { mode: 'per-record', reason: 'dist/perf-batch.so was not built (no C compiler at build time)' };
   // wake bpftrace early when a quarter of a CPU's buffer is full: bursts are read before they overflow it
-  const watermarkBytes = Math.max(PAGE_SIZE, ((opts.ringPages ?? DEFAULT_RING_PAGES) * PAGE_SIZE) / 4);
+  const watermarkBytes = Math.max(256, ((opts.ringPages ?? DEFAULT_RING_PAGES) * PAGE_SIZE) / 4);
   return { mode: 'batched', library, pollUs: opts.batch?.pollUs ?? DEFAULT_BATCH_POLL_US, watermarkBytes };
 }
 

@@ -1,5 +1,6 @@
-import { realpathSync } from 'node:fs';
+import { readlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
+import type { Event } from '../schema/event.js';
 
 /**
  * The file an open reached, with symlinks and `..` resolved, asked of the
@@ -11,11 +12,91 @@ import { posix } from 'node:path';
  */
 export function realPathOfOpen(pid: number, dirfd: number, path: string): string | undefined {
   const base = path.startsWith('/') ? path : dirfd === -100 ? `/proc/${pid}/cwd/${path}` : `/proc/${pid}/fd/${dirfd}/${path}`;
-  let real: string;
+  const real = realPath(base);
+  if (real === undefined) return undefined;
+  return path.startsWith('/') && real === posix.normalize(path) ? undefined : real;
+}
+
+function realPath(p: string): string | undefined {
   try {
-    real = realpathSync.native(base);
+    return realpathSync.native(p);
   } catch {
     return undefined;
   }
-  return path.startsWith('/') && real === posix.normalize(path) ? undefined : real;
+}
+
+function cwdOfLive(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return undefined;
+  }
+}
+
+const MAX_KNOWN_CWDS = 65_536;
+
+/**
+ * Sets `real_path` on successful opens (see realPathOfOpen). Records reach
+ * us a little after the syscall (batched delivery), and a short-lived
+ * process (`cd DIR; curl -T notes …`) may be gone by then, taking
+ * /proc/PID/cwd with it. So the working directory of each process is also
+ * followed here, from the events themselves (inherited at fork, changed by
+ * chdir, read from /proc while the process is there), and a relative path
+ * whose process is gone resolves through it.
+ */
+export class OpenPathResolver {
+  private readonly cwds = new Map<number, string>();
+
+  /** Call with every decoded event, in order; sets `real_path` on opens it can resolve. */
+  observe(e: Event): void {
+    switch (e.kind) {
+      case 'file.open':
+        if (e.ret >= 0 && !e.path_truncated) {
+          const real = realPathOfOpen(e.pid, e.dirfd, e.path) ?? this.throughKnownCwd(e.pid, e.dirfd, e.path);
+          if (real !== undefined) e.real_path = real;
+        }
+        return;
+      case 'process.fork':
+        if (!e.thread) {
+          const cwd = this.cwdOf(e.pid);
+          if (cwd !== undefined) this.remember(e.child_tid, cwd);
+        }
+        return;
+      case 'process.chdir':
+        if (e.ret === 0) {
+          const before = this.cwds.get(e.pid);
+          const now =
+            cwdOfLive(e.pid) ??
+            (e.path === undefined ? undefined : e.path.startsWith('/') ? realPath(e.path) : before !== undefined ? realPath(posix.join(before, e.path)) : undefined);
+          if (now !== undefined) this.remember(e.pid, now);
+          else this.cwds.delete(e.pid);
+        }
+        return;
+      case 'process.exit':
+        if (e.group_dead) this.cwds.delete(e.pid);
+        return;
+      default:
+    }
+  }
+
+  private cwdOf(pid: number): string | undefined {
+    const known = this.cwds.get(pid);
+    if (known !== undefined) return known;
+    const live = cwdOfLive(pid);
+    if (live !== undefined) this.remember(pid, live);
+    return live;
+  }
+
+  private throughKnownCwd(pid: number, dirfd: number, path: string): string | undefined {
+    if (path.startsWith('/') || dirfd !== -100) return undefined;
+    const cwd = this.cwds.get(pid);
+    return cwd === undefined ? undefined : realPath(posix.join(cwd, path));
+  }
+
+  private remember(pid: number, cwd: string): void {
+    this.cwds.delete(pid);
+    this.cwds.set(pid, cwd);
+    // bounded: exits can be lost with kernel events; the oldest entries go first
+    if (this.cwds.size > MAX_KNOWN_CWDS) this.cwds.delete(this.cwds.keys().next().value!);
+  }
 }

@@ -2,21 +2,19 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { ProbeDecoder } from '../../decode/probe-decoder.js';
 import type { Event } from '../../schema/event.js';
 import type { ProbeLine } from '../../source/bpftrace-process.js';
-import { realPathOfOpen } from '../../source/real-path.js';
+import { OpenPathResolver } from '../../source/real-path.js';
 
 /**
  * bpftrace JSON lines → canonical events (malformed lines are counted by the
  * decoder, never fatal). Successful opens get their `real_path` here, while
- * the process and the file are most likely still there.
+ * the process and the file are most likely still there (OpenPathResolver).
  */
 export function decodeProbeLines(decoder: ProbeDecoder): OperatorFunction<ProbeLine, Event> {
   return (source) =>
     new Observable<Event>((sub) => {
+      const paths = new OpenPathResolver();
       const emit = (e: Event): void => {
-        if (e.kind === 'file.open' && e.ret >= 0 && !e.path_truncated) {
-          const real = realPathOfOpen(e.pid, e.dirfd, e.path);
-          if (real !== undefined) e.real_path = real;
-        }
+        paths.observe(e);
         sub.next(e);
       };
       return source.subscribe({

@@ -1,4 +1,4 @@
-import { mergeMap, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from 'rxjs';
 import type { Event } from '../../schema/event.js';
 
 export type TaskNamer = (cgroupId: number) => { path: string; task: string };
@@ -10,11 +10,20 @@ export type TaskNamer = (cgroupId: number) => { path: string; task: string };
  */
 export function nameTasks(namer: TaskNamer): OperatorFunction<Event, Event> {
   const seen = new Set<number>();
-  return mergeMap((ev) => {
-    if (ev.kind === 'task.cgroup' || ev.kind === 'loss' || seen.has(ev.cgroup)) return [ev];
-    seen.add(ev.cgroup);
-    const n = namer(ev.cgroup);
-    const named: Event = { kind: 'task.cgroup', ts: ev.ts, cgroup: ev.cgroup, pid: 0, tid: 0, path: n.path, task: n.task };
-    return [named, ev];
-  });
+  // a plain operator, not mergeMap: an inner subscription per event cost an eighth of the live pipeline's time
+  return (source) =>
+    new Observable<Event>((sub) =>
+      source.subscribe({
+        next(ev) {
+          if (ev.kind !== 'task.cgroup' && ev.kind !== 'loss' && !seen.has(ev.cgroup)) {
+            seen.add(ev.cgroup);
+            const n = namer(ev.cgroup);
+            sub.next({ kind: 'task.cgroup', ts: ev.ts, cgroup: ev.cgroup, pid: 0, tid: 0, path: n.path, task: n.task });
+          }
+          sub.next(ev);
+        },
+        error: (e: unknown) => sub.error(e),
+        complete: () => sub.complete(),
+      }),
+    );
 }

@@ -46,27 +46,37 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
   const { stats } = o;
   return (source) =>
     new Observable<Event>((sub) => {
-      let buf: Event[] = [];
+      // held events are buf[head..]; released ones before head are cleared and dropped in bulk, not per tick
+      let buf: (Event | undefined)[] = [];
+      let head = 0;
       let sorted = true;
       let released = -1;
       let newest = -1;
       let advanced = -1;
+      const byTs = (a: Event | undefined, b: Event | undefined): number => a!.ts - b!.ts;
       const release = (upTo: number): void => {
-        if (buf.length > 0) {
+        if (buf.length > head) {
           if (!sorted) {
+            if (head > 0) {
+              buf = buf.slice(head);
+              head = 0;
+            }
             // Array.prototype.sort is stable: equal timestamps keep arrival order
-            buf.sort((a, b) => a.ts - b.ts);
+            buf.sort(byTs);
             sorted = true;
           }
-          let i = 0;
-          while (i < buf.length && buf[i]!.ts <= upTo) i++;
-          if (i > 0) {
-            const out = buf.slice(0, i);
-            buf = buf.slice(i);
-            for (const ev of out) {
-              if (ev.ts > released) released = ev.ts;
-              sub.next(ev);
-            }
+          while (head < buf.length && buf[head]!.ts <= upTo) {
+            const ev = buf[head]!;
+            buf[head++] = undefined;
+            if (ev.ts > released) released = ev.ts;
+            sub.next(ev);
+          }
+          if (head === buf.length) {
+            buf = [];
+            head = 0;
+          } else if (head >= 4096 && head * 2 >= buf.length) {
+            buf = buf.slice(head);
+            head = 0;
           }
         }
         if (upTo > advanced && Number.isFinite(upTo)) {
@@ -88,10 +98,10 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
             return;
           }
           if (ev.ts > newest) newest = ev.ts;
-          const last = buf[buf.length - 1];
+          const last = buf.length > head ? buf[buf.length - 1] : undefined;
           if (last !== undefined && ev.ts < last.ts) sorted = false;
           buf.push(ev);
-          if (buf.length > stats.maxBuffered) stats.maxBuffered = buf.length;
+          if (buf.length - head > stats.maxBuffered) stats.maxBuffered = buf.length - head;
         },
         error(e) {
           clearInterval(timer);
