@@ -61,4 +61,13 @@ describe('raw probe records', () => {
     expect(parseRawRecord('CLOSE\t1\t2\t3\t4\t5\t0\textra')).toMatchObject({ ok: false });
     expect(parseRawRecord('__proto__\t1')).toMatchObject({ ok: false });
   });
+
+  it('tells kinds apart by their whole name, not by the shape it looks them up by', () => {
+    for (const kind of Object.keys(RAW_LAYOUT)) {
+      // same length, first two and last characters, something else in between (or a changed last one)
+      const twin = kind.length > 3 ? `${kind.slice(0, 2)}${'Z'.repeat(kind.length - 3)}${kind.slice(-1)}` : `${kind}Z`;
+      expect(parseRawRecord(`${twin}\t1`)).toEqual({ ok: false, reason: `unknown record kind ${JSON.stringify(twin)}` });
+      expect(parseRawRecord(`${kind.toLowerCase()}\t1`).ok).toBe(false);
+    }
+  });
 });

@@ -72,6 +72,27 @@ export type RawParse =
   | { ok: true; rec: RawRecord }
   | { ok: false; reason: string };
 
+/**
+ * Record kinds by (length, first two and last characters): the kind is looked up
+ * without cutting a new string out of every line, and what comes back is the
+ * constant (internalized) name, so the decoders' table lookups stay fast.
+ * Checked against the text before it is trusted.
+ */
+const KIND_BY_SHAPE = new Map<number, RawKind>();
+const shapeOf = (len: number, first: number, second: number, last: number): number => ((len * 256 + first) * 256 + second) * 256 + last;
+for (const k of Object.keys(RAW_LAYOUT) as RawKind[]) {
+  const shape = shapeOf(k.length, k.charCodeAt(0), k.charCodeAt(k.length > 1 ? 1 : 0), k.charCodeAt(k.length - 1));
+  if (KIND_BY_SHAPE.has(shape)) throw new Error(`raw-record: kinds ${KIND_BY_SHAPE.get(shape)} and ${k} share a shape; extend shapeOf`);
+  KIND_BY_SHAPE.set(shape, k);
+}
+
+function kindAt(data: string, from: number, to: number): RawKind | undefined {
+  const n = to - from;
+  if (n <= 0 || n > 16) return undefined;
+  const k = KIND_BY_SHAPE.get(shapeOf(n, data.charCodeAt(from), data.charCodeAt(n > 1 ? from + 1 : from), data.charCodeAt(to - 1)));
+  return k !== undefined && data.startsWith(k, from) ? k : undefined;
+}
+
 const TAB = 9;
 const MINUS = 45;
 const ZERO = 48;
@@ -108,11 +129,12 @@ export function parseRaw(data: string, escaped: boolean, from: number, to: numbe
   const sep = escaped ? '\\t' : '\t';
   let firstTab = data.indexOf(sep, from);
   if (firstTab >= len) firstTab = -1;
-  const kind = (firstTab < 0 ? data.slice(from, len) : data.slice(from, firstTab)) as RawKind;
-  const layout = Object.hasOwn(RAW_LAYOUT, kind) ? RAW_LAYOUT[kind] : undefined;
-  if (layout === undefined) {
-    return `unknown record kind ${JSON.stringify(kind.slice(0, 32))}`;
+  const kindEnd = firstTab < 0 ? len : firstTab;
+  const kind = kindAt(data, from, kindEnd);
+  if (kind === undefined) {
+    return `unknown record kind ${JSON.stringify(data.slice(from, kindEnd).slice(0, 32))}`;
   }
+  const layout = RAW_LAYOUT[kind];
   const want = layout.nums.length;
   const n: number[] = into?.n ?? [];
   n.length = 0;
