@@ -21,60 +21,73 @@ describe('reorderByTime', () => {
   });
 
   it('releasing in many steps as delivery is proven between arrivals: every event once, in timestamp order, none late', () => {
-    vi.useFakeTimers();
-    try {
+    withFakeTimers(() => {
       fc.assert(
         fc.property(fc.array(fc.tuple(fc.nat(1000), fc.nat(4), fc.nat(3000)), { maxLength: 400 }), (steps) => {
-          const input = new Subject<Event>();
-          const out: Event[] = [];
-          let proven = -1;
-          const stats: ReorderStats = { late: 0, lateSummaries: 0, lateSamples: [], maxBuffered: 0 };
-          input.pipe(reorderByTime({ maxHoldNs: 1e15, watermark: () => proven, stats, tickMs: 1 })).subscribe((e) => out.push(e));
-          const sent: Event[] = [];
+          const r = steppedReorder();
           for (const [jitter, tick, advance] of steps) {
             // an arrival is never behind what delivery already proved (so never late)
-            const e = { ...ev.close(1, sent.length), ts: proven + 1 + jitter };
-            sent.push(e);
-            input.next(e);
-            if (tick === 0) {
-              proven += advance;
-              vi.advanceTimersByTime(1);
-            }
+            r.send(r.proven + 1 + jitter);
+            if (tick === 0) r.prove(r.proven + advance);
           }
-          input.complete();
-          expect(stats.late).toBe(0);
-          expect(out).toEqual([...sent].sort((a, b) => a.ts - b.ts));
+          r.end();
+          expect(r.stats.late).toBe(0);
+          expect(r.out).toEqual([...r.sent].sort((a, b) => a.ts - b.ts));
         }),
       );
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('a long run with delivery proven just behind the arrivals (held events kept while released ones are dropped in bulk)', () => {
-    vi.useFakeTimers();
-    try {
-      const input = new Subject<Event>();
-      const out: Event[] = [];
-      let proven = -1;
-      const stats: ReorderStats = { late: 0, lateSummaries: 0, lateSamples: [], maxBuffered: 0 };
-      input.pipe(reorderByTime({ maxHoldNs: 1e15, watermark: () => proven, stats, tickMs: 1 })).subscribe((e) => out.push(e));
-      const sent: Event[] = [];
+    withFakeTimers(() => {
+      const r = steppedReorder();
       for (let i = 0; i < 20_000; i++) {
-        const e = { ...ev.close(1, i), ts: i };
-        sent.push(e);
-        input.next(e);
+        r.send(i);
         if (i % 100 === 99) {
-          proven = i - 50;
-          vi.advanceTimersByTime(1);
-          expect(out.length).toBe(i - 49);
+          r.prove(i - 50);
+          expect(r.out.length).toBe(i - 49);
         }
       }
-      input.complete();
-      expect(out).toEqual(sent);
-      expect(stats.maxBuffered).toBeLessThanOrEqual(150);
-    } finally {
-      vi.useRealTimers();
-    }
+      r.end();
+      expect(r.out).toEqual(r.sent);
+      expect(r.stats.maxBuffered).toBeLessThanOrEqual(150);
+    });
   });
 });
+
+function withFakeTimers(body: () => void): void {
+  vi.useFakeTimers();
+  try {
+    body();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+/** A reorder stage driven by hand (under fake timers): events in, delivery proven up to a time (then one tick), what came out. */
+function steppedReorder() {
+  const input = new Subject<Event>();
+  const out: Event[] = [];
+  const sent: Event[] = [];
+  let proven = -1;
+  const stats: ReorderStats = { late: 0, lateSummaries: 0, lateSamples: [], maxBuffered: 0 };
+  input.pipe(reorderByTime({ maxHoldNs: 1e15, watermark: () => proven, stats, tickMs: 1 })).subscribe((e) => out.push(e));
+  return {
+    out,
+    sent,
+    stats,
+    get proven(): number {
+      return proven;
+    },
+    send(ts: number): void {
+      const e = { ...ev.close(1, sent.length), ts };
+      sent.push(e);
+      input.next(e);
+    },
+    prove(upTo: number): void {
+      proven = upTo;
+      vi.advanceTimersByTime(1);
+    },
+    end: (): void => input.complete(),
+  };
+}
