@@ -79,16 +79,18 @@ export type RawParse =
  * Checked against the text before it is trusted.
  */
 const KIND_BY_SHAPE = new Map<number, RawKind>();
+let longestKind = 0;
 const shapeOf = (len: number, first: number, second: number, last: number): number => ((len * 256 + first) * 256 + second) * 256 + last;
 for (const k of Object.keys(RAW_LAYOUT) as RawKind[]) {
   const shape = shapeOf(k.length, k.charCodeAt(0), k.charCodeAt(k.length > 1 ? 1 : 0), k.charCodeAt(k.length - 1));
   if (KIND_BY_SHAPE.has(shape)) throw new Error(`raw-record: kinds ${KIND_BY_SHAPE.get(shape)} and ${k} share a shape; extend shapeOf`);
   KIND_BY_SHAPE.set(shape, k);
+  longestKind = Math.max(longestKind, k.length);
 }
 
 function kindAt(data: string, from: number, to: number): RawKind | undefined {
   const n = to - from;
-  if (n <= 0 || n > 16) return undefined;
+  if (n <= 0 || n > longestKind) return undefined;
   const k = KIND_BY_SHAPE.get(shapeOf(n, data.charCodeAt(from), data.charCodeAt(n > 1 ? from + 1 : from), data.charCodeAt(to - 1)));
   return k !== undefined && data.startsWith(k, from) ? k : undefined;
 }

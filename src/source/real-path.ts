@@ -2,6 +2,8 @@ import { readlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
 
+const AT_FDCWD = -100;
+
 /**
  * The file an open reached, with symlinks and `..` resolved, asked of the
  * live system right after the open: a relative path through the process'
@@ -11,7 +13,7 @@ import type { Event } from '../schema/event.js';
  * gone) or when it is what was asked for.
  */
 export function realPathOfOpen(pid: number, dirfd: number, path: string): string | undefined {
-  const base = path.startsWith('/') ? path : dirfd === -100 ? `/proc/${pid}/cwd/${path}` : `/proc/${pid}/fd/${dirfd}/${path}`;
+  const base = path.startsWith('/') ? path : dirfd === AT_FDCWD ? `/proc/${pid}/cwd/${path}` : `/proc/${pid}/fd/${dirfd}/${path}`;
   const real = realPath(base);
   if (real === undefined) return undefined;
   return path.startsWith('/') && real === posix.normalize(path) ? undefined : real;
@@ -52,7 +54,9 @@ export class OpenPathResolver {
     switch (e.kind) {
       case 'file.open':
         if (e.ret >= 0 && !e.path_truncated) {
-          const real = realPathOfOpen(e.pid, e.dirfd, e.path) ?? this.throughKnownCwd(e.pid, e.dirfd, e.path);
+          // an absolute path needs no process: only a relative one is worth a second try once /proc has lost it
+          const relative = !e.path.startsWith('/') && e.dirfd === AT_FDCWD;
+          const real = realPathOfOpen(e.pid, e.dirfd, e.path) ?? (relative ? this.fromEvents(e.pid, e.path) : undefined);
           if (real !== undefined) e.real_path = real;
         }
         return;
@@ -64,10 +68,7 @@ export class OpenPathResolver {
         return;
       case 'process.chdir':
         if (e.ret === 0) {
-          const before = this.cwds.get(e.pid);
-          const now =
-            cwdOfLive(e.pid) ??
-            (e.path === undefined ? undefined : e.path.startsWith('/') ? realPath(e.path) : before !== undefined ? realPath(posix.join(before, e.path)) : undefined);
+          const now = cwdOfLive(e.pid) ?? (e.path === undefined ? undefined : this.fromEvents(e.pid, e.path));
           if (now !== undefined) this.remember(e.pid, now);
           else this.cwds.delete(e.pid);
         }
@@ -87,8 +88,9 @@ export class OpenPathResolver {
     return live;
   }
 
-  private throughKnownCwd(pid: number, dirfd: number, path: string): string | undefined {
-    if (path.startsWith('/') || dirfd !== -100) return undefined;
+  /** A path resolved as the process would, through the working directory followed from its events (not /proc). */
+  private fromEvents(pid: number, path: string): string | undefined {
+    if (path.startsWith('/')) return realPath(path);
     const cwd = this.cwds.get(pid);
     return cwd === undefined ? undefined : realPath(posix.join(cwd, path));
   }
