@@ -3,21 +3,40 @@ import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
 
 const AT_FDCWD = -100;
+/** x86-64 / arm64 asm-generic value. */
+const O_NOFOLLOW = 0o400000;
 
 /**
- * The file an open reached, with symlinks and `..` resolved, asked of the
- * live system right after the open: a relative path through the process'
- * cwd (`/proc/PID/cwd`) or its dirfd (`/proc/PID/fd/N`), so
- * `ln -s /etc/shadow /tmp/x; cat /tmp/x` is a read of /etc/shadow.
- * Undefined when it cannot be resolved any more (the process or the file is
- * gone) or when it is what was asked for.
+ * The file a relative open reached, with symlinks and `..` resolved, asked of
+ * the live system right after the open: through the process' cwd
+ * (`/proc/PID/cwd`) or its dirfd (`/proc/PID/fd/N`), so
+ * `cd /tmp; ln -s /etc/shadow x; cat x` is a read of /etc/shadow.
+ * Undefined when it cannot be resolved any more (the process or the file is gone).
  */
-export function realPathOfOpen(pid: number, dirfd: number, path: string): string | undefined {
-  const base = path.startsWith('/') ? path : dirfd === AT_FDCWD ? `/proc/${pid}/cwd/${path}` : `/proc/${pid}/fd/${dirfd}/${path}`;
-  const real = realPath(base);
-  if (real === undefined) return undefined;
-  return path.startsWith('/') && real === posix.normalize(path) ? undefined : real;
+function realPathOfRelative(pid: number, dirfd: number, path: string, flags: number): string | undefined {
+  const dir = dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dirfd}`;
+  // one name in the working directory, opened without following a final symlink: that name in the
+  // directory's real path (one readlink instead of a realpath that walks /proc and every component again)
+  if ((flags & O_NOFOLLOW) !== 0 && isOneName(path)) {
+    const d = livePathOf(dir);
+    return d === undefined ? undefined : d === '/' ? `/${path}` : `${d}/${path}`;
+  }
+  return realPath(`${dir}/${path}`);
 }
+
+/**
+ * One name under an open directory, opened without following a final symlink
+ * (how tar, find, rm -r and every fts walker go through a tree:
+ * `openat(dirfd, "name", O_NOFOLLOW)`): the file is that name in the
+ * directory, and the state already names the directory by its real path
+ * (learnt from the directory's own open, resolved here). So it needs no
+ * syscall, and it is named right after the walker has exited.
+ */
+export function namedByState(dirfd: number, path: string, flags: number): boolean {
+  return dirfd !== AT_FDCWD && (flags & O_NOFOLLOW) !== 0 && isOneName(path);
+}
+
+const isOneName = (path: string): boolean => path !== '' && path !== '.' && path !== '..' && !path.includes('/');
 
 function realPath(p: string): string | undefined {
   try {
@@ -27,14 +46,18 @@ function realPath(p: string): string | undefined {
   }
 }
 
-function cwdOfLive(pid: number): string | undefined {
+/** Where a /proc magic link (a cwd, an open directory) points now; undefined if gone or deleted. */
+function livePathOf(link: string): string | undefined {
   try {
-    return readlinkSync(`/proc/${pid}/cwd`);
+    const target = readlinkSync(link);
+    return target.startsWith('/') && !target.endsWith(' (deleted)') ? target : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Absolute paths remembered with the real path they had, checked against the object each open reached. */
+const MAX_KNOWN_PATHS = 32_768;
 const MAX_KNOWN_CWDS = 65_536;
 
 /**
@@ -48,15 +71,26 @@ const MAX_KNOWN_CWDS = 65_536;
  */
 export class OpenPathResolver {
   private readonly cwds = new Map<number, string>();
+  /**
+   * Absolute path → the kernel object an open of it reached and its real path then (null: the path itself).
+   * Reused only when an open of the same path reaches the same object (dev:ino from the probe): a swapped
+   * symlink or a replaced file is a different object and is resolved again. (The same object reached
+   * through a changed symlink is the same bytes, which is what data classes judge; a hard link already
+   * gives a file a second name without any symlink.) Repeated opens of the same files (libraries,
+   * configuration, a tree read twice) cost a map lookup instead of a realpath.
+   */
+  private readonly known = new Map<string, { obj: string; real: string | null }>();
 
   /** Call with every decoded event, in order; sets `real_path` on opens it can resolve. */
   observe(e: Event): void {
     switch (e.kind) {
       case 'file.open':
         if (e.ret >= 0 && !e.path_truncated) {
+          if (namedByState(e.dirfd, e.path, e.flags)) return;
           // an absolute path needs no process: only a relative one is worth a second try once /proc has lost it
-          const relative = !e.path.startsWith('/') && e.dirfd === AT_FDCWD;
-          const real = realPathOfOpen(e.pid, e.dirfd, e.path) ?? (relative ? this.fromEvents(e.pid, e.path) : undefined);
+          const real = e.path.startsWith('/')
+            ? this.ofAbsolute(e.path, e.obj)
+            : (realPathOfRelative(e.pid, e.dirfd, e.path, e.flags) ?? (e.dirfd === AT_FDCWD ? this.fromEvents(e.pid, e.path) : undefined));
           if (real !== undefined) e.real_path = real;
         }
         return;
@@ -68,7 +102,7 @@ export class OpenPathResolver {
         return;
       case 'process.chdir':
         if (e.ret === 0) {
-          const now = cwdOfLive(e.pid) ?? (e.path === undefined ? undefined : this.fromEvents(e.pid, e.path));
+          const now = livePathOf(`/proc/${e.pid}/cwd`) ?? (e.path === undefined ? undefined : this.fromEvents(e.pid, e.path));
           if (now !== undefined) this.remember(e.pid, now);
           else this.cwds.delete(e.pid);
         }
@@ -83,9 +117,24 @@ export class OpenPathResolver {
   private cwdOf(pid: number): string | undefined {
     const known = this.cwds.get(pid);
     if (known !== undefined) return known;
-    const live = cwdOfLive(pid);
+    const live = livePathOf(`/proc/${pid}/cwd`);
     if (live !== undefined) this.remember(pid, live);
     return live;
+  }
+
+  private ofAbsolute(path: string, obj: string | null): string | undefined {
+    const hit = this.known.get(path);
+    if (hit !== undefined && obj !== null && hit.obj === obj) return hit.real ?? undefined;
+    const resolved = realPath(path);
+    // what could not be resolved (the file is gone already) is not remembered
+    if (resolved === undefined) return undefined;
+    const real = resolved === posix.normalize(path) ? undefined : resolved;
+    if (obj !== null) {
+      this.known.delete(path);
+      this.known.set(path, { obj, real: real ?? null });
+      if (this.known.size > MAX_KNOWN_PATHS) this.known.delete(this.known.keys().next().value!);
+    }
+    return real;
   }
 
   /** A path resolved as the process would, through the working directory followed from its events (not /proc). */

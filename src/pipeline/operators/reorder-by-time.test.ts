@@ -38,6 +38,23 @@ describe('reorderByTime', () => {
     });
   });
 
+  it('equal timestamps arriving in different ticks keep their arrival order (held events merged with later arrivals)', () => {
+    withFakeTimers(() => {
+      fc.assert(
+        fc.property(fc.array(fc.tuple(fc.nat(4), fc.boolean()), { maxLength: 200 }), (steps) => {
+          const r = steppedReorder();
+          for (const [ts, tick] of steps) {
+            r.send(ts);
+            // a tick with nothing proven: arrivals are admitted (sorted, merged), none released
+            if (tick) r.prove(-1);
+          }
+          r.end();
+          expect(r.out).toEqual([...r.sent].sort((a, b) => a.ts - b.ts));
+        }),
+      );
+    });
+  });
+
   it('a long run with delivery proven just behind the arrivals (held events kept while released ones are dropped in bulk)', () => {
     withFakeTimers(() => {
       const r = steppedReorder();

@@ -46,38 +46,55 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
   const { stats } = o;
   return (source) =>
     new Observable<Event>((sub) => {
-      // held events are buf[head..]; released ones before head are cleared and dropped in bulk, not per tick
-      let buf: (Event | undefined)[] = [];
+      // held events are held[head..], in timestamp order; released ones before head are cleared and dropped in bulk.
+      // Arrivals since the last release wait in `incoming` and are sorted and merged in once per release, so a held
+      // event is sorted once, not on every tick it waits (bpftrace's per-CPU buffers interleave: nearly every tick is unsorted)
+      let held: (Event | undefined)[] = [];
       let head = 0;
-      let sorted = true;
+      let incoming: Event[] = [];
+      let incomingSorted = true;
       let released = -1;
       let newest = -1;
       let advanced = -1;
-      const byTs = (a: Event | undefined, b: Event | undefined): number => a!.ts - b!.ts;
+      const byTs = (a: Event, b: Event): number => a.ts - b.ts;
+      const admit = (): void => {
+        if (incoming.length === 0) return;
+        // Array.prototype.sort is stable: equal timestamps keep arrival order
+        if (!incomingSorted) incoming.sort(byTs);
+        if (head === held.length) {
+          held = incoming;
+          head = 0;
+        } else if (held[held.length - 1]!.ts <= incoming[0]!.ts) {
+          for (let i = 0; i < incoming.length; i++) held.push(incoming[i]);
+        } else {
+          // merge; on equal timestamps the held event (the earlier arrival) goes first
+          const merged: Event[] = new Array<Event>(held.length - head + incoming.length);
+          let i = head;
+          let j = 0;
+          let k = 0;
+          while (i < held.length && j < incoming.length) merged[k++] = held[i]!.ts <= incoming[j]!.ts ? held[i++]! : incoming[j++]!;
+          while (i < held.length) merged[k++] = held[i++]!;
+          while (j < incoming.length) merged[k++] = incoming[j++]!;
+          held = merged;
+          head = 0;
+        }
+        incoming = [];
+        incomingSorted = true;
+      };
       const release = (upTo: number): void => {
-        if (buf.length > head) {
-          if (!sorted) {
-            if (head > 0) {
-              buf = buf.slice(head);
-              head = 0;
-            }
-            // Array.prototype.sort is stable: equal timestamps keep arrival order
-            buf.sort(byTs);
-            sorted = true;
-          }
-          while (head < buf.length && buf[head]!.ts <= upTo) {
-            const ev = buf[head]!;
-            buf[head++] = undefined;
-            if (ev.ts > released) released = ev.ts;
-            sub.next(ev);
-          }
-          if (head === buf.length) {
-            buf = [];
-            head = 0;
-          } else if (head >= 4096 && head * 2 >= buf.length) {
-            buf = buf.slice(head);
-            head = 0;
-          }
+        admit();
+        while (head < held.length && held[head]!.ts <= upTo) {
+          const ev = held[head]!;
+          held[head++] = undefined;
+          if (ev.ts > released) released = ev.ts;
+          sub.next(ev);
+        }
+        if (head === held.length) {
+          held = [];
+          head = 0;
+        } else if (head >= 4096 && head * 2 >= held.length) {
+          held = held.slice(head);
+          head = 0;
         }
         if (upTo > advanced && Number.isFinite(upTo)) {
           advanced = upTo;
@@ -98,10 +115,10 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
             return;
           }
           if (ev.ts > newest) newest = ev.ts;
-          const last = buf.length > head ? buf[buf.length - 1] : undefined;
-          if (last !== undefined && ev.ts < last.ts) sorted = false;
-          buf.push(ev);
-          if (buf.length - head > stats.maxBuffered) stats.maxBuffered = buf.length - head;
+          if (incomingSorted && incoming.length > 0 && ev.ts < incoming[incoming.length - 1]!.ts) incomingSorted = false;
+          incoming.push(ev);
+          const buffered = held.length - head + incoming.length;
+          if (buffered > stats.maxBuffered) stats.maxBuffered = buffered;
         },
         error(e) {
           clearInterval(timer);
