@@ -169,7 +169,7 @@ export class ProbeDecoder {
 
   /**
    * At shutdown bpftrace prints the `@run` map: I/O runs still pending.
-   * Key "tid,slot"; value (fd+1, nr, gen, first, last, bytes, calls, window, fd2+1, pid, cgroup).
+   * Key "tid,slot"; value (fd+1, nr, gen, first, last, bytes, calls, window, fd2+1, pid, cgroup, dev, ino, ino2).
    */
   private decodeMapDump(data: unknown, lineNo: number, line: string, emit: (e: Event) => void): void {
     const dump = (data ?? {}) as Record<string, unknown>;

@@ -223,4 +223,36 @@ os.execv("/bin/bash", ["bash", "-c", "read -r line <&21; exec 21<&-; exec 20<&- 
     expect(summed.length).toBeGreaterThan(0);
     for (const e of summed) expect(e.ts_first).toBeLessThanOrEqual(e.ts);
   });
+
+  it('a run of sends outlives opens and closes of other files; a descriptor replaced under the run starts a new one on the new object', async () => {
+    const r = await h.run(
+      'run-across-files',
+      `python3 -c '
+import os, socket
+s = socket.create_connection(("127.0.0.2", ${sink.port}))
+n = s.fileno()
+for i in range(200):
+    fd = os.open("/etc/hostname", os.O_RDONLY)
+    os.read(fd, 4096)
+    os.close(fd)
+    os.write(n, b"x" * 10)
+null = os.open("/dev/null", os.O_WRONLY)
+os.dup2(null, n)
+os.write(n, b"y" * 7)
+'`,
+    );
+    expect(r.code).toBe(0);
+    const py = ofKind(r.events, 'process.exec').find((e) => e.filename.includes('python3'))!;
+    const out = ioOf(r.events, 'out').filter((e) => e.pid === py.pid);
+    const sends = out.filter((e) => e.res?.fd?.type === 'socket');
+    expect(sends.reduce((n, e) => n + e.bytes, 0)).toBe(2000);
+    expect(sends.reduce((n, e) => n + e.calls, 0)).toBe(200);
+    // one first call and its summary, not a new run after each of the 200 opens and closes (a RUN every second at most)
+    expect(sends.length).toBeLessThanOrEqual(4);
+    for (const e of sends) expect(e.res?.fd?.peer).toEqual({ addr: '127.0.0.2', port: sink.port });
+    // the same fd number, now /dev/null by dup2: its own first call, on its own object
+    const after = out.filter((e) => e.fd === sends[0]!.fd && e.res?.fd?.type !== 'socket');
+    expect(after.map((e) => [e.res?.fd?.path, e.bytes, e.calls])).toEqual([['/dev/null', 7, 1]]);
+    expect(after[0]!.obj).not.toBeNull();
+  });
 });
