@@ -1,4 +1,4 @@
-import type { EventOf } from '../schema/event.js';
+import type { Event, EventOf } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
 import { int32, kernelObjId } from './common.js';
 import type { DecodeContext } from './context.js';
@@ -68,4 +68,29 @@ export function decodeRun(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> | E
     ts_first: tsFirst,
     obj: null,
   };
+}
+
+/**
+ * RDCL: a read the probe kept (its first call), the rest of its run and the
+ * descriptor's close, printed as one record at the close. Yields the events
+ * the three records would have: the first call, the summed rest (if any)
+ * and the close, each at its own time.
+ */
+export function decodeReadClose(rec: RawRecord, ctx: DecodeContext, emit: (e: Event) => void): void {
+  const n = rec.n;
+  const cgroup = n[1]!;
+  const pid = n[2]!;
+  const tid = n[3]!;
+  const syscall = syscallName(n[4]!);
+  const fd = int32(n[5]!);
+  const ts = ctx.ts(rec);
+  emit({ ts, cgroup, pid, tid, kind: 'io', dir: 'in', syscall, fd, bytes: n[6]!, calls: 1, ts_first: ts, obj: kernelObjId(n[7]!, n[8]!) });
+  const calls = n[9]!;
+  if (calls > 0) {
+    emit({
+      ts: ctx.rel(String(n[12]!), n[12]!), cgroup, pid, tid, kind: 'io', dir: 'in', syscall, fd,
+      bytes: n[10]!, calls, ts_first: ctx.rel(String(n[11]!), n[11]!), obj: null,
+    });
+  }
+  emit({ ts: ctx.rel(String(n[13]!), n[13]!), cgroup, pid, tid, kind: 'fd.close', fd, ret: int32(n[14]!) });
 }

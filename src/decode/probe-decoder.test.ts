@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Event } from '../schema/event.js';
+import { isDeferred } from './deferred.js';
 import { ProbeDecoder, type DecodeIssue } from './probe-decoder.js';
 
 const EPOCH = 1_000_000_000n;
@@ -54,6 +55,37 @@ describe('probe decoder', () => {
     expect(events[10]).toMatchObject({ kind: 'io', dir: 'in', fd: 9, calls: 2, bytes: 4096, pid: 100, cgroup: 7 });
   });
 
+  it('kept first reads: RDCL is the read, the rest of its run and the close; IOD and an @pr dump are the read alone; all marked deferred', () => {
+    const issues: DecodeIssue[] = [];
+    const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i) });
+    const at = (l: string): Event[] => d.decodeLine(l);
+    const opened = at(line('OPEN\t1000003000\t7\t100\t101\t257\t4294967196\t0\t0\t3\t266338304\t612\t33188\t/etc/passwd'));
+    const rdcl = at(line('RDCL\t1000004000\t7\t100\t101\t0\t3\t4096\t266338304\t612\t2\t1157\t1000004500\t1000004900\t1000005000\t0'));
+    expect(rdcl).toEqual([
+      { ts: 4000, cgroup: 7, pid: 100, tid: 101, kind: 'io', dir: 'in', syscall: 'read', fd: 3, bytes: 4096, calls: 1, ts_first: 4000, obj: '254:0:612' },
+      { ts: 4900, cgroup: 7, pid: 100, tid: 101, kind: 'io', dir: 'in', syscall: 'read', fd: 3, bytes: 1157, calls: 2, ts_first: 4500, obj: null },
+      { ts: 5000, cgroup: 7, pid: 100, tid: 101, kind: 'fd.close', fd: 3, ret: 0 },
+    ]);
+    // a file read in one call and closed: no run summary
+    const once = at(line('RDCL\t1000006000\t7\t100\t101\t17\t3\t12\t266338304\t613\t0\t0\t0\t0\t1000006100\t0'));
+    expect(once.map((e) => e.kind)).toEqual(['io', 'fd.close']);
+    expect(once[0]).toMatchObject({ syscall: 'pread64', bytes: 12, calls: 1, obj: '254:0:613' });
+    const iod = at(line('IOD\t1000007000\t7\t100\t101\t0\t0\t5\t64\t266338304\t614'));
+    expect(iod).toEqual([{ ts: 7000, cgroup: 7, pid: 100, tid: 101, kind: 'io', dir: 'in', syscall: 'read', fd: 5, bytes: 64, calls: 1, ts_first: 7000, obj: '254:0:614' }]);
+    const dumped = at('{"type": "map", "data": {"@pr": {"100": [1000008000, 101, 0, 6, 99, 266338304, 615, 7]}}}');
+    expect(dumped).toEqual([{ ts: 8000, cgroup: 7, pid: 100, tid: 101, kind: 'io', dir: 'in', syscall: 'read', fd: 6, bytes: 99, calls: 1, ts_first: 8000, obj: '254:0:615' }]);
+    expect(at('{"type": "map", "data": {"@pr": {}}}')).toEqual([]);
+    expect(issues).toEqual([]);
+    for (const e of [...rdcl, ...once, ...iod, ...dumped]) {
+      expect(() => Event.parse(e)).not.toThrow();
+      expect(isDeferred(e)).toBe(true);
+    }
+    expect(isDeferred(opened[0]!)).toBe(false);
+    // a malformed dump entry is reported, not guessed
+    expect(at('{"type": "map", "data": {"@pr": {"100": [1, 2]}}}')).toEqual([]);
+    expect(issues.map((i) => i.reason)).toEqual(['@pr entry 100 malformed']);
+  });
+
   it('never throws on arbitrary lines, and bad lines never disturb the lines around them', () => {
     const clean = decodeAll(SESSION).map((e) => JSON.stringify(e));
     fc.assert(
@@ -62,7 +94,7 @@ describe('probe decoder', () => {
           fc.oneof(
             fc.string({ maxLength: 120 }),
             fc.string({ unit: 'binary', maxLength: 60 }).map((s) => line(s)),
-            fc.constantFrom('{"type":"printf"}', '{"type":"printf","data":5}', 'null', '[]', '{"type":"lost_events","data":{"events":-1}}', '{"type":"map","data":{"@run":{"1,0":[1,2]}}}', line('OPEN\t1\t2')),
+            fc.constantFrom('{"type":"printf"}', '{"type":"printf","data":5}', 'null', '[]', '{"type":"lost_events","data":{"events":-1}}', '{"type":"map","data":{"@run":{"1,0":[1,2]}}}', '{"type":"map","data":{"@pr":{"x":[1,2,3,4,5,6,7,8]}}}', line('OPEN\t1\t2'), line('RDCL\t1\t2\t3')),
           ),
           { maxLength: 12 },
         ),

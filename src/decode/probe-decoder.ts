@@ -1,10 +1,11 @@
 import type { Event } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { int32 } from './common.js';
+import { int32, kernelObjId } from './common.js';
 import { DecodeContext } from './context.js';
 import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
-import { decodeIo, decodeRun, decodeXfer } from './io.js';
+import { markDeferred } from './deferred.js';
+import { decodeIo, decodeReadClose, decodeRun, decodeXfer } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeString } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
@@ -12,13 +13,13 @@ import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
 
 /** One decoder per task record kind. Liveness records are handled by ProbeDecoder itself. */
-const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE'>, RecordDecoder> = {
+const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, RecordDecoder> = {
   TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit,
   OPEN: decodeOpen, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest,
-  IO: decodeIo, RUN: decodeRun, XFER: decodeXfer, KILL: decodeKill,
+  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, KILL: decodeKill,
 };
 
 /** A line the decoder could not use: counted, reported with its line number, never fatal. */
@@ -161,10 +162,24 @@ export class ProbeDecoder {
       this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw || rec.n[0]!), rec.n[1]);
       return;
     }
+    if (rec.kind === 'RDCL') {
+      decodeReadClose(rec, this.ctx, (ev) => this.outDeferred(ev, emit));
+      return;
+    }
     const ev = DECODERS[rec.kind](rec, this.ctx);
     if (ev === null) return;
+    if (rec.kind === 'IOD') {
+      this.outDeferred(ev, emit);
+      return;
+    }
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.out(ev, emit);
+  }
+
+  /** An event the probe held back by design (see deferred.ts). */
+  private outDeferred(ev: Event, emit: (e: Event) => void): void {
+    if (ev.ts > this.lastTs) this.lastTs = ev.ts;
+    this.out(markDeferred(ev), emit);
   }
 
   /**
@@ -173,6 +188,10 @@ export class ProbeDecoder {
    */
   private decodeMapDump(data: unknown, lineNo: number, line: string, emit: (e: Event) => void): void {
     const dump = (data ?? {}) as Record<string, unknown>;
+    if (dump['@pr'] !== undefined) {
+      this.decodePendingReads(dump['@pr'], lineNo, line, emit);
+      return;
+    }
     const runs = dump['@run'];
     if (runs === undefined) {
       // the probe's own bookkeeping maps: dumped at exit when END's clear() (an asynchronous
@@ -216,6 +235,32 @@ export class ProbeDecoder {
       } else {
         this.out({ ...base, kind: 'io', dir: slot === 0 ? 'in' : 'out', fd: int32(n[0]! - 1), obj: null }, emit);
       }
+    }
+  }
+
+  /**
+   * At shutdown bpftrace prints `@pr`: first reads the probe still kept.
+   * Key pid; value (ts, tid, nr, fd, bytes, dev, ino, cgroup).
+   */
+  private decodePendingReads(reads: unknown, lineNo: number, line: string, emit: (e: Event) => void): void {
+    if (reads === null || typeof reads !== 'object') {
+      this.issue(lineNo, '@pr dump is not an object', line);
+      return;
+    }
+    this.stats.records++;
+    for (const [key, value] of Object.entries(reads as Record<string, unknown>)) {
+      const v = value as unknown[];
+      if (!Array.isArray(v) || v.length < 8 || !v.every((x) => typeof x === 'number' && Number.isInteger(x)) || !/^\d+$/.test(key)) {
+        this.issue(lineNo, `@pr entry ${key} malformed`, line);
+        continue;
+      }
+      const n = v as number[];
+      if (n[0] === 0) continue;
+      const ts = this.ctx.rel(String(n[0]!), n[0]!);
+      this.outDeferred(
+        { ts, cgroup: n[7]!, pid: Number(key), tid: n[1]!, kind: 'io', dir: 'in', syscall: syscallName(n[2]!), fd: int32(n[3]!), bytes: n[4]!, calls: 1, ts_first: ts, obj: kernelObjId(n[5]!, n[6]!) },
+        emit,
+      );
     }
   }
 

@@ -49,6 +49,13 @@ export const RAW_LAYOUT = {
   RIGHTS: { nums: ['ts', 'cgroup', 'pid', 'tid', 'dir', 'sock_fd', 'index', 'count', 'fd', 'dev', 'ino'], str: null },
   IO: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'ret', 'dev', 'ino'], str: null },
   RUN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'fd2', 'calls', 'bytes', 'ts_first'], str: null },
+  /** The first read of a run, kept by the probe and printed before the process' next record (same fields as IO). */
+  IOD: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'ret', 'dev', 'ino'], str: null },
+  /** A kept first read, the rest of its run and the fd's close, when nothing else of the process came between. */
+  RDCL: {
+    nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'fd', 'ret', 'dev', 'ino', 'calls', 'bytes', 'ts_first', 'ts_last', 'close_ts', 'close_ret'],
+    str: null,
+  },
   /** detail: the intent name, a TAB, then the filename or ADDR:PORT. */
   KILL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'what'], str: 'detail' },
   XFER: {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Event, EventOf } from '../schema/event.js';
@@ -222,6 +222,40 @@ os.execv("/bin/bash", ["bash", "-c", "read -r line <&21; exec 21<&-; exec 20<&- 
     const summed = reads.filter((e) => e.calls > 1);
     expect(summed.length).toBeGreaterThan(0);
     for (const e of summed) expect(e.ts_first).toBeLessThanOrEqual(e.ts);
+  });
+
+  it('a file read whole and closed (one record from the probe) still yields its open, first read, summed reads and close, in order, before the send', async () => {
+    const size = statSync('/etc/passwd').size;
+    const r = await h.run(
+      'read-close',
+      `python3 -c '
+import os, socket
+fd = os.open("/etc/passwd", os.O_RDONLY)
+chunks = []
+while True:
+    b = os.read(fd, 64)
+    if not b: break
+    chunks.append(b)
+os.close(fd)
+s = socket.create_connection(("127.0.0.2", ${sink.port}))
+s.sendall(b"".join(chunks))
+s.close()
+'`,
+    );
+    expect(r.code).toBe(0);
+    const py = ofKind(r.events, 'process.exec').find((e) => e.filename.includes('python3'))!;
+    const open = ofKind(r.events, 'file.open').find((e) => e.pid === py.pid && e.path === '/etc/passwd')!;
+    const mine = r.events.filter((e) => e.pid === py.pid && e.ts >= open.ts);
+    const reads = ioOf(mine, 'in').filter((e) => e.fd === open.ret && e.ts < (ofKind(mine, 'fd.close').find((c) => c.fd === open.ret)?.ts ?? 0));
+    expect(reads[0]).toMatchObject({ calls: 1, bytes: 64, obj: open.obj });
+    expect(reads.reduce((n, e) => n + e.bytes, 0)).toBe(size);
+    for (const e of reads) expect(e.res?.fd?.path).toBe('/etc/passwd');
+    const close = ofKind(mine, 'fd.close').find((c) => c.fd === open.ret)!;
+    const send = ioOf(mine, 'out').find((e) => e.res?.fd?.type === 'socket')!;
+    // the order the pipeline saw them in is their time order
+    const seen = [open, ...reads, close, send].map((e) => r.events.indexOf(e));
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(ioOf(mine, 'out').filter((e) => e.res?.fd?.type === 'socket').reduce((n, e) => n + e.bytes, 0)).toBe(size);
   });
 
   it('a run of sends outlives opens and closes of other files; a descriptor replaced under the run starts a new one on the new object', async () => {

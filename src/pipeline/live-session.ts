@@ -113,6 +113,8 @@ export interface LiveSessionSummary {
   /** The first late events: kind, time, how far behind, pid. */
   lateSamples: ReorderStats['lateSamples'];
   lateSummaries: number;
+  /** First reads the probe held back by design that arrived behind later records (expected; decode/deferred.ts). */
+  lateDeferred: number;
   state: SystemState['stats'];
   processes: number;
   objects: number;
@@ -281,7 +283,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   }
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const state = new SystemState();
-  const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateSamples: [], maxBuffered: 0 };
+  const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
     if (o.sinks === undefined) await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
     await eventsOut?.close();
@@ -416,6 +418,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     lateEvents: reorderStats.late,
     lateSamples: reorderStats.lateSamples,
     lateSummaries: reorderStats.lateSummaries,
+    lateDeferred: reorderStats.lateDeferred,
     state: state.stats,
     processes: state.procs.size,
     objects: state.objects.size,

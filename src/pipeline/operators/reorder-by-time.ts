@@ -1,4 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import { isDeferred } from '../../decode/deferred.js';
 import type { Event } from '../../schema/event.js';
 
 export interface ReorderStats {
@@ -11,6 +12,12 @@ export interface ReorderStats {
    * that flushed it, and it only adds byte counts.
    */
   lateSummaries: number;
+  /**
+   * Reads the probe held back by design and delivered late (see
+   * decode/deferred.ts): expected, not an ordering fault. They keep their
+   * order within their process.
+   */
+  lateDeferred: number;
   /** The first late events (kind, time, how far behind the released time, pid). */
   lateSamples: { kind: string; ts: number; behindNs: number; pid: number }[];
   maxBuffered: number;
@@ -106,6 +113,7 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
         next(ev) {
           if (ev.ts < released) {
             if (isRunSummary(ev)) stats.lateSummaries++;
+            else if (isDeferred(ev)) stats.lateDeferred++;
             else {
               stats.late++;
               // what arrived late, and by how much: the evidence for fixing the ordering, never silent
