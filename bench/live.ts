@@ -113,6 +113,9 @@ while True:
     time.sleep(0.001)
 print(done)
 '`,
+      {},
+      // an overloaded step may lose the script's own exit event (the loss is reported and ends the climb)
+      { waitForExitEvent: 'unless-lost' },
     );
     const lost = ofKind(h.events, 'loss').reduce((s, l) => s + l.events, 0) - before;
     const pairs = Number(r.stdout.trim());

@@ -31,9 +31,11 @@ export interface ScenarioResult {
 export interface RunOptions {
   /**
    * Wait for the script's exit event before returning (default). A run that
-   * overloads the probes on purpose may lose that very event: it passes false.
+   * overloads the probes on purpose may lose that very event: it passes false,
+   * or 'unless-lost' to wait for it but stop waiting if the kernel reported
+   * lost events during the run (which may have taken it).
    */
-  waitForExitEvent?: boolean;
+  waitForExitEvent?: boolean | 'unless-lost';
 }
 
 export class LiveHarness {
@@ -94,6 +96,7 @@ export class LiveHarness {
 
   async runIn(cg: { path: string; id: number }, script: string, env: Record<string, string> = {}, opts: RunOptions = {}): Promise<ScenarioResult> {
     const procs = join(this.cgRoot, cg.path, 'cgroup.procs');
+    const lossesBefore = this.events.filter((e) => e.kind === 'loss').length;
     const child = spawn('/bin/bash', ['-c', `echo $$ > ${procs} && exec /bin/bash -c "$CW_SCRIPT"`], {
       env: { ...process.env, ...env, CW_SCRIPT: script },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -104,7 +107,14 @@ export class LiveHarness {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     const pid = child.pid!;
-    if (opts.waitForExitEvent !== false) await this.waitFor((e) => e.kind === 'process.exit' && e.pid === pid && e.group_dead, 15_000);
+    if (opts.waitForExitEvent !== false) {
+      try {
+        await this.waitFor((e) => e.kind === 'process.exit' && e.pid === pid && e.group_dead, 15_000);
+      } catch (e) {
+        const lost = this.events.filter((ev) => ev.kind === 'loss').length > lossesBefore;
+        if (!(opts.waitForExitEvent === 'unless-lost' && lost)) throw e;
+      }
+    }
     await sleep(400); // stragglers from other CPUs and the reorder window
     const events = this.events.filter((e) => e.cgroup === cg.id);
     const pids = new Set(events.map((e) => e.pid));
