@@ -6,6 +6,8 @@ import { ProbeDecoder, type DecodeIssue } from './probe-decoder.js';
 
 const EPOCH = 1_000_000_000n;
 const line = (data: string): string => JSON.stringify({ type: 'printf', data: `${data}\n` });
+/** The same record as bpftrace 0.17 prints it (a space after each colon and comma): the decoder's fast path. */
+const bpftraceLine = (data: string): string => `{"type": "printf", "data": ${JSON.stringify(`${data}\n`)}}`;
 
 // a small real-shaped session: exec with argv, open, dup2, read, connect, send, pending run at shutdown
 const SESSION = [
@@ -84,6 +86,42 @@ describe('probe decoder', () => {
     // a malformed dump entry is reported, not guessed
     expect(at('{"type": "map", "data": {"@pr": {"100": [1, 2]}}}')).toEqual([]);
     expect(issues.map((i) => i.reason)).toEqual(['@pr entry 100 malformed']);
+  });
+
+  it('a string with escapes beyond TAB and newline (quote, backslash, control character, non-ASCII) comes through exactly', () => {
+    const issues: DecodeIssue[] = [];
+    for (const path of ['/tmp/a"b', '/tmp/back\\slash\\t', '/tmp/bell\u0007', '/tmp/caf\u00e9\tand\ttab', '/tmp/ends\\']) {
+      const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i) });
+      for (const format of [line, bpftraceLine]) {
+        const [open] = d.decodeLine(format(`OPEN\t1000003000\t7\t100\t100\t257\t4294967196\t0\t0\t3\t266338304\t612\t33188\t${path}`));
+        expect(open).toMatchObject({ kind: 'file.open', path });
+      }
+      expect(d.stats.records).toBe(2);
+    }
+    expect(issues).toEqual([]);
+  });
+
+  it('the fast path (records parsed in their escaped form) and JSON.parse agree on every record, whatever its string holds', () => {
+    const decode = (l: string): { events: Event[]; issues: string[] } => {
+      const issues: string[] = [];
+      const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i.reason) });
+      return { events: d.decodeLine(l, 1), issues };
+    };
+    fc.assert(
+      fc.property(
+        fc.constantFrom('OPEN\t1000003000\t7\t100\t100\t257\t4294967196\t0\t0\t3\t266338304\t612\t33188\t', 'S\t1000001000\t7\t100\t100\t1\t', 'CLOSE\t1000001000\t7\t100\t100\t3\t', 'COMM\t1000002100\t7\t100\t100\t'),
+        fc.string({ unit: 'binary', maxLength: 40 }),
+        (head, tail) => {
+          const viaJson = decode(line(head + tail));
+          const fast = decode(bpftraceLine(head + tail));
+          expect(fast).toEqual(viaJson);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // the real session, printed as bpftrace prints it, decodes to the same events
+    const spaced = SESSION.map((l) => (l.startsWith('{"type":"printf"') ? bpftraceLine((JSON.parse(l) as { data: string }).data.slice(0, -1)) : l));
+    expect(decodeAll(spaced)).toEqual(decodeAll(SESSION));
   });
 
   it('never throws on arbitrary lines, and bad lines never disturb the lines around them', () => {

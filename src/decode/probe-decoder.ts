@@ -53,20 +53,6 @@ export interface ProbeDecoderOptions {
 type BpftraceJson = { type?: unknown; data?: unknown };
 
 const PRINTF_PREFIX = '{"type": "printf", "data": "';
-/** Any escape other than \t and \n, or a quote, sends the line through JSON.parse. */
-function needsJson(s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 34) return true; // "
-    if (c === 92) {
-      const d = s.charCodeAt(i + 1);
-      if (d !== 116 && d !== 110) return true; // only \t and \n
-      i++;
-    }
-  }
-  return false;
-}
-
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
@@ -100,15 +86,13 @@ export class ProbeDecoder {
   /** Decodes one output line, handing each event to `emit` (no array per line: the hot path). */
   decodeLineTo(line: string, lineNo: number, emit: (e: Event) => void): void {
     this.stats.lines++;
-    if (line.trim() === '') {
+    if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '')) {
       this.stats.blank++;
       return;
     }
-    // fast path: a printf record whose only escapes are \t and \n (nearly all of them)
-    if (line.startsWith(PRINTF_PREFIX) && line.endsWith('"}') && !needsJson(line, PRINTF_PREFIX.length, line.length - 2)) {
-      this.decodeRecord(line, true, lineNo, emit, PRINTF_PREFIX.length, line.length - 2);
-      return;
-    }
+    // fast path: a printf record parsed in its JSON-escaped form; one whose string holds escapes other than \t and \n
+    // (rare: a path with a quote, a backslash, a control character) is handed to JSON.parse below
+    if (line.startsWith(PRINTF_PREFIX) && line.endsWith('"}') && this.decodeRecord(line, true, lineNo, emit, PRINTF_PREFIX.length, line.length - 2)) return;
     let msg: BpftraceJson;
     try {
       msg = JSON.parse(line) as BpftraceJson;
@@ -149,31 +133,37 @@ export class ProbeDecoder {
     }
   }
 
-  /** One printf record, raw (`escaped` false) or still in its JSON-escaped form between `from` and `to`. */
-  private decodeRecord(data: string, escaped: boolean, lineNo: number, emit: (e: Event) => void, from = 0, to = data.length): void {
+  /**
+   * One printf record, raw (`escaped` false) or still in its JSON-escaped form between `from` and `to`.
+   * False only for an escaped record that needs the JSON parser or does not parse (nothing counted or emitted then).
+   */
+  private decodeRecord(data: string, escaped: boolean, lineNo: number, emit: (e: Event) => void, from = 0, to = data.length): boolean {
     const rec = parseRaw(data, escaped, from, to, this.scratch);
+    // an escaped record that needs unescaping, or does not parse, goes the JSON way: same events, same report
+    if (escaped && typeof rec === 'string') return false;
     if (typeof rec === 'string') {
       this.issue(lineNo, rec, data.slice(from, to));
-      return;
+      return true;
     }
     this.stats.records++;
     if (rec.kind === 'HELLO' || rec.kind === 'TICK' || rec.kind === 'BYE') {
       if (rec.kind === 'TICK') this.stats.ticks++;
       this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw || rec.n[0]!), rec.n[1]);
-      return;
+      return true;
     }
     if (rec.kind === 'RDCL') {
       decodeReadClose(rec, this.ctx, (ev) => this.outDeferred(ev, emit));
-      return;
+      return true;
     }
     const ev = DECODERS[rec.kind](rec, this.ctx);
-    if (ev === null) return;
+    if (ev === null) return true;
     if (rec.kind === 'IOD') {
       this.outDeferred(ev, emit);
-      return;
+      return true;
     }
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.out(ev, emit);
+    return true;
   }
 
   /** An event the probe held back by design (see deferred.ts). */

@@ -112,6 +112,14 @@ const LETTER_N = 110;
 const NEWLINE = 10;
 
 /**
+ * What parseRaw returns for a record still in JSON-escaped form whose
+ * trailing string holds an escape other than \t and \n (or a bare quote):
+ * not malformed, but the caller must unescape it with the JSON parser.
+ */
+export const NEEDS_JSON = 'needs the JSON parser';
+const NEEDS_UNESCAPE = /"|\\[^tn]/;
+
+/**
  * Parses the `data` of one printf record. Never throws.
  *
  * `escaped`: `data` is still in its JSON-escaped form, where TAB and the
@@ -121,7 +129,7 @@ const NEWLINE = 10;
  */
 export function parseRawRecord(data: string, escaped = false, from = 0, to = data.length): RawParse {
   const rec = parseRaw(data, escaped, from, to);
-  return typeof rec === 'string' ? { ok: false, reason: rec } : { ok: true, rec };
+  return typeof rec === 'string' ? { ok: false, reason: rec === NEEDS_JSON ? 'escaped record holds escapes other than \\t and \\n' : rec } : { ok: true, rec };
 }
 
 /**
@@ -186,7 +194,11 @@ export function parseRaw(data: string, escaped: boolean, from: number, to: numbe
   if (layout.str !== null) {
     if (pos > len) return `${kind}: missing ${layout.str}`;
     s = data.slice(pos, len);
-    if (escaped && s.includes('\\')) s = s.replaceAll('\\t', '\t').replaceAll('\\n', '\n');
+    // escapes other than \t and \n (or a quote, which valid JSON never leaves bare) need the JSON parser
+    if (escaped && (s.includes('\\') || s.includes('"'))) {
+      if (NEEDS_UNESCAPE.test(s)) return NEEDS_JSON;
+      s = s.replaceAll('\\t', '\t').replaceAll('\\n', '\n');
+    }
   } else if (pos <= len) {
     return `${kind}: unexpected trailing data after ${want} fields`;
   }
