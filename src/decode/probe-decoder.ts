@@ -4,7 +4,6 @@ import { int32, kernelObjId } from './common.js';
 import { DecodeContext } from './context.js';
 import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
-import { markDeferred } from './deferred.js';
 import { decodeIo, decodeReadClose, decodeRun, decodeXfer } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeString } from './process.js';
@@ -69,6 +68,16 @@ export class ProbeDecoder {
   readonly stats: DecodeStats = { lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0, bookkeepingDumps: 0 };
   private readonly ctx: DecodeContext;
   private lastTs = 0;
+  /**
+   * True while the event being handed to `emit` is one the probe held back by
+   * design (IOD, RDCL, the @pr dump: a first read kept until the process' next
+   * record). Such an event keeps its order within its process but may arrive
+   * after later records of other processes; the reorder stage reads this flag,
+   * synchronously, to count it apart from ordering faults. A flag rather than
+   * a mark on the event: marking objects (a WeakSet) cost ~5% of the live
+   * pipeline, and how an event travelled is not part of what happened.
+   */
+  emittingDeferred = false;
   /** Every record is parsed into this one object (decoders copy what they keep). */
   private readonly scratch: RawRecord = { kind: 'TICK', n: [], s: '', tsRaw: '' };
 
@@ -166,10 +175,15 @@ export class ProbeDecoder {
     return true;
   }
 
-  /** An event the probe held back by design (see deferred.ts). */
+  /** An event the probe held back by design (see emittingDeferred). */
   private outDeferred(ev: Event, emit: (e: Event) => void): void {
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
-    this.out(markDeferred(ev), emit);
+    this.emittingDeferred = true;
+    try {
+      this.out(ev, emit);
+    } finally {
+      this.emittingDeferred = false;
+    }
   }
 
   /**

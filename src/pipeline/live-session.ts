@@ -113,7 +113,7 @@ export interface LiveSessionSummary {
   /** The first late events: kind, time, how far behind, pid. */
   lateSamples: ReorderStats['lateSamples'];
   lateSummaries: number;
-  /** First reads the probe held back by design that arrived behind later records (expected; decode/deferred.ts). */
+  /** First reads the probe held back by design that arrived behind later records (expected; ProbeDecoder.emittingDeferred). */
   lateDeferred: number;
   state: SystemState['stats'];
   processes: number;

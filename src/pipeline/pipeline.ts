@@ -38,7 +38,7 @@ export interface LiveSourceOptions {
 /** Live front end: probe lines (plus /proc snapshot events) → canonical, ordered, named events. */
 export function liveEvents(lines$: Observable<ProbeLine>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
   return merge(lines$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
-    reorderByTime(o.reorder),
+    reorderByTime({ ...o.reorder, deferred: () => o.decoder.emittingDeferred }),
     nameTasks(o.namer),
     tap((ev) => o.record?.(ev)),
   );

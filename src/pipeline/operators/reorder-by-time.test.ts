@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { from, lastValueFrom, Subject, toArray } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import type { Event } from '../../schema/event.js';
-import { markDeferred } from '../../decode/deferred.js';
 import { ev } from '../../testing/events.js';
 import { reorderByTime, type ReorderStats } from './reorder-by-time.js';
 
@@ -62,8 +61,7 @@ describe('reorderByTime', () => {
       r.send(10);
       r.send(20);
       r.prove(20);
-      const held = markDeferred({ ...ev.read(1, 3, 10, '8:1:5'), ts: 15 });
-      r.input(held);
+      r.inputDeferred({ ...ev.read(1, 3, 10, '8:1:5'), ts: 15 });
       r.send(5);
       r.end();
       expect(r.out.map((e) => e.ts)).toEqual([10, 20, 15, 5]);
@@ -105,8 +103,9 @@ function steppedReorder() {
   const out: Event[] = [];
   const sent: Event[] = [];
   let proven = -1;
+  let deferred = false;
   const stats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
-  input.pipe(reorderByTime({ maxHoldNs: 1e15, watermark: () => proven, stats, tickMs: 1 })).subscribe((e) => out.push(e));
+  input.pipe(reorderByTime({ maxHoldNs: 1e15, watermark: () => proven, stats, tickMs: 1, deferred: () => deferred })).subscribe((e) => out.push(e));
   return {
     out,
     sent,
@@ -119,9 +118,11 @@ function steppedReorder() {
       sent.push(e);
       input.next(e);
     },
-    /** An event made by the caller, passed in as it is. */
-    input(e: Event): void {
+    /** An event made by the caller, handed over as one the probe held back by design (the decoder's flag set meanwhile). */
+    inputDeferred(e: Event): void {
+      deferred = true;
       input.next(e);
+      deferred = false;
     },
     prove(upTo: number): void {
       proven = upTo;

@@ -1,5 +1,4 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { isDeferred } from '../../decode/deferred.js';
 import type { Event } from '../../schema/event.js';
 
 export interface ReorderStats {
@@ -14,8 +13,8 @@ export interface ReorderStats {
   lateSummaries: number;
   /**
    * Reads the probe held back by design and delivered late (see
-   * decode/deferred.ts): expected, not an ordering fault. They keep their
-   * order within their process.
+   * ProbeDecoder.emittingDeferred): expected, not an ordering fault. They
+   * keep their order within their process.
    */
   lateDeferred: number;
   /** The first late events (kind, time, how far behind the released time, pid). */
@@ -38,6 +37,8 @@ export interface ReorderOptions {
   stats: ReorderStats;
   /** Called after each release with the time up to which everything has been passed on (the rule clock). */
   onReleased?: (upTo: number) => void;
+  /** True while the arriving event is one the probe held back by design (the decoder's flag, read synchronously on arrival). */
+  deferred?: () => boolean;
   tickMs?: number;
 }
 
@@ -113,7 +114,7 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
         next(ev) {
           if (ev.ts < released) {
             if (isRunSummary(ev)) stats.lateSummaries++;
-            else if (isDeferred(ev)) stats.lateDeferred++;
+            else if (o.deferred?.() === true) stats.lateDeferred++;
             else {
               stats.late++;
               // what arrived late, and by how much: the evidence for fixing the ordering, never silent
