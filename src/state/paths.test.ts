@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizePath, resolvePath } from './paths.js';
 
@@ -11,6 +12,17 @@ describe('path normalisation', () => {
     expect(resolvePath('/home/u', '../../etc/shadow')).toBe('/etc/shadow');
     expect(resolvePath(undefined, 'rel')).toBeUndefined();
     expect(resolvePath(undefined, '/abs/./p')).toBe('/abs/p');
+  });
+
+  it('one name under a directory resolves as the general join would', () => {
+    const seg = fc.constantFrom('a', 'b', '..', '.', '', 'etc', '.hidden', '...', ' x', 'a.b');
+    fc.assert(
+      fc.property(fc.array(seg, { maxLength: 6 }), seg, (parts, name) => {
+        for (const base of ['/' + parts.join('/'), normalizePath('/' + parts.join('/'))]) {
+          expect(resolvePath(base, name)).toBe(normalizePath(posix.join(base, name)));
+        }
+      }),
+    );
   });
 
   it('is idempotent', () => {

@@ -8,16 +8,22 @@ import { posix } from 'node:path';
  */
 export function normalizePath(p: string): string {
   if (p === '') return p;
-  // already normal: absolute, no '.', '..' or empty segments, no trailing slash
-  if (p.charCodeAt(0) === 47 && !p.includes('/.') && !p.includes('//') && (p.length === 1 || !p.endsWith('/'))) return p;
+  if (isNormal(p)) return p;
   const n = posix.normalize(p);
   if (n.length > 1 && n.endsWith('/')) return n.slice(0, -1);
   return n.startsWith('//') ? n.slice(1) : n;
+}
+
+/** Already normal: absolute, no '.', '..' or empty segments, no trailing slash. */
+function isNormal(p: string): boolean {
+  return p.charCodeAt(0) === 47 && !p.includes('/.') && !p.includes('//') && (p.length === 1 || !p.endsWith('/'));
 }
 
 /** Resolves `p` against a base directory; returns undefined when p is relative and base unknown. */
 export function resolvePath(base: string | undefined, p: string): string | undefined {
   if (p.startsWith('/')) return normalizePath(p);
   if (base === undefined || !base.startsWith('/')) return undefined;
+  // one name under a normal directory (a tree walker's openat(dirfd, "name")): nothing to normalise
+  if (p !== '' && p !== '.' && p !== '..' && !p.includes('/') && isNormal(base)) return base.length === 1 ? `/${p}` : `${base}/${p}`;
   return normalizePath(posix.join(base, p));
 }
