@@ -4,20 +4,15 @@ import { int32, kernelObjId } from './common.js';
 import type { DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
 
-/** First call of an I/O run: printed at once, with the fd's kernel object. */
+/** The first call of an I/O run, with the fd's kernel object (dev, ino): from IO, IOD and RDCL records and the @pr dump. */
+export function firstCall(ts: number, cgroup: number, pid: number, tid: number, dir: 'in' | 'out', nr: number, fd: number, bytes: number, dev: number, ino: number): EventOf<'io'> {
+  return { ts, cgroup, pid, tid, kind: 'io', dir, syscall: syscallName(nr), fd: int32(fd), bytes, calls: 1, ts_first: ts, obj: kernelObjId(dev, ino) };
+}
+
+/** IO (and IOD): the first call of an I/O run. */
 export function decodeIo(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> {
-  const ts = ctx.ts(rec);
-  return {
-    ts, cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
-    kind: 'io',
-    dir: rec.n[4] === 0 ? 'in' : 'out',
-    syscall: syscallName(rec.n[5]!),
-    fd: int32(rec.n[6]!),
-    bytes: rec.n[7]!,
-    calls: 1,
-    ts_first: ts,
-    obj: kernelObjId(rec.n[8]!, rec.n[9]!),
-  };
+  const n = rec.n;
+  return firstCall(ctx.ts(rec), n[1]!, n[2]!, n[3]!, n[4] === 0 ? 'in' : 'out', n[5]!, n[6]!, n[7]!, n[8]!, n[9]!);
 }
 
 export function decodeXfer(rec: RawRecord, ctx: DecodeContext): EventOf<'io.xfer'> {
@@ -81,10 +76,9 @@ export function decodeReadClose(rec: RawRecord, ctx: DecodeContext, emit: (e: Ev
   const cgroup = n[1]!;
   const pid = n[2]!;
   const tid = n[3]!;
-  const syscall = syscallName(n[4]!);
-  const fd = int32(n[5]!);
-  const ts = ctx.ts(rec);
-  emit({ ts, cgroup, pid, tid, kind: 'io', dir: 'in', syscall, fd, bytes: n[6]!, calls: 1, ts_first: ts, obj: kernelObjId(n[7]!, n[8]!) });
+  const first = firstCall(ctx.ts(rec), cgroup, pid, tid, 'in', n[4]!, n[5]!, n[6]!, n[7]!, n[8]!);
+  const { syscall, fd } = first;
+  emit(first);
   const calls = n[9]!;
   if (calls > 0) {
     emit({

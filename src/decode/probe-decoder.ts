@@ -1,10 +1,10 @@
 import type { Event } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { int32, kernelObjId } from './common.js';
+import { int32 } from './common.js';
 import { DecodeContext } from './context.js';
 import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
-import { decodeIo, decodeReadClose, decodeRun, decodeXfer } from './io.js';
+import { decodeIo, decodeReadClose, decodeRun, decodeXfer, firstCall } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeString } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
@@ -260,11 +260,7 @@ export class ProbeDecoder {
       }
       const n = v as number[];
       if (n[0] === 0) continue;
-      const ts = this.ctx.rel(String(n[0]!), n[0]!);
-      this.outDeferred(
-        { ts, cgroup: n[7]!, pid: Number(key), tid: n[1]!, kind: 'io', dir: 'in', syscall: syscallName(n[2]!), fd: int32(n[3]!), bytes: n[4]!, calls: 1, ts_first: ts, obj: kernelObjId(n[5]!, n[6]!) },
-        emit,
-      );
+      this.outDeferred(firstCall(this.ctx.rel(String(n[0]!), n[0]!), n[7]!, Number(key), n[1]!, 'in', n[2]!, n[3]!, n[4]!, n[5]!, n[6]!), emit);
     }
   }
 

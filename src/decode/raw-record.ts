@@ -116,7 +116,7 @@ const NEWLINE = 10;
  * trailing string holds an escape other than \t and \n (or a bare quote):
  * not malformed, but the caller must unescape it with the JSON parser.
  */
-export const NEEDS_JSON = 'needs the JSON parser';
+const NEEDS_JSON = 'escaped record holds escapes other than \\t and \\n';
 const NEEDS_UNESCAPE = /"|\\[^tn]/;
 
 /**
@@ -129,7 +129,7 @@ const NEEDS_UNESCAPE = /"|\\[^tn]/;
  */
 export function parseRawRecord(data: string, escaped = false, from = 0, to = data.length): RawParse {
   const rec = parseRaw(data, escaped, from, to);
-  return typeof rec === 'string' ? { ok: false, reason: rec === NEEDS_JSON ? 'escaped record holds escapes other than \\t and \\n' : rec } : { ok: true, rec };
+  return typeof rec === 'string' ? { ok: false, reason: rec } : { ok: true, rec };
 }
 
 /**

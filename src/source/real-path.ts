@@ -1,6 +1,7 @@
 import { readlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
+import { inDir, isOneName } from '../util/path-name.js';
 
 const AT_FDCWD = -100;
 /** x86-64 / arm64 asm-generic value. */
@@ -19,7 +20,7 @@ function realPathOfRelative(pid: number, dirfd: number, path: string, flags: num
   // directory's real path (one readlink instead of a realpath that walks /proc and every component again)
   if ((flags & O_NOFOLLOW) !== 0 && isOneName(path)) {
     const d = livePathOf(dir);
-    return d === undefined ? undefined : d === '/' ? `/${path}` : `${d}/${path}`;
+    return d === undefined ? undefined : inDir(d, path);
   }
   return realPath(`${dir}/${path}`);
 }
@@ -35,8 +36,6 @@ function realPathOfRelative(pid: number, dirfd: number, path: string, flags: num
 export function namedByState(dirfd: number, path: string, flags: number): boolean {
   return dirfd !== AT_FDCWD && (flags & O_NOFOLLOW) !== 0 && isOneName(path);
 }
-
-const isOneName = (path: string): boolean => path !== '' && path !== '.' && path !== '..' && !path.includes('/');
 
 function realPath(p: string): string | undefined {
   try {
@@ -61,7 +60,7 @@ const MAX_KNOWN_PATHS = 32_768;
 const MAX_KNOWN_CWDS = 65_536;
 
 /**
- * Sets `real_path` on successful opens (see realPathOfOpen). Records reach
+ * Sets `real_path` on successful opens (see realPathOfRelative). Records reach
  * us a little after the syscall (batched delivery), and a short-lived
  * process (`cd DIR; curl -T notes …`) may be gone by then, taking
  * /proc/PID/cwd with it. So the working directory of each process is also

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { inDir, isOneName } from '../util/path-name.js';
 
 /**
  * Lexical path normalisation: `/etc/../etc/shadow` is `/etc/shadow`, `//x`
@@ -24,6 +25,6 @@ export function resolvePath(base: string | undefined, p: string): string | undef
   if (p.startsWith('/')) return normalizePath(p);
   if (base === undefined || !base.startsWith('/')) return undefined;
   // one name under a normal directory (a tree walker's openat(dirfd, "name")): nothing to normalise
-  if (p !== '' && p !== '.' && p !== '..' && !p.includes('/') && isNormal(base)) return base.length === 1 ? `/${p}` : `${base}/${p}`;
+  if (isOneName(p) && isNormal(base)) return inDir(base, p);
   return normalizePath(posix.join(base, p));
 }
