@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 import picomatch from 'picomatch';
 import type { Event, EventOf, ObjectView } from '../schema/event.js';
 import type { EffectiveIntent, EffectivePolicy, ManifestEntry } from '../schema/policy.js';
+import { pathGlobMatcher } from '../util/path-globs.js';
 import type { FlowTransmitFact } from './flow-facts.js';
 
 /**
@@ -74,7 +75,7 @@ export function normalisePath(p: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-const globMatcher = (globs: string[]): ((p: string) => boolean) => picomatch(globs, { dot: true });
+const globMatcher = (globs: string[]): ((p: string) => boolean) => pathGlobMatcher(globs);
 
 /** A CIDR list as a matcher (Node's BlockList). */
 export function cidrMatcher(cidrs: string[]): (addr: string) => boolean {
@@ -120,7 +121,8 @@ export interface PolicyEngineOptions {
 export class PolicyEngine {
   private readonly compiled = new Map<string, Compiled>();
   private readonly cgroupPaths = new Map<number, string>();
-  private readonly intentCache = new Map<string, Compiled | null>();
+  /** cgroup → the intent found for it and the task name it was found under (an event names both; one lookup per event). */
+  private readonly intentCache = new Map<number, { task: string | undefined; c: Compiled | null }>();
   private readonly reported = new Set<string>();
   /** bytes out per task: [minute window start, bytes]. */
   private readonly rate = new Map<string, { start: number; bytes: number }>();
@@ -165,16 +167,14 @@ export class PolicyEngine {
   }
 
   private compiledFor(cgroup: number, task: string | undefined): Compiled | undefined {
-    const k = `${cgroup}\n${task ?? ''}`;
-    let c = this.intentCache.get(k);
-    if (c === undefined) {
-      const path = this.cgroupPaths.get(cgroup);
-      const m = this.policy.manifest.find((e: ManifestEntry) =>
-        e.cgroup !== undefined ? path !== undefined && picomatch.isMatch(path, e.cgroup, { dot: true }) : task !== undefined && picomatch.isMatch(task, e.task!, { dot: true }),
-      );
-      c = m === undefined ? null : (this.compiled.get(m.intent) ?? null);
-      this.intentCache.set(k, c);
-    }
+    const hit = this.intentCache.get(cgroup);
+    if (hit !== undefined && hit.task === task) return hit.c ?? undefined;
+    const path = this.cgroupPaths.get(cgroup);
+    const m = this.policy.manifest.find((e: ManifestEntry) =>
+      e.cgroup !== undefined ? path !== undefined && picomatch.isMatch(path, e.cgroup, { dot: true }) : task !== undefined && picomatch.isMatch(task, e.task!, { dot: true }),
+    );
+    const c = m === undefined ? null : (this.compiled.get(m.intent) ?? null);
+    this.intentCache.set(cgroup, { task, c });
     return c ?? undefined;
   }
 

@@ -133,6 +133,36 @@ describe('probe decoder', () => {
     expect(decodeAll(spaced)).toEqual(decodeAll(SESSION));
   });
 
+  it('decoding runs of whole lines in place (decodeText) equals decoding line by line: events, stats and issue line numbers', () => {
+    const spaced = SESSION.map((l) => (l.startsWith('{"type":"printf"') ? bpftraceLine((JSON.parse(l) as { data: string }).data.slice(0, -1)) : l));
+    const anyLine = fc.oneof(fc.constantFrom(...SESSION, ...spaced, '', ' ', 'not json', '{"type": "printf", "data": "CLOSE\\tbroken"}'), fc.string({ maxLength: 30 }).filter((s) => !s.includes('\n')));
+    const run = (lines: string[], cuts: number[], byText: boolean): unknown => {
+      const issues: DecodeIssue[] = [];
+      const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i) });
+      const events: Event[] = [];
+      if (!byText) lines.forEach((l, i) => d.decodeLineTo(l, i + 1, (e) => events.push(e)));
+      else {
+        // the runs a reader hands over: whole lines, cut after any newline; the last line without one
+        const at = [...new Set(cuts.map((c) => c % (lines.length + 1)))].sort((a, b) => a - b);
+        let from = 0;
+        for (const c of [...at, lines.length]) {
+          const part = lines.slice(from, c);
+          if (part.length > 0) d.decodeText(part.map((l, i) => (from + i === lines.length - 1 ? l : `${l}\n`)).join(''), (e) => events.push(e));
+          from = Math.max(from, c);
+        }
+      }
+      return { events, stats: d.stats, issues };
+    };
+    fc.assert(
+      fc.property(fc.array(anyLine, { minLength: 1, maxLength: 30 }), fc.array(fc.nat(), { maxLength: 6 }), (lines, cuts) => {
+        // a blank last line has no newline to show it: a reader never hands one over
+        if (lines[lines.length - 1] === '') lines[lines.length - 1] = ' ';
+        expect(run(lines, cuts, true)).toEqual(run(lines, cuts, false));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('never throws on arbitrary lines, and bad lines never disturb the lines around them', () => {
     const clean = decodeAll(SESSION).map((e) => JSON.stringify(e));
     fc.assert(

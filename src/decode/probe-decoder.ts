@@ -52,6 +52,8 @@ export interface ProbeDecoderOptions {
 type BpftraceJson = { type?: unknown; data?: unknown };
 
 const PRINTF_PREFIX = '{"type": "printf", "data": "';
+const QUOTE = 34;
+const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
@@ -92,16 +94,47 @@ export class ProbeDecoder {
     return out;
   }
 
-  /** Decodes one output line, handing each event to `emit` (no array per line: the hot path). */
+  /** Decodes one output line, handing each event to `emit` (no array per line). */
   decodeLineTo(line: string, lineNo: number, emit: (e: Event) => void): void {
+    this.decodeSpan(line, 0, line.length, lineNo, emit);
+  }
+
+  /**
+   * Decodes whole lines as read from bpftrace's stdout (each ending in '\n';
+   * a last one without it is decoded too), numbered on from the lines this
+   * decoder has seen. The hot path: lines are parsed where they lie in
+   * `text`, no string is cut out per line.
+   */
+  decodeText(text: string, emit: (e: Event) => void): void {
+    const end = text.length;
+    let from = 0;
+    while (from < end) {
+      let nl = text.indexOf('\n', from);
+      if (nl < 0) nl = end;
+      this.decodeSpan(text, from, nl, this.stats.lines + 1, emit);
+      from = nl + 1;
+    }
+  }
+
+  /** The line text[from, to). */
+  private decodeSpan(text: string, from: number, to: number, lineNo: number, emit: (e: Event) => void): void {
     this.stats.lines++;
-    if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '')) {
+    if (to === from || (text.charCodeAt(from) <= 32 && text.slice(from, to).trim() === '')) {
       this.stats.blank++;
       return;
     }
     // fast path: a printf record parsed in its JSON-escaped form; one whose string holds escapes other than \t and \n
     // (rare: a path with a quote, a backslash, a control character) is handed to JSON.parse below
-    if (line.startsWith(PRINTF_PREFIX) && line.endsWith('"}') && this.decodeRecord(line, true, lineNo, emit, PRINTF_PREFIX.length, line.length - 2)) return;
+    if (
+      to - from >= PRINTF_PREFIX.length + 2 &&
+      text.startsWith(PRINTF_PREFIX, from) &&
+      text.charCodeAt(to - 2) === QUOTE &&
+      text.charCodeAt(to - 1) === CLOSE_BRACE &&
+      this.decodeRecord(text, true, lineNo, emit, from + PRINTF_PREFIX.length, to - 2)
+    ) {
+      return;
+    }
+    const line = from === 0 && to === text.length ? text : text.slice(from, to);
     let msg: BpftraceJson;
     try {
       msg = JSON.parse(line) as BpftraceJson;

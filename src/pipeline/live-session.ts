@@ -299,7 +299,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const snapshot$ = new Subject<Event>();
 
   let lossSeen = 0;
-  const canonical$ = liveEvents(bpf.lines$, snapshot$, {
+  const canonical$ = liveEvents(bpf.text$, snapshot$, {
     decoder,
     reorder: {
       watermark: () => deliveredUpTo,

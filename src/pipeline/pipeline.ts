@@ -3,7 +3,6 @@ import type { Correlator } from '../correlate/correlator.js';
 import type { ProbeDecoder } from '../decode/probe-decoder.js';
 import type { Finding } from '../schema/finding.js';
 import type { Event } from '../schema/event.js';
-import type { ProbeLine } from '../source/bpftrace-process.js';
 import type { SystemState } from '../state/system-state.js';
 import { correlateFlows } from './operators/correlate-flows.js';
 import { decodeProbeLines } from './operators/decode-probe-lines.js';
@@ -35,9 +34,9 @@ export interface LiveSourceOptions {
   record?: (ev: Event) => void;
 }
 
-/** Live front end: probe lines (plus /proc snapshot events) → canonical, ordered, named events. */
-export function liveEvents(lines$: Observable<ProbeLine>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
-  return merge(lines$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
+/** Live front end: probe output (plus /proc snapshot events) → canonical, ordered, named events. */
+export function liveEvents(text$: Observable<string>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
+  return merge(text$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
     reorderByTime({ ...o.reorder, deferred: () => o.decoder.emittingDeferred }),
     nameTasks(o.namer),
     tap((ev) => o.record?.(ev)),

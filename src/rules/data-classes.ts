@@ -3,6 +3,7 @@ import picomatch from 'picomatch';
 import { DataClassFile } from '../schema/data-class.js';
 import { ChainwatchError } from '../util/errors.js';
 import { packageDir } from '../util/package-dir.js';
+import { pathGlobMatcher } from '../util/path-globs.js';
 import { loadYamlFile, parseYamlText } from './yaml-file.js';
 
 export const DATA_CLASS_EXAMPLE = `version: 1
@@ -25,8 +26,8 @@ export class DataClasses {
 
   constructor(readonly file: DataClassFile) {
     this.matchers = Object.entries(file.classes).map(([name, c]) => {
-      const inClass = picomatch(c.paths, { dot: true, strictBrackets: true });
-      const excepted = c.except?.length ? picomatch(c.except, { dot: true, strictBrackets: true }) : undefined;
+      const inClass = pathGlobMatcher(c.paths, { strictBrackets: true });
+      const excepted = c.except?.length ? pathGlobMatcher(c.except, { strictBrackets: true }) : undefined;
       return { name, match: (p: string) => inClass(p) && !(excepted?.(p) ?? false) };
     });
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Observable } from 'rxjs';
 import { ChainwatchError } from '../util/errors.js';
+import { WholeLines } from './whole-lines.js';
 import { moduleLog } from '../util/log.js';
 import { packageDir } from '../util/package-dir.js';
 
@@ -47,18 +48,15 @@ export function deliveryFor(opts: Pick<BpftraceOptions, 'batch' | 'ringPages'>):
   return { mode: 'batched', library, pollUs: opts.batch?.pollUs ?? DEFAULT_BATCH_POLL_US, watermarkBytes };
 }
 
-export interface ProbeLine {
-  line: string;
-  no: number;
-}
 
 /**
- * A running bpftrace. `lines$` emits its stdout (JSON lines) once; it
+ * A running bpftrace. `text$` emits its stdout (JSON lines) once, as the
+ * whole lines each read from the pipe completes (see WholeLines); it
  * completes when bpftrace exits after `stop()`, and errors with a
  * ChainwatchError when bpftrace fails to start or dies on its own.
  */
 export class BpftraceProcess {
-  readonly lines$: Observable<ProbeLine>;
+  readonly text$: Observable<string>;
   /**
    * Resolves with the number of attached probes once BEGIN has run (its
    * HELLO record): bpftrace triggers BEGIN after attaching every probe, and
@@ -81,7 +79,7 @@ export class BpftraceProcess {
       this.rejectAttached = rej;
     });
     this.attached.catch(() => undefined);
-    this.lines$ = new Observable<ProbeLine>((sub) => {
+    this.text$ = new Observable<string>((sub) => {
       const scriptFile = join(this.dir, 'chainwatch.bt');
       writeFileSync(scriptFile, opts.script);
       const child = spawn(opts.bpftrace ?? 'bpftrace', [...(opts.unsafe ? ['--unsafe'] : []), '-f', 'json', scriptFile], {
@@ -102,18 +100,22 @@ export class BpftraceProcess {
       let attachedSeen = false;
       let probeCount: number | undefined;
       const stderrTail: string[] = [];
-      let no = 0;
-      const out = createInterface({ input: child.stdout!, crlfDelay: Infinity });
-      out.on('line', (line) => {
-        no++;
-        if (probeCount === undefined && line.startsWith('{"type": "attached_probes"')) {
-          probeCount = Number(/"probes":\s*(\d+)/.exec(line)?.[1] ?? 0);
-        } else if (!attachedSeen && line.startsWith('{"type": "printf", "data": "HELLO\\t')) {
-          attachedSeen = true;
-          this.resolveAttached(probeCount ?? 0);
+      const wholeLines = new WholeLines();
+      const deliver = (text: string): void => {
+        if (text === '') return;
+        if (!attachedSeen) {
+          if (probeCount === undefined) {
+            const m = /^\{"type": "attached_probes".*?"probes":\s*(\d+)/m.exec(text);
+            if (m) probeCount = Number(m[1]);
+          }
+          if (/^\{"type": "printf", "data": "HELLO\\t/m.test(text)) {
+            attachedSeen = true;
+            this.resolveAttached(probeCount ?? 0);
+          }
         }
-        sub.next({ line, no });
-      });
+        sub.next(text);
+      };
+      child.stdout!.on('data', (chunk: Buffer) => deliver(wholeLines.push(chunk)));
       const err = createInterface({ input: child.stderr!, crlfDelay: Infinity });
       err.on('line', (line) => {
         if (line.includes('RLIMIT_MEMLOCK')) return;
@@ -149,7 +151,8 @@ export class BpftraceProcess {
           sub.complete();
         }
       };
-      out.on('close', () => {
+      child.stdout!.on('close', () => {
+        deliver(wholeLines.end());
         outClosed = true;
         finish();
       });
@@ -170,7 +173,7 @@ export class BpftraceProcess {
 
   /**
    * Asks bpftrace to stop (SIGINT): it detaches (several seconds with many
-   * tracepoints), prints pending I/O runs and exits; lines$ then completes.
+   * tracepoints), prints pending I/O runs and exits; text$ then completes.
    * A second call, or `timeoutMs` without exit, kills it.
    */
   stop(timeoutMs = 30_000): void {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { BpftraceProcess, perfBatchLibrary, type ProbeLine } from './bpftrace-process.js';
+import { BpftraceProcess, perfBatchLibrary } from './bpftrace-process.js';
 
 /**
  * Batched delivery (probes/perf-batch.c) against the real kernel and the
@@ -50,6 +50,12 @@ function voluntarySwitches(pid: number): number {
   return Number(m[1]);
 }
 
+/** One numbered line of bpftrace's output. */
+interface ProbeLine {
+  line: string;
+  no: number;
+}
+
 interface Run {
   bpf: BpftraceProcess;
   lines: ProbeLine[];
@@ -64,10 +70,11 @@ async function start(marker: number, batch: { pollUs: number } | false): Promise
   const lines: ProbeLine[] = [];
   const waiters: { test: (l: string) => boolean; resolve: (ok: boolean) => void }[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    bpf.lines$.subscribe({
-      next: (l) => {
-        lines.push(l);
-        for (const w of waiters.filter((w) => w.test(l.line))) {
+    bpf.text$.subscribe({
+      next: (text: string) => {
+        const batch = (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
+        for (const line of batch) lines.push({ line, no: lines.length + 1 });
+        for (const w of waiters.filter((w) => batch.some(w.test))) {
           waiters.splice(waiters.indexOf(w), 1);
           w.resolve(true);
         }

@@ -1,15 +1,14 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { ProbeDecoder } from '../../decode/probe-decoder.js';
 import type { Event } from '../../schema/event.js';
-import type { ProbeLine } from '../../source/bpftrace-process.js';
 import { OpenPathResolver } from '../../source/real-path.js';
 
 /**
- * bpftrace JSON lines → canonical events (malformed lines are counted by the
+ * bpftrace JSON lines (runs of whole lines, as read) → canonical events (malformed lines are counted by the
  * decoder, never fatal). Successful opens get their `real_path` here, while
  * the process and the file are most likely still there (OpenPathResolver).
  */
-export function decodeProbeLines(decoder: ProbeDecoder): OperatorFunction<ProbeLine, Event> {
+export function decodeProbeLines(decoder: ProbeDecoder): OperatorFunction<string, Event> {
   return (source) =>
     new Observable<Event>((sub) => {
       const paths = new OpenPathResolver();
@@ -18,7 +17,7 @@ export function decodeProbeLines(decoder: ProbeDecoder): OperatorFunction<ProbeL
         sub.next(e);
       };
       return source.subscribe({
-        next: (l) => decoder.decodeLineTo(l.line, l.no, emit),
+        next: (text) => decoder.decodeText(text, emit),
         error: (e: unknown) => sub.error(e),
         complete: () => sub.complete(),
       });
