@@ -1,4 +1,6 @@
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { Event } from '../schema/event.js';
 import { ProbeDecoder, type DecodeIssue } from './probe-decoder.js';
@@ -161,6 +163,31 @@ describe('probe decoder', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('a path kept from a decoded record does not keep alive the 64 KiB read it came in', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const d = new ProbeDecoder({ monoEpochNs: EPOCH });
+    const pad = `${bpftraceLine('TICK\t1000000001')}\n`.repeat(1500);
+    const kept: string[] = [];
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 400; i++) {
+      // a fresh read each time: filler records around one open whose path the state would keep
+      const path = `/srv/data/some-directory/file-${i}.txt`;
+      const text = `${pad}${bpftraceLine(`OPEN\t1000003000\t7\t100\t100\t257\t4294967196\t0\t0\t3\t266338304\t${612 + i}\t33188\t${path}`)}\n${pad}`;
+      expect(text.length).toBeGreaterThan(100_000);
+      d.decodeText(text, (e) => {
+        if (e.kind === 'file.open') kept.push(e.path);
+      });
+    }
+    gc();
+    const perPath = (process.memoryUsage().heapUsed - before) / kept.length;
+    expect(kept).toHaveLength(400);
+    expect(kept[7]).toBe('/srv/data/some-directory/file-7.txt');
+    // a view into its read would hold ~100 KB per path; a copy, a few hundred bytes
+    expect(perPath).toBeLessThan(8_000);
   });
 
   it('never throws on arbitrary lines, and bad lines never disturb the lines around them', () => {
