@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Observable } from 'rxjs';
 import { ChainwatchError } from '../util/errors.js';
-import { WholeLines } from './whole-lines.js';
 import { moduleLog } from '../util/log.js';
 import { packageDir } from '../util/package-dir.js';
+import { WholeLines } from './whole-lines.js';
 
 const log = moduleLog('source/bpftrace-process');
 
@@ -47,7 +47,6 @@ export function deliveryFor(opts: Pick<BpftraceOptions, 'batch' | 'ringPages'>):
   const watermarkBytes = Math.max(256, ((opts.ringPages ?? DEFAULT_RING_PAGES) * PAGE_SIZE) / 4);
   return { mode: 'batched', library, pollUs: opts.batch?.pollUs ?? DEFAULT_BATCH_POLL_US, watermarkBytes };
 }
-
 
 /**
  * A running bpftrace. `text$` emits its stdout (JSON lines) once, as the

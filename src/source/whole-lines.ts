@@ -19,8 +19,10 @@ export class WholeLines {
       this.tail += s;
       return '';
     }
-    const text = this.tail + (last === s.length - 1 ? s : s.slice(0, last + 1));
-    this.tail = last === s.length - 1 ? '' : s.slice(last + 1);
+    // a read that ends on a newline (the usual case) is handed on whole, without a copy
+    const endsWhole = last === s.length - 1;
+    const text = this.tail + (endsWhole ? s : s.slice(0, last + 1));
+    this.tail = endsWhole ? '' : s.slice(last + 1);
     return text;
   }
 
