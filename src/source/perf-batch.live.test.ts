@@ -8,7 +8,8 @@ import { BpftraceProcess, perfBatchLibrary } from './bpftrace-process.js';
  * Batched delivery (probes/perf-batch.c) against the real kernel and the
  * real bpftrace: every record arrives, in order, a lone record arrives with
  * nothing after it to push it out, the records printed just before the stop
- * arrive, and bpftrace is woken far less often than once per record.
+ * arrive, and bpftrace is woken, and writes to chainwatch, far less often
+ * than once per record.
  */
 
 const MAGIC = 987_654_321;
@@ -43,6 +44,13 @@ for i in range(${n}):
     while time.perf_counter() - t < ${spacingUs / 1e6}:
         pass
 `;
+
+/** write(2)-family calls the process has made (/proc/PID/io). */
+function writeCalls(pid: number): number {
+  const m = /^syscw:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+  if (m === null) throw new Error(`no write count for bpftrace ${pid}`);
+  return Number(m[1]);
+}
 
 function voluntarySwitches(pid: number): number {
   const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -109,17 +117,23 @@ function recordsOf(lines: ProbeLine[]): { records: number[]; lost: number } {
 }
 
 /** Runs `n` calls under bpftrace; returns the records, bpftrace's wake-ups during the burst and whether the library was loaded. */
-async function burst(batch: { pollUs: number } | false, n: number, spacingUs: number): Promise<{ records: number[]; lost: number; wakeups: number; loaded: boolean }> {
+async function burst(
+  batch: { pollUs: number } | false,
+  n: number,
+  spacingUs: number,
+): Promise<{ records: number[]; lost: number; wakeups: number; writes: number; loaded: boolean }> {
   const run = await start(MAGIC, batch);
   const pid = run.bpf.pid!;
   const loaded = readFileSync(`/proc/${pid}/maps`, 'utf8').includes('perf-batch.so');
   const before = voluntarySwitches(pid);
+  const writesBefore = writeCalls(pid);
   expect(await python(calls(n, MAGIC, spacingUs))).toBe(0);
   expect(await run.waitFor((l) => RECORD.exec(l)?.[1] === String(n))).toBe(true);
   const wakeups = voluntarySwitches(pid) - before;
+  const writes = writeCalls(pid) - writesBefore;
   run.bpf.stop();
   await run.done;
-  return { ...recordsOf(run.lines), wakeups, loaded };
+  return { ...recordsOf(run.lines), wakeups, writes, loaded };
 }
 
 describe('batched delivery of probe records (perf-batch)', () => {
@@ -139,6 +153,9 @@ describe('batched delivery of probe records (perf-batch)', () => {
     expect(perRecord.records.length).toBe(RECORDS);
     // the receipt that batching is what changed: without it bpftrace sleeps and wakes for (nearly) every record
     expect(batched.wakeups * 5, `batched ${batched.wakeups} wake-ups, per record ${perRecord.wakeups}`).toBeLessThan(perRecord.wakeups);
+    // and its output leaves in buffers, not one write(2) to chainwatch per record as bpftrace's line buffering does
+    expect(perRecord.writes, 'per record: one write per line').toBeGreaterThanOrEqual(RECORDS);
+    expect(batched.writes * 5, `batched ${batched.writes} writes for ${RECORDS} records`).toBeLessThan(RECORDS);
   });
 
   it('delivers a lone record with nothing after it to push it out, and stops when asked while busy', async () => {
