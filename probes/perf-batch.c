@@ -1,7 +1,7 @@
 // chainwatch perf-batch: batched delivery of bpftrace's output records.
 //
 // Loaded into bpftrace (and nothing else) with LD_PRELOAD by
-// src/source/bpftrace-process.ts; built by scripts/build-perf-batch.sh.
+// src/source/bpftrace-process.ts; built by scripts/build-preloads.sh.
 //
 // Why: bpftrace 0.17 opens its per-CPU output buffers (perf events of type
 // PERF_COUNT_SW_BPF_OUTPUT) with wakeup_events = 1, so every printf in a

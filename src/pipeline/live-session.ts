@@ -355,7 +355,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     throw e;
   }
   const attachMs = Date.now() - t0;
-  log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope, delivery: bpf.delivery }, 'probes attached');
+  log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope, delivery: bpf.delivery, events_cache: bpf.eventsCache !== undefined }, 'probes attached');
+  if (bpf.eventsCache === undefined) log.warn('dist/events-cache.so was not built (no C compiler at build time): bpftrace re-reads the kernel tracepoint list for every probe and attaches several times slower');
   if (bpf.delivery.mode === 'per-record') log.warn({ reason: bpf.delivery.reason }, 'probe records are not batched: bpftrace is woken for every record, which slows the watched programs');
 
   // what was running before the probes attached

@@ -32,9 +32,15 @@ function python(code: string): Promise<number> {
   });
 }
 
-/** `n` calls; with `spacingUs`, that much busy work between calls (records apart in time, as a real program's are). */
+/**
+ * `n` calls; with `spacingUs`, that much busy work between calls (records apart in time, as a real program's are).
+ * On one CPU: each CPU has its own output buffer and bpftrace reads them one after the other, so records of a
+ * process that moves between CPUs mid-burst arrive out of order (the pipeline's reorder stage sorts them by time;
+ * this test looks at bpftrace's raw output, whose order only holds within one buffer).
+ */
 const calls = (n: number, marker = MAGIC, spacingUs = 0): string => `
 import os, time
+os.sched_setaffinity(0, {0})
 for i in range(${n}):
     try:
         os.getpgid(${marker})
