@@ -120,6 +120,8 @@ export interface LiveSessionSummary {
   objects: number;
   attachedProbes: number;
   attachMs: number;
+  /** `stop-request`: the probe printed its pending records on request and bpftrace was not waited for while the kernel detached it; `exit`: bpftrace detached and exited (an error, or no answer to the request). */
+  probeStop: 'stop-request' | 'exit';
   commandExit?: { code: number | null; signal: NodeJS.Signals | null };
 }
 
@@ -401,7 +403,9 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     ]);
     log.debug({ delivered_up_to_ns: deliveredUpTo }, 'drained');
   }
-  bpf.stop();
+  // every event up to now is read: the probe prints its pending records and bpftrace goes, its ~6 s detach unwaited
+  if (failure === undefined) bpf.finish();
+  else bpf.stop();
   await done;
   sub.unsubscribe();
   await closeSinks();
@@ -425,6 +429,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     objects: state.objects.size,
     attachedProbes,
     attachMs,
+    probeStop: bpf.ended ?? 'exit',
     ...(commandExit && { commandExit }),
   };
   return summary;

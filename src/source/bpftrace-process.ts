@@ -32,6 +32,17 @@ export interface BpftraceOptions {
   eventsCache?: boolean;
 }
 
+/**
+ * chainwatch's own `kill(STOP_REQUEST_PID, 0)` asks the core probe for what
+ * its END block prints (pending reads and runs, then BYE) without detaching:
+ * a pid above the kernel's limit (4,194,304), so the call only fails (ESRCH).
+ * The probe answers only processes outside the watch (chainwatch itself).
+ */
+export const STOP_REQUEST_PID = 1_073_741_822;
+
+/** A BYE record: the last line of what END (or a stop request) prints. */
+const BYE_LINE = /^\{"type": "printf", "data": "BYE\\t/m;
+
 const PAGE_SIZE = 4096;
 const DEFAULT_RING_PAGES = 1024;
 const DEFAULT_BATCH_POLL_US = 1000;
@@ -95,6 +106,15 @@ export class BpftraceProcess {
   readonly eventsCache: { library: string; keep: string[] | undefined } | undefined;
   private child: ChildProcess | undefined;
   private stopping = false;
+  /**
+   * How bpftrace's output ended: `stop-request` (finish(): the probe's answer
+   * read, bpftrace killed, its detach not waited for) or `exit` (bpftrace
+   * exited, after detaching); undefined while it runs.
+   */
+  ended: 'stop-request' | 'exit' | undefined;
+  /** finish() asked the probe for its END records; the BYE that closes them ends text$. */
+  private finishing = false;
+  private endEarly: (() => void) | undefined;
   private readonly dir: string;
   private resolveAttached!: (n: number) => void;
   private rejectAttached!: (e: Error) => void;
@@ -148,6 +168,7 @@ export class BpftraceProcess {
           }
         }
         sub.next(text);
+        if (this.finishing && BYE_LINE.test(text)) this.endEarly?.();
       };
       child.stdout!.on('data', (chunk: Buffer) => deliver(wholeLines.push(chunk)));
       const err = createInterface({ input: child.stderr!, crlfDelay: Infinity });
@@ -182,8 +203,23 @@ export class BpftraceProcess {
         } else if (!this.stopping) {
           sub.error(new ChainwatchError('PROBE_EXITED', `bpftrace exited unexpectedly (code ${code}, signal ${signal}): ${errors || stderrTail.slice(-5).join(' | ')}`));
         } else {
+          this.ended = 'exit';
           sub.complete();
         }
+      };
+      // after finish()'s BYE: every record was read; the kernel detaches the probes while bpftrace dies, unwaited
+      this.endEarly = (): void => {
+        this.endEarly = undefined;
+        child.stdout!.removeAllListeners('data');
+        child.stdout!.removeAllListeners('close');
+        child.removeAllListeners('exit');
+        child.kill('SIGKILL');
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        err.close();
+        child.unref();
+        this.ended = 'stop-request';
+        sub.complete();
       };
       child.stdout!.on('close', () => {
         deliver(wholeLines.end());
@@ -203,6 +239,34 @@ export class BpftraceProcess {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /**
+   * Ends bpftrace without waiting for the kernel to detach its probes (one
+   * tracepoint after the other, ~50 ms each here under the kernel's event
+   * mutex: ~6 s for the core probe). Sends the stop request (see
+   * STOP_REQUEST_PID): the probe prints what its END block would, then BYE;
+   * text$ completes after that BYE and bpftrace is killed, the kernel
+   * detaching its probes in the background. Only for a script with the stop
+   * request probe; without a BYE within `timeoutMs` (bpftrace already
+   * exiting, or the request lost in an overload), stop() as before.
+   */
+  finish(timeoutMs = 2_000): void {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null || this.stopping || this.finishing) return;
+    this.finishing = true;
+    try {
+      process.kill(STOP_REQUEST_PID, 0);
+    } catch {
+      // ESRCH, as intended: the probe saw the call
+    }
+    const t = setTimeout(() => {
+      if (this.endEarly === undefined) return;
+      log.warn({ timeout_ms: timeoutMs }, 'probe did not answer the stop request: stopping bpftrace and waiting for it to detach');
+      this.finishing = false;
+      this.stop();
+    }, timeoutMs);
+    t.unref();
   }
 
   /**
