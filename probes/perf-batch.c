@@ -34,8 +34,10 @@
 //     record never waits for the next one: an idle bpftrace has written
 //     everything it read), at least every poll interval while bpftrace
 //     keeps reading, and at exit (glibc flushes stdio at exit). Lines may
-//     be cut between two writes; the reader joins them. Off with
-//     CHAINWATCH_BATCH_STDOUT=0.
+//     be cut between two writes; the reader joins them. Should bpftrace
+//     crash, what it printed in the last poll interval is lost with it (it
+//     was bpftrace's to lose before too: records still in the kernel's
+//     buffers). Off with CHAINWATCH_BATCH_STDOUT=0.
 //  6. sigaction for SIGINT/SIGTERM: bpftrace's handler only sets a flag that
 //     its poll loop looks at when epoll_wait fails with EINTR, so a stop
 //     signal that arrives while bpftrace is reading (not waiting) would go
