@@ -132,7 +132,7 @@ print(done)
   const lat = [...summary.detectionLatencyMs].sort((a, b) => a - b);
   const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
   console.log(`detection latency over ${lat.length} findings (${exfil} from 20 exfiltrations): p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${lat.at(-1)!.toFixed(1)} ms`);
-  console.log(`session: ${summary.events} events, ${summary.lostEvents} lost in total, attach ${summary.attachMs} ms`);
+  console.log(`session: ${summary.events} events, ${summary.lostEvents} lost in total, attach ${summary.attachMs} ms, stop ${summary.stopMs} ms (${summary.probeStop})`);
 }
 
 await main();

@@ -122,6 +122,8 @@ export interface LiveSessionSummary {
   attachMs: number;
   /** `stop-request`: the probe printed its pending records on request and bpftrace was not waited for while the kernel detached it; `exit`: bpftrace detached and exited (an error, or no answer to the request). */
   probeStop: 'stop-request' | 'exit';
+  /** From asking bpftrace to stop (after the drain) to its last record read. */
+  stopMs: number;
   commandExit?: { code: number | null; signal: NodeJS.Signals | null };
 }
 
@@ -404,9 +406,11 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     log.debug({ delivered_up_to_ns: deliveredUpTo }, 'drained');
   }
   // every event up to now is read: the probe prints its pending records and bpftrace goes, its ~6 s detach unwaited
+  const stopFrom = Date.now();
   if (failure === undefined) bpf.finish();
   else bpf.stop();
   await done;
+  const stopMs = Date.now() - stopFrom;
   sub.unsubscribe();
   await closeSinks();
   if (failure) throw failure;
@@ -430,6 +434,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     attachedProbes,
     attachMs,
     probeStop: bpf.ended ?? 'exit',
+    stopMs,
     ...(commandExit && { commandExit }),
   };
   return summary;

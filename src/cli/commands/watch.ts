@@ -42,7 +42,7 @@ export function watchCommand(): Command {
               : { mode: 'host' };
       if (opts.events === undefined && opts.record === undefined && opts.findings === undefined) opts.findings = '-';
       oneStdoutStream(opts);
-      const stopSignal = stopOnSignals(log, 'stopping (probes take a few seconds to detach)');
+      const stopSignal = stopOnSignals(log, 'stopping: reading what the probe still holds');
       const policyFile = policyFileOf(opts);
       const summary = await runLiveSession({
         target,
