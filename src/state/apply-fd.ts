@@ -34,7 +34,7 @@ export const onFcntl: Handler<'fd.fcntl'> = (st, ev, p): Resolution | undefined 
   if (ev.cmd === F_SETFD) {
     if (e !== undefined) {
       e.cloexec = (ev.arg & FD_CLOEXEC) !== 0;
-      delete e.view;
+      e.view = undefined;
     }
     const v = st.viewOf(p.fds, ev.fd);
     return v === undefined ? undefined : { res: { fd: v } };
@@ -64,7 +64,7 @@ export const onCloseRange: Handler<'fd.close_range'> = (st, ev, p) => {
     if ((ev.flags & CLOSE_RANGE_CLOEXEC) !== 0) {
       const e = p.fds.get(fd)!;
       e.cloexec = true;
-      delete e.view;
+      e.view = undefined;
     } else {
       st.release(p.fds, fd);
     }

@@ -65,14 +65,14 @@ export const onChdir: Handler<'process.chdir'> = (st, ev, p) => {
   if (ev.path !== undefined) {
     const d = resolvePath(p.cwd, ev.path);
     if (d !== undefined) p.cwd = d;
-    else delete p.cwd;
+    else p.cwd = undefined;
     return d === undefined ? undefined : { abs: { path: d } };
   }
   if (ev.fd !== undefined) {
     const e = p.fds.get(ev.fd);
     const d = e === undefined ? undefined : st.objects.get(e.obj)?.path;
     if (d !== undefined) p.cwd = d;
-    else delete p.cwd;
+    else p.cwd = undefined;
   }
 };
 

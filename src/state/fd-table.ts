@@ -6,10 +6,17 @@ export interface FdEntry {
   /** Open flags (O_ACCMODE, O_APPEND, ...), undefined when not known (e.g. received before monitoring). */
   flags: number | undefined;
   cloexec: boolean;
-  /** Cached view, valid while `viewVersion` equals the object's version. */
-  view?: ObjectView;
-  viewVersion?: number;
+  /**
+   * Cached view, valid while `viewVersion` equals the object's version.
+   * Every entry is made with both fields (see `entry`) and they are reset,
+   * never deleted: one hidden class for all entries (a `delete` would turn
+   * the entry into a slow dictionary object).
+   */
+  view: ObjectView | undefined;
+  viewVersion: number;
 }
+
+const entry = (obj: ObjId, flags: number | undefined, cloexec: boolean): FdEntry => ({ obj, flags, cloexec, view: undefined, viewVersion: -1 });
 
 /**
  * A process' descriptor table. Threads share one; fork copies it; a clone
@@ -26,7 +33,7 @@ export class FdTable {
   /** Sets fd to a fresh entry; returns the entry it replaced, if any (the caller unrefs its object). */
   set(fd: number, obj: ObjId, flags: number | undefined, cloexec: boolean): FdEntry | undefined {
     const old = this.entries.get(fd);
-    this.entries.set(fd, { obj, flags, cloexec });
+    this.entries.set(fd, entry(obj, flags, cloexec));
     return old;
   }
 
@@ -39,7 +46,7 @@ export class FdTable {
   /** A copy for a forked child: same objects, same flags. */
   clone(): FdTable {
     const t = new FdTable();
-    for (const [fd, e] of this.entries) t.entries.set(fd, { obj: e.obj, flags: e.flags, cloexec: e.cloexec });
+    for (const [fd, e] of this.entries) t.entries.set(fd, entry(e.obj, e.flags, e.cloexec));
     return t;
   }
 

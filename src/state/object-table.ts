@@ -25,8 +25,6 @@ export function channelOf(o: KernelObject): string {
   return `${o.type}:${o.id}`;
 }
 
-const FILLABLE = ['path', 'family', 'sockType', 'local', 'peer', 'peerId', 'accepted'] as const;
-
 /**
  * All kernel objects referenced by live descriptors of one state instance.
  * Objects whose last descriptor closes are evicted (bounded memory); their
@@ -49,8 +47,20 @@ export class ObjectTable {
   upsert(id: ObjId, init: Partial<Omit<KernelObject, 'id' | 'refs' | 'version'>> & { type: ObjectType }): KernelObject {
     let o = this.objects.get(id);
     if (o === undefined) {
-      o = { id, type: init.type, refs: 0, version: 0 };
-      for (const k of FILLABLE) if (init[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = init[k];
+      // every field from the start (undefined until known): one hidden class for all objects, plain stores
+      o = {
+        id,
+        type: init.type,
+        path: init.path,
+        family: init.family,
+        sockType: init.sockType,
+        local: init.local,
+        peer: init.peer,
+        peerId: init.peerId,
+        accepted: init.accepted,
+        refs: 0,
+        version: 0,
+      };
       this.objects.set(id, o);
       return o;
     }
@@ -59,11 +69,34 @@ export class ObjectTable {
       o.type = init.type;
       changed = true;
     }
-    for (const k of FILLABLE) {
-      if (init[k] !== undefined && o[k] === undefined) {
-        (o as unknown as Record<string, unknown>)[k] = init[k];
-        changed = true;
-      }
+    // fill gaps only, field by field (plain stores)
+    if (init.path !== undefined && o.path === undefined) {
+      o.path = init.path;
+      changed = true;
+    }
+    if (init.family !== undefined && o.family === undefined) {
+      o.family = init.family;
+      changed = true;
+    }
+    if (init.sockType !== undefined && o.sockType === undefined) {
+      o.sockType = init.sockType;
+      changed = true;
+    }
+    if (init.local !== undefined && o.local === undefined) {
+      o.local = init.local;
+      changed = true;
+    }
+    if (init.peer !== undefined && o.peer === undefined) {
+      o.peer = init.peer;
+      changed = true;
+    }
+    if (init.peerId !== undefined && o.peerId === undefined) {
+      o.peerId = init.peerId;
+      changed = true;
+    }
+    if (init.accepted !== undefined && o.accepted === undefined) {
+      o.accepted = init.accepted;
+      changed = true;
     }
     if (changed) o.version++;
     return o;

@@ -38,7 +38,8 @@ export class ProcessTable {
     // a process joins its parent's tree when the parent is known and in the same task (cgroup)
     const parent = this.byPid.get(ppid);
     const tree = parent !== undefined && parent.cgroup === cgroup ? parent.tree : pid;
-    const p: Process = { pid, ppid, comm, cgroup, tree, fds, threads: new Set([pid]) };
+    // every field from the start (undefined until known): one hidden class for all processes
+    const p: Process = { pid, ppid, comm, exe: undefined, argv: undefined, cwd: undefined, cgroup, tree, fds, threads: new Set([pid]), view: undefined };
     this.byPid.set(pid, p);
     this.pidOfTid.set(pid, pid);
     return p;
