@@ -59,9 +59,9 @@ static int is_list(const char *path) {
   return 0;
 }
 
-static int real_open(const char *path, int flags) {
+static int real_open(const char *path, int flags, mode_t mode) {
   if (real_open_fn == NULL) real_open_fn = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-  return real_open_fn(path, flags);
+  return real_open_fn(path, flags, mode);
 }
 
 /** Whether `line` (one tracepoint, "category:name", no newline) is kept: all are without CHAINWATCH_EVENTS_KEEP. */
@@ -90,7 +90,7 @@ static int write_all(int fd, const char *buf, size_t n) {
 /** The path of an in-memory copy of `list`, made on first use; NULL when it cannot be made. */
 static const char *copy_of(const char *list) {
   if (copy_fd >= 0) return copy_path;
-  int src = real_open(list, O_RDONLY | O_CLOEXEC);
+  int src = real_open(list, O_RDONLY | O_CLOEXEC, 0);
   if (src < 0) return NULL;
   int dst = memfd_create("chainwatch-available-events", MFD_CLOEXEC);
   if (dst < 0) {
@@ -147,8 +147,7 @@ int open(const char *path, int flags, ...) {
     mode = va_arg(ap, mode_t);
     va_end(ap);
   }
-  if (real_open_fn == NULL) real_open_fn = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-  return real_open_fn(redirect(path, flags), flags, mode);
+  return real_open(redirect(path, flags), flags, mode);
 }
 
 int open64(const char *path, int flags, ...) __attribute__((alias("open")));

@@ -75,8 +75,6 @@ export function normalisePath(p: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-const globMatcher = (globs: string[]): ((p: string) => boolean) => pathGlobMatcher(globs);
-
 /** A CIDR list as a matcher (Node's BlockList). */
 export function cidrMatcher(cidrs: string[]): (addr: string) => boolean {
   const bl = new BlockList();
@@ -100,7 +98,7 @@ function portMatcher(ports: (number | string)[]): (p: number) => boolean {
 function destMatcher(d: { family?: string | undefined; cidrs?: string[] | undefined; ports?: (number | string)[] | undefined; unix_paths?: string[] | undefined }): (x: Dest) => boolean {
   const cidr = d.cidrs ? cidrMatcher(d.cidrs) : undefined;
   const port = d.ports ? portMatcher(d.ports) : undefined;
-  const unix = d.unix_paths ? globMatcher(d.unix_paths) : undefined;
+  const unix = d.unix_paths ? pathGlobMatcher(d.unix_paths) : undefined;
   return (x) => {
     if (d.family !== undefined && x.family !== d.family) return false;
     if (x.family === 'unix') return unix === undefined ? d.family === 'unix' : x.path !== undefined && unix(x.path);
@@ -153,8 +151,8 @@ export class PolicyEngine {
       this.compiled.set(name, {
         name,
         intent,
-        files: intent.files.map((c) => ({ id: c.id, match: globMatcher(c.paths), access: new Set(c.access) })),
-        exec: intent.exec.map((c) => ({ id: c.id, match: globMatcher(c.paths), ...(c.sha256 !== undefined && { sha256: c.sha256 }) })),
+        files: intent.files.map((c) => ({ id: c.id, match: pathGlobMatcher(c.paths), access: new Set(c.access) })),
+        exec: intent.exec.map((c) => ({ id: c.id, match: pathGlobMatcher(c.paths), ...(c.sha256 !== undefined && { sha256: c.sha256 }) })),
         network: intent.network.map((c) => ({ id: c.id, ops: new Set(c.ops), dest: destMatcher(c) })),
         flows: intent.flows.map((c) => ({ id: c.id, classes: new Set(c.classes), dest: destMatcher(c.to) })),
       });
