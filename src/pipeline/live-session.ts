@@ -205,17 +205,23 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const now = (): number => Number(monoNow() - monoEpoch);
 
   let issuesLogged = 0;
-  // the probe prints a TICK every 5 ms; read in sequence they prove up to when every record has been delivered
+  // the probe prints a TICK every 5 ms while records flow (every 100 ms when quiet); read in sequence they prove up to when every record has been delivered
   const proof = new DeliveryProof();
   let deliveredUpTo = -1;
   const tickWaiters: { after: bigint; resolve: () => void }[] = [];
+  // the reorder stage's wake-up: called when a TICK moves the proof on
+  let wakeReorder = (): void => undefined;
   const decoder = new ProbeDecoder({
     monoEpochNs: monoEpoch,
     onLiveness: (kind, mono) => {
       if (kind !== 'TICK') return;
       const proven = proof.onTick(mono, monoNow());
       if (proven < 0n) return;
-      deliveredUpTo = Number(proven - monoEpoch);
+      const upTo = Number(proven - monoEpoch);
+      if (upTo > deliveredUpTo) {
+        deliveredUpTo = upTo;
+        wakeReorder();
+      }
       for (let i = tickWaiters.length - 1; i >= 0; i--) {
         if (proven > tickWaiters[i]!.after) tickWaiters.splice(i, 1)[0]!.resolve();
       }
@@ -307,6 +313,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     decoder,
     reorder: {
       watermark: () => deliveredUpTo,
+      onWake: (wake) => (wakeReorder = wake),
       maxHoldNs: (o.reorderMs ?? DEFAULT_MAX_HOLD_MS) * 1e6,
       stats: reorderStats,
       // the rule clock: everything up to here has been through the correlator
@@ -398,6 +405,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   if (failure === undefined) {
     // drain: wait (at most 3 s) until delivery is proven past now, so every event before it was read
     const after = monoNow();
+    // a quiet probe prints a TICK every 100 ms only: ask for the fast ones
+    bpf.requestTicks();
     await Promise.race([
       new Promise<void>((resolve) => tickWaiters.push({ after, resolve })),
       done,

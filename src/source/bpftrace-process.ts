@@ -40,6 +40,14 @@ export interface BpftraceOptions {
  */
 export const STOP_REQUEST_PID = 1_073_741_822;
 
+/**
+ * chainwatch's own `kill(TICK_REQUEST_PID, 0)` asks the core probe for its
+ * fast TICKs (every 5 ms for the next 40 ms), which it otherwise prints only
+ * after records: a delivery proof on demand on a quiet host (see the
+ * liveness block of probes/chainwatch.bt). Same kind of pid as above.
+ */
+export const TICK_REQUEST_PID = 1_073_741_821;
+
 /** A BYE record: the last line of what END (or a stop request) prints. */
 const BYE_LINE = /^\{"type": "printf", "data": "BYE\\t/m;
 
@@ -239,6 +247,15 @@ export class BpftraceProcess {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Asks the probe for fast TICKs (see TICK_REQUEST_PID); a no-op for scripts without the request probe. */
+  requestTicks(): void {
+    try {
+      process.kill(TICK_REQUEST_PID, 0);
+    } catch {
+      // ESRCH, as intended: the probe saw the call
+    }
   }
 
   /**

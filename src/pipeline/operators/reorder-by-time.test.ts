@@ -88,6 +88,41 @@ describe('reorderByTime', () => {
   });
 });
 
+describe('reorderByTime on a quiet stream', () => {
+  it('runs no timer while it holds nothing, and a wake-up moves the rule clock on with nothing held', () => {
+    withFakeTimers(() => {
+      const input = new Subject<Event>();
+      const stats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
+      let proven = -1;
+      let wake = (): void => undefined;
+      const clock: number[] = [];
+      const out: Event[] = [];
+      input
+        .pipe(reorderByTime({ maxHoldNs: 1e15, watermark: () => proven, stats, tickMs: 1, onWake: (w) => (wake = w), onReleased: (t) => clock.push(t) }))
+        .subscribe((e) => out.push(e));
+      expect(vi.getTimerCount()).toBe(0);
+      // an event is held: the check timer runs until delivery is proven past it
+      input.next({ ...ev.close(1, 3), ts: 100 });
+      expect(vi.getTimerCount()).toBe(1);
+      proven = 150;
+      vi.advanceTimersByTime(1);
+      expect(out.map((e) => e.ts)).toEqual([100]);
+      vi.advanceTimersByTime(1);
+      expect(vi.getTimerCount()).toBe(0);
+      // nothing held, no timer: the source's wake-up still carries the proven time to the rule clock (absent windows end)
+      proven = 900;
+      vi.advanceTimersByTime(100);
+      expect(clock.at(-1)).toBe(150);
+      wake();
+      wake();
+      vi.runOnlyPendingTimers();
+      expect(clock.at(-1)).toBe(900);
+      expect(vi.getTimerCount()).toBe(0);
+      input.complete();
+    });
+  });
+});
+
 function withFakeTimers(body: () => void): void {
   vi.useFakeTimers();
   try {

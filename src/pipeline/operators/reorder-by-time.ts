@@ -39,6 +39,14 @@ export interface ReorderOptions {
   onReleased?: (upTo: number) => void;
   /** True while the arriving event is one the probe held back by design (the decoder's flag, read synchronously on arrival). */
   deferred?: () => boolean;
+  /**
+   * Hands the stage a wake-up for the source to call when `watermark` may
+   * have advanced (live: on each TICK). The stage releases on the next turn
+   * of the event loop, so the rule clock (`onReleased`) moves on a quiet
+   * host too, where no timer runs.
+   */
+  onWake?: (wake: () => void) => void;
+  /** How often held events are checked against the watermark; the timer runs only while events are held. */
   tickMs?: number;
 }
 
@@ -109,7 +117,31 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
           o.onReleased?.(upTo);
         }
       };
-      const timer = setInterval(() => release(Math.max(newest - o.maxHoldNs, o.watermark())), o.tickMs ?? 2);
+      const releaseDue = (): void => release(Math.max(newest - o.maxHoldNs, o.watermark()));
+      // the check timer runs only while events are held: a quiet host costs no wake-ups here
+      let timer: ReturnType<typeof setInterval> | undefined;
+      const holding = (): void => {
+        timer ??= setInterval(() => {
+          releaseDue();
+          if (head === held.length && incoming.length === 0) stopTimer();
+        }, o.tickMs ?? 2);
+      };
+      const stopTimer = (): void => {
+        if (timer !== undefined) clearInterval(timer);
+        timer = undefined;
+      };
+      let wakePending: ReturnType<typeof setImmediate> | undefined;
+      o.onWake?.(() => {
+        wakePending ??= setImmediate(() => {
+          wakePending = undefined;
+          releaseDue();
+        });
+      });
+      const quiet = (): void => {
+        stopTimer();
+        if (wakePending !== undefined) clearImmediate(wakePending);
+        wakePending = undefined;
+      };
       const inner = source.subscribe({
         next(ev) {
           if (ev.ts < released) {
@@ -126,22 +158,23 @@ export function reorderByTime(o: ReorderOptions): OperatorFunction<Event, Event>
           if (ev.ts > newest) newest = ev.ts;
           if (incomingSorted && incoming.length > 0 && ev.ts < incoming[incoming.length - 1]!.ts) incomingSorted = false;
           incoming.push(ev);
+          holding();
           const buffered = held.length - head + incoming.length;
           if (buffered > stats.maxBuffered) stats.maxBuffered = buffered;
         },
         error(e) {
-          clearInterval(timer);
+          quiet();
           release(Number.POSITIVE_INFINITY);
           sub.error(e);
         },
         complete() {
-          clearInterval(timer);
+          quiet();
           release(Number.POSITIVE_INFINITY);
           sub.complete();
         },
       });
       return () => {
-        clearInterval(timer);
+        quiet();
         inner.unsubscribe();
       };
     });
