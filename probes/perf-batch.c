@@ -21,7 +21,13 @@
 //     every output buffer that holds unread records (data_head != data_tail),
 //     checking every CHAINWATCH_BATCH_POLL_US microseconds until bpftrace's
 //     own timeout. bpftrace then reads them exactly as it would after a
-//     wake-up. A buffer with nothing unread is never reported, so bpftrace's
+//     wake-up. After 10 ms with nothing unread the checks slow down, to
+//     half the quiet time and at most CHAINWATCH_BATCH_IDLE_MAX_US (8 ms by
+//     default; 0 keeps every check at the poll interval), so an idle
+//     bpftrace sleeps instead of waking 1,000 times a second; the first
+//     record after a quiet spell waits at most that long, less than the
+//     10 ms the delivery proof waits after any record, and checks are fast
+//     again once it is read. A buffer with nothing unread is never reported, so bpftrace's
 //     drain at exit ends as before; a signal interrupts the wait (EINTR) as
 //     before.
 //  5. bpftrace's standard output: bpftrace makes it line-buffered and ends
@@ -74,6 +80,9 @@ struct output {
 
 static struct output outputs[MAX_FD];
 static long poll_us = 1000;
+static long idle_max_us = 8000;  // the longest check interval once quiet (see epoll_wait)
+#define QUIET_AFTER_US 10000L    // quiet this long before checks slow down
+static struct timespec data_seen; // when a buffer last held unread records
 static unsigned watermark_bytes = 65536;
 static int configured;
 static int fd_limit; // 1 + the highest output fd seen
@@ -116,7 +125,9 @@ static void configure(void) {
   configured = 1;
   const char *p = getenv("CHAINWATCH_BATCH_POLL_US");
   const char *w = getenv("CHAINWATCH_BATCH_WATERMARK");
+  const char *q = getenv("CHAINWATCH_BATCH_IDLE_MAX_US");
   if (p != NULL && atol(p) > 0) poll_us = atol(p);
+  if (q != NULL && atol(q) >= 0) idle_max_us = atol(q);
   if (w != NULL && atol(w) > 0) watermark_bytes = (unsigned)atol(w);
 }
 
@@ -139,6 +150,7 @@ static void flush_stdout(void) {
   stdout_pending = 0;
   real_fflush(stdout);
   clock_gettime(CLOCK_MONOTONIC, &stdout_flushed);
+  clock_gettime(CLOCK_MONOTONIC, &data_seen);
 }
 
 __attribute__((constructor)) static void buffer_stdout(void) {
@@ -147,6 +159,7 @@ __attribute__((constructor)) static void buffer_stdout(void) {
   // before bpftrace prints anything: a buffer of 64 KiB (glibc's default for a socket is 4 KiB)
   if (hold_stdout) setvbuf(stdout, NULL, _IOFBF, 1 << 16);
   clock_gettime(CLOCK_MONOTONIC, &stdout_flushed);
+  clock_gettime(CLOCK_MONOTONIC, &data_seen);
 }
 
 /** bpftrace makes stdout line-buffered (a write per record) unless `-B none`: held, it is fully buffered instead. */
@@ -264,21 +277,31 @@ int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout) {
     }
     // busy reading: what it printed still leaves at least every poll interval
     if (stdout_pending && us_since(&stdout_flushed) >= poll_us) flush_stdout();
-    if (n > 0) return n;
+    if (n > 0) {
+      clock_gettime(CLOCK_MONOTONIC, &data_seen);
+      return n;
+    }
     // a buffer past its watermark, or any other fd in the set, reports through epoll as usual
     n = real_epoll_wait(epfd, events, max, 0);
+    if (n > 0) clock_gettime(CLOCK_MONOTONIC, &data_seen);
     if (n != 0) return n;
     // about to sleep: nothing printed waits for the next record
     flush_stdout();
     if (timeout >= 0 && waited_us >= (long)timeout * 1000) return 0;
-    struct timespec ts = { poll_us / 1000000, (poll_us % 1000000) * 1000 };
+    // quiet for a while: check less often, up to idle_max_us (a record that ends the quiet waits at most that
+    // long; the delivery proof of a record needs TICKs stamped 10 ms after it anyway, so no finding waits longer)
+    long sleep_us = poll_us;
+    long quiet_us = us_since(&data_seen);
+    if (quiet_us >= QUIET_AFTER_US && quiet_us / 2 > sleep_us) sleep_us = quiet_us / 2 < idle_max_us ? quiet_us / 2 : idle_max_us;
+    if (sleep_us < poll_us) sleep_us = poll_us;
+    struct timespec ts = { sleep_us / 1000000, (sleep_us % 1000000) * 1000 };
     if (nanosleep(&ts, NULL) != 0) {
       flush_stdout();
       stop_pending = 0;
       errno = EINTR;
       return -1;
     }
-    waited_us += poll_us;
+    waited_us += sleep_us;
     n = unread(epfd, events, max, &mine);
   }
 }

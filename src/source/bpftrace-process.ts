@@ -21,9 +21,11 @@ export interface BpftraceOptions {
   /**
    * Batched delivery of the probe's records (probes/perf-batch.c): bpftrace
    * checks its buffers every `pollUs` instead of being woken for every
-   * record. Default on when dist/perf-batch.so was built; `false` turns it off.
+   * record, and less often once quiet (at most every `idleMaxUs`, default
+   * 8,000; 0 keeps every check at `pollUs`). Default on when
+   * dist/perf-batch.so was built; `false` turns it off.
    */
-  batch?: { pollUs: number } | false;
+  batch?: { pollUs: number; idleMaxUs?: number } | false;
   /**
    * bpftrace reads the kernel's tracepoint list once, cut to the script's
    * tracepoints (probes/events-cache.c): attach in ~4 s instead of ~15 s
@@ -54,6 +56,8 @@ const BYE_LINE = /^\{"type": "printf", "data": "BYE\\t/m;
 const PAGE_SIZE = 4096;
 const DEFAULT_RING_PAGES = 1024;
 const DEFAULT_BATCH_POLL_US = 1000;
+/** Once quiet, bpftrace's checks slow down to at most this interval: under the delivery proof's 10 ms margin, so no finding waits longer. */
+const DEFAULT_BATCH_IDLE_MAX_US = 8000;
 
 /** The built perf-batch library, if the build had a C compiler. */
 export function perfBatchLibrary(): string | undefined {
@@ -84,7 +88,7 @@ export function tracepointsOf(script: string): string[] | undefined {
 }
 
 /** How bpftrace's records reach it: batched (with the library and its settings) or woken per record. */
-export type Delivery = { mode: 'batched'; library: string; pollUs: number; watermarkBytes: number } | { mode: 'per-record'; reason: string };
+export type Delivery = { mode: 'batched'; library: string; pollUs: number; idleMaxUs: number; watermarkBytes: number } | { mode: 'per-record'; reason: string };
 
 export function deliveryFor(opts: Pick<BpftraceOptions, 'batch' | 'ringPages'>): Delivery {
   if (opts.batch === false) return { mode: 'per-record', reason: 'batching turned off' };
@@ -92,7 +96,13 @@ export function deliveryFor(opts: Pick<BpftraceOptions, 'batch' | 'ringPages'>):
   if (library === undefined) return { mode: 'per-record', reason: 'dist/perf-batch.so was not built (no C compiler at build time)' };
   // wake bpftrace early when a quarter of a CPU's buffer is full: bursts are read before they overflow it
   const watermarkBytes = Math.max(256, ((opts.ringPages ?? DEFAULT_RING_PAGES) * PAGE_SIZE) / 4);
-  return { mode: 'batched', library, pollUs: opts.batch?.pollUs ?? DEFAULT_BATCH_POLL_US, watermarkBytes };
+  return {
+    mode: 'batched',
+    library,
+    pollUs: opts.batch?.pollUs ?? DEFAULT_BATCH_POLL_US,
+    idleMaxUs: opts.batch?.idleMaxUs ?? DEFAULT_BATCH_IDLE_MAX_US,
+    watermarkBytes,
+  };
 }
 
 /**
@@ -154,6 +164,7 @@ export class BpftraceProcess {
           ...(cache?.keep !== undefined && { CHAINWATCH_EVENTS_KEEP: cache.keep.join(',') }),
           ...(delivery.mode === 'batched' && {
             CHAINWATCH_BATCH_POLL_US: String(delivery.pollUs),
+            CHAINWATCH_BATCH_IDLE_MAX_US: String(delivery.idleMaxUs),
             CHAINWATCH_BATCH_WATERMARK: String(delivery.watermarkBytes),
           }),
         },

@@ -164,6 +164,28 @@ describe('batched delivery of probe records (perf-batch)', () => {
     expect(batched.writes * 5, `batched ${batched.writes} writes for ${RECORDS} records`).toBeLessThan(RECORDS);
   });
 
+  it('wakes bpftrace far less often while nothing is printed (checks slow down once quiet), and still delivers the record that ends the quiet', async () => {
+    const quietWakeups = async (idleMaxUs: number): Promise<number> => {
+      const run = await start(MAGIC + 2, { pollUs: 1000, idleMaxUs });
+      const pid = run.bpf.pid!;
+      await new Promise((r) => setTimeout(r, 300));
+      const before = voluntarySwitches(pid);
+      await new Promise((r) => setTimeout(r, 1000));
+      const wakeups = voluntarySwitches(pid) - before;
+      // the quiet ends: its first record still arrives
+      expect(await python(calls(1, MAGIC + 2))).toBe(0);
+      expect(await run.waitFor((l) => RECORD.test(l))).toBe(true);
+      run.bpf.stop();
+      await run.done;
+      return wakeups;
+    };
+    const slowed = await quietWakeups(8000);
+    const every = await quietWakeups(0);
+    // a check every 1 ms is ~1,000 wake-ups a second; slowed to 8 ms, ~125
+    expect(every, 'checks every poll interval').toBeGreaterThan(500);
+    expect(slowed * 3, `slowed ${slowed} wake-ups in 1 s of quiet, every poll interval ${every}`).toBeLessThan(every);
+  });
+
   it('delivers a lone record with nothing after it to push it out, and stops when asked while busy', async () => {
     const run = await start(MAGIC + 1, { pollUs: 1000 });
     expect(run.bpf.delivery.mode).toBe('batched');
