@@ -14,7 +14,8 @@ import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
  * Correlation of one stream: each resolved event feeds the flow tracker; the
  * event and the facts it produced (`flow.transmit`, `flow.fd_sent`,
  * `flow.fd_received`) feed the chain rules; rule matches become findings
- * (new chains at once; repeats update counters, reported by `flush`).
+ * (new chains at once; repeats update counters, reported as FindingBuilder
+ * says: when the sender exits, after a quiet spell, periodically, at the end).
  */
 export class Correlator {
   private readonly relays = new RelayTracker();
@@ -37,10 +38,12 @@ export class Correlator {
     private readonly enforce?: (v: Violation) => 'killed' | 'kill-failed',
   ) {}
 
-  /** New findings caused by this event. */
+  /** New findings caused by this event, and updated ones now due (chains gone quiet before it, or ended by it). */
   observe(ev: Event): Finding[] {
     this.findings.noteLoss(ev);
+    const due = this.findings.due(ev.ts);
     const out = this.report(this.rules.observe(ev));
+    if (due.length > 0) out.unshift(...due);
     if (this.policy) for (const v of this.policy.observe(ev)) out.push(this.violation(v));
     if (this.behaviour) {
       const task = ev.proc?.task;
@@ -58,6 +61,7 @@ export class Correlator {
       for (const fact of fdPassFacts(ev, (v) => this.flow.sensitivityOf(v))) out.push(...this.report(this.rules.observe(fact)));
     }
     if (this.behaviour) this.drainDeviations(out);
+    if (ev.kind === 'process.exit' && ev.group_dead) for (const f of this.findings.senderGone(ev.pid)) out.push(f);
     return out;
   }
 
@@ -83,7 +87,9 @@ export class Correlator {
    * before `ts` must already have been observed.
    */
   tick(ts: number): Finding[] {
-    return this.report(this.rules.tick(ts));
+    const due = this.findings.due(ts);
+    const out = this.report(this.rules.tick(ts));
+    return due.length > 0 ? [...due, ...out] : out;
   }
 
   /** End of stream: sequences still waiting on `absent` complete, and chains whose counters changed are re-reported. */

@@ -11,8 +11,12 @@ import type { RuleMatch, RuleInput } from './sequence-matcher.js';
 /**
  * Turns rule matches into findings, one per (rule, join key): the first
  * match emits the finding; later matches of the same flow chain (more sends)
- * update its counters, and `flush()` re-emits the findings whose counters
- * changed, with the same id.
+ * update its counters, and the updated finding is emitted again, with the
+ * same id, when the chain's sender exits, when the chain has been quiet for
+ * `quietNs`, at most every `everyNs` while it keeps sending, and at the end
+ * of the stream (`flush`). All of it is decided on kernel time, so a replay
+ * emits what the live run emitted. Every emission is a snapshot: later sends
+ * never change a finding already handed on.
  */
 export interface FindingContext {
   host: string;
@@ -21,17 +25,59 @@ export interface FindingContext {
   policyHash: string | null;
 }
 
+export interface FindingUpdates {
+  /** A chain this long without a send has its updated counters emitted (default 5 s). */
+  quietNs: number;
+  /** A chain that keeps sending has its counters emitted at most this often (default 60 s). */
+  everyNs: number;
+  /** Chains kept open for updates; beyond it the least recently updated is closed, its last counters emitted first (default 20,000). */
+  maxOpen: number;
+}
+
+export const DEFAULT_FINDING_UPDATES: FindingUpdates = { quietNs: 5e9, everyNs: 60e9, maxOpen: 20_000 };
+
+export interface FindingStats {
+  /** Chains open for updates now. */
+  open: number;
+  /** Updated findings emitted (same id, new counters). */
+  updates: number;
+  /** Chains closed to stay within maxOpen: a later send of one starts a new report of the same id. */
+  closed: number;
+}
+
 interface Open {
   finding: Finding;
   dirty: boolean;
+  /** Kernel time of the last change to its counters. */
+  lastTs: number;
+  /** Kernel time of the counters last emitted. */
+  emittedTs: number;
 }
 
+const NO_FINDINGS: Finding[] = [];
+
 export class FindingBuilder {
+  /** Open chains by key, least recently updated first. */
   private readonly open = new Map<string, Open>();
+  /** Open chains with counters not yet emitted. */
+  private readonly dirty = new Set<Open>();
+  /** No dirty chain falls quiet before this kernel time. */
+  private nextQuiet = Number.POSITIVE_INFINITY;
+  private readonly counts = { updates: 0, closed: 0 };
   /** Kernel loss reports seen: [ts, events]. */
   private readonly losses: [number, number][] = [];
+  private readonly updates: FindingUpdates;
 
-  constructor(private readonly ctx: FindingContext) {}
+  constructor(
+    private readonly ctx: FindingContext,
+    updates: Partial<FindingUpdates> = {},
+  ) {
+    this.updates = { ...DEFAULT_FINDING_UPDATES, ...updates };
+  }
+
+  stats(): FindingStats {
+    return { open: this.open.size, ...this.counts };
+  }
 
   noteLoss(ev: Event): void {
     if (ev.kind === 'loss') {
@@ -40,7 +86,7 @@ export class FindingBuilder {
     }
   }
 
-  /** Findings to emit now (new chains only; repeats update counters). */
+  /** Findings to emit now: new chains, and updates of chains that have sent for `everyNs` since their last report. */
   onMatches(matches: RuleMatch[]): Finding[] {
     const out: Finding[] = [];
     for (const m of matches) {
@@ -54,14 +100,65 @@ export class FindingBuilder {
           f.sends++;
           f.coverage.window_end_ns = last.ts;
           f.coverage.lost_events = this.lostBetween(f.coverage.window_start_ns, last.ts);
-          had.dirty = true;
+          had.lastTs = last.ts;
+          // most recently updated last: the order in which chains are closed
+          this.open.delete(k);
+          this.open.set(k, had);
+          if (last.ts - had.emittedTs >= this.updates.everyNs) out.push(this.report(had));
+          else {
+            had.dirty = true;
+            this.dirty.add(had);
+            if (last.ts + this.updates.quietNs < this.nextQuiet) this.nextQuiet = last.ts + this.updates.quietNs;
+          }
         }
         continue;
       }
       const f = isTransmitFact(last) ? this.fromTransmit(m, last) : isFdSentFact(last) ? this.fromFdSent(m, last) : isShellRelayFact(last) ? this.fromRelay(m, last) : this.fromEvents(m);
-      this.open.set(k, { finding: f, dirty: false });
-      out.push(f);
+      this.open.set(k, { finding: f, dirty: false, lastTs: last.ts, emittedTs: last.ts });
+      out.push(snapshot(f));
+      if (this.open.size > this.updates.maxOpen) this.close(out);
     }
+    return out;
+  }
+
+  /** The updated counters of `o`, emitted now. */
+  private report(o: Open): Finding {
+    o.dirty = false;
+    o.emittedTs = o.lastTs;
+    this.dirty.delete(o);
+    this.counts.updates++;
+    return snapshot(o.finding);
+  }
+
+  /** Closes the least recently updated chain, emitting its last counters if they were not. */
+  private close(out: Finding[]): void {
+    const [k, o] = this.open.entries().next().value!;
+    this.open.delete(k);
+    if (o.dirty) out.push(this.report(o));
+    this.counts.closed++;
+  }
+
+  /**
+   * Kernel time has reached `ts` (every event before it observed): chains
+   * quiet for `quietNs` report their updated counters.
+   */
+  due(ts: number): Finding[] {
+    if (ts < this.nextQuiet) return NO_FINDINGS;
+    const out: Finding[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const o of this.dirty) {
+      if (ts - o.lastTs >= this.updates.quietNs) out.push(this.report(o));
+      else if (o.lastTs + this.updates.quietNs < next) next = o.lastTs + this.updates.quietNs;
+    }
+    this.nextQuiet = next;
+    return out;
+  }
+
+  /** A process has exited: the chains it was sending report their updated counters. */
+  senderGone(pid: number): Finding[] {
+    if (this.dirty.size === 0) return NO_FINDINGS;
+    const out: Finding[] = [];
+    for (const o of this.dirty) if (o.finding.process.pid === pid) out.push(this.report(o));
     return out;
   }
 
@@ -165,14 +262,11 @@ export class FindingBuilder {
     };
   }
 
-  /** Findings whose counters changed since they were last emitted. */
+  /** End of stream: findings whose counters changed since they were last emitted. */
   flush(): Finding[] {
     const out: Finding[] = [];
-    for (const o of this.open.values()) {
-      if (!o.dirty) continue;
-      o.dirty = false;
-      out.push({ ...o.finding, chain: [...o.finding.chain] });
-    }
+    for (const o of this.open.values()) if (o.dirty) out.push(this.report(o));
+    this.nextQuiet = Number.POSITIVE_INFINITY;
     return out;
   }
 
@@ -286,6 +380,11 @@ export class FindingBuilder {
 }
 
 /** What makes two matches one finding: the rule's `one_finding_per` field (within the task), else the join key. */
+/** A copy for handing on: the counters and coverage it shows stay as they are when the chain sends again. */
+function snapshot(f: Finding): Finding {
+  return { ...f, chain: [...f.chain], coverage: { ...f.coverage } };
+}
+
 function identityOf(m: RuleMatch): string {
   const path = m.rule.one_finding_per;
   if (path === undefined) return m.key;

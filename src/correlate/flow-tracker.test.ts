@@ -176,6 +176,129 @@ describe('flow tracker', () => {
     expect(w.out[0]!.chain.map((h) => h.pid)).toEqual([1, 1, 2, 2]);
   });
 
+  it('updated counters are reported as snapshots when the sender exits, after a quiet spell, and periodically while sending', () => {
+    const w = new World();
+    w.proc('t', 10, 'curl');
+    w.open('t', 10, 3, '/etc/shadow');
+    w.io('t', 10, 'in', 3, 631);
+    w.socket('t', 10, 4);
+    w.io('t', 10, 'out', 4, 600);
+    w.io('t', 10, 'out', 4, 31);
+    w.io('t', 10, 'out', 4, 100);
+    expect(w.out).toHaveLength(1);
+    // the first report is a snapshot: later sends do not change it
+    expect(w.out[0]).toMatchObject({ sends: 1, bytes_sent: 600 });
+    w.exit('t', 10);
+    expect(w.out).toHaveLength(2);
+    expect(w.out[1]).toMatchObject({ id: w.out[0]!.id, sends: 3, bytes_sent: 731 });
+    expect(w.out[0]).toMatchObject({ sends: 1, bytes_sent: 600 });
+    expect(w.correlator.findings.flush()).toEqual([]);
+
+    // a sender that stays: its counters are reported once the chain is quiet for 5 s (kernel time), by the next event or the rule clock
+    const q = new World();
+    q.proc('t', 20, 'agent');
+    q.open('t', 20, 3, '/etc/shadow');
+    q.io('t', 20, 'in', 3);
+    q.socket('t', 20, 4);
+    q.io('t', 20, 'out', 4, 10);
+    q.io('t', 20, 'out', 4, 10);
+    const lastSend = q.ts - 1;
+    expect(q.correlator.tick(lastSend + 4e9)).toEqual([]);
+    const quiet = q.correlator.tick(lastSend + 5e9);
+    expect(quiet).toHaveLength(1);
+    expect(quiet[0]).toMatchObject({ sends: 2, bytes_sent: 20 });
+    expect(q.correlator.tick(lastSend + 10e9)).toEqual([]);
+
+    // one that keeps sending: at most one report a minute while it does
+    const p = new World();
+    p.proc('t', 30, 'agent');
+    p.open('t', 30, 3, '/etc/shadow');
+    p.io('t', 30, 'in', 3);
+    p.socket('t', 30, 4);
+    for (let i = 0; i < 150; i++) {
+      p.io('t', 30, 'out', 4, 1);
+      p.ts += 1e9;
+    }
+    expect(p.out.map((f) => f.sends)).toEqual([1, 61, 121]);
+    expect(p.correlator.findings.stats()).toEqual({ open: 1, updates: 2, closed: 0 });
+  });
+
+  it('open chains are bounded: the least recently updated is closed, its unreported counters emitted first', () => {
+    const w = new TestWorld(new Correlator(new FlowTracker(classify), new SequenceMatcher(loadChainRules(chainRulesFile()).rules), new FindingBuilder({ host: 'h', wallEpochNs: 0n, policyHash: null }, { maxOpen: 2 })));
+    w.proc('t', 10, 'curl');
+    w.open('t', 10, 3, '/etc/shadow');
+    w.io('t', 10, 'in', 3);
+    for (const [fd, port] of [[4, 1], [5, 2]] as const) {
+      w.socket('t', 10, fd, '10.0.0.9', port);
+      w.io('t', 10, 'out', fd, 10);
+    }
+    w.io('t', 10, 'out', 4, 5); // the first chain again: now the most recently updated, with counters not yet reported
+    w.io('t', 10, 'out', 5, 7);
+    w.socket('t', 10, 6, '10.0.0.9', 3);
+    w.io('t', 10, 'out', 6, 10);
+    // the third chain closes the least recently updated (port 1), whose last send had not been reported
+    expect(w.out.map((f) => [f.sink.port, f.sends])).toEqual([[1, 1], [2, 1], [3, 1], [1, 2]]);
+    expect(w.correlator.findings.stats()).toEqual({ open: 2, updates: 1, closed: 1 });
+    // the chain still open reports its last send at the end
+    expect(w.correlator.findings.flush().map((f) => [f.sink.port, f.sends])).toEqual([[2, 2]]);
+  });
+
+  it('marks are bounded: marks of closed pipes go dormant and are dropped first; a live mark dropped at the bound is counted', () => {
+    const w = new TestWorld(new Correlator(new FlowTracker(classify, 3), new SequenceMatcher(loadChainRules(chainRulesFile()).rules), new FindingBuilder({ host: 'h', wallEpochNs: 0n, policyHash: null })));
+    w.proc('t', 1, 'sh');
+    w.open('t', 1, 3, '/etc/shadow');
+    w.io('t', 1, 'in', 3);
+    // the carrier writes into two pipes; the first is then closed at both ends
+    w.pipe('t', 1, 10, 11);
+    w.io('t', 1, 'out', 11);
+    w.pipe('t', 1, 12, 13);
+    w.io('t', 1, 'out', 13);
+    w.close('t', 1, 10);
+    expect(w.correlator.flow.stats()).toMatchObject({ marks: 2, dormantMarks: 0 });
+    w.close('t', 1, 11);
+    expect(w.correlator.flow.stats()).toMatchObject({ marks: 2, dormantMarks: 1 });
+    // and into two files: at the bound (3) the dormant pipe mark goes first, then the oldest live one, counted
+    w.open('t', 1, 20, '/tmp/a', '8:1:7001');
+    w.io('t', 1, 'out', 20);
+    w.open('t', 1, 21, '/tmp/b', '8:1:7002');
+    w.io('t', 1, 'out', 21);
+    expect(w.correlator.flow.stats()).toMatchObject({ marks: 3, dormantMarks: 0, dormantDropped: 1, marksEvicted: 0 });
+    w.open('t', 1, 22, '/tmp/c', '8:1:7003');
+    w.io('t', 1, 'out', 22);
+    expect(w.correlator.flow.stats()).toMatchObject({ marks: 3, dormantDropped: 1, marksEvicted: 1 });
+    // the second pipe's mark (still open, the oldest live one) was the one evicted; the files' marks still carry the secret
+    w.fork('t', 1, 2);
+    w.open('t', 2, 5, '/tmp/b', '8:1:7002');
+    w.io('t', 2, 'in', 5);
+    w.socket('t', 2, 6);
+    w.io('t', 2, 'out', 6);
+    expect(w.out.at(-1)).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: '/etc/shadow' } });
+  });
+
+  it('property: whenever the rule clock ticks, the same findings are reported (what a replay, which has no clock, reports)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(3), fc.nat(8_000), fc.boolean()), { maxLength: 40 }), (steps) => {
+        const run = (ticking: boolean): Finding[] => {
+          const w = new World();
+          w.proc('t', 10, 'agent');
+          w.open('t', 10, 3, '/etc/shadow');
+          w.io('t', 10, 'in', 3);
+          w.socket('t', 10, 4);
+          for (const [what, gapMs, tick] of steps) {
+            w.ts += gapMs * 1e6;
+            // the live rule clock: time up to which every event has been observed
+            if (ticking && tick) w.out.push(...w.correlator.tick(w.ts - 1));
+            if (what === 0) w.io('t', 10, 'in', 3);
+            else w.io('t', 10, 'out', 4, what);
+          }
+          w.out.push(...w.correlator.flush());
+          return w.out;
+        };
+        expect(run(true)).toEqual(run(false));
+      }),
+    );
+  });
+
   it('property: the findings do not depend on how the events are batched', () => {
     fc.assert(
       fc.property(fc.array(fc.nat(3), { maxLength: 30 }), (cuts) => {

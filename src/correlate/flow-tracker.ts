@@ -44,7 +44,14 @@ export interface Transmit {
 
 export interface FlowStats {
   carriers: number;
+  /** Channels holding marks (dormant ones included). */
   marks: number;
+  /** Marked channels no descriptor points at any more (a closed pipe, both ends of a socket pair closed): dropped first at the bound. */
+  dormantMarks: number;
+  /** Dormant marks dropped to stay within the bound (nothing watched could read them). */
+  dormantDropped: number;
+  /** Live marks dropped to stay within the bound: data the tracker no longer follows. Non-zero means a blind spot; never silent. */
+  marksEvicted: number;
   transmits: number;
 }
 
@@ -59,6 +66,8 @@ const MAX_HOPS = 32;
 const WAKE_RACE_NS = 5_000_000;
 const RECENT_READS_PER_CHANNEL = 4;
 const MAX_RECENT_CHANNELS = 4096;
+/** Dormant marks kept at most (oldest dropped first, counted): they matter only if a process outside the watch passes the channel back. */
+const MAX_DORMANT_MARKS = 10_000;
 
 function isNetwork(v: ObjectView): boolean {
   return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
@@ -76,6 +85,10 @@ export class FlowTracker {
   private readonly marks = new Map<string, Map<string, Taint>>();
   /** channel → the last reads of it (pipes and unix sockets), for the wake-up race */
   private readonly recentReads = new Map<string, { pid: number; ts: number; hop: ChainHop }[]>();
+  /** Marked channels whose objects every watched descriptor has closed (oldest first): dropped before any live mark. */
+  private readonly dormant = new Set<string>();
+  private dormantDropped = 0;
+  private marksEvicted = 0;
   transmits = 0;
 
   constructor(
@@ -86,7 +99,28 @@ export class FlowTracker {
   ) {}
 
   stats(): FlowStats {
-    return { carriers: this.carriers.size, marks: this.marks.size, transmits: this.transmits };
+    return {
+      carriers: this.carriers.size,
+      marks: this.marks.size,
+      dormantMarks: this.dormant.size,
+      dormantDropped: this.dormantDropped,
+      marksEvicted: this.marksEvicted,
+      transmits: this.transmits,
+    };
+  }
+
+  /**
+   * The state closed the last watched descriptor of a channel (a pipe, a
+   * socket pair, a memfd). Its marks stay, dormant: a process outside the
+   * watch may still hold it and pass it back, but they are the first to go
+   * when the marks reach their bound.
+   */
+  channelGone(channel: string): void {
+    if (this.marks.has(channel)) {
+      this.dormant.delete(channel);
+      this.dormant.add(channel);
+      if (this.dormant.size > MAX_DORMANT_MARKS) this.dropOneMark();
+    }
   }
 
   /** The sensitive data an object holds: its own class, or data marked into its channel (for descriptor passing). */
@@ -157,14 +191,27 @@ export class FlowTracker {
     const key = v.channel;
     let m = this.marks.get(key);
     if (m === undefined) {
-      if (this.marks.size >= this.maxMarks) this.marks.delete(this.marks.keys().next().value!);
+      if (this.marks.size >= this.maxMarks) this.dropOneMark();
       m = new Map();
       this.marks.set(key, m);
-    }
+    } else if (this.dormant.size > 0) this.dormant.delete(key);
     for (const t of taints) {
       const k = `${t.cls}|${t.sourceObj}`;
       if (!m.has(k)) m.set(k, { ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file' });
     }
+  }
+
+  /** At the bound: the oldest dormant mark, else (counted: a blind spot) the oldest live one. */
+  private dropOneMark(): void {
+    const gone = this.dormant.values().next();
+    if (!gone.done) {
+      this.dormant.delete(gone.value);
+      this.marks.delete(gone.value);
+      this.dormantDropped++;
+      return;
+    }
+    this.marks.delete(this.marks.keys().next().value!);
+    this.marksEvicted++;
   }
 
   private onRead(ev: EventOf<'io'>): Transmit[] {

@@ -1,4 +1,5 @@
 import { Subject } from 'rxjs';
+import type { FindingStats } from '../correlate/finding-builder.js';
 import type { FlowTracker } from '../correlate/flow-tracker.js';
 import { ProbeDecoder } from '../decode/probe-decoder.js';
 import type { Event } from '../schema/event.js';
@@ -109,6 +110,8 @@ export interface LiveSessionSummary {
   decoder: ProbeDecoder['stats'];
   /** Carriers and marked channels left at the end, transmits seen. */
   flow: ReturnType<FlowTracker['stats']>;
+  /** Chains still open for counter updates at the end, updated findings emitted, chains closed to stay within the bound. */
+  chains: FindingStats;
   lateEvents: number;
   /** The first late events: kind, time, how far behind, pid. */
   lateSamples: ReorderStats['lateSamples'];
@@ -433,6 +436,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     malformedLines: decoder.stats.malformed,
     decoder: { ...decoder.stats },
     flow: correlation.correlator.flow.stats(),
+    chains: correlation.correlator.findings.stats(),
     lateEvents: reorderStats.late,
     lateSamples: reorderStats.lateSamples,
     lateSummaries: reorderStats.lateSummaries,

@@ -22,7 +22,8 @@ export interface Correlation {
 
 export function analyze(state: SystemState, correlation?: Correlation): OperatorFunction<Event, Event> {
   if (correlation === undefined) return pipe(resolveState(state));
-  return pipe(resolveState(state), correlateFlows(correlation.correlator, correlation.onFinding));
+  state.objects.collectGone = true;
+  return pipe(resolveState(state), correlateFlows(correlation.correlator, correlation.onFinding, () => state.objects.takeGone()));
 }
 
 export interface LiveSourceOptions {

@@ -19,6 +19,8 @@ export interface KernelObject {
   version: number;
 }
 
+const NO_CHANNELS: string[] = [];
+
 /** Channel: the conduit data moves through. Both ends of a pipe share the pipe; connected unix sockets share the pair. */
 export function channelOf(o: KernelObject): string {
   if (o.peerId !== undefined) return o.id < o.peerId ? `pair:${o.id}|${o.peerId}` : `pair:${o.peerId}|${o.id}`;
@@ -34,6 +36,9 @@ export function channelOf(o: KernelObject): string {
 export class ObjectTable {
   private readonly objects = new Map<ObjId, KernelObject>();
   private synthetic = 0;
+  /** When set, channels that lose their last descriptor are collected for `takeGone` (the flow tracker's dormant marks). */
+  collectGone = false;
+  private gone: string[] = [];
 
   get size(): number {
     return this.objects.size;
@@ -129,7 +134,21 @@ export class ObjectTable {
     const o = this.objects.get(id);
     if (o === undefined) return;
     o.refs--;
-    if (o.refs <= 0) this.objects.delete(id);
+    if (o.refs > 0) return;
+    this.objects.delete(id);
+    // a pipe, a socket (a pair once both ends are gone) or a memfd no descriptor points at: nothing can read it again
+    // through a descriptor we watch; a file keeps its content and can be opened again
+    if (this.collectGone && (o.type === 'pipe' || o.type === 'socket' || o.type === 'memfd') && (o.peerId === undefined || !this.objects.has(o.peerId))) {
+      this.gone.push(channelOf(o));
+    }
+  }
+
+  /** Channels that lost their last descriptor since the last call (empty unless `collectGone`). */
+  takeGone(): string[] {
+    if (this.gone.length === 0) return NO_CHANNELS;
+    const g = this.gone;
+    this.gone = [];
+    return g;
   }
 
   view(o: KernelObject, flags: number | undefined, cloexec: boolean): ObjectView {

@@ -8,13 +8,17 @@ export class TestWorld {
   ts = 1;
   ino = 1000;
   readonly st = new SystemState();
-  constructor(readonly correlator: Correlator) {}
+  constructor(readonly correlator: Correlator) {
+    this.st.objects.collectGone = true;
+  }
   readonly out: Finding[] = [];
   private cg = new Map<string, number>();
 
+  /** As the pipeline's analyze(): state, then correlation, then the channels the event closed for good. */
   feed(ev: Event): void {
     this.st.apply(ev);
     this.out.push(...this.correlator.observe(ev));
+    for (const c of this.st.objects.takeGone()) this.correlator.flow.channelGone(c);
   }
   cgroup(task: string): number {
     let id = this.cg.get(task);
@@ -52,5 +56,8 @@ export class TestWorld {
   }
   close(task: string, pid: number, fd: number): void {
     this.feed({ ...this.b(task, pid), kind: 'fd.close', fd, ret: 0 });
+  }
+  exit(task: string, pid: number): void {
+    this.feed({ ...this.b(task, pid), kind: 'process.exit', code: 0, group_dead: true });
   }
 }
