@@ -65,6 +65,12 @@ export class Correlator {
     return out;
   }
 
+  /** The state saw a channel (pipe, socket pair, memfd) lose its last descriptor. */
+  channelGone(channel: string): void {
+    this.flow.channelGone(channel);
+    this.relays.channelGone(channel);
+  }
+
   /** Puts a (reloaded) policy in force: the engine keeps what the stream told it; findings from now on carry the new hash. */
   usePolicy(p: EffectivePolicy, sha256: string, verifyDigests: boolean): void {
     if (this.policy) this.policy.replacePolicy(p);

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -34,6 +35,64 @@ function world(enforce?: (pid: number) => void): TestWorld & { found: Finding[] 
   w.found = w.out;
   return w;
 }
+
+describe('policy: exec digests', () => {
+  it('a binary rewritten after its first exec is hashed again: the new content is a violation, the old one allowed again', () => {
+    const tool = join(dir, 'tool');
+    writeFileSync(tool, '#!/bin/sh\necho trusted\n');
+    const good = createHash('sha256').update(readFileSync(tool)).digest('hex');
+    const policy = join(dir, 'digest-policy.yaml');
+    writeFileSync(
+      policy,
+      [
+        'version: 1',
+        'intents:',
+        '  tool-runner:',
+        '    description: runs one pinned tool',
+        '    exec:',
+        `      - { id: pinned, paths: [${tool}], sha256: ${good}, why: the one tool, risk: R-EXEC }`,
+        'manifest:',
+        '  - { cgroup: /sandboxes/tool-*, intent: tool-runner }',
+      ].join('\n'),
+    );
+    const found: Finding[] = [];
+    const c = buildCorrelation({ host: 'h', wallEpochNs: 0n, policy: loadPolicy(policy), verifyDigests: true, onFinding: (f) => found.push(f) });
+    const w = new TestWorld(c.correlator);
+    const t = 'sandboxes/tool-1';
+    const exec = (pid: number): Finding[] => {
+      w.proc(t, pid, 'sh');
+      const before = w.out.length;
+      w.feed({ ...w.b(t, pid), kind: 'process.exec', filename: tool, argv: [tool], argv_truncated: false, old_tid: pid, ppid: 1, exe_obj: null });
+      return w.out.slice(before).filter((f) => f.rule === 'policy.exec');
+    };
+    expect(exec(40)).toEqual([]);
+    // the same path, other content (an attacker rewrote the pinned tool)
+    writeFileSync(tool, '#!/bin/sh\ncat /etc/shadow\n');
+    const bad = createHash('sha256').update(readFileSync(tool)).digest('hex');
+    const v = exec(41);
+    expect(v).toHaveLength(1);
+    expect(v[0]!.policy?.violation).toContain(bad);
+    writeFileSync(tool, '#!/bin/sh\necho trusted\n');
+    expect(exec(42)).toEqual([]);
+  });
+});
+
+describe('policy: reports per process', () => {
+  it('a violation is reported once per process; a later process given the same pid (pid reuse) is reported afresh', () => {
+    const w = world();
+    const t = 'sandboxes/summarize-1';
+    w.proc(t, 30, 'agent');
+    w.open(t, 30, 3, '/etc/shadow');
+    w.open(t, 30, 4, '/etc/shadow');
+    expect(w.found.filter((f) => f.rule === 'policy.file')).toHaveLength(1);
+    w.exit(t, 30);
+    w.proc(t, 30, 'other');
+    w.open(t, 30, 3, '/etc/shadow');
+    const file = w.found.filter((f) => f.rule === 'policy.file');
+    expect(file).toHaveLength(2);
+    expect(file[1]!.process.comm).toBe('other');
+  });
+});
 
 describe('policy: per-intent capabilities on resolved events', () => {
   it('browse-user-data: reading the user’s files is fine; sending what was read anywhere is a flow violation, would-kill in a dry run', () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import picomatch from 'picomatch';
@@ -127,6 +127,8 @@ export class PolicyEngine {
   private readonly digestCache = new Map<string, string | null>();
   /** Processes the kernel killed, with the rule: user space does not report the same denial again. */
   private readonly killedInKernel = new Map<number, Set<PolicyRule>>();
+  /** The keys in `reported` by pid, forgotten when the process exits. */
+  private readonly reportedOfPid = new Map<number, string[]>();
 
   constructor(
     public policy: EffectivePolicy,
@@ -178,6 +180,11 @@ export class PolicyEngine {
 
   /** Violations caused by one resolved event. */
   observe(ev: Event): Violation[] {
+    if (ev.kind === 'process.exit') {
+      // what was reported for this pid goes with it: a later process given the same pid is reported afresh
+      if (ev.group_dead) this.forget(ev.pid);
+      return [];
+    }
     if (ev.kind === 'task.cgroup') {
       this.cgroupPaths.set(ev.cgroup, ev.path);
       this.intentCache.clear();
@@ -297,22 +304,49 @@ export class PolicyEngine {
     if (this.reported.has(key)) return [];
     if (ev.kind !== 'enforce.kill' && this.killedInKernel.get(ev.pid)?.has(rule)) return [];
     this.reported.add(key);
+    let keys = this.reportedOfPid.get(ev.pid);
+    if (keys === undefined) this.reportedOfPid.set(ev.pid, (keys = []));
+    keys.push(key);
     return [{ rule, intent: c.name, ...(limit && { limit: { id: limit.id, why: limit.why, risk: limit.risk } }), what, object, key, severity: c.intent.severity, onViolation: c.intent.on_violation, ev }];
   }
 
+  /**
+   * SHA-256 of the file at `path` now. Cached by the file's identity and
+   * change times, never by path alone: a binary replaced or rewritten after
+   * its first exec is hashed again (a cache by path would have vouched for
+   * the new content with the old digest). What ran can still differ from
+   * what is read here if the file changes between the exec and this read.
+   */
+  private forget(pid: number): void {
+    for (const k of this.reportedOfPid.get(pid) ?? []) this.reported.delete(k);
+    this.reportedOfPid.delete(pid);
+    this.killedInKernel.delete(pid);
+  }
+
   private digest(path: string): string | null {
-    let d = this.digestCache.get(path);
+    let id: string;
+    try {
+      const st = statSync(path, { bigint: true });
+      id = `${path}\n${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch {
+      return null;
+    }
+    let d = this.digestCache.get(id);
     if (d === undefined) {
       try {
         d = createHash('sha256').update(readFileSync(path)).digest('hex');
       } catch {
         d = null;
       }
-      this.digestCache.set(path, d);
+      if (this.digestCache.size >= MAX_DIGESTS) this.digestCache.delete(this.digestCache.keys().next().value!);
+      this.digestCache.set(id, d);
     }
     return d;
   }
 }
+
+/** Executable digests cached (by file identity), oldest dropped first. */
+const MAX_DIGESTS = 4096;
 
 function capOf(caps: { id: string; why: string; risk: string }[], id: string): { id: string; why: string; risk: string } | undefined {
   const c = caps.find((x) => x.id === id);

@@ -63,11 +63,17 @@ export class RelayTracker {
     }
   }
 
+  /** A channel closed for good (see FlowTracker.channelGone): no shell can be fed through it any more. */
+  channelGone(channel: string): void {
+    this.fedByNet.delete(channel);
+  }
+
   private onRead(ev: EventOf<'io'>): ShellRelayFact[] {
     const v = ev.res?.fd;
     if (v === undefined) return [];
     if (v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6') && v.peer !== undefined) {
-      if (this.netReaders.size >= MAX) this.netReaders.clear();
+      // at the bound the oldest entry goes (a Map keeps insertion order), not all of them
+      if (this.netReaders.size >= MAX && !this.netReaders.has(ev.pid)) this.netReaders.delete(this.netReaders.keys().next().value!);
       this.netReaders.set(ev.pid, { socket: v, hop: hopOf(ev, v), comm: ev.proc?.comm ?? '?', exe: ev.proc?.exe });
       return [];
     }
@@ -100,7 +106,7 @@ export class RelayTracker {
     const read = this.netReaders.get(ev.pid);
     if (v === undefined || read === undefined) return [];
     if (v.type === 'pipe' || (v.type === 'socket' && v.family === 'unix')) {
-      if (this.fedByNet.size >= MAX) this.fedByNet.clear();
+      if (this.fedByNet.size >= MAX && !this.fedByNet.has(v.channel)) this.fedByNet.delete(this.fedByNet.keys().next().value!);
       this.fedByNet.set(v.channel, { pid: ev.pid, read, hop: hopOf(ev, v) });
     }
     return [];

@@ -18,7 +18,7 @@ export class TestWorld {
   feed(ev: Event): void {
     this.st.apply(ev);
     this.out.push(...this.correlator.observe(ev));
-    for (const c of this.st.objects.takeGone()) this.correlator.flow.channelGone(c);
+    for (const c of this.st.objects.takeGone()) this.correlator.channelGone(c);
   }
   cgroup(task: string): number {
     let id = this.cg.get(task);

@@ -12,7 +12,7 @@ export function correlateFlows(correlator: Correlator, onFinding: (f: Finding) =
   return tap({
     next: (ev) => {
       for (const f of correlator.observe(ev)) onFinding(f);
-      if (channelsGone) for (const c of channelsGone()) correlator.flow.channelGone(c);
+      if (channelsGone) for (const c of channelsGone()) correlator.channelGone(c);
     },
     complete: () => {
       for (const f of correlator.flush()) onFinding(f);
