@@ -56,6 +56,8 @@ export interface LiveSessionOptions {
   record?: string;
   durationS?: number;
   ringPages?: number;
+  /** Most keys per BPF map of the probe (tests fill maps with small values). */
+  mapKeysMax?: number;
   /** Batched delivery: bpftrace checks its buffers this often (µs); 0 wakes it for every record. Default 1000. */
   pollUs?: number;
   /** The capability policy in force (its hash goes into the trace header and every finding). */
@@ -307,6 +309,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     script: rendered.script,
     unsafe: enforcement !== undefined,
     ...(o.ringPages !== undefined && { ringPages: o.ringPages }),
+    ...(o.mapKeysMax !== undefined && { mapKeysMax: o.mapKeysMax }),
     ...(o.pollUs !== undefined && { batch: o.pollUs === 0 ? false : { pollUs: o.pollUs } }),
   });
   const snapshot$ = new Subject<Event>();

@@ -15,6 +15,8 @@ export interface BpftraceOptions {
   script: string;
   /** Per-CPU perf ring buffer size in pages (BPFTRACE_PERF_RB_PAGES). Small values make loss easy to provoke. */
   ringPages?: number;
+  /** Most keys per BPF map (BPFTRACE_MAP_KEYS_MAX, default 65,536); small values let tests fill a map. */
+  mapKeysMax?: number;
   /** Allow signal() (in-kernel policy enforcement): bpftrace --unsafe. */
   unsafe?: boolean;
   bpftrace?: string;
@@ -158,7 +160,7 @@ export class BpftraceProcess {
         env: {
           ...process.env,
           BPFTRACE_STRLEN: '160',
-          BPFTRACE_MAP_KEYS_MAX: '65536',
+          BPFTRACE_MAP_KEYS_MAX: String(opts.mapKeysMax ?? 65_536),
           BPFTRACE_PERF_RB_PAGES: String(opts.ringPages ?? DEFAULT_RING_PAGES),
           ...(preload !== '' && { LD_PRELOAD: preload }),
           ...(cache?.keep !== undefined && { CHAINWATCH_EVENTS_KEEP: cache.keep.join(',') }),

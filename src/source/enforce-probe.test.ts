@@ -33,6 +33,9 @@ describe('in-kernel enforcement rendering', () => {
     expect(e.seed).toContain('@intent[41] = 1;');
     expect(e.seed).toContain('@intent[42] = 2;');
     expect(e.seed.some((s) => s.startsWith('@intent[43]') || s.startsWith('@intent[44]'))).toBe(false);
+    // sandboxes made later get their intent at mkdir and lose it at rmdir (the map never fills up with removed ones)
+    expect(e.script).toContain('tracepoint:cgroup:cgroup_mkdir');
+    expect(e.script).toContain('tracepoint:cgroup:cgroup_rmdir /args->root == 0 && @intent[args->id] != 0/ { delete(@intent[args->id]); }');
     // summarize: 127.0.0.2/32 port 8443; browse: any address, ports 80 and 443
     expect(e.script).toContain(`($a & 4294967295) == ${(127 << 24) + 2}`);
     expect(e.script).toContain('$p == 8443');

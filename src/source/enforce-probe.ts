@@ -155,7 +155,11 @@ export function renderEnforcement(policy: EffectivePolicy, cgroups: { id: number
     );
     notInKernel.push(`${name}: IPv6 and unix connects, opens, sends, flows and limits (user space)`);
   });
-  if (mkdir.length > 0 && intents.length > 0) out.push(`tracepoint:cgroup:cgroup_mkdir /args->root == 0/ { ${mkdir.join(' ')} }`);
+  if (mkdir.length > 0 && intents.length > 0) {
+    out.push(`tracepoint:cgroup:cgroup_mkdir /args->root == 0/ { ${mkdir.join(' ')} }`);
+    // a removed sandbox leaves the map: it never fills up and leaves later sandboxes without their intent in the kernel
+    out.push(`tracepoint:cgroup:cgroup_rmdir /args->root == 0 && @intent[args->id] != 0/ { delete(@intent[args->id]); }`);
+  }
   const hdr = (t: string): string => t.replaceAll('HDR', 'nsecs, cgroup, pid, tid');
   return { script: `${hdr(out.join('\n'))}\n`, execCheck: hdr(execChecks.join(' ')), seed, notInKernel, intents };
 }

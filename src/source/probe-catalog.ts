@@ -66,8 +66,11 @@ export function renderProbe(scope: WatchScope, excludePids: number[], source?: s
       watched = '(@cg[cgroup] == 1 || @w[pid] == 1)';
       for (const id of scope.ids) seed.push(`@cg[${int(id)}] = 1;`);
       const prefix = scope.path === '/' ? '/' : `${scope.path}/`;
-      // cgroups made later below the watched one are watched too
-      extra = `tracepoint:cgroup:cgroup_mkdir /args->root == 0 && strncmp(str(args->path), "${prefix}", ${prefix.length}) == 0/ { @cg[args->id] = 1; }\n`;
+      // cgroups made later below the watched one are watched too; a removed one leaves the map, which would
+      // otherwise fill up (BPFTRACE_MAP_KEYS_MAX) after that many sandboxes and silently leave new ones unwatched
+      extra =
+        `tracepoint:cgroup:cgroup_mkdir /args->root == 0 && strncmp(str(args->path), "${prefix}", ${prefix.length}) == 0/ { @cg[args->id] = 1; }\n` +
+        `tracepoint:cgroup:cgroup_rmdir /args->root == 0 && strncmp(str(args->path), "${prefix}", ${prefix.length}) == 0/ { delete(@cg[args->id]); }\n`;
       break;
     }
   }
