@@ -190,6 +190,11 @@ export class PolicyEngine {
       this.intentCache.clear();
       return [];
     }
+    if (ev.kind === 'task.cgroup_gone') {
+      this.cgroupPaths.delete(ev.cgroup);
+      this.intentCache.delete(ev.cgroup);
+      return [];
+    }
     const c = this.compiledFor(ev.cgroup, ev.proc?.task);
     if (c === undefined) return [];
     switch (ev.kind) {

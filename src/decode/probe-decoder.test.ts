@@ -224,6 +224,14 @@ describe('probe decoder', () => {
     );
   });
 
+  it('a removed cgroup (CGRM) is a task.cgroup_gone for that cgroup, to be named by the pipeline', () => {
+    const issues: DecodeIssue[] = [];
+    const events = decodeAll([bpftraceLine('CGRM\t1000020000\t4242'), line('CGRM\t1000020000')], issues);
+    expect(events).toEqual([{ kind: 'task.cgroup_gone', ts: 20000, cgroup: 4242, pid: 0, tid: 0, path: '', task: '' }]);
+    expect(() => Event.parse(events[0])).not.toThrow();
+    expect(issues.map((i) => [i.line, i.reason])).toEqual([[2, 'CGRM: expected 2 numeric fields, got 1']]);
+  });
+
   it('counts and reports a malformed line with its line number', () => {
     const issues: DecodeIssue[] = [];
     const d = new ProbeDecoder({ monoEpochNs: EPOCH, onIssue: (i) => issues.push(i) });

@@ -6,7 +6,7 @@ import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, deco
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
 import { decodeIo, decodeReadClose, decodeRun, decodeXfer, firstCall } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
-import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeString } from './process.js';
+import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeString, decodeCgroupGone } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
@@ -18,7 +18,7 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, Reco
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest,
-  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, KILL: decodeKill,
+  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, KILL: decodeKill, CGRM: decodeCgroupGone,
 };
 
 /** A line the decoder could not use: counted, reported with its line number, never fatal. */

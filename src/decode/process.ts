@@ -71,3 +71,8 @@ export function decodeKill(rec: RawRecord, ctx: DecodeContext): EventOf<'enforce
     detail: tab < 0 ? '' : rec.s.slice(tab + 1),
   };
 }
+
+/** CGRM: a cgroup was removed (path and task are filled in by the pipeline's nameTasks, which named the cgroup before). */
+export function decodeCgroupGone(rec: RawRecord, ctx: DecodeContext): EventOf<'task.cgroup_gone'> {
+  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: 0, tid: 0, kind: 'task.cgroup_gone', path: '', task: '' };
+}

@@ -58,6 +58,8 @@ export const RAW_LAYOUT = {
   },
   /** detail: the intent name, a TAB, then the filename or ADDR:PORT. */
   KILL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'what'], str: 'detail' },
+  /** A cgroup was removed (cgroup_rmdir): its id, not the remover's cgroup, is the second field. */
+  CGRM: { nums: ['ts', 'cgroup'], str: null },
   XFER: {
     nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'fd_in', 'fd_out', 'ret', 'in_dev', 'in_ino', 'out_dev', 'out_ino'],
     str: null,

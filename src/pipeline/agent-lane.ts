@@ -58,6 +58,12 @@ export class AgentLane implements StreamLane {
         this.input.next({ ...ev, path: this.cgroupPath(ev.path), task: this.sandbox });
         continue;
       }
+      if (ev.kind === 'task.cgroup_gone') {
+        // a guest cgroup removed: named in the host's terms like its task.cgroup; one never named is dropped
+        if (!this.named.delete(ev.cgroup)) continue;
+        this.input.next({ ...ev, path: this.cgroupPath(ev.path), task: this.sandbox });
+        continue;
+      }
       if (ev.kind !== 'loss' && !this.named.has(ev.cgroup)) {
         this.named.add(ev.cgroup);
         this.input.next({ kind: 'task.cgroup', ts: ev.ts, cgroup: ev.cgroup, pid: 0, tid: 0, path: this.cgroupPath(`cgroup-${ev.cgroup}`), task: this.sandbox });

@@ -329,6 +329,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       },
     },
     namer,
+    forgetCgroup: (id) => dir.forget(id),
     ...((recorder || o.onCanonical) && {
       record: (ev: Event) => {
         recorder?.record(ev);

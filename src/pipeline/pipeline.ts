@@ -31,6 +31,8 @@ export interface LiveSourceOptions {
   /** Kernel time (since the epoch) up to which every event has been delivered, and the longest hold without that proof. */
   reorder: ReorderOptions;
   namer: TaskNamer;
+  /** Called when a cgroup is removed: the namer forgets it. */
+  forgetCgroup?: (cgroupId: number) => void;
   /** Called with each canonical event before resolution (the trace recorder). */
   record?: (ev: Event) => void;
 }
@@ -39,7 +41,7 @@ export interface LiveSourceOptions {
 export function liveEvents(text$: Observable<string>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
   return merge(text$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
     reorderByTime({ ...o.reorder, deferred: () => o.decoder.emittingDeferred }),
-    nameTasks(o.namer),
+    nameTasks(o.namer, o.forgetCgroup),
     tap((ev) => o.record?.(ev)),
   );
 }

@@ -266,13 +266,15 @@ export const SnapshotFd = z.object({
 });
 /** Names a cgroup id the first time it is seen, so a trace is self-describing. */
 export const TaskCgroup = z.object({ ...base, kind: z.literal('task.cgroup'), path: z.string(), task: z.string() });
+/** A cgroup was removed (a sandbox is gone), named as its task.cgroup named it: what was kept about the cgroup can go (the task lives on if other cgroups share its name). pid and tid are 0. */
+export const TaskCgroupGone = z.object({ ...base, kind: z.literal('task.cgroup_gone'), path: z.string(), task: z.string() });
 
 export const Event = z.discriminatedUnion('kind', [
   ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir,
   FileOpen, FileMemfd, FilePath2, FileUnlink,
   FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights,
   NetAddr, NetAccept, NetDest,
-  Io, IoXfer, EnforceKill, Loss, SnapshotProcess, SnapshotFd, TaskCgroup,
+  Io, IoXfer, EnforceKill, Loss, SnapshotProcess, SnapshotFd, TaskCgroup, TaskCgroupGone,
 ]);
 export type Event = z.infer<typeof Event>;
 

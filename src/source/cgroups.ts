@@ -73,6 +73,11 @@ export class CgroupDirectory {
     return p;
   }
 
+  /** A removed cgroup: its id is never seen again. */
+  forget(id: number): void {
+    this.paths.delete(id);
+  }
+
   /** Every cgroup under the scanned subtree, now. */
   all(): { id: number; path: string }[] {
     this.scan();

@@ -88,4 +88,8 @@ export const onTaskCgroup: Handler<'task.cgroup'> = (st, ev: EventOf<'task.cgrou
   st.cgroups.set(ev.cgroup, { path: ev.path, task: ev.task });
 };
 
+export const onTaskCgroupGone: Handler<'task.cgroup_gone'> = (st, ev: EventOf<'task.cgroup_gone'>) => {
+  st.cgroups.delete(ev.cgroup);
+};
+
 export const onLoss: Handler<'loss'> = () => undefined;

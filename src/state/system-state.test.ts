@@ -218,3 +218,15 @@ describe('process trees', () => {
     expect(st.apply({ kind: 'fd.close', ts: 6, cgroup: 6, pid: 103, tid: 103, fd: 3, ret: 0 }).proc?.tree).toBe(103);
   });
 });
+
+describe('cgroups that come and go', () => {
+  it('a removed cgroup is forgotten: the state keeps names only for cgroups that exist', () => {
+    const st = new SystemState();
+    st.apply({ kind: 'task.cgroup', ts: 1, cgroup: 50, pid: 0, tid: 0, path: '/sandboxes/a', task: 'a' });
+    st.apply({ ...ev.close(10, 3), cgroup: 50 });
+    expect(st.taskOf(50)).toBe('a');
+    expect(st.cgroups.size).toBe(1);
+    st.apply({ kind: 'task.cgroup_gone', ts: 3, cgroup: 50, pid: 0, tid: 0, path: '/sandboxes/a', task: 'a' });
+    expect(st.cgroups.size).toBe(0);
+  });
+});

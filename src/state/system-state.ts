@@ -3,7 +3,7 @@ import { onAddr, onAccept, onDest } from './apply-net.js';
 import { onClose, onCloseRange, onDup, onFcntl, onPipe, onRights, onSocket, onSocketpair } from './apply-fd.js';
 import { onMemfd, onOpen, onPath2, onSnapshotFd, onUnlink } from './apply-file.js';
 import { onIo, onXfer } from './apply-io.js';
-import { onChdir, onComm, onExec, onExit, onFork, onLoss, onSeen, onSnapshotProcess, onTaskCgroup } from './apply-process.js';
+import { onChdir, onComm, onExec, onExit, onFork, onLoss, onSeen, onSnapshotProcess, onTaskCgroup, onTaskCgroupGone } from './apply-process.js';
 import type { Handler, HandlerTable } from './handler.js';
 import { StateCore } from './state-core.js';
 
@@ -15,11 +15,11 @@ const HANDLERS: HandlerTable = {
   'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights,
   'net.addr': onAddr, 'net.accept': onAccept, 'net.dest': onDest,
   io: onIo, 'io.xfer': onXfer, loss: onLoss, 'enforce.kill': () => undefined,
-  'snapshot.process': onSnapshotProcess, 'snapshot.fd': onSnapshotFd, 'task.cgroup': onTaskCgroup,
+  'snapshot.process': onSnapshotProcess, 'snapshot.fd': onSnapshotFd, 'task.cgroup': onTaskCgroup, 'task.cgroup_gone': onTaskCgroupGone,
 };
 
 /** Kinds that describe no process (pid 0 is a placeholder). */
-const NO_PROCESS = new Set<EventKind>(['loss', 'task.cgroup']);
+const NO_PROCESS = new Set<EventKind>(['loss', 'task.cgroup', 'task.cgroup_gone']);
 
 /**
  * The state stage: per host (or per guest stream), an exact picture of the
