@@ -28,6 +28,7 @@ import type { ReorderStats } from './operators/reorder-by-time.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation } from './correlation.js';
 import { analyze, liveEvents } from './pipeline.js';
+import { watchHealth } from './watch-health.js';
 
 const log = moduleLog('pipeline/live-session');
 
@@ -376,6 +377,10 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope, delivery: bpf.delivery, events_cache: bpf.eventsCache !== undefined }, 'probes attached');
   if (bpf.eventsCache === undefined) log.warn('dist/events-cache.so was not built (no C compiler at build time): bpftrace re-reads the kernel tracepoint list for every probe and attaches several times slower');
   if (bpf.delivery.mode === 'per-record') log.warn({ reason: bpf.delivery.reason }, 'probe records are not batched: bpftrace is woken for every record, which slows the watched programs');
+  const health =
+    o.analysis === false
+      ? undefined
+      : watchHealth(correlation.correlator, () => ({ events: count, lost: lossSeen, processes: state.procs.size, objects: state.objects.size }), (level, fields, msg) => log[level](fields, msg));
 
   // what was running before the probes attached
   const snapPids =
@@ -422,6 +427,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     log.debug({ delivered_up_to_ns: deliveredUpTo }, 'drained');
   }
   // every event up to now is read: the probe prints its pending records and bpftrace goes, its ~6 s detach unwaited
+  if (health !== undefined) clearInterval(health);
   const stopFrom = Date.now();
   if (failure === undefined) bpf.finish();
   else bpf.stop();
@@ -456,3 +462,4 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   };
   return summary;
 }
+
