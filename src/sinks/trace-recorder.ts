@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, openSync } from 'node:fs';
+import { createWriteStream, existsSync, openSync, renameSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { constants, createGzip, type Gzip } from 'node:zlib';
 import type { Event } from '../schema/event.js';
@@ -26,7 +26,12 @@ export class TraceRecorder {
   private readonly timer: NodeJS.Timeout | undefined;
   private lines = 0;
 
+  /** Where an earlier trace at the same path was moved, if there was one. */
+  readonly keptPrevious: string | undefined;
+
   constructor(target: string, header: TraceHeader) {
+    // a trace is one run: an earlier one at this path (a restarted watch) is moved aside, never overwritten
+    this.keptPrevious = moveAside(target);
     const kind = compressionOf(target);
     if (kind === 'zstd') {
       const fd = openSync(target, 'w');
@@ -71,5 +76,32 @@ export class TraceRecorder {
       this.file!.once('close', () => resolve());
       this.out.end();
     });
+  }
+}
+
+/** `run.trace.jsonl.gz` → `run.N.trace.jsonl.gz`: the number before the extensions, so the compression is still known by name. */
+export function numberedName(target: string, n: number): string {
+  const slash = target.lastIndexOf('/') + 1;
+  const dot = target.indexOf('.', slash + 1);
+  return dot < 0 ? `${target}.${n}` : `${target.slice(0, dot)}.${n}${target.slice(dot)}`;
+}
+
+/** Renames a non-empty file at `target` to a free numbered name beside it (N from 1); returns the new name. */
+function moveAside(target: string): string | undefined {
+  let size: number;
+  try {
+    const st = statSync(target);
+    if (!st.isFile()) return undefined;
+    size = st.size;
+  } catch {
+    return undefined;
+  }
+  if (size === 0) return undefined;
+  for (let n = 1; ; n++) {
+    const aside = numberedName(target, n);
+    if (!existsSync(aside)) {
+      renameSync(target, aside);
+      return aside;
+    }
   }
 }

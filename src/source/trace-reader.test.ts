@@ -7,7 +7,7 @@ import { lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../schema/event.js';
 import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
-import { TraceRecorder } from '../sinks/trace-recorder.js';
+import { numberedName, TraceRecorder } from '../sinks/trace-recorder.js';
 import { ev } from '../testing/events.js';
 import { ChainwatchError } from '../util/errors.js';
 import { newTraceReadStats, readTrace, type TraceReadStats } from './trace-reader.js';
@@ -117,6 +117,21 @@ describe('readTrace', () => {
     const r = await read(write('nohdr.jsonl', `${JSON.stringify(events[0])}\n`));
     expect(r.error?.where).toMatch(/:1$/);
     expect(r.error?.message).toMatch(/header/);
+  });
+
+  it('a second recording at the same path moves the first aside (numbered before its extensions), never overwrites it', async () => {
+    const file = join(dir, `${n++}-again.trace.jsonl.gz`);
+    for (const upTo of [2, 3]) {
+      const rec = new TraceRecorder(file, header);
+      for (const e of events.slice(0, upTo)) rec.record(e);
+      await rec.close();
+    }
+    const first = file.replace('-again.trace', '-again.1.trace');
+    expect(first).toMatch(/again\.1\.trace\.jsonl\.gz$/);
+    expect((await read(first)).got).toEqual(events.slice(0, 2));
+    expect((await read(file)).got).toEqual(events.slice(0, 3));
+    expect(numberedName('/a/b/run', 2)).toBe('/a/b/run.2');
+    expect(numberedName('/a.d/.hidden.jsonl', 1)).toBe('/a.d/.hidden.1.jsonl');
   });
 
   it('round-trips through the recorder in plain, gzip and zstd', async () => {
