@@ -50,7 +50,29 @@ function startServe(): ChildProcess {
 }
 
 const logged = (who: string, msg: string): boolean => logs.some((l) => l.startsWith(`${who} `) && l.includes(`"msg":"${msg}`));
-const readJsonl = <T>(file: string): T[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T) : []);
+/**
+ * The lines of a JSON Lines file another process is writing: a last line
+ * still being written (no newline yet) is not read. At most one line may be
+ * cut off: the one serve was writing when the test SIGKILLs it (ended by the
+ * restarted serve, which appends after it).
+ */
+const readJsonl = <T>(file: string): T[] => {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  lines.pop(); // '' after the last newline, or a line still being written
+  const parsed: T[] = [];
+  let torn = 0;
+  for (const l of lines) {
+    try {
+      parsed.push(JSON.parse(l) as T);
+    } catch {
+      torn++;
+    }
+  }
+  expect(torn, `${file}: lines that are not JSON`).toBeLessThanOrEqual(1);
+  return parsed;
+};
 
 /** Runs a shell script inside the guest: its network namespace (nsenter) and its cgroup. */
 function inGuest(script: string): Promise<number | null> {

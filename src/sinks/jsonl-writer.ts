@@ -1,4 +1,4 @@
-import { closeSync, createWriteStream, openSync, writeSync, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, openSync, readSync, writeSync, type WriteStream } from 'node:fs';
 
 /**
  * JSON Lines output to a file or stdout ('-'). Two modes for files:
@@ -16,9 +16,17 @@ export class JsonlWriter {
   private pendingBytes = 0;
   written = 0;
 
-  /** `append`: keep what the file holds (a service restarted writes on after its earlier runs). */
+  /**
+   * `append`: keep what the file holds (a service restarted writes on after
+   * its earlier runs). A last line cut off by a crash (no newline) is ended
+   * first, so it stays one bad line instead of swallowing the first line
+   * written now; `repairedTornLine` says so.
+   */
+  readonly repairedTornLine: boolean = false;
+
   constructor(target: string, append = false, durable = false) {
     this.isStdout = target === '-';
+    if (!this.isStdout && append) this.repairedTornLine = endTornLine(target);
     if (this.isStdout) this.out = process.stdout;
     else if (durable) this.fd = openSync(target, append ? 'a' : 'w');
     else this.out = createWriteStream(target, { flags: append ? 'a' : 'w' });
@@ -61,5 +69,26 @@ export class JsonlWriter {
       ws.once('error', reject);
       ws.end(() => resolve());
     });
+  }
+}
+
+/** Appends a newline to `file` when its last byte is not one (a line torn by a crash); true when it did. */
+function endTornLine(file: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r+');
+  } catch {
+    return false; // not there yet: nothing to repair
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === 0x0a) return false;
+    writeSync(fd, '\n', size);
+    return true;
+  } finally {
+    closeSync(fd);
   }
 }
