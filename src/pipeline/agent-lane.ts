@@ -25,6 +25,8 @@ export interface LaneSettings {
   policy: LoadedPolicy | undefined;
   onEvent: (ev: Event) => void;
   onFinding: (f: Finding) => void;
+  /** The lane's agent stream ended (serve retires the lane if it does not come back). */
+  onClosed?: () => void;
 }
 
 export class AgentLane implements StreamLane {
@@ -34,10 +36,13 @@ export class AgentLane implements StreamLane {
   private readonly named = new Set<number>();
   private lastTs = 0;
 
+  private readonly onClosed: (() => void) | undefined;
+
   constructor(
     readonly info: StreamInfo,
     s: LaneSettings,
   ) {
+    this.onClosed = s.onClosed;
     this.correlation = buildCorrelation({ rulesDir: s.rulesDir, host: info.header.host, wallEpochNs: s.wallEpochNs, policy: s.policy, onFinding: s.onFinding });
     this.sub = this.input.pipe(analyze(new SystemState(), this.correlation)).subscribe({ next: s.onEvent });
   }
@@ -105,6 +110,7 @@ export class AgentLane implements StreamLane {
 
   closed(reason: string, clean: boolean): void {
     this.notice('agent.disconnected', clean ? 'medium' : 'high', `sandbox ${this.sandbox}: the agent stream ended: ${reason}; its events are not seen until it reconnects`);
+    this.onClosed?.();
   }
 
   reconnected(remote: string): void {

@@ -47,6 +47,13 @@ export interface ServeOptions {
   watchHost?: LiveTarget;
   /** Cut off an agent that sends nothing (not even clock answers) for this long. */
   silenceMs?: number;
+  /**
+   * How long a sandbox's lane (its process and fd tables, open chains)
+   * outlives its agent stream (default 10 min): the same run reconnecting
+   * within it carries on; after it, the lane's pending findings are flushed
+   * and the lane is dropped, so sandboxes that come and go do not pile up.
+   */
+  laneRetireMs?: number;
   onReady?: (port: number) => void;
   /** Each refused agent connection or stream (also logged). */
   onRefused?: (r: RefusedConnection) => void;
@@ -62,6 +69,8 @@ export interface ServeSummary {
   findings: number;
   host?: LiveSessionSummary;
 }
+
+const LANE_RETIRE_MS = 10 * 60_000;
 
 export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const tls = loadTlsFiles(o.tls, 'host');
@@ -105,7 +114,25 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   let hostReload: ((loaded: LoadedPolicy) => void) | undefined;
   let hostRun: Promise<LiveSessionSummary> | undefined;
   const lanes = new Map<string, AgentLane>();
+  const retiring = new Map<string, ReturnType<typeof setTimeout>>();
+  let lanesRetired = 0;
+  const retireLater = (lane: AgentLane): void => {
+    const sandbox = lane.sandbox;
+    clearTimeout(retiring.get(sandbox));
+    const t = setTimeout(() => {
+      retiring.delete(sandbox);
+      if (lanes.get(sandbox) !== lane) return;
+      lanes.delete(sandbox);
+      lane.finish();
+      lanesRetired++;
+      log.info({ sandbox, run: lane.info.run, after_ms: o.laneRetireMs ?? LANE_RETIRE_MS }, 'lane retired: its agent stream ended and did not come back');
+    }, o.laneRetireMs ?? LANE_RETIRE_MS);
+    t.unref();
+    retiring.set(sandbox, t);
+  };
   const open = (info: StreamInfo): AgentLane => {
+    clearTimeout(retiring.get(info.sandbox));
+    retiring.delete(info.sandbox);
     const prev = lanes.get(info.sandbox);
     // the same spool run continues the same guest: its process and fd tables stay valid
     if (prev !== undefined && prev.info.run === info.run) {
@@ -113,7 +140,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
       return prev;
     }
     prev?.finish();
-    const lane = new AgentLane(info, { rulesDir: o.rulesDir, wallEpochNs: wallEpoch, policy, onEvent, onFinding });
+    const lane: AgentLane = new AgentLane(info, { rulesDir: o.rulesDir, wallEpochNs: wallEpoch, policy, onEvent, onFinding, onClosed: () => retireLater(lane) });
     lanes.set(info.sandbox, lane);
     log.info({ sandbox: info.sandbox, guest_host: info.header.host, guest_kernel: info.header.kernel, run: info.run }, 'new lane for a sandbox');
     return lane;
@@ -150,7 +177,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   };
   o.onReloadRequest?.(() => void reload());
   const admin = new AdminServer(o.adminSocket ?? './var/run/chainwatch-admin.sock', {
-    status: () => ({ agents: ingest.status(), refused_connections: ingest.refused, findings, policy_sha256: policy?.sha256 ?? null, lanes: lanes.size }),
+    status: () => ({ agents: ingest.status(), refused_connections: ingest.refused, findings, policy_sha256: policy?.sha256 ?? null, lanes: lanes.size, lanes_retired: lanesRetired }),
     reload,
   });
 
@@ -181,6 +208,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     admin.close();
   }
   const host = await hostRun;
+  for (const t of retiring.values()) clearTimeout(t);
   for (const lane of lanes.values()) lane.finish();
   clearInterval(flushTimer);
   await sinks.close('stopped');

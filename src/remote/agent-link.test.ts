@@ -228,6 +228,32 @@ describe('reliability', () => {
     await s2.close();
   }, 60_000);
 
+  it('a sandbox gone: its lane is kept a while after its stream ended, then retired; the same sandbox coming back later gets a fresh lane', async () => {
+    const s = new TestServe(pki, undefined, { laneRetireMs: 1500 });
+    await s.start();
+    const lanes = async (): Promise<{ lanes: number; lanes_retired: number }> => (await adminStatus(s.admin)) as { lanes: number; lanes_retired: number };
+    const a = testAgent(pki, 'sb1', s.port, recorded.header);
+    a.start();
+    for (const ev of recorded.events) a.push(ev);
+    await a.close(15_000);
+    await until(() => s.findings.some((f) => f.rule === 'exfil.read-then-transmit' && f.task === 'sb1'), 5000, 'the exfiltration finding');
+    expect(await lanes()).toMatchObject({ lanes: 1, lanes_retired: 0 });
+    let st = await lanes();
+    for (let i = 0; i < 100 && st.lanes_retired === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      st = await lanes();
+    }
+    expect(st).toMatchObject({ lanes: 0, lanes_retired: 1 });
+    // the same sandbox again, a new run: a fresh lane, analysed as before
+    const b = testAgent(pki, 'sb1', s.port, recorded.header);
+    b.start();
+    for (const ev of recorded.events) b.push(ev);
+    await b.close(15_000);
+    await until(() => s.events.filter((e) => e.kind === 'task.cgroup' && e.task === 'sb1').length >= 2, 5000, 'the second run named');
+    expect(await lanes()).toMatchObject({ lanes: 1, lanes_retired: 1 });
+    await s.close();
+  }, 60_000);
+
   it('an agent that goes silent is cut off and reported', async () => {
     const tls = loadTlsFiles({ cert: pki.agents.sb1!.cert, key: pki.agents.sb1!.key, ca: pki.ca }, 'agent');
     const { agentProtocol } = await import('./agent-protocol.js');

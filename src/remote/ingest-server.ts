@@ -28,6 +28,9 @@ export interface StreamInfo {
   agentVersion: string;
 }
 
+/** Ended streams whose last status the admin API still shows. */
+const MAX_PAST_STREAMS = 10_000;
+
 /** Where one agent stream's events go (the pipeline's lane for that sandbox). */
 export interface StreamLane {
   /** Canonical events, in order, timestamps already on the host timeline. */
@@ -346,7 +349,10 @@ export class IngestServer {
     s.ended = true;
     clearInterval(s.timer);
     if (this.streams.get(s.sandbox) === s) this.streams.delete(s.sandbox);
+    // the last status of each sandbox gone, for the admin API; the oldest go first past the bound
+    this.past.delete(s.sandbox);
     this.past.set(s.sandbox, this.statusOf(s));
+    if (this.past.size > MAX_PAST_STREAMS) this.past.delete(this.past.keys().next().value!);
     if (clean) this.o.log.info({ sandbox: s.sandbox, reason }, 'agent stream ended');
     else this.o.log.warn({ sandbox: s.sandbox, remote: s.remote, reason }, `agent stream of sandbox ${s.sandbox} ended: ${reason}`);
     s.lane?.closed(reason, clean);

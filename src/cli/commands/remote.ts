@@ -84,6 +84,7 @@ export function serveCommand(): Command {
     .option('--policy <file>', 'capability policy (default: the installed rules/policy.yaml)')
     .option('--no-policy', 'no capability policy (chain rules only)')
     .option('--agent-timeout <seconds>', 'cut off and report an agent silent this long', positiveNumber, 10)
+    .option('--lane-retire <seconds>', "how long a sandbox's analysis state outlives its agent stream before it is flushed and dropped (the same run reconnecting within it carries on)", positiveNumber, 600)
     .action(async (opts: Record<string, unknown>) => {
       if (opts.events === undefined && opts.findings === undefined) opts.findings = '-';
       oneStdoutStream(opts);
@@ -102,6 +103,7 @@ export function serveCommand(): Command {
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...(opts.watchHost === true && { watchHost: opts.cgroup !== undefined ? { mode: 'cgroup' as const, path: String(opts.cgroup) } : { mode: 'host' as const } }),
         silenceMs: (opts.agentTimeout as number) * 1000,
+        laneRetireMs: (opts.laneRetire as number) * 1000,
         onReady: (port) => log.info({ port }, 'ready'),
         onReloadRequest: (reload) => process.on('SIGHUP', () => reload()),
         stopSignal: stopOnSignals(log),
