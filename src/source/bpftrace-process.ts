@@ -313,8 +313,17 @@ export class BpftraceProcess {
     }
     this.stopping = true;
     child.kill('SIGINT');
+    // bpftrace 0.17 looks at its stop flag only when a wait is interrupted: a SIGINT that lands while it is not
+    // waiting (unbatched; perf-batch.c covers the batched case) goes unnoticed, so it is sent again each second
+    const again = setInterval(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    }, 1000);
+    again.unref();
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     t.unref();
-    child.once('exit', () => clearTimeout(t));
+    child.once('exit', () => {
+      clearTimeout(t);
+      clearInterval(again);
+    });
   }
 }
