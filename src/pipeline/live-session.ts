@@ -300,9 +300,6 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     });
   }
   const eventsOut = o.events ? new JsonlWriter(o.events, true) : undefined;
-  for (const [file, w] of [[o.findings, findingsOut], [o.events, eventsOut]] as const) {
-    if (w?.repairedTornLine) log.warn({ file }, 'the last line of the file was cut off (a crash of the earlier run): ended it, appending after it');
-  }
   const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {

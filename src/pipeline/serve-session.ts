@@ -81,9 +81,6 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
   const findingsOut = o.findings ? new JsonlWriter(o.findings, true, true) : undefined;
   const eventsOut = o.events ? new JsonlWriter(o.events, true, true) : undefined;
-  for (const [file, w] of [[o.findings, findingsOut], [o.events, eventsOut]] as const) {
-    if (w?.repairedTornLine) log.warn({ file }, 'the last line of the file was cut off (a crash of the earlier run): ended it, appending after it');
-  }
   const flushOutputs = (): void => {
     findingsOut?.flush();
     eventsOut?.flush();

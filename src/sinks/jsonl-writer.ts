@@ -1,4 +1,7 @@
 import { closeSync, createWriteStream, fstatSync, openSync, readSync, writeSync, type WriteStream } from 'node:fs';
+import { moduleLog } from '../util/log.js';
+
+const log = moduleLog('sinks/jsonl');
 
 /**
  * JSON Lines output to a file or stdout ('-'). Two modes for files:
@@ -20,13 +23,14 @@ export class JsonlWriter {
    * `append`: keep what the file holds (a service restarted writes on after
    * its earlier runs). A last line cut off by a crash (no newline) is ended
    * first, so it stays one bad line instead of swallowing the first line
-   * written now; `repairedTornLine` says so.
+   * written now; logged, and `repairedTornLine` says so.
    */
   readonly repairedTornLine: boolean = false;
 
   constructor(target: string, append = false, durable = false) {
     this.isStdout = target === '-';
     if (!this.isStdout && append) this.repairedTornLine = endTornLine(target);
+    if (this.repairedTornLine) log.warn({ file: target }, 'the last line of the file was cut off (a crash of the earlier run): ended it, appending after it');
     if (this.isStdout) this.out = process.stdout;
     else if (durable) this.fd = openSync(target, append ? 'a' : 'w');
     else this.out = createWriteStream(target, { flags: append ? 'a' : 'w' });
