@@ -47,7 +47,6 @@ export interface FindingStats {
 
 interface Open {
   finding: Finding;
-  dirty: boolean;
   /** Kernel time of the last change to its counters. */
   lastTs: number;
   /** Kernel time of the counters last emitted. */
@@ -59,7 +58,7 @@ const NO_FINDINGS: Finding[] = [];
 export class FindingBuilder {
   /** Open chains by key, least recently updated first. */
   private readonly open = new Map<string, Open>();
-  /** Open chains with counters not yet emitted. */
+  /** Open chains with counters not yet emitted (dirty). */
   private readonly dirty = new Set<Open>();
   /** No dirty chain falls quiet before this kernel time. */
   private nextQuiet = Number.POSITIVE_INFINITY;
@@ -106,7 +105,6 @@ export class FindingBuilder {
           this.open.set(k, had);
           if (last.ts - had.emittedTs >= this.updates.everyNs) out.push(this.report(had));
           else {
-            had.dirty = true;
             this.dirty.add(had);
             if (last.ts + this.updates.quietNs < this.nextQuiet) this.nextQuiet = last.ts + this.updates.quietNs;
           }
@@ -114,7 +112,7 @@ export class FindingBuilder {
         continue;
       }
       const f = isTransmitFact(last) ? this.fromTransmit(m, last) : isFdSentFact(last) ? this.fromFdSent(m, last) : isShellRelayFact(last) ? this.fromRelay(m, last) : this.fromEvents(m);
-      this.open.set(k, { finding: f, dirty: false, lastTs: last.ts, emittedTs: last.ts });
+      this.open.set(k, { finding: f, lastTs: last.ts, emittedTs: last.ts });
       out.push(snapshot(f));
       if (this.open.size > this.updates.maxOpen) this.close(out);
     }
@@ -123,7 +121,6 @@ export class FindingBuilder {
 
   /** The updated counters of `o`, emitted now. */
   private report(o: Open): Finding {
-    o.dirty = false;
     o.emittedTs = o.lastTs;
     this.dirty.delete(o);
     this.counts.updates++;
@@ -134,7 +131,7 @@ export class FindingBuilder {
   private close(out: Finding[]): void {
     const [k, o] = this.open.entries().next().value!;
     this.open.delete(k);
-    if (o.dirty) out.push(this.report(o));
+    if (this.dirty.has(o)) out.push(this.report(o));
     this.counts.closed++;
   }
 
@@ -265,7 +262,7 @@ export class FindingBuilder {
   /** End of stream: findings whose counters changed since they were last emitted. */
   flush(): Finding[] {
     const out: Finding[] = [];
-    for (const o of this.open.values()) if (o.dirty) out.push(this.report(o));
+    for (const o of this.open.values()) if (this.dirty.has(o)) out.push(this.report(o));
     this.nextQuiet = Number.POSITIVE_INFINITY;
     return out;
   }
@@ -379,12 +376,12 @@ export class FindingBuilder {
   }
 }
 
-/** What makes two matches one finding: the rule's `one_finding_per` field (within the task), else the join key. */
 /** A copy for handing on: the counters and coverage it shows stay as they are when the chain sends again. */
 function snapshot(f: Finding): Finding {
   return { ...f, chain: [...f.chain], coverage: { ...f.coverage } };
 }
 
+/** What makes two matches one finding: the rule's `one_finding_per` field (within the task), else the join key. */
 function identityOf(m: RuleMatch): string {
   const path = m.rule.one_finding_per;
   if (path === undefined) return m.key;
