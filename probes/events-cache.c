@@ -132,6 +132,17 @@ static const char *copy_of(const char *list) {
   return copy_path;
 }
 
+/** open(2)'s optional third argument, read in the variadic wrapper itself: the mode, passed only with O_CREAT or O_TMPFILE. */
+#define MODE_ARG(flags, mode) \
+  do { \
+    if ((flags) & (O_CREAT | O_TMPFILE)) { \
+      va_list ap; \
+      va_start(ap, flags); \
+      (mode) = va_arg(ap, mode_t); \
+      va_end(ap); \
+    } \
+  } while (0)
+
 /** What to open instead of `path`: its copy for the tracepoint list, else `path` itself. */
 static const char *redirect(const char *path, int flags) {
   if ((flags & O_ACCMODE) != O_RDONLY || !is_list(path)) return path;
@@ -141,12 +152,7 @@ static const char *redirect(const char *path, int flags) {
 
 int open(const char *path, int flags, ...) {
   mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
+  MODE_ARG(flags, mode);
   return real_open(redirect(path, flags), flags, mode);
 }
 
@@ -154,12 +160,7 @@ int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 int openat(int dirfd, const char *path, int flags, ...) {
   mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
+  MODE_ARG(flags, mode);
   if (real_openat_fn == NULL) real_openat_fn = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
   return real_openat_fn(dirfd, redirect(path, flags), flags, mode);
 }
