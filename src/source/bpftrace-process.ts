@@ -52,6 +52,15 @@ export const STOP_REQUEST_PID = 1_073_741_822;
  */
 export const TICK_REQUEST_PID = 1_073_741_821;
 
+/** A request to the probe: chainwatch's own kill(pid, 0) of a pid that cannot exist, seen by the probe's sys_enter_kill. */
+function askProbe(pid: number): void {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    // ESRCH, as intended: the probe saw the call
+  }
+}
+
 /** A BYE record: the last line of what END (or a stop request) prints. */
 const BYE_LINE = /^\{"type": "printf", "data": "BYE\\t/m;
 
@@ -264,11 +273,7 @@ export class BpftraceProcess {
 
   /** Asks the probe for fast TICKs (see TICK_REQUEST_PID); a no-op for scripts without the request probe. */
   requestTicks(): void {
-    try {
-      process.kill(TICK_REQUEST_PID, 0);
-    } catch {
-      // ESRCH, as intended: the probe saw the call
-    }
+    askProbe(TICK_REQUEST_PID);
   }
 
   /**
@@ -285,11 +290,7 @@ export class BpftraceProcess {
     const child = this.child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null || this.stopping || this.finishing) return;
     this.finishing = true;
-    try {
-      process.kill(STOP_REQUEST_PID, 0);
-    } catch {
-      // ESRCH, as intended: the probe saw the call
-    }
+    askProbe(STOP_REQUEST_PID);
     const t = setTimeout(() => {
       if (this.endEarly === undefined) return;
       log.warn({ timeout_ms: timeoutMs }, 'probe did not answer the stop request: stopping bpftrace and waiting for it to detach');
