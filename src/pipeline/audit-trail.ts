@@ -31,11 +31,15 @@ export interface AuditSettings {
  * What a monitoring run leaves in the audit log: a start record (version,
  * host, kernel, probe digests, the effective policy's and the manifest's
  * SHA-256), every finding, every loss report, enforcement actions, policy
- * reloads, heartbeats with event counters per task (a gap between them is
- * visible to an auditor), and a shutdown record with a final checkpoint.
+ * reloads, heartbeats with the run's counters and the events of each task
+ * since the previous heartbeat (a gap between them is visible to an
+ * auditor; a host that runs thousands of sandboxes a day does not repeat
+ * every task it ever saw in each one), and a shutdown record with a final
+ * checkpoint.
  */
 export class AuditTrail {
   private readonly log: AuditLog;
+  /** Events per task since the last heartbeat (a task seen once is not carried in every later heartbeat). */
   private readonly perTask = new Map<string, number>();
   private events = 0;
   private lost = 0;
@@ -115,6 +119,7 @@ export class AuditTrail {
 
   private heartbeat(): void {
     this.log.append('heartbeat', { events: this.events, lost_events: this.lost, findings: this.findings, events_by_task: Object.fromEntries(this.perTask), ...(this.outputStats && { outputs: this.outputStats() }) });
+    this.perTask.clear();
   }
 
   close(summary: Record<string, unknown>): void {
