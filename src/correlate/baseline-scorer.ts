@@ -37,7 +37,8 @@ function fmt(v: number, unit: string): string {
 }
 
 export class BaselineScorer implements FeatureSink {
-  private readonly reported = new Set<string>();
+  /** Keys reported, per task (forgotten when the task ends). */
+  private readonly reported = new Map<string, Set<string>>();
   private readonly sets: Record<Member['set'], Set<string>>;
   private readonly transitionsOf: Map<string, Set<string>>;
 
@@ -56,10 +57,15 @@ export class BaselineScorer implements FeatureSink {
   }
 
   private report(at: Origin, feature: string, key: string, summary: string): void {
-    const k = `${at.task}\n${key}`;
-    if (this.reported.has(k)) return;
-    this.reported.add(k);
+    let keys = this.reported.get(at.task);
+    if (keys === undefined) this.reported.set(at.task, (keys = new Set()));
+    if (keys.has(key)) return;
+    keys.add(key);
     this.onDeviation({ ...at, feature, key, summary: `${summary} (baseline of intent ${this.baseline.intent}, ${this.baseline.runs} runs)` });
+  }
+
+  taskEnded(task: string): void {
+    this.reported.delete(task);
   }
 
   range(f: NumericFeature): { lo: number; hi: number } | undefined {
@@ -110,5 +116,6 @@ export function scoreAgainst(baselines: Baseline[], intentOf: (task: string) => 
     sample: (x) => scorers.forEach((s) => s.sample(x)),
     member: (x) => scorers.forEach((s) => s.member(x)),
     transition: (x) => scorers.forEach((s) => s.transition(x)),
+    taskEnded: (task) => scorers.forEach((s) => s.taskEnded(task)),
   };
 }

@@ -39,6 +39,8 @@ export interface FeatureSink {
   sample(s: Sample): void;
   member(m: Member): void;
   transition(t: Transition): void;
+  /** The task ended (its last cgroup was removed): nothing more comes for it. */
+  taskEnded?(task: string): void;
 }
 
 interface TaskState {
@@ -186,15 +188,32 @@ export class BehaviourFeatures {
     this.out.member({ ...o, set: 'data_classes', value: f.data_class });
   }
 
+  /** A task's last minute and its whole-run ratio. */
+  private last(t: TaskState): void {
+    if (t.minuteSends > 0) {
+      this.out.sample({ ...t.last, feature: 'bytes_out_per_min', value: t.minuteBytes, partial: false });
+      this.out.sample({ ...t.last, feature: 'sends_per_min', value: t.minuteSends, partial: false });
+    }
+    if (t.bytesOut > 0 || t.bytesIn > 0) this.out.sample({ ...t.last, feature: 'bytes_out_per_byte_in', value: t.bytesOut / Math.max(t.bytesIn, 1), partial: false });
+  }
+
+  /** The task ended: its last samples, then it is forgotten here and by the sink. */
+  endTask(task: string): void {
+    const t = this.tasks.get(task);
+    if (t !== undefined) {
+      this.last(t);
+      this.tasks.delete(task);
+    }
+    this.out.taskEnded?.(task);
+  }
+
+  get tasksKept(): number {
+    return this.tasks.size;
+  }
+
   /** End of the stream: every task's last minute and its whole-run ratio. */
   finish(): void {
-    for (const t of this.tasks.values()) {
-      if (t.minuteSends > 0) {
-        this.out.sample({ ...t.last, feature: 'bytes_out_per_min', value: t.minuteBytes, partial: false });
-        this.out.sample({ ...t.last, feature: 'sends_per_min', value: t.minuteSends, partial: false });
-      }
-      if (t.bytesOut > 0 || t.bytesIn > 0) this.out.sample({ ...t.last, feature: 'bytes_out_per_byte_in', value: t.bytesOut / Math.max(t.bytesIn, 1), partial: false });
-    }
+    for (const t of this.tasks.values()) this.last(t);
     this.tasks.clear();
   }
 }

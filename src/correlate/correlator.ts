@@ -9,6 +9,7 @@ import type { EffectivePolicy } from '../schema/policy.js';
 import { PolicyEngine, type Violation } from './policy-engine.js';
 import { RelayTracker } from './relay-tracker.js';
 import type { RuleMatch, SequenceMatcher } from './sequence-matcher.js';
+import { TaskLifetimes } from './task-lifetimes.js';
 
 /**
  * Correlation of one stream: each resolved event feeds the flow tracker; the
@@ -23,6 +24,7 @@ export class Correlator {
   behaviour: BehaviourFeatures | undefined;
   private readonly deviations: Deviation[] = [];
   private readonly intents = new Map<string, string | undefined>();
+  private readonly lifetimes = new TaskLifetimes();
   /** Where a baseline scorer reports: each deviation becomes a finding, in order. */
   readonly onDeviation = (d: Deviation): void => {
     this.deviations.push(d);
@@ -62,7 +64,24 @@ export class Correlator {
     }
     if (this.behaviour) this.drainDeviations(out);
     if (ev.kind === 'process.exit' && ev.group_dead) for (const f of this.findings.senderGone(ev.pid)) out.push(f);
+    const ended = this.lifetimes.observe(ev);
+    if (ended !== undefined) this.taskEnded(ended, out);
     return out;
+  }
+
+  /** The last cgroup of a task was removed: its last behaviour samples are scored, then what is kept per task is released. */
+  private taskEnded(task: string, out: Finding[]): void {
+    if (this.behaviour) {
+      this.behaviour.endTask(task);
+      this.drainDeviations(out);
+    }
+    this.intents.delete(task);
+    this.policy?.taskEnded(task);
+  }
+
+  /** Tasks kept per task by this stream's stages (intents, behaviour features, rate windows): for tests and the health report. */
+  get tasksKept(): { live: number; intents: number; behaviour: number; rates: number } {
+    return { live: this.lifetimes.live, intents: this.intents.size, behaviour: this.behaviour?.tasksKept ?? 0, rates: this.policy?.ratesKept ?? 0 };
   }
 
   /** The state saw a channel (pipe, socket pair, memfd) lose its last descriptor. */

@@ -322,6 +322,15 @@ export class PolicyEngine {
    * the new content with the old digest). What ran can still differ from
    * what is read here if the file changes between the exec and this read.
    */
+  /** The task ended: its rate window goes (a later task of the same name starts afresh). */
+  taskEnded(task: string): void {
+    this.rate.delete(task);
+  }
+
+  get ratesKept(): number {
+    return this.rate.size;
+  }
+
   private forget(pid: number): void {
     for (const k of this.reportedOfPid.get(pid) ?? []) this.reported.delete(k);
     this.reportedOfPid.delete(pid);

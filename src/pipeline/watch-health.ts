@@ -27,7 +27,7 @@ export function watchHealth(correlator: Correlator, counters: () => Record<strin
     }
     evicted = flow.marksEvicted;
     closed = chains.closed;
-    if (++minutes % 10 === 0) report('info', { ...counters(), flow, chains }, 'watching');
+    if (++minutes % 10 === 0) report('info', { ...counters(), flow, chains, tasks: correlator.tasksKept }, 'watching');
   }, HEALTH_EVERY_MS);
   t.unref();
   return t;

@@ -13,6 +13,7 @@ export class TestWorld {
   }
   readonly out: Finding[] = [];
   private cg = new Map<string, number>();
+  private nextCgroup = 100;
 
   /** As the pipeline's analyze(): state, then correlation, then the channels the event closed for good. */
   feed(ev: Event): void {
@@ -23,11 +24,18 @@ export class TestWorld {
   cgroup(task: string): number {
     let id = this.cg.get(task);
     if (id === undefined) {
-      id = 100 + this.cg.size;
+      id = this.nextCgroup++;
       this.cg.set(task, id);
-      this.feed({ kind: 'task.cgroup', ts: this.ts++, cgroup: id, pid: 0, tid: 0, path: `/${task}`, task });
+      this.feed({ kind: 'task.cgroup', ts: this.ts++, cgroup: id, pid: 0, tid: 0, path: task.startsWith('/') ? task : `/${task}`, task });
     }
     return id;
+  }
+  /** The task's cgroup is removed (a later use of the name makes a new one). */
+  gone(task: string): void {
+    const id = this.cg.get(task);
+    if (id === undefined) return;
+    this.cg.delete(task);
+    this.feed({ kind: 'task.cgroup_gone', ts: this.ts++, cgroup: id, pid: 0, tid: 0, path: task.startsWith('/') ? task : `/${task}`, task });
   }
   b(task: string, pid: number) {
     return { ts: this.ts++, cgroup: this.cgroup(task), pid, tid: pid };
