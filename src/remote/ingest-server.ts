@@ -67,6 +67,8 @@ export interface IngestServerOptions {
   hostEpochNs: bigint;
   /** Where the sequence ledger lives between runs (dedup and gaps across a host restart). */
   ledgerFile?: string;
+  /** Sandboxes not seen for this long leave the ledger (default 7 days). */
+  ledgerRetainMs?: number;
   /** A stream that sends nothing (not even clock answers) for this long is cut off and reported. */
   silenceMs?: number;
   /** Host clock probe period. */
@@ -92,7 +94,6 @@ interface Stream {
   welcomed: boolean;
   hello?: AgentMessage['hello'];
   ended: boolean;
-  ackPending: boolean;
   stats: { events: number; duplicates: number; gaps: number; gapEvents: number; dropped: number; malformed: number };
   timer?: NodeJS.Timeout;
 }
@@ -105,9 +106,13 @@ export class IngestServer {
   private readonly ledger: SequenceLedger;
   private readonly streams = new Map<string, Stream>();
   private readonly past = new Map<string, AgentStatus>();
+  /** Streams with events not yet acknowledged (one acknowledgement round for all of them). */
+  private readonly ackDue = new Set<Stream>();
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: IngestServerOptions) {
-    this.ledger = new SequenceLedger(o.ledgerFile);
+    this.ledger = new SequenceLedger(o.ledgerFile, { ...(o.ledgerRetainMs !== undefined && { retainMs: o.ledgerRetainMs }) });
+    for (const p of this.ledger.loadProblems) o.log.warn({ ledger: o.ledgerFile }, `sequence ledger: ${p}`);
     this.grpc = new Server({ 'grpc.max_receive_message_length': 16 << 20, 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 });
     this.grpc.addService(agentProtocol().service, { StreamEvents: (call: ServerDuplexStream<AgentMessage, HostMessage>) => this.stream(call) });
     // TLS is terminated by the listener; verified sockets are handed to gRPC as they are
@@ -177,7 +182,6 @@ export class IngestServer {
       lastMessage: Date.now(),
       welcomed: false,
       ended: false,
-      ackPending: false,
       stats: { events: 0, duplicates: 0, gaps: 0, gapEvents: 0, dropped: 0, malformed: 0 },
     };
     this.streams.set(sandbox, s);
@@ -263,7 +267,7 @@ export class IngestServer {
     s.info = info;
     const out = this.ledger.hello(s.sandbox, h.run, first);
     if (out.gap) this.gap(s, out.gap, 'the agent no longer holds events the host never received');
-    this.ledger.save();
+    this.saveLedger();
     s.welcomed = true;
     const e = s.clock.estimate()!;
     this.o.log.info(
@@ -326,22 +330,28 @@ export class IngestServer {
   }
 
   /**
-   * One acknowledgement for all the batches that arrived within 10 ms (the
-   * agent keeps 32 batches in flight, so this never stalls it): outputs
-   * flushed, then the ledger saved, then the ack, so what is acknowledged is
-   * written and a restarted host knows it has it. Detection does not wait for
-   * this: events go through the pipeline as they arrive.
+   * One acknowledgement round for all the batches that arrived within 10 ms,
+   * whatever stream they came on (an agent keeps 32 batches in flight, so
+   * this never stalls it): outputs flushed, then the ledger saved, once,
+   * then an ack on each stream, so what is acknowledged is written and a
+   * restarted host knows it has it. Detection does not wait for this:
+   * events go through the pipeline as they arrive.
    */
   private scheduleAck(s: Stream): void {
-    if (s.ackPending) return;
-    s.ackPending = true;
-    setTimeout(() => {
-      s.ackPending = false;
-      if (s.ended) return;
+    this.ackDue.add(s);
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      const due = [...this.ackDue].filter((x) => !x.ended);
+      this.ackDue.clear();
+      if (due.length === 0) return;
       this.o.beforeAck?.();
-      this.ledger.save();
-      s.call.write({ ack: { up_to: String(this.ledger.next(s.sandbox) ?? 0) } });
+      this.saveLedger();
+      for (const x of due) x.call.write({ ack: { up_to: String(this.ledger.next(x.sandbox) ?? 0) } });
     }, 10);
+  }
+
+  private saveLedger(): void {
+    this.ledger.save(new Set(this.streams.keys()));
   }
 
   private end(s: Stream, code: status | undefined, reason: string, clean: boolean): void {
@@ -368,6 +378,7 @@ export class IngestServer {
     for (const s of [...this.streams.values()]) this.end(s, status.UNAVAILABLE, 'the host is shutting down', true);
     this.grpc.forceShutdown();
     await this.listener.close();
-    this.ledger.save();
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.saveLedger();
   }
 }
