@@ -4,6 +4,7 @@ import { benchReplay } from './replay.js';
 import { benchSiem } from './siem.js';
 import { benchAgentLink } from './agent-link.js';
 import { benchBaselineCost } from './baseline-cost.js';
+import { benchChurn } from './churn.js';
 
 /**
  * `npm run bench`: CPU and memory figures that need no kernel.
@@ -61,6 +62,12 @@ if (baselineEvents > 0) {
   console.log(`baseline scoring cost, ${baselineEvents.toLocaleString()}-event trace replayed with and without a baseline…`);
   const b = await benchBaselineCost(baselineEvents);
   console.log(`  off ${Math.round(b.offPerS).toLocaleString()} events/s, on ${Math.round(b.onPerS).toLocaleString()} events/s: scoring costs ${b.ratio.toFixed(2)}× the time`);
+}
+const churn = Number(process.env.BENCH_CHURN_SANDBOXES ?? 100_000);
+if (churn > 0) {
+  console.log(`sandbox churn, ${churn.toLocaleString()} sandboxes made, run and removed one after another (policy and baseline in force)…`);
+  const ch = benchChurn(churn);
+  console.log(`  heap after each quarter: ${ch.heapMiB.map((h) => `${h.toFixed(1)} MiB`).join(', ')}; serve's ledger write per acknowledgement with ${churn.toLocaleString()} sandboxes: ${ch.ledgerSaveMs.toFixed(3)} ms`);
 }
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
 const m = benchMemoryPerFd(2000, 500);
