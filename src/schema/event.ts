@@ -240,7 +240,7 @@ export const IoXfer = z.object({
 export const EnforceKill = z.object({ ...base, kind: z.literal('enforce.kill'), what: z.enum(['exec', 'connect']), intent: z.string(), detail: z.string() });
 export const Loss = z.object({ ...base, kind: z.literal('loss'), events: z.number().int().nonnegative(), source: z.string() });
 
-/** A process that existed before monitoring began, read from /proc. */
+/** A process that existed before monitoring began, read from /proc; or, at the start of a later segment of a rotated recording, one the state knew. */
 export const SnapshotProcess = z.object({
   ...base,
   kind: z.literal('snapshot.process'),
@@ -249,8 +249,10 @@ export const SnapshotProcess = z.object({
   exe: z.string().optional(),
   argv: z.array(z.string()),
   cwd: z.string().optional(),
+  /** Its process tree (the pid of its topmost ancestor in the same cgroup), when the state knew it. */
+  tree: z.number().int().optional(),
 });
-/** A descriptor that was open before monitoring began, read from /proc/PID/fd and fdinfo. */
+/** A descriptor that was open before monitoring began, read from /proc/PID/fd and fdinfo; or, at the start of a later segment of a rotated recording, one the state knew. */
 export const SnapshotFd = z.object({
   ...base,
   kind: z.literal('snapshot.fd'),
@@ -263,6 +265,13 @@ export const SnapshotFd = z.object({
   local: Endpoint.optional(),
   peer: Endpoint.optional(),
   peer_obj: objOrNull.optional(),
+  /** The object's path when it is not `target` (a memfd's name, a file of unknown type). */
+  path: z.string().optional(),
+  sock_type: z.number().int().optional(),
+  /** A socket made by accept(2). */
+  accepted: z.literal(true).optional(),
+  /** The open flags were never seen (`flags` then holds O_CLOEXEC at most). */
+  flags_unknown: z.literal(true).optional(),
 });
 /** Names a cgroup id the first time it is seen, so a trace is self-describing. */
 export const TaskCgroup = z.object({ ...base, kind: z.literal('task.cgroup'), path: z.string(), task: z.string() });

@@ -57,10 +57,13 @@ export const onUnlink: Handler<'file.unlink'> = (st, ev, p) => {
 
 export const onSnapshotFd: Handler<'snapshot.fd'> = (st, ev, p) => {
   const id = ev.obj ?? st.objects.syntheticId();
+  const path = ev.path ?? (ev.object_type === 'file' || ev.object_type === 'dir' || ev.object_type === 'device' ? ev.target : undefined);
   const o = st.objects.upsert(id, {
     type: ev.object_type,
-    ...(ev.object_type === 'file' || ev.object_type === 'dir' || ev.object_type === 'device' ? { path: ev.target } : {}),
+    ...(path !== undefined && { path }),
     ...(ev.family !== undefined && { family: ev.family }),
+    ...(ev.sock_type !== undefined && { sockType: ev.sock_type }),
+    ...(ev.accepted && { accepted: true }),
     ...(ev.local !== undefined && { local: ev.local }),
     ...(ev.peer !== undefined && { peer: ev.peer }),
   });
@@ -68,7 +71,7 @@ export const onSnapshotFd: Handler<'snapshot.fd'> = (st, ev, p) => {
     const peer = st.objects.upsert(ev.peer_obj, { type: 'socket', family: 'unix' });
     st.objects.link(o, peer);
   }
-  st.install(p.fds, ev.fd, o, ev.flags & ~O_CLOEXEC, (ev.flags & O_CLOEXEC) !== 0);
+  st.install(p.fds, ev.fd, o, ev.flags_unknown ? undefined : ev.flags & ~O_CLOEXEC, (ev.flags & O_CLOEXEC) !== 0);
   const v = st.viewOf(p.fds, ev.fd);
   return v && { res: { fd: v } };
 };

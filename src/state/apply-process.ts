@@ -82,6 +82,7 @@ export const onSnapshotProcess: Handler<'snapshot.process'> = (_st, ev, p) => {
   if (ev.exe !== undefined) p.exe = ev.exe;
   if (ev.cwd !== undefined) p.cwd = ev.cwd;
   p.argv = ev.argv;
+  if (ev.tree !== undefined) p.tree = ev.tree;
 };
 
 export const onTaskCgroup: Handler<'task.cgroup'> = (st, ev: EventOf<'task.cgroup'>) => {
