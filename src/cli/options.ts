@@ -31,6 +31,16 @@ export function addDeliveryOption(cmd: Command): Command {
   );
 }
 
+/** A size such as 512M, 1G, 64K or a number of bytes (binary units). */
+export function byteSize(name: string) {
+  return (v: string): number => {
+    const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(v.trim());
+    const n = m === null ? NaN : Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
+    if (!Number.isFinite(n) || n < 2 ** 20) throw new InvalidArgumentError(`${name} must be a size of at least 1M, such as 256M, 1G or 1048576 (bytes)`);
+    return Math.floor(n);
+  };
+}
+
 export function positiveNumber(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');

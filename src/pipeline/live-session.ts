@@ -10,6 +10,7 @@ import type { ScoringOptions } from '../correlate/baseline-scorer.js';
 import { runHeader } from './run-header.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
+import { stateSnapshot } from '../state/state-snapshot.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
 import type { OutputsFile } from '../schema/outputs.js';
 import type { AuditSettings } from './audit-trail.js';
@@ -55,6 +56,10 @@ export interface LiveSessionOptions {
   /** Folder with data-classes.yaml (default: the installed rules/). */
   rulesDir?: string;
   record?: string;
+  /** Record in segments of about this many bytes (uncompressed), each replayable on its own. */
+  recordRotateBytes?: number;
+  /** Earlier segments of this run kept (the oldest removed); all when undefined. */
+  recordKeep?: number;
   durationS?: number;
   ringPages?: number;
   /** Most keys per BPF map of the probe (tests fill maps with small values). */
@@ -131,6 +136,8 @@ export interface LiveSessionSummary {
   /** From asking bpftrace to stop (after the drain) to its last record read. */
   stopMs: number;
   commandExit?: { code: number | null; signal: NodeJS.Signals | null };
+  /** With --record: events recorded, segments written (1 without rotation), segments removed to keep within --record-keep. */
+  recorded?: { events: number; segments: number; segmentsRemoved: number };
 }
 
 function monoNow(): bigint {
@@ -240,7 +247,19 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   o.onHeader?.(header);
   const sinks = o.sinks ?? (o.analysis === false ? openSinks({}, header) : openSinks(o, header));
   const { audit, siem } = sinks;
-  const recorder = o.record ? new TraceRecorder(o.record, header) : undefined;
+  if (o.recordRotateBytes !== undefined && o.analysis === false) {
+    throw new ChainwatchError('USAGE', 'a rotated recording starts each segment with the analysis state, and this session keeps none', { fix: 'record without rotation here, or rotate on the host (chainwatch serve)' });
+  }
+  const state = new SystemState();
+  const recorder = o.record
+    ? new TraceRecorder(
+        o.record,
+        header,
+        o.recordRotateBytes === undefined
+          ? undefined
+          : { bytes: o.recordRotateBytes, ...(o.recordKeep !== undefined && { keep: o.recordKeep }), snapshot: (ts) => stateSnapshot(state, ts) },
+      )
+    : undefined;
   if (recorder?.keptPrevious !== undefined) log.warn({ record: o.record, previous: recorder.keptPrevious }, 'an earlier trace at the --record path was moved aside, not overwritten');
   // appended, never truncated: a watch restarted as a service keeps the findings of its earlier runs
   const findingsOut = o.findings ? new JsonlWriter(o.findings, true) : undefined;
@@ -300,7 +319,6 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     });
   }
   const eventsOut = o.events ? new JsonlWriter(o.events, true) : undefined;
-  const state = new SystemState();
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
     if (o.sinks === undefined) await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
@@ -461,6 +479,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     probeStop: bpf.ended ?? 'exit',
     stopMs,
     ...(commandExit && { commandExit }),
+    ...(recorder && { recorded: { events: recorder.events, segments: recorder.rotations + 1, segmentsRemoved: recorder.removed } }),
   };
   return summary;
 }

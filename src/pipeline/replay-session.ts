@@ -1,4 +1,4 @@
-import { defaultIfEmpty, lastValueFrom, tap } from 'rxjs';
+import { concat, defaultIfEmpty, defer, lastValueFrom, skip, tap } from 'rxjs';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { TraceHeader } from '../schema/trace-header.js';
@@ -59,90 +59,150 @@ export interface ReplayTraceSummary {
   elapsedMs: number;
 }
 
+/** A trace to replay, its header read. */
+interface TraceFile {
+  file: string;
+  imported: boolean;
+  header: TraceHeader;
+}
+
+/** `next` is the segment of a rotated recording that follows `prev` (same run, next index). */
+function continues(prev: TraceFile, next: TraceFile): boolean {
+  const a = prev.header.segment;
+  const b = next.header.segment;
+  return !prev.imported && !next.imported && a !== undefined && b !== undefined && a.run === b.run && b.index === a.index + 1;
+}
+
 /**
  * Replays recorded traces through the same analysis pipeline as `watch`
  * (state, flow, chain rules, findings), one trace after another, each with
  * its own state: a trace is one host's stream from its own epoch. Events
  * are replayed in recorded order, which is the order `watch` analysed them
  * in (the recorder sits after the reorder stage), so the findings are the
- * same ones `watch` produced.
+ * same ones `watch` produced. Consecutive segments of one rotated recording
+ * (`watch --record-rotate`), given in order, are one stream: state, data
+ * flow and open chains carry over, and each later segment's state events
+ * are skipped; a segment given on its own starts from them.
  */
 export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]> {
   const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
   const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
   const out: ReplayTraceSummary[] = [];
   try {
+    const groups: TraceFile[][] = [];
     for (const file of o.traces) {
       const imported = importFormatOf(file) !== undefined;
-      const header = imported ? await importHeader(file) : await readTraceHeader(file);
-      const stats = newTraceReadStats(file);
-      const importStats = newImportStats();
-      const paced = o.speed === undefined ? {} : { speed: o.speed };
-      const source$ = imported ? readImport(file, header, stats, importStats) : readTrace(file, stats, paced);
-      o.onTraceStart?.(stats);
-      let findings = 0;
-      const state = new SystemState();
-      const sinks = openSinks(o, header);
-      const { audit, siem } = sinks;
-      const correlation = buildCorrelation({
-        rulesDir: o.rulesDir,
-        host: header.host,
-        wallEpochNs: BigInt(header.wall_epoch_ns),
-        policy: o.policy,
-        baselines: o.baselines,
-        scoring: o.scoring,
-        learner: o.learner,
-        onFinding: (f) => {
-          findings++;
-          audit?.finding(f);
-          siem?.finding(f);
-          findingsOut?.write(f);
-          o.onFinding?.(f);
-        },
-      });
-      if ((o.policy?.sha256 ?? null) !== header.policy_sha256) {
-        log.info({ file, recorded_policy: header.policy_sha256, replay_policy: o.policy?.sha256 ?? null }, 'replaying under a different policy than the one in force when this was recorded');
+      const t: TraceFile = { file, imported, header: imported ? await importHeader(file) : await readTraceHeader(file) };
+      const last = groups.at(-1)?.at(-1);
+      if (last !== undefined && continues(last, t)) groups.at(-1)!.push(t);
+      else {
+        if (t.header.segment !== undefined && t.header.segment.index > 0) {
+          log.info({ file, run: t.header.segment.run, segment: t.header.segment.index }, 'a later segment of a rotated recording without the one before it: replayed from the state it starts with (data followed from earlier segments is not known)');
+        }
+        groups.push([t]);
       }
-      const t0 = performance.now();
-      try {
-        await lastValueFrom(
-          source$.pipe(
-            analyze(state, correlation),
-            tap((ev) => {
-              audit?.event(ev);
-              eventsOut?.write(ev);
-              o.onEvent?.(ev);
-            }),
-            defaultIfEmpty(undefined),
-          ),
-        );
-      } catch (e) {
-        // a bad line stops the replay, but what the events before it proved is still reported
-        for (const f of correlation.correlator.flush()) correlation.onFinding(f);
-        await sinks.close(`failed: ${(e as Error).message}`, { file });
-        throw e;
-      }
-      await sinks.close('replayed', { file, events: stats.events, ...(stats.cut && { cut: stats.cut }) });
-      const summary: ReplayTraceSummary = {
-        file,
-        header,
-        events: stats.events,
-        findings,
-        ...(stats.cut && { cut: stats.cut }),
-        ...(imported && { imported: importStats }),
-        state: { ...state.stats },
-        elapsedMs: performance.now() - t0,
-      };
-      if (stats.cut) log.warn({ file, last_whole_line: stats.cut.lastWholeLine, reason: stats.cut.reason }, 'trace is cut off: replayed everything before the cut');
-      if (imported) {
-        log.info({ file, format: header.imported_from?.format, records: importStats.records, events: importStats.events, unmapped: importStats.unmapped, unpaired: importStats.unpaired, unknown_flags: importStats.unknownFlags, snapshot_fds: importStats.snapshotFds, socket_ends_inferred: importStats.socketEndsInferred, malformed: importStats.malformed, malformed_lines: importStats.malformedLines, annotations: header.annotations }, 'recording imported');
-      }
-      log.info({ file, events: summary.events, findings, elapsed_ms: Math.round(summary.elapsedMs) }, 'trace replayed');
-      out.push(summary);
     }
+    for (const group of groups) out.push(...(await replayGroup(group, o, findingsOut, eventsOut)));
   } finally {
     await eventsOut?.close();
     await findingsOut?.close();
   }
   return out;
+}
+
+/** One stream: a trace, or consecutive segments of one rotated recording. One summary per file. */
+async function replayGroup(group: TraceFile[], o: ReplayOptions, findingsOut: JsonlWriter | undefined, eventsOut: JsonlWriter | undefined): Promise<ReplayTraceSummary[]> {
+  const head = group[0]!;
+  const header = head.header;
+  const parts = group.map((t) => ({ t, stats: newTraceReadStats(t.file), importStats: newImportStats(), findings: 0, elapsedMs: 0 }));
+  const paced = o.speed === undefined ? {} : { speed: o.speed };
+  let findings = 0;
+  const state = new SystemState();
+  const sinks = openSinks(o, header);
+  const { audit, siem } = sinks;
+  const correlation = buildCorrelation({
+    rulesDir: o.rulesDir,
+    host: header.host,
+    wallEpochNs: BigInt(header.wall_epoch_ns),
+    policy: o.policy,
+    baselines: o.baselines,
+    scoring: o.scoring,
+    learner: o.learner,
+    onFinding: (f) => {
+      findings++;
+      audit?.finding(f);
+      siem?.finding(f);
+      findingsOut?.write(f);
+      o.onFinding?.(f);
+    },
+  });
+  if ((o.policy?.sha256 ?? null) !== header.policy_sha256) {
+    log.info({ file: head.file, recorded_policy: header.policy_sha256, replay_policy: o.policy?.sha256 ?? null }, 'replaying under a different policy than the one in force when this was recorded');
+  }
+  const t0 = performance.now();
+  let tPart = t0;
+  const source$ = concat(
+    ...parts.map((p, k) =>
+      defer(() => {
+        o.onTraceStart?.(p.stats);
+        const src = p.t.imported ? readImport(p.t.file, p.t.header, p.stats, p.importStats) : readTrace(p.t.file, p.stats, paced);
+        // a continuing segment starts with the state the stream already has
+        return (k > 0 ? src.pipe(skip(p.t.header.segment!.snapshot_events)) : src).pipe(
+          tap({
+            complete: () => {
+              const now = performance.now();
+              p.findings = findings - parts.slice(0, k).reduce((n, q) => n + q.findings, 0);
+              p.elapsedMs = now - tPart;
+              tPart = now;
+            },
+          }),
+        );
+      }),
+    ),
+  );
+  const files = group.map((t) => t.file);
+  try {
+    await lastValueFrom(
+      source$.pipe(
+        analyze(state, correlation),
+        tap((ev) => {
+          audit?.event(ev);
+          eventsOut?.write(ev);
+          o.onEvent?.(ev);
+        }),
+        defaultIfEmpty(undefined),
+      ),
+    );
+  } catch (e) {
+    // a bad line stops the replay, but what the events before it proved is still reported
+    for (const f of correlation.correlator.flush()) correlation.onFinding(f);
+    await sinks.close(`failed: ${(e as Error).message}`, { file: files.join(' ') });
+    throw e;
+  }
+  const before = findings;
+  for (const f of correlation.correlator.flush()) correlation.onFinding(f);
+  parts.at(-1)!.findings += findings - before;
+  const events = parts.reduce((n, p) => n + p.stats.events, 0);
+  const cut = parts.find((p) => p.stats.cut)?.stats.cut;
+  await sinks.close('replayed', { file: files.join(' '), events, ...(cut && { cut }) });
+  return parts.map((p) => {
+    const { file, imported, header: h } = p.t;
+    const summary: ReplayTraceSummary = {
+      file,
+      header: h,
+      events: p.stats.events,
+      findings: p.findings,
+      ...(p.stats.cut && { cut: p.stats.cut }),
+      ...(imported && { imported: p.importStats }),
+      state: { ...state.stats },
+      elapsedMs: p.elapsedMs,
+    };
+    if (p.stats.cut) log.warn({ file, last_whole_line: p.stats.cut.lastWholeLine, reason: p.stats.cut.reason }, 'trace is cut off: replayed everything before the cut');
+    if (imported) {
+      const s = p.importStats;
+      log.info({ file, format: h.imported_from?.format, records: s.records, events: s.events, unmapped: s.unmapped, unpaired: s.unpaired, unknown_flags: s.unknownFlags, snapshot_fds: s.snapshotFds, socket_ends_inferred: s.socketEndsInferred, malformed: s.malformed, malformed_lines: s.malformedLines, annotations: h.annotations }, 'recording imported');
+    }
+    log.info({ file, events: summary.events, findings: summary.findings, elapsed_ms: Math.round(summary.elapsedMs), ...(h.segment && { run: h.segment.run, segment: h.segment.index }) }, 'trace replayed');
+    return summary;
+  });
 }

@@ -44,6 +44,8 @@ export const TraceHeader = z.object({
       labels: z.unknown().optional(),
     })
     .optional(),
+  /** A segment of a rotated recording: the run it belongs to, its place in it, and how many events after the header are the state it starts with (a replay continuing from the previous segment skips them). */
+  segment: z.object({ run: z.string().min(1), index: z.number().int().nonnegative(), snapshot_events: z.number().int().nonnegative() }).optional(),
   /** Points in time the recording's labels name (LID-DS exploit start), in the trace's ts. */
   annotations: z.array(z.object({ ts: z.number().int(), label: z.string(), source: z.string().optional() })).optional(),
 });

@@ -76,7 +76,8 @@ export function replayCommand(): Command {
         const cut = summaries.filter((s) => s.cut);
         log[cut.length > 0 ? 'warn' : 'info'](
           {
-            traces: summaries.map((s) => ({ file: s.file, events: s.events, findings: s.findings, elapsed_ms: Math.round(s.elapsedMs), ...(s.cut && { cut: s.cut }) })),
+            // processes first seen mid-stream and descriptors that named nothing known: how complete the picture was
+            traces: summaries.map((s) => ({ file: s.file, events: s.events, findings: s.findings, elapsed_ms: Math.round(s.elapsedMs), unknown_processes: s.state.unknownProcesses, unresolved_fds: s.state.unresolved, ...(s.cut && { cut: s.cut }) })),
           },
           cut.length > 0 ? `done; ${cut.length} trace(s) cut off (replayed up to the last whole line)` : 'done',
         );

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -23,6 +23,8 @@ export function watchCommand(): Command {
     .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout); a file is appended to')
     .option('--rules <dir>', 'folder with data-classes.yaml (default: the installed rules/)')
     .option('--record <file>', 'record the trace (header + canonical events) for replay; an earlier trace at that path is moved aside (NAME.1.EXT), not overwritten')
+    .addOption(new Option('--record-rotate <size>', 'with --record: start a new segment every SIZE of JSON (e.g. 256M); earlier ones are moved aside as NAME.N.EXT, and each starts with the state so it replays on its own').argParser(byteSize('--record-rotate')))
+    .addOption(new Option('--record-keep <n>', 'with --record-rotate: keep this many earlier segments of the run (the oldest are removed)').argParser(positiveInt('--record-keep')))
     .option('--policy <file>', 'capability policy (default: the installed rules/policy.yaml)')
     .option('--no-policy', 'no capability policy (chain rules only)')
     .option('--enforce', 'kill processes that violate an intent with on_violation: kill (default: dry run, findings say would-kill)')
@@ -40,6 +42,12 @@ export function watchCommand(): Command {
             : command.length > 0
               ? { mode: 'command', argv: command }
               : { mode: 'host' };
+      if ((opts.recordRotate !== undefined || opts.recordKeep !== undefined) && opts.record === undefined) {
+        throw new ChainwatchError('USAGE', '--record-rotate and --record-keep need --record FILE', { fix: 'chainwatch watch --record /var/lib/chainwatch/host.trace.jsonl.zst --record-rotate 256M --record-keep 20' });
+      }
+      if (opts.recordKeep !== undefined && opts.recordRotate === undefined) {
+        throw new ChainwatchError('USAGE', '--record-keep needs --record-rotate SIZE (without rotation there is one file)', { fix: 'add --record-rotate 256M' });
+      }
       if (opts.events === undefined && opts.record === undefined && opts.findings === undefined) opts.findings = '-';
       oneStdoutStream(opts);
       const stopSignal = stopOnSignals(log, 'stopping: reading what the probe still holds');
@@ -68,6 +76,8 @@ export function watchCommand(): Command {
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),
         ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
         ...(opts.record !== undefined && { record: String(opts.record) }),
+        ...(opts.recordRotate !== undefined && { recordRotateBytes: opts.recordRotate as number }),
+        ...(opts.recordKeep !== undefined && { recordKeep: opts.recordKeep as number }),
         ...(opts.duration !== undefined && { durationS: opts.duration as number }),
       });
       const level = summary.lostEvents > 0 || summary.malformedLines > 0 ? 'warn' : 'info';
