@@ -49,50 +49,61 @@ export interface LoadSummary {
 }
 
 /**
- * Loads traces into DuckDB: each trace is replayed through the same pipeline
- * as `watch` (so events carry their resolved processes and objects, and the
- * findings are computed), spooled as JSON Lines, then bulk-read by DuckDB.
+ * Loads traces into DuckDB: the traces are replayed through the same
+ * pipeline as `watch` (so events carry their resolved processes and objects,
+ * and the findings are computed; consecutive segments of one rotated
+ * recording as one stream, as `replay` does), each trace's rows spooled as
+ * JSON Lines, then bulk-read by DuckDB. A finding belongs to the trace being
+ * read when it was made.
  */
 export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<LoadSummary> {
   const db = store ?? (await DuckDbStore.open(o.db));
   const tmp = mkdtempSync(join(tmpdir(), 'cw-load-'));
   const summary: LoadSummary = { traces: [], extraFindings: 0 };
   try {
-    for (const [i, file] of o.traces.entries()) {
-      const trace = basename(file);
-      const events = new LineSpool(join(tmp, `events-${i}.jsonl`));
-      const findings = new LineSpool(join(tmp, `findings-${i}.jsonl`));
-      const t0 = performance.now();
-      const [s] = await runReplay({
-        traces: [file],
-        ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
-        onEvent: (ev) => events.add(JSON.stringify(eventRow(trace, ev))),
-        onFinding: (f) => findings.add(JSON.stringify(f)),
-      });
-      events.close();
-      findings.close();
+    const spools = new Map<string, { trace: string; events: LineSpool; findings: LineSpool }>();
+    let current: { trace: string; events: LineSpool; findings: LineSpool } | undefined;
+    const t0 = performance.now();
+    const replayed = await runReplay({
+      traces: o.traces,
+      ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
+      onTraceStart: (stats) => {
+        const i = spools.size;
+        current = { trace: basename(stats.file), events: new LineSpool(join(tmp, `events-${i}.jsonl`)), findings: new LineSpool(join(tmp, `findings-${i}.jsonl`))};
+        spools.set(stats.file, current);
+      },
+      onEvent: (ev) => current!.events.add(JSON.stringify(eventRow(current!.trace, ev))),
+      onFinding: (f) => current!.findings.add(JSON.stringify(f)),
+    });
+    const replayMs = performance.now() - t0;
+    for (const s of replayed) {
+      const sp = spools.get(s.file)!;
+      sp.events.close();
+      sp.findings.close();
       const t1 = performance.now();
-      const h = s!.header;
+      const h = s.header;
       const loaded = await db.loadTrace(
         {
-          trace,
+          trace: sp.trace,
           host: h.host,
           kernel: h.kernel,
           startTime: h.start_time,
           wallEpochNs: h.wall_epoch_ns,
           scope: h.scope,
           header: h,
-          events: s!.events,
-          cut: s!.cut ? `after line ${s!.cut.lastWholeLine}: ${s!.cut.reason}` : null,
+          // a continuing segment's state events were not replayed again: the rows are what the stream had
+          events: sp.events.lines,
+          cut: s.cut ? `after line ${s.cut.lastWholeLine}: ${s.cut.reason}` : null,
         },
-        events.file,
-        findings.lines > 0 ? findings.file : undefined,
+        sp.events.file,
+        sp.findings.lines > 0 ? sp.findings.file : undefined,
       );
       const loadMs = performance.now() - t1;
-      log.info({ trace, events: loaded.events, findings: loaded.findings, replay_ms: Math.round(t1 - t0), load_ms: Math.round(loadMs) }, 'trace loaded');
-      summary.traces.push({ trace, events: loaded.events, findings: loaded.findings, replayMs: t1 - t0, loadMs, ...(s!.cut && { cut: s!.cut.reason }) });
-      rmSync(events.file, { force: true });
+      log.info({ trace: sp.trace, events: loaded.events, findings: loaded.findings, load_ms: Math.round(loadMs) }, 'trace loaded');
+      summary.traces.push({ trace: sp.trace, events: loaded.events, findings: loaded.findings, replayMs: s.elapsedMs, loadMs, ...(s.cut && { cut: s.cut.reason }) });
+      rmSync(sp.events.file, { force: true });
     }
+    log.info({ traces: replayed.length, replay_ms: Math.round(replayMs) }, 'traces replayed for loading');
     for (const f of o.findings ?? []) summary.extraFindings += await db.loadFindings(basename(f), f);
     await db.derive();
   } finally {

@@ -1,46 +1,16 @@
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastValueFrom, tap } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../schema/finding.js';
-import { TraceRecorder } from '../sinks/trace-recorder.js';
-import { newTraceReadStats, readTrace, readTraceHeader } from '../source/trace-reader.js';
-import { stateSnapshot } from '../state/state-snapshot.js';
-import { SystemState } from '../state/system-state.js';
+import { readTraceHeader } from '../source/trace-reader.js';
+import { rerecord, segmentsOf } from '../testing/rotate.js';
 import { runReplay } from './replay-session.js';
-
-/**
- * A recorded real run re-recorded as `watch --record-rotate` would record it:
- * each event recorded before the state applies it, a new segment every
- * `bytes`, started with the state as events.
- */
-async function rerecord(trace: string, target: string, bytes: number, keep?: number): Promise<TraceRecorder> {
-  const header = await readTraceHeader(trace);
-  const st = new SystemState();
-  const rec = new TraceRecorder(target, header, { bytes, ...(keep !== undefined && { keep }), snapshot: (ts) => stateSnapshot(st, ts) });
-  await lastValueFrom(readTrace(trace, newTraceReadStats(trace)).pipe(tap((ev) => {
-    rec.record(ev);
-    st.apply(ev);
-  })));
-  await rec.close();
-  return rec;
-}
 
 async function findingsOf(traces: string[]): Promise<{ findings: Finding[]; summaries: Awaited<ReturnType<typeof runReplay>> }> {
   const findings: Finding[] = [];
   const summaries = await runReplay({ traces, onFinding: (f) => findings.push(f) });
   return { findings, summaries };
-}
-
-/** Segments in recorded order: NAME.N.EXT by N, then NAME (the newest). */
-function segmentsOf(dir: string, base: string): string[] {
-  const numbered = readdirSync(dir)
-    .map((f) => /^run\.(\d+)\.trace\.jsonl\.gz$/.exec(f))
-    .filter((m) => m !== null)
-    .sort((a, b) => Number(a[1]) - Number(b[1]))
-    .map((m) => join(dir, m[0]));
-  return [...numbered, join(dir, base)];
 }
 
 describe('rotated recordings', () => {

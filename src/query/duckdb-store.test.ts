@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTraces } from '../pipeline/load-session.js';
+import { rerecord, segmentsOf } from '../testing/rotate.js';
 import { DuckDbStore } from './duckdb-store.js';
 import { normaliseRows, toCsv } from './format-rows.js';
 
@@ -95,5 +96,30 @@ describe('CSV output', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('a rotated recording loaded', () => {
+  it('its segments load as one stream: the chain crossing a segment boundary is a finding, no state event twice', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cw-duck-rot-'));
+    await rerecord(join(replays, 'pipeline-gzip-nc.trace.jsonl.gz'), join(d, 'run.trace.jsonl.gz'), 6000);
+    const segments = segmentsOf(d, 'run.trace.jsonl.gz');
+    expect(segments.length).toBeGreaterThan(3);
+    const store = await DuckDbStore.open();
+    try {
+      const r = await loadTraces({ traces: segments }, store);
+      const whole = await loadTraces({ traces: [join(replays, 'pipeline-gzip-nc.trace.jsonl.gz')] }, store);
+      const rows = async (sql: string): Promise<Record<string, unknown>[]> => {
+        const x = await store.query(sql);
+        return normaliseRows(x.rows, x.columns, x.types);
+      };
+      expect(await rows("SELECT rule, source_path FROM findings WHERE trace LIKE 'run%'")).toEqual([{ rule: 'exfil.read-then-transmit', source_path: '/etc/shadow' }]);
+      // exactly the events of the unrotated trace: each continuing segment's state events are not loaded again
+      expect(r.traces.reduce((n, t) => n + t.events, 0)).toBe(whole.traces[0]!.events);
+      const byTrace = await rows("SELECT trace, count(*) AS n FROM events WHERE trace LIKE 'run%' GROUP BY trace");
+      expect(byTrace.reduce((n, x) => n + Number(x.n), 0)).toBe(whole.traces[0]!.events);
+    } finally {
+      store.close();
+    }
   });
 });
