@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildCorrelation } from '../src/pipeline/correlation.js';
 import { SequenceLedger } from '../src/remote/sequence-ledger.js';
 import { defaultPolicyFile, loadPolicy } from '../src/rules/policy-file.js';
-import { BASELINE_FORMAT, BASELINE_VERSION, type Baseline } from '../src/schema/baseline.js';
+import { SUMMARIZE_BASELINE } from '../src/testing/fixtures.js';
 import { TestWorld } from '../src/testing/world.js';
 
 /**
@@ -21,22 +21,10 @@ export interface ChurnResult {
   ledgerSaveMs: number;
 }
 
-const baseline: Baseline = {
-  format: BASELINE_FORMAT,
-  version: BASELINE_VERSION,
-  intent: 'summarize-document',
-  learned_at: '2026-11-22T00:00:00.000Z',
-  chainwatch_version: '0.1.0',
-  traces: [],
-  runs: 10,
-  features: { bytes_out_per_byte_in: { n: 10, min: 0.01, p1: 0.01, p5: 0.02, p25: 0.05, p50: 0.1, p75: 0.2, p95: 0.3, p99: 0.4, max: 0.5 } },
-  sets: { executables: [], destinations: ['127.0.0.2:8443'], data_classes: [] },
-  transitions: {},
-};
 
 export function benchChurn(sandboxes: number): ChurnResult {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const c = buildCorrelation({ host: 'bench', wallEpochNs: 0n, policy: loadPolicy(defaultPolicyFile()), baselines: [baseline], onFinding: () => undefined });
+  const c = buildCorrelation({ host: 'bench', wallEpochNs: 0n, policy: loadPolicy(defaultPolicyFile()), baselines: [SUMMARIZE_BASELINE], onFinding: () => undefined });
   const w = new TestWorld(c.correlator);
   const heapMiB: number[] = [];
   const quarter = Math.max(1, Math.floor(sandboxes / 4));

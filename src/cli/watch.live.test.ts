@@ -103,19 +103,19 @@ c.close()`;
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('chainwatch: no process 999999999');
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    const both = cli(['watch', '--pid', '1', '--cgroup', '/x']);
-    expect(both.status).toBe(2);
-    expect(both.stderr).toContain('choose one of --cgroup, --pid or -- COMMAND');
-    const cg = cli(['watch', '--cgroup', '/no/such/cgroup']);
-    expect(cg.status).toBe(2);
-    expect(cg.stderr).toContain('does not exist');
-    const bad = cli(['watch', '--duration', 'soon']);
-    expect(bad.status).toBe(2);
-    const size = cli(['watch', '--record', '/tmp/x.jsonl', '--record-rotate', '10K']);
-    expect(size.status).toBe(2);
-    expect(size.stderr).toContain('--record-rotate must be a size of at least 1M');
-    const keep = cli(['watch', '--record-keep', '3']);
-    expect(keep.status).toBe(2);
-    expect(keep.stderr).toContain('--record-rotate and --record-keep need --record FILE');
+    // each: exit 2 and the one line that says what was wrong
+    const refused: [string[], string][] = [
+      [['watch', '--pid', '1', '--cgroup', '/x'], 'choose one of --cgroup, --pid or -- COMMAND'],
+      [['watch', '--cgroup', '/no/such/cgroup'], 'does not exist'],
+      [['watch', '--duration', 'soon'], 'must be a positive number of seconds'],
+      [['watch', '--record', '/tmp/x.jsonl', '--record-rotate', '10K'], '--record-rotate must be a size of at least 1M'],
+      [['watch', '--record-keep', '3'], '--record-rotate and --record-keep need --record FILE'],
+    ];
+    for (const [args, says] of refused) {
+      const x = cli(args);
+      expect(x.status, args.join(' ')).toBe(2);
+      expect(x.stderr, args.join(' ')).toContain(says);
+      expect(x.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 });

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCorrelation } from '../pipeline/correlation.js';
 import { loadPolicy } from '../rules/policy-file.js';
-import { BASELINE_FORMAT, BASELINE_VERSION, type Baseline } from '../schema/baseline.js';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
+import { SUMMARIZE_BASELINE } from '../testing/fixtures.js';
 import { TestWorld } from '../testing/world.js';
 import { TaskLifetimes } from './task-lifetimes.js';
 
@@ -37,24 +37,11 @@ describe('task lifetimes', () => {
   });
 });
 
-const baseline: Baseline = {
-  format: BASELINE_FORMAT,
-  version: BASELINE_VERSION,
-  intent: 'summarize-document',
-  learned_at: '2026-11-22T00:00:00.000Z',
-  chainwatch_version: '0.1.0',
-  traces: [],
-  runs: 10,
-  // a summary is smaller than what was read: sending 50 bytes per byte read deviates
-  features: { bytes_out_per_byte_in: { n: 10, min: 0.01, p1: 0.01, p5: 0.02, p25: 0.05, p50: 0.1, p75: 0.2, p95: 0.3, p99: 0.4, max: 0.5 } },
-  sets: { executables: [], destinations: ['127.0.0.2:8443'], data_classes: [] },
-  transitions: {},
-};
 
 describe('per-task memory of the correlation stages', () => {
   it('is released when a sandbox ends; its last samples are scored at that moment, and a later run of the same name is scored afresh', () => {
     const found: Finding[] = [];
-    const c = buildCorrelation({ host: 'h', wallEpochNs: 0n, policy: loadPolicy(join(import.meta.dirname, '../../rules/policy.yaml')), baselines: [baseline], scoring: { slack: 0, minSamples: 5, transitions: false }, onFinding: (f) => found.push(f) });
+    const c = buildCorrelation({ host: 'h', wallEpochNs: 0n, policy: loadPolicy(join(import.meta.dirname, '../../rules/policy.yaml')), baselines: [SUMMARIZE_BASELINE], scoring: { slack: 0, minSamples: 5, transitions: false }, onFinding: (f) => found.push(f) });
     const w = new TestWorld(c.correlator);
     const run = (task: string, pid: number): Finding[] => {
       w.proc(task, pid, 'summarizer');

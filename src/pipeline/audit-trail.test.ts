@@ -3,24 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Event } from '../schema/event.js';
-import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
+import { testHeader } from '../testing/fixtures.js';
 import { AuditTrail } from './audit-trail.js';
 
-const header: TraceHeader = {
-  type: 'header',
-  format: TRACE_FORMAT,
-  version: TRACE_VERSION,
-  host: 'test',
-  kernel: '6.0',
-  arch: 'x64',
-  chainwatch_version: '0.1.0',
-  start_time: '2026-11-21T00:00:00.000Z',
-  wall_epoch_ns: '1795380435102000000',
-  mono_epoch_ns: '1000',
-  scope: { mode: 'host' },
-  probes: [],
-  policy_sha256: null,
-};
+const header = testHeader({ mode: 'host' });
 
 const ev = (task: string): Event => ({ ts: 1, cgroup: 1, pid: 10, tid: 10, kind: 'process.exit', code: 0, group_dead: true, proc: { ppid: 1, comm: 'x', task, tree: 10 } }) as Event;
 

@@ -6,27 +6,13 @@ import { gzipSync } from 'node:zlib';
 import { lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../schema/event.js';
-import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../schema/trace-header.js';
 import { numberedName, TraceRecorder } from '../sinks/trace-recorder.js';
 import { ev } from '../testing/events.js';
+import { testHeader } from '../testing/fixtures.js';
 import { ChainwatchError } from '../util/errors.js';
 import { newTraceReadStats, readTrace, type TraceReadStats } from './trace-reader.js';
 
-const header: TraceHeader = {
-  type: 'header',
-  format: TRACE_FORMAT,
-  version: TRACE_VERSION,
-  host: 'test',
-  kernel: '6.0',
-  arch: 'x64',
-  chainwatch_version: '0.1.0',
-  start_time: '2026-11-21T00:00:00.000Z',
-  wall_epoch_ns: '1795380435102000000',
-  mono_epoch_ns: '1000',
-  scope: { mode: 'command', command: ['true'] },
-  probes: [],
-  policy_sha256: null,
-};
+const header = testHeader();
 
 const dir = mkdtempSync(join(tmpdir(), 'cw-trace-'));
 let n = 0;
