@@ -23,6 +23,7 @@ import { descendantsOf, listPids, readProcInfo, snapshotProcesses } from '../sou
 import { WatchedCommand } from '../source/watched-command.js';
 import { SystemState } from '../state/system-state.js';
 import { ChainwatchError } from '../util/errors.js';
+import { LogThrottle } from '../util/log-throttle.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
@@ -361,6 +362,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const events$ = o.analysis === false ? canonical$ : canonical$.pipe(analyze(state, correlation));
 
   let count = 0;
+  const lossLog = new LogThrottle();
+  let lostSinceLogged = 0;
   let failure: unknown;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -370,7 +373,13 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       count++;
       if (ev.kind === 'loss') {
         lossSeen += ev.events;
-        log.warn({ lost: ev.events, total: lossSeen }, 'kernel events lost');
+        lostSinceLogged += ev.events;
+        // under overload a report can come every few ms: the first few are logged, then one line per 10 s (the audit log has each)
+        const t = lossLog.take();
+        if (t.log) {
+          log.warn({ lost: lostSinceLogged, reports: t.occurrences, total: lossSeen }, 'kernel events lost');
+          lostSinceLogged = 0;
+        }
       }
       eventsOut?.write(ev);
       audit?.event(ev);
