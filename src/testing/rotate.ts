@@ -1,6 +1,5 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { lastValueFrom, tap } from 'rxjs';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { newTraceReadStats, readTrace, readTraceHeader } from '../source/trace-reader.js';
 import { stateSnapshot } from '../state/state-snapshot.js';
@@ -15,10 +14,10 @@ export async function rerecord(trace: string, target: string, bytes: number, kee
   const header = await readTraceHeader(trace);
   const st = new SystemState();
   const rec = new TraceRecorder(target, header, { bytes, ...(keep !== undefined && { keep }), snapshot: (ts) => stateSnapshot(st, ts) });
-  await lastValueFrom(readTrace(trace, newTraceReadStats(trace)).pipe(tap((ev) => {
+  await readTrace(trace, newTraceReadStats(trace)).forEach((ev) => {
     rec.record(ev);
     st.apply(ev);
-  })));
+  });
   await rec.close();
   return rec;
 }
