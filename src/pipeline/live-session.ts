@@ -9,6 +9,7 @@ import type { Baseline } from '../schema/baseline.js';
 import type { ScoringOptions } from '../correlate/baseline-scorer.js';
 import { runHeader } from './run-header.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
+import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { stateSnapshot } from '../state/state-snapshot.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
@@ -138,7 +139,9 @@ export interface LiveSessionSummary {
   stopMs: number;
   commandExit?: { code: number | null; signal: NodeJS.Signals | null };
   /** With --record: events recorded, segments written (1 without rotation), segments removed to keep within --record-keep. */
-  recorded?: { events: number; segments: number; segmentsRemoved: number };
+  recorded?: { events: number; segments: number; segmentsRemoved: number; notRecorded?: number; resumed?: number };
+  /** Outputs that could not be written in full (a full disk); the CLI exits 6 when there is one. */
+  outputFailures: OutputFailure[];
 }
 
 function monoNow(): bigint {
@@ -252,6 +255,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     throw new ChainwatchError('USAGE', 'a rotated recording starts each segment with the analysis state, and this session keeps none', { fix: 'record without rotation here, or rotate on the host (chainwatch serve)' });
   }
   const state = new SystemState();
+  // a full disk stops an output, never the monitoring: the audit log records when, the summary how much
+  const outputFailed = (file: string, why: string): void => audit?.sinkDrop(file, why);
   const recorder = o.record
     ? new TraceRecorder(
         o.record,
@@ -259,11 +264,12 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
         o.recordRotateBytes === undefined
           ? undefined
           : { bytes: o.recordRotateBytes, ...(o.recordKeep !== undefined && { keep: o.recordKeep }), snapshot: (ts) => stateSnapshot(state, ts) },
+        { onFail: outputFailed },
       )
     : undefined;
   if (recorder?.keptPrevious !== undefined) log.warn({ record: o.record, previous: recorder.keptPrevious }, 'an earlier trace at the --record path was moved aside, not overwritten');
   // appended, never truncated: a watch restarted as a service keeps the findings of its earlier runs
-  const findingsOut = o.findings ? new JsonlWriter(o.findings, true) : undefined;
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, { append: true, onFail: outputFailed }) : undefined;
   let findingCount = 0;
   const detectionMs: number[] = [];
   const correlation = buildCorrelation({
@@ -319,13 +325,14 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       }
     });
   }
-  const eventsOut = o.events ? new JsonlWriter(o.events, true) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, { append: true, onFail: outputFailed }) : undefined;
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
-    if (o.sinks === undefined) await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
+    // the files first: a failure while closing them is still recorded in the audit log
     await eventsOut?.close();
     await findingsOut?.close();
     await recorder?.close();
+    if (o.sinks === undefined) await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
   };
   const bpf = new BpftraceProcess({
     script: rendered.script,
@@ -488,7 +495,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     probeStop: bpf.ended ?? 'exit',
     stopMs,
     ...(commandExit && { commandExit }),
-    ...(recorder && { recorded: { events: recorder.events, segments: recorder.rotations + 1, segmentsRemoved: recorder.removed } }),
+    ...(recorder && { recorded: { events: recorder.events, segments: recorder.rotations + 1, segmentsRemoved: recorder.removed, ...(recorder.dropped > 0 && { notRecorded: recorder.dropped, resumed: recorder.resumed }) } }),
+    outputFailures: outputFailures([findingsOut, eventsOut, recorder]),
   };
   return summary;
 }

@@ -6,6 +6,7 @@ import type { Baseline } from '../schema/baseline.js';
 import type { FeatureSink } from '../correlate/behaviour-features.js';
 import type { ScoringOptions } from '../correlate/baseline-scorer.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
+import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
 
 import { newTraceReadStats, readTrace, readTraceHeader, type TraceReadStats } from '../source/trace-reader.js';
 import { SystemState } from '../state/system-state.js';
@@ -14,7 +15,7 @@ import type { LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation } from './correlation.js';
 import { importFormatOf, importHeader, newImportStats, readImport, type ImportStats } from './import-recording.js';
 import type { OutputsFile } from '../schema/outputs.js';
-import type { AuditSettings } from './audit-trail.js';
+import type { AuditSettings, AuditTrail } from './audit-trail.js';
 import { openSinks } from './run-sinks.js';
 import { analyze } from './pipeline.js';
 
@@ -44,6 +45,8 @@ export interface ReplayOptions {
   onEvent?: (ev: Event) => void;
   /** Called with the stats of the trace being read (progress display). */
   onTraceStart?: (stats: TraceReadStats) => void;
+  /** Called at the end when --findings or --events could not be written in full (a full disk). */
+  onOutputFailures?: (failures: OutputFailure[]) => void;
 }
 
 export interface ReplayTraceSummary {
@@ -85,8 +88,11 @@ function continues(prev: TraceFile, next: TraceFile): boolean {
  * are skipped; a segment given on its own starts from them.
  */
 export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]> {
-  const findingsOut = o.findings ? new JsonlWriter(o.findings) : undefined;
-  const eventsOut = o.events ? new JsonlWriter(o.events) : undefined;
+  // a full disk stops that output, not the replay: the audit log of the trace being replayed records when
+  const auditNow: { trail?: AuditTrail | undefined } = {};
+  const outputFailed = (file: string, why: string): void => auditNow.trail?.sinkDrop(file, why);
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, { onFail: outputFailed }) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, { onFail: outputFailed }) : undefined;
   const out: ReplayTraceSummary[] = [];
   try {
     const groups: TraceFile[][] = [];
@@ -102,16 +108,24 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
         groups.push([t]);
       }
     }
-    for (const group of groups) out.push(...(await replayGroup(group, o, findingsOut, eventsOut)));
+    for (const group of groups) out.push(...(await replayGroup(group, o, findingsOut, eventsOut, auditNow)));
   } finally {
     await eventsOut?.close();
     await findingsOut?.close();
+    const failures = outputFailures([findingsOut, eventsOut]);
+    if (failures.length > 0) o.onOutputFailures?.(failures);
   }
   return out;
 }
 
 /** One stream: a trace, or consecutive segments of one rotated recording. One summary per file. */
-async function replayGroup(group: TraceFile[], o: ReplayOptions, findingsOut: JsonlWriter | undefined, eventsOut: JsonlWriter | undefined): Promise<ReplayTraceSummary[]> {
+async function replayGroup(
+  group: TraceFile[],
+  o: ReplayOptions,
+  findingsOut: JsonlWriter | undefined,
+  eventsOut: JsonlWriter | undefined,
+  auditNow: { trail?: AuditTrail | undefined },
+): Promise<ReplayTraceSummary[]> {
   const head = group[0]!;
   const header = head.header;
   const parts = group.map((t) => ({ t, stats: newTraceReadStats(t.file), importStats: newImportStats(), findings: 0, elapsedMs: 0 }));
@@ -120,6 +134,7 @@ async function replayGroup(group: TraceFile[], o: ReplayOptions, findingsOut: Js
   const state = new SystemState();
   const sinks = openSinks(o, header);
   const { audit, siem } = sinks;
+  auditNow.trail = audit;
   const correlation = buildCorrelation({
     rulesDir: o.rulesDir,
     host: header.host,

@@ -8,6 +8,7 @@ import type { RefusedConnection } from '../remote/agent-listener.js';
 import { IngestServer, type AgentStatus, type StreamInfo } from '../remote/ingest-server.js';
 import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
+import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import { AgentLane } from './agent-lane.js';
@@ -67,6 +68,10 @@ export interface ServeSummary {
   agents: AgentStatus[];
   refusedConnections: number;
   findings: number;
+  /** Acknowledgement rounds put off while an output or the ledger could not be written. */
+  acksWithheld: number;
+  /** Outputs that could not be written in full at the end (lines still waiting when the host stopped). */
+  outputFailures: OutputFailure[];
   host?: LiveSessionSummary;
 }
 
@@ -79,11 +84,14 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const wallEpoch = BigInt(header.wall_epoch_ns);
   const sinks = openSinks(o, header);
   // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
-  const findingsOut = o.findings ? new JsonlWriter(o.findings, true, true) : undefined;
-  const eventsOut = o.events ? new JsonlWriter(o.events, true, true) : undefined;
-  const flushOutputs = (): void => {
-    findingsOut?.flush();
-    eventsOut?.flush();
+  const outputFailed = (file: string, why: string): void => sinks.audit?.sinkDrop(file, why);
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, { append: true, durable: true, onFail: outputFailed }) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, { append: true, durable: true, onFail: outputFailed }) : undefined;
+  // false while a disk refuses: the lines wait in memory, and no agent gets an ack for them
+  const flushOutputs = (): boolean => {
+    const f = findingsOut?.flush() ?? true;
+    const e = eventsOut?.flush() ?? true;
+    return f && e;
   };
   const flushTimer = setInterval(flushOutputs, 200);
   let findings = 0;
@@ -174,7 +182,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   };
   o.onReloadRequest?.(() => void reload());
   const admin = new AdminServer(o.adminSocket ?? './var/run/chainwatch-admin.sock', {
-    status: () => ({ agents: ingest.status(), refused_connections: ingest.refused, findings, policy_sha256: policy?.sha256 ?? null, lanes: lanes.size, lanes_retired: lanesRetired }),
+    status: () => ({ agents: ingest.status(), refused_connections: ingest.refused, findings, policy_sha256: policy?.sha256 ?? null, lanes: lanes.size, lanes_retired: lanesRetired, acks_withheld: ingest.acksWithheld }),
     reload,
   });
 
@@ -208,8 +216,8 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   for (const t of retiring.values()) clearTimeout(t);
   for (const lane of lanes.values()) lane.finish();
   clearInterval(flushTimer);
-  await sinks.close('stopped');
   await findingsOut?.close();
   await eventsOut?.close();
-  return { agents: ingest.status(), refusedConnections: ingest.refused, findings, ...(host && { host }) };
+  await sinks.close('stopped');
+  return { agents: ingest.status(), refusedConnections: ingest.refused, findings, acksWithheld: ingest.acksWithheld, outputFailures: [...outputFailures([findingsOut, eventsOut]), ...(host?.outputFailures ?? [])], ...(host && { host }) };
 }

@@ -8,6 +8,7 @@ import { SERVICE_PATH } from './agent-protocol.js';
 import { issueCerts } from './cert-authority.js';
 import { loadTlsFiles, type TlsMaterial } from './tls-files.js';
 import { TestServe, testAgent, testPki, traceEvents, until } from '../testing/agent-link.js';
+import { SmallDisk } from '../testing/small-disk.js';
 import type { Event } from '../schema/event.js';
 
 /**
@@ -226,6 +227,39 @@ describe('reliability', () => {
     expect(s2.findings.find((f) => f.rule === 'agent.dropped')!.summary).toMatch(/dropped 80 events/);
     expect(s2.events.filter((e) => e.kind === 'loss').map((e) => (e as { events: number; source: string })).map((e) => [e.events, e.source])).toEqual([[80, 'agent-spool']]);
     await s2.close();
+  }, 60_000);
+
+  it('the host cannot write its outputs (a full disk): acknowledgements wait, the agent keeps the events, and once there is space each is written exactly once', async () => {
+    const disk = new SmallDisk(4 << 20);
+    try {
+      const pki4 = testPki(['sbf']);
+      const eventsFile = join(disk.dir, 'events.jsonl');
+      const s = new TestServe(pki4, undefined, { events: eventsFile, findings: join(disk.dir, 'findings.jsonl') });
+      const port = await s.start();
+      disk.fill(0);
+      const agent = testAgent(pki4, 'sbf', port, recorded.header, { batchEvents: 20 });
+      agent.start();
+      for (const ev of recorded.events) agent.push(ev);
+      await until(() => s.events.length >= recorded.events.length, 10_000, 'the events analysed on the host');
+      // analysed, not acknowledged: the agent still holds them
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(agent.stats.ackedUpTo).toBe(0);
+      disk.free();
+      const stats = await agent.close(15_000);
+      expect(stats.spooled).toBe(0);
+      expect(stats.ackedUpTo).toBe(recorded.events.length);
+      const summary = await s.close();
+      expect(summary.acksWithheld).toBeGreaterThan(0);
+      expect(summary.outputFailures).toEqual([]);
+      const written = readFileSync(eventsFile, 'utf8').split('\n').slice(0, -1).map((l) => JSON.parse(l) as Event);
+      expect(payloadKinds(written)).toBe(payloadKinds(recorded.events));
+      const order = (evs: Event[]): unknown[] => evs.filter((e) => e.kind !== 'task.cgroup' && e.kind !== 'loss').map((e) => [e.kind, e.pid, e.tid]);
+      expect(order(written)).toEqual(order(recorded.events));
+      expect(s.findings.some((f) => f.rule === 'exfil.read-then-transmit')).toBe(true);
+      expect(readFileSync(join(disk.dir, 'findings.jsonl'), 'utf8').split('\n').slice(0, -1).map((l) => (JSON.parse(l) as { rule: string }).rule)).toEqual(s.findings.map((f) => f.rule));
+    } finally {
+      disk.unmount();
+    }
   }, 60_000);
 
   it('a sandbox gone: its lane is kept a while after its stream ended, then retired; the same sandbox coming back later gets a fresh lane', async () => {

@@ -73,8 +73,8 @@ export interface IngestServerOptions {
   silenceMs?: number;
   /** Host clock probe period. */
   clockMs?: number;
-  /** Called before each acknowledgement: outputs must hold what is acknowledged. */
-  beforeAck?: () => void;
+  /** Called before each acknowledgement: outputs must hold what is acknowledged; false when they could not be written (the acks wait). */
+  beforeAck?: () => boolean;
   /** A verified agent said hello: its lane, or a reason to refuse. */
   open: (info: StreamInfo) => StreamLane | string;
   onRefused?: (r: RefusedConnection) => void;
@@ -339,19 +339,43 @@ export class IngestServer {
    */
   private scheduleAck(s: Stream): void {
     this.ackDue.add(s);
-    this.ackTimer ??= setTimeout(() => {
-      this.ackTimer = undefined;
-      const due = [...this.ackDue].filter((x) => !x.ended);
-      this.ackDue.clear();
-      if (due.length === 0) return;
-      this.o.beforeAck?.();
-      this.saveLedger();
-      for (const x of due) x.call.write({ ack: { up_to: String(this.ledger.next(x.sandbox) ?? 0) } });
-    }, 10);
+    this.ackTimer ??= setTimeout(() => this.ackRound(), 10);
   }
 
-  private saveLedger(): void {
-    this.ledger.save(new Set(this.streams.keys()));
+  private ackRound(): void {
+    this.ackTimer = undefined;
+    const due = [...this.ackDue].filter((x) => !x.ended);
+    this.ackDue.clear();
+    if (due.length === 0) return;
+    if (this.o.beforeAck?.() === false || !this.saveLedger()) {
+      // the outputs or the ledger could not be written (a full disk): nothing is acknowledged that is not on disk;
+      // the agents keep what is unacknowledged, and the round is tried again in a second
+      this.acksWithheld++;
+      for (const x of due) this.ackDue.add(x);
+      this.ackTimer = setTimeout(() => this.ackRound(), 1000);
+      return;
+    }
+    for (const x of due) x.call.write({ ack: { up_to: String(this.ledger.next(x.sandbox) ?? 0) } });
+  }
+
+  /** Acknowledgement rounds put off because an output or the ledger could not be written. */
+  acksWithheld = 0;
+  private ledgerFailing = false;
+
+  /** False when the ledger file cannot be written; logged once until it can again. */
+  private saveLedger(): boolean {
+    try {
+      this.ledger.save(new Set(this.streams.keys()));
+    } catch (e) {
+      if (!this.ledgerFailing) {
+        this.o.log.error({ file: this.o.ledgerFile, err: (e as Error).message }, `cannot write the sequence ledger ${this.o.ledgerFile ?? ''}: ${(e as Error).message}; acknowledgements are withheld until it can (the agents keep the events; free space on its disk)`);
+      }
+      this.ledgerFailing = true;
+      return false;
+    }
+    if (this.ledgerFailing) this.o.log.info({ file: this.o.ledgerFile }, 'writing the sequence ledger works again');
+    this.ledgerFailing = false;
+    return true;
   }
 
   private end(s: Stream, code: status | undefined, reason: string, clean: boolean): void {

@@ -211,6 +211,9 @@ export class SequenceLedger {
    * whole ledger, atomically, when the journal has grown to twice its
    * entries). Prunes at most once a minute first.
    */
+  private rewriteDue = false;
+
+  /** Throws when the file cannot be written (a full disk); what changed is kept for the next save. */
   save(live?: ReadonlySet<string>): void {
     if (this.now() - this.lastPrune > 60_000) this.prune(live);
     if (this.file === undefined) {
@@ -220,14 +223,21 @@ export class SequenceLedger {
     }
     if (this.dirty.size === 0 && this.forgotten.size === 0) return;
     const changed = this.dirty.size + this.forgotten.size;
-    if (this.journalLines + changed > 2 * this.entries.size + 1000) {
-      this.rewrite(this.file);
-    } else {
-      const lines: string[] = [];
-      for (const s of this.forgotten) lines.push(JSON.stringify({ sandbox: s, forget: true }));
-      for (const s of this.dirty) lines.push(JSON.stringify({ sandbox: s, ...this.entries.get(s)! }));
-      appendFileSync(this.file, `${lines.join('\n')}\n`);
-      this.journalLines += lines.length;
+    try {
+      if (this.rewriteDue || this.journalLines + changed > 2 * this.entries.size + 1000) {
+        this.rewrite(this.file);
+        this.rewriteDue = false;
+      } else {
+        const lines: string[] = [];
+        for (const s of this.forgotten) lines.push(JSON.stringify({ sandbox: s, forget: true }));
+        for (const s of this.dirty) lines.push(JSON.stringify({ sandbox: s, ...this.entries.get(s)! }));
+        appendFileSync(this.file, `${lines.join('\n')}\n`);
+        this.journalLines += lines.length;
+      }
+    } catch (e) {
+      // an append may have left part of a line: the next save writes the whole ledger anew (atomically)
+      this.rewriteDue = true;
+      throw e;
     }
     this.dirty.clear();
     this.forgotten.clear();

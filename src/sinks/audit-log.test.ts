@@ -3,10 +3,11 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SmallDisk } from '../testing/small-disk.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { AuditLog, recordHash, segmentName, type AuditRecord } from './audit-log.js';
-import { verifyAudit } from './audit-verify.js';
+import { verifyAudit, type VerifyReport } from './audit-verify.js';
 import { MerkleFrontier, referenceRoot } from './merkle.js';
 import { generateAuditKey, loadPrivateKey, loadPublicKey } from './signed-note.js';
 
@@ -207,5 +208,75 @@ describe('audit log', () => {
     const anchor = JSON.parse(readFileSync(join(dir, 'anchor.json'), 'utf8')) as { first_seq: number };
     writeFileSync(join(dir, 'anchor.json'), JSON.stringify({ ...anchor, first_seq: anchor.first_seq + 1 }));
     expect(verifyAudit(dir, pub, NAME).first).toMatchObject({ problem: 'bad-signature', where: 'anchor.json' });
+  });
+});
+
+/** Every record on disk chains; at most the tail after the last checkpoint written is unsigned (the disk refused the rest). */
+function chainedUpToEnd(r: VerifyReport): void {
+  expect([undefined, 'unsigned-tail']).toContain(r.first?.problem);
+  expect(r.intactUpToSeq).toBe(r.records - 1);
+}
+
+describe('audit log on a full disk (a real tmpfs filled up)', () => {
+  const disk = new SmallDisk(512 * 1024);
+  afterAll(() => disk.unmount());
+  const open = (dir: string, maxBacklog?: number): AuditLog =>
+    new AuditLog(dir, { key, keyName: NAME, origin: 'chainwatch.test/audit', checkpointEvery: 10, checkpointMs: 0, segmentRecords: 50, ...(maxBacklog !== undefined && { maxBacklog }) });
+
+  it('records the disk refuses wait in order and are written once it takes them: nothing thrown, no line cut, the chain verifies whole', () => {
+    const dir = join(disk.dir, 'a');
+    const log = open(dir);
+    log.append('start', { version: '0.1.0' });
+    for (let i = 0; i < 20; i++) log.append('finding', { n: i });
+    disk.fill(0);
+    for (let i = 20; i < 220; i++) log.append('finding', { n: i, pad: 'x'.repeat(200) });
+    expect(log.failing).toBe('ENOSPC');
+    expect(log.unwritten).toBeGreaterThan(100);
+    // what is on disk meanwhile is whole lines that verify
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl'))) expect(readFileSync(join(dir, f), 'utf8').endsWith('\n') || readFileSync(join(dir, f), 'utf8') === '').toBe(true);
+    chainedUpToEnd(verifyAudit(dir, pub, NAME));
+    disk.free();
+    log.append('finding', { n: 220 });
+    expect(log.failing).toBeUndefined();
+    expect(log.unwritten).toBe(0);
+    expect(log.close({ reason: 'test' })).toBe(0);
+    const r = verifyAudit(dir, pub, NAME);
+    expect(r.first).toBeUndefined();
+    expect(r.ok).toBe(true);
+    expect(r.coverage.findings).toBe(221);
+    // the segments were cut where they would have been: 50 records each
+    expect(lines(seg(dir, 1))).toHaveLength(50);
+  });
+
+  it('past the backlog bound, records are not made (the chain has no hole) and a loss record says how many once writing works', () => {
+    const dir = join(disk.dir, 'b');
+    const log = open(dir, 30);
+    log.append('start', { version: '0.1.0' });
+    disk.fill(0);
+    for (let i = 0; i < 100; i++) log.append('finding', { n: i, pad: 'x'.repeat(200) });
+    expect(log.unwritten).toBe(30);
+    const notMade = log.unrecorded;
+    expect(notMade).toBeGreaterThan(60);
+    disk.free();
+    log.append('finding', { n: 100 });
+    log.close({ reason: 'test' });
+    const r = verifyAudit(dir, pub, NAME);
+    expect(r.first).toBeUndefined();
+    expect(r.ok).toBe(true);
+    const all = readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort().flatMap((f) => lines(join(dir, f)).map((l) => JSON.parse(l) as AuditRecord));
+    expect(all.filter((x) => x.type === 'loss')).toEqual([expect.objectContaining({ source: 'audit', records_not_made: notMade })]);
+  });
+
+  it('closing while the disk still refuses says how many records are not written; the log verifies up to the last one that is', () => {
+    const dir = join(disk.dir, 'c');
+    const log = open(dir);
+    log.append('start', { version: '0.1.0' });
+    for (let i = 0; i < 5; i++) log.append('finding', { n: i });
+    disk.fill(0);
+    for (let i = 5; i < 60; i++) log.append('finding', { n: i, pad: 'x'.repeat(200) });
+    const lost = log.close({ reason: 'test' });
+    disk.free();
+    expect(lost).toBeGreaterThan(0);
+    chainedUpToEnd(verifyAudit(dir, pub, NAME));
   });
 });

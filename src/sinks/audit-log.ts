@@ -1,9 +1,15 @@
 import { createHash, sign, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../util/canonical-json.js';
+import { moduleLog } from '../util/log.js';
 import { MerkleFrontier } from './merkle.js';
 import { checkpointBody, signNote } from './signed-note.js';
+
+const log = moduleLog('sinks/audit-log');
+
+/** Records kept in memory while the disk refuses them; beyond this, records are not made (counted, and recorded as a loss once writing works). */
+const MAX_BACKLOG = 200_000;
 
 /**
  * The tamper-evident audit log (docs/audit.md): append-only JSON Lines in
@@ -17,6 +23,12 @@ import { checkpointBody, signNote } from './signed-note.js';
  * A torn last line (a crash mid-write) is never rewritten: the next start
  * opens a new segment whose first record says where the tear is, and the
  * chain continues from the last whole record.
+ *
+ * A write the disk refuses (full) crashes nothing and breaks no chain: a
+ * line cut short is cut off the file again, the records wait in memory in
+ * order and are written once the disk takes them (tried every second); if
+ * that backlog reaches MAX_BACKLOG, further records are not made, and a
+ * `loss` record says how many once writing works.
  */
 export interface AuditRecord {
   seq: number;
@@ -39,6 +51,8 @@ export interface AuditOptions {
   segmentRecords?: number;
   /** Called with each signed checkpoint note (shipping it off the host: SIEM outputs). */
   onCheckpoint?: (note: string) => void;
+  /** Records kept in memory while the disk refuses them (default MAX_BACKLOG). */
+  maxBacklog?: number;
 }
 
 export const GENESIS = '0'.repeat(64);
@@ -77,6 +91,19 @@ export class AuditLog {
   private readonly segmentEnds = new Map<string, { lastTs: string; seq: number; prev: string; tree: ReturnType<MerkleFrontier['export']> }>();
   private sinceCheckpoint = 0;
   private timer: NodeJS.Timeout | undefined;
+  private lastTs = '';
+  /** Records made but not yet written, each with its segment, in order; `head` is the next to write. */
+  private backlog: { segment: number; line: string }[] = [];
+  private head = 0;
+  /** The segment the fd is open on, and its size in whole lines' bytes. */
+  private fdSegment = 0;
+  private fdBytes = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Why the last write failed, while writing fails. */
+  failing: string | undefined;
+  /** Records not made because the backlog was full; recorded as a loss once writing works. */
+  unrecorded = 0;
+  private closed = false;
   /** Where a previous run's log was torn, if it was (reported in the first record of this run). */
   readonly recovered: { segment: string; line: number; bytes: number } | undefined;
 
@@ -110,8 +137,13 @@ export class AuditLog {
       this.inSegment = lines.length;
     }
     this.recovered = torn;
+    this.lastTs = lastTs;
     // a tear, or a full segment: continue in a new one (existing bytes are never rewritten)
-    this.openSegment(torn !== undefined || this.segment === 0 || this.inSegment >= (o.segmentRecords ?? 100_000));
+    if (torn !== undefined || this.segment === 0 || this.inSegment >= (o.segmentRecords ?? 100_000)) {
+      this.segment++;
+      this.inSegment = 0;
+    }
+    this.openFd(this.segment);
     if (torn) this.append('recovery', { torn_segment: torn.segment, torn_line: torn.line, torn_bytes: torn.bytes, resumed_after_seq: this.seq - 1 });
     if (o.checkpointMs !== 0) this.timer = setInterval(() => this.sinceCheckpoint > 0 && this.checkpoint(), o.checkpointMs ?? 10_000).unref();
   }
@@ -129,30 +161,42 @@ export class AuditLog {
     return r.ts;
   }
 
-  private openSegment(fresh: boolean): void {
+  private openFd(segment: number): void {
     if (this.fd >= 0) {
       fsyncSync(this.fd);
       closeSync(this.fd);
+      this.fd = -1;
     }
-    if (fresh) {
+    this.fd = openSync(join(this.dir, segmentName(segment)), 'a');
+    this.fdSegment = segment;
+    this.fdBytes = fstatSync(this.fd).size;
+  }
+
+  /** Appends one record; returns it (undefined when the disk has refused records for so long that no more are kept). */
+  append(type: string, payload: Record<string, unknown>): AuditRecord | undefined {
+    if (this.closed) return undefined;
+    // while failing, the waiting records go first (the disk may take them again)
+    if (this.failing !== undefined) this.drain();
+    if (this.backlog.length - this.head >= (this.o.maxBacklog ?? MAX_BACKLOG)) {
+      this.unrecorded++;
+      return undefined;
+    }
+    if (this.inSegment >= (this.o.segmentRecords ?? 100_000)) {
+      // the chain's state where this segment ends: a retention anchor can start after it
+      this.segmentEnds.set(segmentName(this.segment), { lastTs: this.lastTs, seq: this.seq, prev: this.prev, tree: this.tree.export() });
       this.segment++;
       this.inSegment = 0;
     }
-    this.fd = openSync(join(this.dir, segmentName(this.segment)), 'a');
-  }
-
-  /** Appends one record; returns it. */
-  append(type: string, payload: Record<string, unknown>): AuditRecord {
-    if (this.inSegment >= (this.o.segmentRecords ?? 100_000)) this.openSegment(true);
     const base = { ...payload, seq: this.seq, ts: new Date().toISOString(), type, prev: this.prev };
     const r = { ...base, hash: recordHash(base) } as AuditRecord;
     const line = canonicalJson(r);
-    writeSync(this.fd, `${line}\n`);
-    if (this.o.fsyncEach) fsyncSync(this.fd);
+    this.backlog.push({ segment: this.segment, line });
     this.tree.append(line);
     this.seq++;
     this.inSegment++;
     this.prev = r.hash;
+    this.lastTs = r.ts;
+    this.drain();
     if (type !== 'checkpoint') {
       this.sinceCheckpoint++;
       if (this.sinceCheckpoint >= (this.o.checkpointEvery ?? 1000)) this.checkpoint();
@@ -160,13 +204,75 @@ export class AuditLog {
     return r;
   }
 
+  /** Writes the backlog in order; false when the disk refused (the rest waits, a cut line is cut off again). */
+  private drain(): boolean {
+    while (this.head < this.backlog.length) {
+      const { segment, line } = this.backlog[this.head]!;
+      try {
+        if (segment !== this.fdSegment) this.openFd(segment);
+        const buf = Buffer.from(`${line}\n`);
+        let off = 0;
+        try {
+          while (off < buf.length) off += writeSync(this.fd, buf, off);
+          if (this.o.fsyncEach) fsyncSync(this.fd);
+        } catch (e) {
+          if (off > 0) ftruncateSync(this.fd, this.fdBytes);
+          throw e;
+        }
+        this.fdBytes += buf.length;
+      } catch (e) {
+        this.writeFailed(e as Error);
+        return false;
+      }
+      this.head++;
+    }
+    this.backlog = [];
+    this.head = 0;
+    if (this.failing !== undefined) this.writeWorks();
+    return true;
+  }
+
+  private writeFailed(e: Error): void {
+    const first = this.failing === undefined;
+    this.failing = (e as NodeJS.ErrnoException).code ?? e.message;
+    if (!first) return;
+    log.error({ dir: this.dir, err: e.message }, `cannot write the audit log in ${this.dir}: ${e.message}; records wait in memory in order (up to ${this.o.maxBacklog ?? MAX_BACKLOG}) and are written once the disk takes them (free space on its disk)`);
+    this.retryTimer = setInterval(() => this.drain(), 1000).unref();
+  }
+
+  private writeWorks(): void {
+    log.info({ dir: this.dir, after: this.failing }, 'writing the audit log works again: the records kept meanwhile are written, the chain unbroken');
+    this.failing = undefined;
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.unrecorded > 0) {
+      const n = this.unrecorded;
+      this.unrecorded = 0;
+      this.append('loss', { source: 'audit', events: 0, records_not_made: n });
+    }
+  }
+
+  /** Records made but not yet on disk. */
+  get unwritten(): number {
+    return this.backlog.length - this.head;
+  }
+
   /** Signs the log as it is now (size and root over every record so far) and appends the note as a record. */
   checkpoint(): string {
     const note = signNote(checkpointBody({ origin: this.o.origin, size: this.tree.size, root: this.tree.root() }), this.o.keyName, this.o.key);
     this.append('checkpoint', { note });
-    fsyncSync(this.fd);
-    writeFileSync(join(this.dir, 'checkpoint'), note);
     this.sinceCheckpoint = 0;
+    if (this.failing === undefined) {
+      try {
+        fsyncSync(this.fd);
+        // beside, then renamed: a write the disk refuses never leaves an empty checkpoint file
+        writeFileSync(join(this.dir, 'checkpoint.tmp'), note);
+        renameSync(join(this.dir, 'checkpoint.tmp'), join(this.dir, 'checkpoint'));
+      } catch (e) {
+        // the note is in the chain (written with the backlog); the file beside it is a convenience
+        log.warn({ dir: this.dir, err: (e as Error).message }, 'could not update the checkpoint file');
+      }
+    }
     this.o.onCheckpoint?.(note);
     return note;
   }
@@ -182,9 +288,11 @@ export class AuditLog {
     const names = [...this.segmentEnds.keys()].sort();
     const current = segmentName(this.segment);
     const removable: string[] = [];
+    // never a segment with records still waiting to be written
+    const waiting = this.head < this.backlog.length ? segmentName(this.backlog[this.head]!.segment) : current;
     for (const n of names) {
       const end = this.segmentEnds.get(n)!;
-      if (n === current || Date.parse(end.lastTs) >= cutoff) break;
+      if (n === current || n >= waiting || Date.parse(end.lastTs) >= cutoff) break;
       removable.push(n);
     }
     if (removable.length === 0) return [];
@@ -205,13 +313,18 @@ export class AuditLog {
     return this.tree.size;
   }
 
-  /** The shutdown record, a final checkpoint, fsync. */
-  close(payload: Record<string, unknown> = {}): void {
+  /** The shutdown record, a final checkpoint, fsync. Returns the records that could not be written (the disk still refusing). */
+  close(payload: Record<string, unknown> = {}): number {
     if (this.timer) clearInterval(this.timer);
-    if (this.fd < 0) return;
+    if (this.closed) return 0;
     this.append('shutdown', payload);
     this.checkpoint();
-    closeSync(this.fd);
+    clearInterval(this.retryTimer);
+    const lost = this.unwritten + this.unrecorded;
+    if (lost > 0) log.error({ dir: this.dir, records: lost, err: this.failing }, `${lost} audit records could not be written before exit (the disk refused them): the log ends at the last record written, and verifies up to it`);
+    this.closed = true;
+    if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    return lost;
   }
 }

@@ -1,7 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SmallDisk } from '../testing/small-disk.js';
 import { JsonlWriter } from './jsonl-writer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cw-jsonl-'));
@@ -11,7 +13,7 @@ describe('JsonlWriter, appending', () => {
     for (const durable of [true, false]) {
       const file = join(dir, `torn-${durable}.jsonl`);
       writeFileSync(file, '{"a":1}\n{"a":2,"b":"cut her');
-      const w = new JsonlWriter(file, true, durable);
+      const w = new JsonlWriter(file, { append: true, durable });
       expect(w.repairedTornLine).toBe(true);
       w.write({ a: 3 });
       await w.close();
@@ -26,11 +28,78 @@ describe('JsonlWriter, appending', () => {
     const empty = join(dir, 'empty.jsonl');
     writeFileSync(empty, '');
     for (const [file, before] of [[whole, '{"a":1}\n'], [empty, ''], [join(dir, 'missing.jsonl'), '']] as const) {
-      const w = new JsonlWriter(file, true, true);
+      const w = new JsonlWriter(file, { append: true, durable: true });
       expect(w.repairedTornLine).toBe(false);
       w.write({ b: 2 });
       await w.close();
       expect(readFileSync(file, 'utf8')).toBe(`${before}{"b":2}\n`);
     }
+  });
+});
+
+describe('JsonlWriter on a full disk (a real tmpfs filled up)', () => {
+  const disk = new SmallDisk(256 * 1024);
+  afterAll(() => disk.unmount());
+  // lines of up to 3 KB, free space up to 16 KB: most runs run out of space part-way (counted below)
+  const linesArb = fc.array(fc.record({ n: fc.nat(), pad: fc.nat({ max: 3000 }).map((k) => 'é'.repeat(k >> 1)) }), { minLength: 1, maxLength: 120, size: 'max' });
+  const leftArb = fc.integer({ min: 0, max: 16 * 1024 });
+
+  let refused = 0;
+  it('streamed: never throws, the file holds whole lines only, a prefix of what was written, and the rest is counted', async () => {
+    await fc.assert(
+      fc.asyncProperty(linesArb, leftArb, async (objs, left) => {
+        const file = join(disk.dir, 'streamed.jsonl');
+        rmSync(file, { force: true });
+        disk.fill(left);
+        const fails: string[] = [];
+        const w = new JsonlWriter(file, { onFail: (f) => fails.push(f) });
+        for (const o of objs) w.write(o);
+        await w.close();
+        disk.free();
+        const lines = objs.map((o) => `${JSON.stringify(o)}\n`);
+        const kept = objs.length - w.unwritten;
+        expect(readFileSync(file, 'utf8')).toBe(lines.slice(0, kept).join(''));
+        expect(w.failed === undefined).toBe(w.unwritten === 0);
+        expect(fails).toEqual(w.failed === undefined ? [] : [file]);
+        if (Buffer.byteLength(lines.join('')) > left + 4096) expect(w.unwritten).toBeGreaterThan(0);
+        if (w.failed !== undefined) refused++;
+      }),
+      { numRuns: 30 },
+    );
+    expect(refused).toBeGreaterThan(5);
+  });
+
+  let refusedDurable = 0;
+  it('durable: a flush the disk refuses returns false and keeps the lines; once there is space, the next flush writes each exactly once, in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(linesArb, leftArb, fc.double({ min: 0, max: 0.5, noNaN: true }), async (objs, left, frac) => {
+        const file = join(disk.dir, 'durable.jsonl');
+        rmSync(file, { force: true });
+        const w = new JsonlWriter(file, { append: true, durable: true });
+        const cut = Math.floor(frac * objs.length);
+        for (const o of objs.slice(0, cut)) w.write(o);
+        expect(w.flush()).toBe(true);
+        disk.fill(left);
+        for (const o of objs.slice(cut)) w.write(o);
+        const ok = w.flush();
+        const lines = objs.map((o) => `${JSON.stringify(o)}\n`);
+        // whatever the refusal left: whole lines, a prefix
+        const partial = readFileSync(file, 'utf8');
+        expect(lines.join('').startsWith(partial)).toBe(true);
+        expect(partial === '' || partial.endsWith('\n')).toBe(true);
+        expect(w.unwritten).toBe(objs.length - (partial.match(/\n/g)?.length ?? 0));
+        expect(ok).toBe(w.unwritten === 0);
+        // the existing last page may hold up to 4 KB more than `left`
+        if (Buffer.byteLength(lines.slice(cut).join('')) > left + 4096) expect(ok).toBe(false);
+        if (!ok) refusedDurable++;
+        disk.free();
+        expect(w.flush()).toBe(true);
+        expect(w.failed).toBeUndefined();
+        await w.close();
+        expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+      }),
+      { numRuns: 30 },
+    );
+    expect(refusedDurable).toBeGreaterThan(5);
   });
 });

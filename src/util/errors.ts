@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'QUERY_INVALID'
   | 'POLICY_INVALID'
   | 'TLS_INVALID'
+  | 'OUTPUT_FAILED'
   | 'IO';
 
 /**

@@ -4,6 +4,7 @@ import type { LiveTarget } from '../../pipeline/live-session.js';
 import { runServeSession } from '../../pipeline/serve-session.js';
 import { adminReload, adminStatus } from '../../remote/admin-server.js';
 import { issueCerts } from '../../remote/cert-authority.js';
+import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
 import { addAuditOptions, addDeliveryOption, auditOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
@@ -109,6 +110,7 @@ export function serveCommand(): Command {
         stopSignal: stopOnSignals(log),
       });
       log.info({ summary: { ...summary, host: summary.host && { events: summary.host.events, lostEvents: summary.host.lostEvents } } }, 'done');
+      failOnOutputFailures(summary.outputFailures);
     });
 }
 

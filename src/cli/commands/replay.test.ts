@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Finding } from '../../schema/finding.js';
+import { SmallDisk } from '../../testing/small-disk.js';
 
 /** The built CLI (npm test builds first). */
 const cli = join(import.meta.dirname, '../../../dist/src/cli/main.js');
@@ -76,6 +77,28 @@ describe('chainwatch replay', () => {
     expect(rep.ok).toBe(true);
     // the killed run's start record is covered by the next run's checkpoints
     expect(readFileSync(join(d, 'audit-000001.jsonl'), 'utf8').startsWith(killed.split('\n')[0]!)).toBe(true);
+  });
+
+  it('--events to a full disk: the replay goes on, the findings still come out, the audit log records the failure, exit 6 naming the file and the count, no stack trace', () => {
+    const disk = new SmallDisk(256 * 1024);
+    try {
+      disk.fill(0);
+      const events = join(disk.dir, 'events.jsonl');
+      const audit = mkdtempSync(join(tmpdir(), 'cw-cli-audit-'));
+      const r = run('--events', events, '--audit', audit, join(replays, 'scm-rights-send.trace.jsonl.gz'));
+      expect(r.status).toBe(6);
+      expect(r.stdout.trim().split('\n').map((l) => Finding.parse(JSON.parse(l)).rule)).toEqual(['exfil.read-then-transmit']);
+      const written = readFileSync(events, 'utf8');
+      expect(written === '' || written.endsWith('\n')).toBe(true);
+      const total = 3060;
+      const notWritten = total - (written.match(/\n/g)?.length ?? 0);
+      expect(r.stderr).toContain(`chainwatch: could not write ${events} (ENOSPC; ${notWritten} lines not written)`);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const records = readFileSync(join(audit, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; source?: string });
+      expect(records.filter((x) => x.type === 'loss').map((x) => x.source)).toEqual([`output:${events}`]);
+    } finally {
+      disk.unmount();
+    }
   });
 
   it('rejects a bad --speed with usage (exit 2)', () => {

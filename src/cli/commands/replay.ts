@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runReplay } from '../../pipeline/replay-session.js';
+import { failOnOutputFailures, type OutputFailure } from '../../sinks/output-failures.js';
 import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
 import { addAuditOptions, addBaselineOptions, auditOptions, baselineOptions, outputsOptions, policyOptions } from '../options.js';
@@ -42,6 +43,7 @@ export function replayCommand(): Command {
             )
           : undefined;
       let findings = 0;
+      let failures: OutputFailure[] = [];
       let current: TraceReadStats | undefined;
       let t0 = 0;
       const draw = (): void => {
@@ -62,6 +64,7 @@ export function replayCommand(): Command {
           ...auditOptions(opts),
           ...outputsOptions(opts),
           onFinding: () => findings++,
+          onOutputFailures: (f) => (failures = f),
           onTraceStart: (s) => {
             if (bar && current) bar.stop();
             current = s;
@@ -82,6 +85,7 @@ export function replayCommand(): Command {
           cut.length > 0 ? `done; ${cut.length} trace(s) cut off (replayed up to the last whole line)` : 'done',
         );
         for (const s of cut) process.stderr.write(`chainwatch: ${s.file}: cut off after line ${s.cut!.lastWholeLine}: ${s.cut!.reason}\n`);
+        failOnOutputFailures(failures);
       } finally {
         if (timer) clearInterval(timer);
         bar?.stop();

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
@@ -82,5 +83,6 @@ export function watchCommand(): Command {
       });
       const level = summary.lostEvents > 0 || summary.malformedLines > 0 ? 'warn' : 'info';
       log[level]({ summary }, summary.lostEvents > 0 ? `done; ${summary.lostEvents} kernel events were LOST` : 'done');
+      failOnOutputFailures(summary.outputFailures);
     });
 }
