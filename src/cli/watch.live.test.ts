@@ -131,6 +131,10 @@ c.close()`;
       [['watch', '--duration', 'soon'], 'must be a positive number of seconds'],
       [['watch', '--record', '/tmp/x.jsonl', '--record-rotate', '10K'], '--record-rotate must be a size of at least 1M'],
       [['watch', '--record-keep', '3'], '--record-rotate and --record-keep need --record FILE'],
+      // outputs that cannot be written, found after the command was started and held: it is killed, the run ends at once
+      [['watch', '--record', '/nonexistent/t.jsonl', '--', 'sleep', '600'], '/nonexistent/t.jsonl: cannot write the recording (--record) here: ENOENT'],
+      [['watch', '--findings', '/etc/hostname/f', '--', 'sleep', '600'], '/etc/hostname/f: cannot write the findings (--findings) here: ENOTDIR'],
+      [['watch', '--audit', '/etc/hostname', '--', 'sleep', '600'], '/etc/hostname: cannot write the audit log (--audit) here: /etc/hostname is not a folder'],
     ];
     for (const [args, says] of refused) {
       const x = cli(args);
@@ -138,5 +142,6 @@ c.close()`;
       expect(x.stderr, args.join(' ')).toContain(says);
       expect(x.stderr).not.toMatch(/\n\s+at /);
     }
+    expect(spawnSync('pgrep', ['-x', '-f', 'sleep 600']).status, 'a held command left behind').toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EffectivePolicy } from '../schema/policy.js';
 import type { Event } from '../schema/event.js';
@@ -9,6 +9,7 @@ import { AuditLog } from '../sinks/audit-log.js';
 import { generateAuditKey, loadPrivateKey } from '../sinks/signed-note.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { moduleLog } from '../util/log.js';
+import { ensureDir } from '../util/output-paths.js';
 
 const log = moduleLog('pipeline/audit-trail');
 
@@ -52,7 +53,7 @@ export class AuditTrail {
   constructor(s: AuditSettings, header: TraceHeader, policy: EffectivePolicy | undefined) {
     const keyFile = s.keyFile ?? join(s.dir, 'audit-key.pem');
     if (!existsSync(keyFile)) {
-      mkdirSync(s.dir, { recursive: true });
+      ensureDir(s.dir, 'the audit log (--audit)');
       const k = generateAuditKey();
       writeFileSync(keyFile, k.privatePem, { mode: 0o600 });
       writeFileSync(`${keyFile.replace(/\.pem$/, '')}.pub.pem`, k.publicPem);

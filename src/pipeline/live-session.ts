@@ -249,15 +249,31 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     },
   });
   o.onHeader?.(header);
-  const sinks = o.sinks ?? (o.analysis === false ? openSinks({}, header) : openSinks(o, header));
+  // a failure from here until the probes run must not leave the held command behind (it would keep this process alive), nor an audit run unclosed
+  let opened: RunSinks | undefined;
+  const abort = (e: unknown): never => {
+    cmd?.child.kill('SIGKILL');
+    if (o.sinks === undefined) void opened?.close(`failed: ${(e as Error).message}`);
+    throw e;
+  };
+  const guard = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      return abort(e);
+    }
+  };
+  const sinks = guard(() => o.sinks ?? (o.analysis === false ? openSinks({}, header) : openSinks(o, header)));
+  opened = sinks;
   const { audit, siem } = sinks;
   if (o.recordRotateBytes !== undefined && o.analysis === false) {
-    throw new ChainwatchError('USAGE', 'a rotated recording starts each segment with the analysis state, and this session keeps none', { fix: 'record without rotation here, or rotate on the host (chainwatch serve)' });
+    abort(new ChainwatchError('USAGE', 'a rotated recording starts each segment with the analysis state, and this session keeps none', { fix: 'record without rotation here, or rotate on the host (chainwatch serve)' }));
   }
   const state = new SystemState();
   // a full disk stops an output, never the monitoring: the audit log records when, the summary how much
   const outputFailed = (file: string, why: string): void => audit?.sinkDrop(file, why);
-  const recorder = o.record
+  const recorder = guard(() =>
+    o.record
     ? new TraceRecorder(
         o.record,
         header,
@@ -266,13 +282,15 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
           : { bytes: o.recordRotateBytes, ...(o.recordKeep !== undefined && { keep: o.recordKeep }), snapshot: (ts) => stateSnapshot(state, ts) },
         { onFail: outputFailed },
       )
-    : undefined;
+    : undefined,
+  );
   if (recorder?.keptPrevious !== undefined) log.warn({ record: o.record, previous: recorder.keptPrevious }, 'an earlier trace at the --record path was moved aside, not overwritten');
   // appended, never truncated: a watch restarted as a service keeps the findings of its earlier runs
-  const findingsOut = o.findings ? new JsonlWriter(o.findings, { append: true, onFail: outputFailed }) : undefined;
+  const findingsOut = guard(() => (o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', append: true, onFail: outputFailed }) : undefined));
   let findingCount = 0;
   const detectionMs: number[] = [];
-  const correlation = buildCorrelation({
+  const correlation = guard(() =>
+    buildCorrelation({
     rulesDir: o.rulesDir,
     host: header.host,
     wallEpochNs: wallEpoch,
@@ -301,7 +319,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       siem?.finding(f);
       o.onFinding?.(f);
     },
-  });
+    }),
+  );
   if (o.policyFile !== undefined) {
     let current = o.policy;
     o.onReloadRequest?.((loaded) => {
@@ -325,7 +344,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       }
     });
   }
-  const eventsOut = o.events ? new JsonlWriter(o.events, { append: true, onFail: outputFailed }) : undefined;
+  const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed }) : undefined));
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   const closeSinks = async (): Promise<void> => {
     // the files first: a failure while closing them is still recorded in the audit log

@@ -91,8 +91,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
   // a full disk stops that output, not the replay: the audit log of the trace being replayed records when
   const auditNow: { trail?: AuditTrail | undefined } = {};
   const outputFailed = (file: string, why: string): void => auditNow.trail?.sinkDrop(file, why);
-  const findingsOut = o.findings ? new JsonlWriter(o.findings, { onFail: outputFailed }) : undefined;
-  const eventsOut = o.events ? new JsonlWriter(o.events, { onFail: outputFailed }) : undefined;
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', onFail: outputFailed }) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', onFail: outputFailed }) : undefined;
   const out: ReplayTraceSummary[] = [];
   try {
     const groups: TraceFile[][] = [];

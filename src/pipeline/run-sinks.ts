@@ -27,7 +27,7 @@ export function openSinks(
   let audit: AuditTrail | undefined;
   const siem = o.outputs
     ? new SiemRouter(o.outputs, o.queueDir ?? './var/queue', (output, what) => {
-        log.error({ output, dropped: what }, 'SIEM output queue full: a message was refused (recorded in the audit log)');
+        log.error({ output, dropped: what }, 'SIEM output refused a message (its queue full, or its file unwritable): recorded in the audit log');
         audit?.sinkDrop(output, what);
       })
     : undefined;

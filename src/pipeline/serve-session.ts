@@ -85,8 +85,8 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const sinks = openSinks(o, header);
   // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
   const outputFailed = (file: string, why: string): void => sinks.audit?.sinkDrop(file, why);
-  const findingsOut = o.findings ? new JsonlWriter(o.findings, { append: true, durable: true, onFail: outputFailed }) : undefined;
-  const eventsOut = o.events ? new JsonlWriter(o.events, { append: true, durable: true, onFail: outputFailed }) : undefined;
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', append: true, durable: true, onFail: outputFailed }) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, durable: true, onFail: outputFailed }) : undefined;
   // false while a disk refuses: the lines wait in memory, and no agent gets an ack for them
   const flushOutputs = (): boolean => {
     const f = findingsOut?.flush() ?? true;

@@ -1,8 +1,9 @@
 import { Server, ServerCredentials, credentials, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ChainwatchError } from '../util/errors.js';
 import { loadProto } from './agent-protocol.js';
+import { ensureDir } from '../util/output-paths.js';
 
 /**
  * The admin listener of chainwatch serve: a gRPC service on a unix socket
@@ -51,7 +52,7 @@ export class AdminServer {
   }
 
   async listen(): Promise<void> {
-    mkdirSync(dirname(this.socketPath), { recursive: true, mode: 0o700 });
+    ensureDir(dirname(this.socketPath), 'the admin socket (--admin-socket)', 0o700);
     if (existsSync(this.socketPath)) rmSync(this.socketPath); // a socket left by a killed run
     await new Promise<void>((resolve, reject) =>
       this.server.bindAsync(`unix:${this.socketPath}`, ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),

@@ -1,6 +1,6 @@
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Event } from '../schema/event.js';
 import type { TraceHeader } from '../schema/trace-header.js';
@@ -9,6 +9,7 @@ import type { Logger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 import { agentProtocol, u64, type AgentMessage, type HostMessage } from './agent-protocol.js';
 import type { TlsMaterial } from './tls-files.js';
+import { ensureDir } from '../util/output-paths.js';
 
 /**
  * The guest side of the agent link. Every canonical event gets the next
@@ -82,7 +83,7 @@ export class AgentClient {
   readonly stats: AgentClientStats = { events: 0, batches: 0, sentBatches: 0, ackedUpTo: 0, dropped: 0, spooled: 0, connects: 0, connected: false };
 
   constructor(private readonly o: AgentClientOptions) {
-    mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
+    ensureDir(o.spoolDir, 'the agent spool (--spool)', 0o700);
     const runFile = join(o.spoolDir, 'run');
     if (!existsSync(runFile)) writeFileSync(runFile, randomUUID());
     this.run = readFileSync(runFile, 'utf8').trim();

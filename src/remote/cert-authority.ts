@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ChainwatchError } from '../util/errors.js';
 import { SANDBOX_NAME, SANDBOX_URI_PREFIX } from './tls-files.js';
+import { ensureDir } from '../util/output-paths.js';
 
 /**
  * `chainwatch certs`: a CA, a host certificate and one client certificate per
@@ -45,7 +46,7 @@ function sanOf(names: string[]): string {
 
 /** Makes the CA in `dir` unless there is one, then the host and agent certificates asked for. */
 export function issueCerts(r: CertsRequest): IssuedFiles {
-  mkdirSync(r.dir, { recursive: true, mode: 0o700 });
+  ensureDir(r.dir, 'the certificates', 0o700);
   for (const s of r.sandboxes) {
     if (!SANDBOX_NAME.test(s)) throw new ChainwatchError('USAGE', `bad sandbox name ${JSON.stringify(s)}`, { fix: 'letters, digits, . _ : - (at most 128, starting with a letter or digit)' });
   }

@@ -1,6 +1,7 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { ensureDir } from '../util/output-paths.js';
 
 /**
  * The host's record of each agent stream: which spool run it is and the next
@@ -244,7 +245,7 @@ export class SequenceLedger {
   }
 
   private rewrite(file: string): void {
-    mkdirSync(dirname(file), { recursive: true });
+    ensureDir(dirname(file), 'the sequence ledger (--state)');
     const lines = [JSON.stringify(HEADER)];
     for (const [sandbox, e] of this.entries) lines.push(JSON.stringify({ sandbox, ...e }));
     const tmp = `${file}.tmp`;

@@ -1,10 +1,11 @@
 import { createHash, sign, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../util/canonical-json.js';
 import { moduleLog } from '../util/log.js';
 import { MerkleFrontier } from './merkle.js';
 import { checkpointBody, signNote } from './signed-note.js';
+import { ensureDir, openForWriting } from '../util/output-paths.js';
 
 const log = moduleLog('sinks/audit-log');
 
@@ -111,7 +112,7 @@ export class AuditLog {
     readonly dir: string,
     private readonly o: AuditOptions,
   ) {
-    mkdirSync(dir, { recursive: true });
+    ensureDir(dir, 'the audit log (--audit)');
     // after retention, the chain starts from the signed anchor
     const anchor = readAnchor(dir);
     if (anchor) {
@@ -167,7 +168,7 @@ export class AuditLog {
       closeSync(this.fd);
       this.fd = -1;
     }
-    this.fd = openSync(join(this.dir, segmentName(segment)), 'a');
+    this.fd = openForWriting(join(this.dir, segmentName(segment)), 'a', 'the audit log (--audit)');
     this.fdSegment = segment;
     this.fdBytes = fstatSync(this.fd).size;
   }

@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { moduleLog } from '../util/log.js';
+import { openForWriting } from '../util/output-paths.js';
 
 const log = moduleLog('sinks/jsonl');
 
@@ -15,6 +16,8 @@ export interface JsonlWriterOptions {
   append?: boolean;
   /** Lines collect in memory and reach the kernel at `flush()` (see below). */
   durable?: boolean;
+  /** What the file is for, in an error about it (e.g. `the findings (--findings)`). */
+  what?: string;
   /** Called once per failure (for the audit log); the writer has logged it. */
   onFail?: (file: string, why: string) => void;
 }
@@ -75,7 +78,7 @@ export class JsonlWriter {
     if (o.append) this.repairedTornLine = endTornLine(target);
     if (this.repairedTornLine) log.warn({ file: target }, 'the last line of the file was cut off (a crash of the earlier run): ended it, appending after it');
     // O_APPEND always: after a chunk is cut off again, the next write lands at the new end
-    this.fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (o.append ? 0 : constants.O_TRUNC), 0o644);
+    this.fd = openForWriting(target, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (o.append ? 0 : constants.O_TRUNC), o.what ?? 'JSON Lines output', 0o644);
     this.fileSize = fstatSync(this.fd).size;
   }
 

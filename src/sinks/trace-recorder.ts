@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, createWriteStream, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, createWriteStream, readdirSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { constants, createGzip, type Gzip } from 'node:zlib';
@@ -8,6 +8,7 @@ import type { Event } from '../schema/event.js';
 import type { TraceHeader } from '../schema/trace-header.js';
 import { compressionOf } from '../util/compression.js';
 import { moduleLog } from '../util/log.js';
+import { openForWriting } from '../util/output-paths.js';
 
 const log = moduleLog('sinks/trace-recorder');
 
@@ -41,7 +42,7 @@ class SegmentWriter {
   ) {
     const kind = compressionOf(target);
     if (kind === 'zstd') {
-      const fd = openSync(target, 'w');
+      const fd = openForWriting(target, 'w', 'the recording (--record)');
       this.zstd = spawn('zstd', ['-q', '-c', '-3'], { stdio: ['pipe', fd, 'inherit'] });
       closeSync(fd);
       this.out = this.zstd.stdin!;
@@ -49,7 +50,7 @@ class SegmentWriter {
       this.zstd.on('exit', (code) => code !== 0 && this.fail(`zstd exited with ${code} (a full disk?)`));
     } else {
       // opened now, not on a later tick: a rotation moves the file by name right away
-      this.file = createWriteStream(target, { fd: openSync(target, 'w') });
+      this.file = createWriteStream(target, { fd: openForWriting(target, 'w', 'the recording (--record)') });
       if (kind === 'gzip') {
         this.gzip = createGzip({ level: 6 });
         this.gzip.pipe(this.file);

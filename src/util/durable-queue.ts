@@ -1,5 +1,9 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { moduleLog } from './log.js';
+import { ensureDir } from './output-paths.js';
+
+const log = moduleLog('util/durable-queue');
 
 /**
  * An on-disk FIFO of messages for one output: `pending.jsonl` holds every
@@ -7,6 +11,12 @@ import { join } from 'node:path';
  * were. A restart resumes where delivery stopped. Bounded: past `max`
  * messages, new ones are refused and counted (the caller records that in
  * the audit log), never dropped silently.
+ *
+ * A disk that refuses a write (full) does not stop delivery: the messages
+ * are in memory and go out from there; the failure is logged once, and the
+ * files are rewritten whole (atomically) at the first write that works, so
+ * the queue is durable again from then on. Only a crash while the disk
+ * refuses loses what was not on it.
  */
 export interface QueuedMessage {
   id: string;
@@ -17,12 +27,14 @@ export class DurableQueue {
   private items: QueuedMessage[] = [];
   private acked = 0;
   dropped = 0;
+  /** Why the files are behind the queue in memory (a write the disk refused), while they are. */
+  diskBehind: string | undefined;
 
   constructor(
     private readonly dir: string,
     readonly max: number,
   ) {
-    mkdirSync(dir, { recursive: true });
+    ensureDir(dir, 'a delivery queue');
     const pending = join(dir, 'pending.jsonl');
     if (existsSync(pending)) {
       const lines = readFileSync(pending, 'utf8').split('\n');
@@ -35,7 +47,7 @@ export class DurableQueue {
           this.dropped++;
         }
       }
-      this.compact();
+      this.persist(() => this.compact());
     }
   }
 
@@ -50,7 +62,7 @@ export class DurableQueue {
       return false;
     }
     this.items.push(m);
-    appendFileSync(join(this.dir, 'pending.jsonl'), `${JSON.stringify(m)}\n`);
+    this.persist(() => appendFileSync(join(this.dir, 'pending.jsonl'), `${JSON.stringify(m)}\n`));
     return true;
   }
 
@@ -69,16 +81,35 @@ export class DurableQueue {
     if (n <= 0) return;
     this.items.splice(0, n);
     this.acked += n;
-    writeFileSync(join(this.dir, 'acked'), String(this.acked));
-    if (this.acked > 1000 && this.acked > this.items.length) this.compact();
+    this.persist(() => {
+      writeFileSync(join(this.dir, 'acked'), String(this.acked));
+      if (this.acked > 1000 && this.acked > this.items.length) this.compact();
+    });
+  }
+
+  /** Runs a write; while the files are behind, rewrites them whole instead. Never throws. */
+  private persist(write: () => void): void {
+    try {
+      if (this.diskBehind === undefined) write();
+      else this.compact();
+    } catch (e) {
+      if (this.diskBehind === undefined) log.error({ dir: this.dir, err: (e as Error).message }, `cannot write the queue in ${this.dir}: ${(e as Error).message}; delivery goes on from memory, a crash meanwhile would lose the queued messages (free space on its disk)`);
+      this.diskBehind = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      return;
+    }
+    if (this.diskBehind !== undefined) {
+      log.info({ dir: this.dir }, 'the queue is on disk again');
+      this.diskBehind = undefined;
+    }
   }
 
   /** Rewrites pending.jsonl with only what is left (atomically). */
   private compact(): void {
     const tmp = join(this.dir, 'pending.jsonl.tmp');
     writeFileSync(tmp, this.items.map((m) => `${JSON.stringify(m)}\n`).join(''));
+    // acked first: between the two renames a crash must not skip messages (0 with the old file re-sends, never skips)
+    writeFileSync(join(this.dir, 'acked'), '0');
     renameSync(tmp, join(this.dir, 'pending.jsonl'));
     this.acked = 0;
-    writeFileSync(join(this.dir, 'acked'), '0');
   }
 }

@@ -101,6 +101,22 @@ describe('chainwatch replay', () => {
     }
   });
 
+  it('an output path that cannot be written: exit 2 naming the path, the option and the fix, before anything runs (procfs, where Node\'s recursive mkdir loops forever, included)', () => {
+    const trace = join(replays, 'curl-put-shadow.trace.jsonl.gz');
+    for (const [args, msg] of [
+      [['--findings', '/nonexistent/f.jsonl'], '/nonexistent/f.jsonl: cannot write the findings (--findings) here: ENOENT'],
+      [['--events', '/etc/hostname/x'], '/etc/hostname/x: cannot write the events (--events) here: ENOTDIR'],
+      [['--audit', '/proc/cw-audit'], '/proc/cw-audit: cannot write the audit log (--audit) here: ENOENT'],
+      [['--audit', '/etc/hostname'], '/etc/hostname: cannot write the audit log (--audit) here: /etc/hostname is not a folder'],
+    ] as const) {
+      const r = spawnSync(process.execPath, [cli, 'replay', ...args, trace], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`chainwatch: ${msg}`);
+      expect(r.stderr).toContain('(fix: choose a path');
+      expect(r.stdout).toBe('');
+    }
+  });
+
   it('rejects a bad --speed with usage (exit 2)', () => {
     const r = run('--speed', 'fast', join(replays, 'curl-put-shadow.trace.jsonl.gz'));
     expect(r.status).toBe(2);

@@ -56,7 +56,16 @@ export class SiemRouter {
           deliver: (f, id) => {
             const line = `${render(o.format, { finding: f, deliveryId: id })}\n`;
             if (o.path === '-') process.stdout.write(line);
-            else appendFileSync(o.path, line);
+            else {
+              try {
+                appendFileSync(o.path, line);
+              } catch (e) {
+                // a full disk: refused, counted and recorded in the audit log, like a full queue
+                stats.dropped++;
+                onDrop(o.name, `finding ${f.id} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+                return;
+              }
+            }
             stats.sent++;
           },
         });

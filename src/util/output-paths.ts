@@ -1,0 +1,47 @@
+import { mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ChainwatchError } from './errors.js';
+
+/**
+ * Folders and files chainwatch writes to, made or opened with an error a
+ * person can act on (the path, what it is for, why it failed) instead of a
+ * raw errno. Folders are made one level at a time: Node's recursive mkdir
+ * loops forever under a filesystem that refuses new entries (procfs).
+ */
+export function ensureDir(dir: string, what: string, mode?: number): void {
+  const missing: string[] = [];
+  let d = resolve(dir);
+  for (;;) {
+    try {
+      if (!statSync(d).isDirectory()) throw failed(dir, what, `${d} is not a folder`);
+      break;
+    } catch (e) {
+      if (e instanceof ChainwatchError) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw failed(dir, what, (e as Error).message);
+      missing.unshift(d);
+      const up = dirname(d);
+      if (up === d) break;
+      d = up;
+    }
+  }
+  for (const m of missing) {
+    try {
+      mkdirSync(m, mode === undefined ? undefined : { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw failed(dir, what, (e as Error).message);
+    }
+  }
+}
+
+/** openSync for writing, its failure a ChainwatchError naming the file and what it is for. */
+export function openForWriting(file: string, flags: string | number, what: string, mode?: number): number {
+  try {
+    return openSync(file, flags, mode);
+  } catch (e) {
+    throw failed(file, what, (e as Error).message);
+  }
+}
+
+function failed(path: string, what: string, why: string): ChainwatchError {
+  return new ChainwatchError('USAGE', `cannot write ${what} here: ${why}`, { where: path, fix: 'choose a path in a folder that exists (or can be made) and that this user can write' });
+}
