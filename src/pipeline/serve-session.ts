@@ -8,7 +8,9 @@ import type { RefusedConnection } from '../remote/agent-listener.js';
 import { IngestServer, type AgentStatus, type StreamInfo } from '../remote/ingest-server.js';
 import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
-import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
+import { outputFailures, outputReadings, type OutputFailure } from '../sinks/output-failures.js';
+import { metricsListenError, RunMetrics, type MetricsServer } from '../sinks/metrics.js';
+import { VERSION } from '../util/version.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import { AgentLane } from './agent-lane.js';
@@ -62,6 +64,9 @@ export interface ServeOptions {
   onEvent?: (ev: Event) => void;
   onReloadRequest?: (reload: () => void) => void;
   stopSignal: Promise<unknown>;
+  /** Serve Prometheus metrics on this address (docs/metrics.md); `onMetrics` gets the port. */
+  metrics?: { host: string; port: number };
+  onMetrics?: (port: number) => void;
 }
 
 export interface ServeSummary {
@@ -96,12 +101,15 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const flushTimer = setInterval(flushOutputs, 200);
   let findings = 0;
   // the host's live session records its own findings and events in the audit log and SIEM outputs; lanes go through these
+  let metrics: RunMetrics | undefined;
   const writeFinding = (f: Finding): void => {
     findings++;
+    metrics?.finding(f);
     findingsOut?.write(f);
     o.onFinding?.(f);
   };
   const writeEvent = (ev: Event): void => {
+    metrics?.event(ev);
     eventsOut?.write(ev);
     o.onEvent?.(ev);
   };
@@ -186,7 +194,23 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     reload,
   });
 
+  let metricsServer: MetricsServer | undefined;
   try {
+    if (o.metrics !== undefined) {
+      metrics = new RunMetrics(VERSION, () => ({
+        policySha256: policy?.sha256 ?? null,
+        outputs: outputReadings([findingsOut, eventsOut]),
+        ...(sinks.audit && { audit: sinks.audit.writeState }),
+        ...(sinks.siem && { siem: sinks.siem.stats() }),
+        agents: { connected: ingest.status().filter((a) => a.connected).length, lanes: lanes.size, refusedConnections: ingest.refused, acksWithheld: ingest.acksWithheld, totals: ingest.totals },
+      }));
+      try {
+        metricsServer = await metrics.listen(o.metrics.host, o.metrics.port);
+      } catch (e) {
+        throw metricsListenError(o.metrics, e);
+      }
+      o.onMetrics?.(metricsServer.port);
+    }
     await admin.listen();
     const port = await ingest.listen(o.listen.host, o.listen.port);
     log.info({ listen: `${o.listen.host}:${port}`, admin: o.adminSocket ?? './var/run/chainwatch-admin.sock' }, 'accepting agent streams (mutual TLS)');
@@ -209,6 +233,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     o.onReady?.(port);
     await Promise.race([o.stopSignal, ...(hostRun ? [hostRun] : [])]);
   } finally {
+    await metricsServer?.close();
     await ingest.close();
     admin.close();
   }

@@ -9,6 +9,7 @@ import { issueCerts } from './cert-authority.js';
 import { loadTlsFiles, type TlsMaterial } from './tls-files.js';
 import { TestServe, testAgent, testPki, traceEvents, until } from '../testing/agent-link.js';
 import { SmallDisk } from '../testing/small-disk.js';
+import { samples, scrape } from '../testing/prometheus.js';
 import type { Event } from '../schema/event.js';
 
 /**
@@ -260,6 +261,31 @@ describe('reliability', () => {
     } finally {
       disk.unmount();
     }
+  }, 60_000);
+
+  it('serve --metrics: the agents, their events, the findings and the losses are counters a Prometheus server can scrape', async () => {
+    const pki5 = testPki(['sbm']);
+    let metricsPort = 0;
+    const s = new TestServe(pki5, undefined, { metrics: { host: '127.0.0.1', port: 0 }, onMetrics: (p) => (metricsPort = p) });
+    const port = await s.start();
+    const agent = testAgent(pki5, 'sbm', port, recorded.header);
+    agent.start();
+    for (const ev of recorded.events) agent.push(ev);
+    await until(() => s.findings.some((f) => f.rule === 'exfil.read-then-transmit'), 10_000, 'the finding');
+    const during = samples((await scrape(metricsPort)).body);
+    expect(during.get('chainwatch_agents_connected')).toBe(1);
+    expect(during.get('chainwatch_agent_lanes')).toBe(1);
+    const stats = await agent.close(10_000);
+    expect(stats.spooled).toBe(0);
+    const m = samples((await scrape(metricsPort)).body);
+    expect(m.get('chainwatch_agent_events_total{outcome="received"}')).toBe(recorded.events.length);
+    expect(m.get('chainwatch_agent_events_total{outcome="malformed"}')).toBe(0);
+    expect(m.get('chainwatch_events_total')).toBe(s.events.length);
+    expect(m.get('chainwatch_findings_total{rule="exfil.read-then-transmit",severity="high",category="exfiltration"}')).toBe(1);
+    expect(m.get('chainwatch_agent_acks_withheld_total')).toBe(0);
+    expect([...m.keys()].some((k) => k.startsWith('chainwatch_policy_info{sha256="'))).toBe(true);
+    await s.close();
+    await expect(scrape(metricsPort)).rejects.toThrow();
   }, 60_000);
 
   it('a sandbox gone: its lane is kept a while after its stream ended, then retired; the same sandbox coming back later gets a fresh lane', async () => {

@@ -279,7 +279,9 @@ export class IngestServer {
 
   private gap(s: Stream, g: Gap, why: string): void {
     s.stats.gaps++;
+    this.totals.gaps++;
     s.stats.gapEvents += g.to - g.from;
+    this.totals.gapEvents += g.to - g.from;
     this.o.log.warn({ sandbox: s.sandbox, from: g.from, to: g.to }, `events ${g.from}..${g.to - 1} of sandbox ${s.sandbox} never arrived: ${why}`);
     s.lane?.gap(g, why);
   }
@@ -298,9 +300,11 @@ export class IngestServer {
     const out = this.ledger.batch(s.sandbox, first, b.events.length);
     if (out.gap) this.gap(s, out.gap, 'the agent skipped them (lost on its side)');
     s.stats.duplicates += out.skip;
+    this.totals.duplicates += out.skip;
     const dropped = u64(b.dropped) ?? 0;
     if (dropped > 0) {
       s.stats.dropped += dropped;
+      this.totals.dropped += dropped;
       s.lane!.dropped(dropped);
     }
     const evs: Event[] = [];
@@ -313,6 +317,7 @@ export class IngestServer {
       }
       if (!parsed.success) {
         s.stats.malformed++;
+        this.totals.malformed++;
         const why = 'why' in parsed ? parsed.why : `not a canonical event: ${formatIssues(parsed.error.issues)}`;
         if (s.stats.malformed <= 20) this.o.log.warn({ sandbox: s.sandbox, seq: first + i, reason: why }, 'malformed event from an agent rejected');
         s.lane!.malformed(first + i, why);
@@ -323,6 +328,7 @@ export class IngestServer {
       evs.push(ev);
     }
     s.stats.events += evs.length;
+    this.totals.events += evs.length;
     if (evs.length > 0) s.lane!.events(evs);
     const up = u64(b.delivered_up_to);
     if (up !== undefined && up > 0) s.lane!.watermark(this.hostTs(s, up));
@@ -360,6 +366,8 @@ export class IngestServer {
 
   /** Acknowledgement rounds put off because an output or the ledger could not be written. */
   acksWithheld = 0;
+  /** Over every stream since the start (the per-stream figures of ended streams are forgotten in time; these are not). */
+  readonly totals = { events: 0, duplicates: 0, gaps: 0, gapEvents: 0, dropped: 0, malformed: 0 };
   private ledgerFailing = false;
 
   /** False when the ledger file cannot be written; logged once until it can again. */

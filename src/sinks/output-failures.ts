@@ -24,6 +24,11 @@ export function outputFailures(writers: readonly (JsonlWriter | TraceRecorder | 
   return out;
 }
 
+/** Each output's state for the metrics: lines not written so far, and whether writing fails now. */
+export function outputReadings(writers: readonly (JsonlWriter | undefined)[]): { file: string; unwritten: number; failing: boolean }[] {
+  return writers.filter((w) => w !== undefined && w.target !== '-').map((w) => ({ file: w!.target, unwritten: w!.unwritten, failing: w!.failed !== undefined }));
+}
+
 /** Exit 6 with one line naming each file, after the run's own report: an output that lost lines is never a silent success. */
 export function failOnOutputFailures(failures: readonly OutputFailure[]): void {
   if (failures.length === 0) return;

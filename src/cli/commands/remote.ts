@@ -7,16 +7,10 @@ import { issueCerts } from '../../remote/cert-authority.js';
 import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, addDeliveryOption, auditOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { addAuditOptions, addDeliveryOption, auditOptions, hostPort, METRICS_HELP, metricsOption, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 
 const DEFAULT_ADMIN = './var/run/chainwatch-admin.sock';
 
-function hostPort(v: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new ChainwatchError('USAGE', `${flag} ${v}: expected HOST:PORT`, { fix: `e.g. ${flag} 169.254.200.1:7443` });
-  return { host: (m[1] ?? m[2])!, port };
-}
 
 function tlsOf(opts: Record<string, unknown>, cmd: string): { cert: string; key: string; ca: string } {
   for (const k of ['cert', 'key', 'ca']) {
@@ -85,6 +79,7 @@ export function serveCommand(): Command {
     .option('--policy <file>', 'capability policy (default: the installed rules/policy.yaml)')
     .option('--no-policy', 'no capability policy (chain rules only)')
     .option('--agent-timeout <seconds>', 'cut off and report an agent silent this long', positiveNumber, 10)
+    .option('--metrics <host:port>', METRICS_HELP)
     .option('--lane-retire <seconds>', "how long a sandbox's analysis state outlives its agent stream before it is flushed and dropped (the same run reconnecting within it carries on)", positiveNumber, 600)
     .action(async (opts: Record<string, unknown>) => {
       if (opts.events === undefined && opts.findings === undefined) opts.findings = '-';
@@ -103,6 +98,7 @@ export function serveCommand(): Command {
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...(opts.watchHost === true && { watchHost: opts.cgroup !== undefined ? { mode: 'cgroup' as const, path: String(opts.cgroup) } : { mode: 'host' as const } }),
+        ...metricsOption(opts),
         silenceMs: (opts.agentTimeout as number) * 1000,
         laneRetireMs: (opts.laneRetire as number) * 1000,
         onReady: (port) => log.info({ port }, 'ready'),

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { METRICS_HELP, metricsOption, addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -30,6 +30,7 @@ export function watchCommand(): Command {
     .option('--no-policy', 'no capability policy (chain rules only)')
     .option('--enforce', 'kill processes that violate an intent with on_violation: kill (default: dry run, findings say would-kill)')
     .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
+    .option('--metrics <host:port>', METRICS_HELP)
     .addOption(new Option('--ring-pages <n>', 'perf ring buffer pages per CPU').argParser(positiveInt('--ring-pages')).default(1024))
     .addOption(new Option('--reorder-ms <n>', 'longest an event waits for proof that no earlier one can still arrive (kernel time order)').argParser(positiveInt('--reorder-ms')).default(DEFAULT_MAX_HOLD_MS))
     .action(async (command: string[], opts: Record<string, unknown>) => {
@@ -80,6 +81,7 @@ export function watchCommand(): Command {
         ...(opts.recordRotate !== undefined && { recordRotateBytes: opts.recordRotate as number }),
         ...(opts.recordKeep !== undefined && { recordKeep: opts.recordKeep as number }),
         ...(opts.duration !== undefined && { durationS: opts.duration as number }),
+        ...metricsOption(opts),
       });
       const level = summary.lostEvents > 0 || summary.malformedLines > 0 ? 'warn' : 'info';
       log[level]({ summary }, summary.lostEvents > 0 ? `done; ${summary.lostEvents} kernel events were LOST` : 'done');
