@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import fc from 'fast-check';
@@ -107,5 +108,42 @@ describe('RunMetrics', () => {
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+describe('Prometheus itself (promtool from Debian\'s prometheus package)', () => {
+  const promtool = (args: string[], input?: string) => {
+    const r = spawnSync('promtool', args, { encoding: 'utf8', input, cwd: 'docs/examples' });
+    if (r.error) throw new Error(`promtool is missing (scripts/setup.sh installs Debian's prometheus package): ${r.error.message}`);
+    return r;
+  };
+
+  it('promtool check metrics: every chainwatch metric passes its lint (only prom-client\'s own nodejs_active_* gauges are named *_total)', async () => {
+    const m = new RunMetrics('0.1.0', () => ({
+      policySha256: 'ab',
+      malformedLines: 0,
+      lateEvents: 0,
+      processes: 3,
+      objects: 4,
+      tasks: 1,
+      outputs: [{ file: '/var/f.jsonl', unwritten: 0, failing: false }],
+      recording: { events: 1, notRecorded: 0, segments: 1, failing: false },
+      audit: { unwritten: 0, failing: false },
+      siem: { soc: { sent: 1, queued: 1, retried: 0, dropped: 0, connected: true } },
+      agents: { connected: 1, lanes: 1, refusedConnections: 0, acksWithheld: 0, totals: { events: 1, duplicates: 0, gaps: 0, gapEvents: 0, dropped: 0, malformed: 0 } },
+    }));
+    m.event(loss(3, 'kernel'));
+    m.finding(base);
+    const r = promtool(['check', 'metrics'], await m.text());
+    const problems = `${r.stdout}${r.stderr}`.split('\n').filter(Boolean);
+    expect(problems.every((p) => /^chainwatch_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/.test(p)), problems.join('\n')).toBe(true);
+  });
+
+  it('the example alerting rules load and their unit tests pass (docs/examples/prometheus-alerts.yml)', () => {
+    const check = promtool(['check', 'rules', 'prometheus-alerts.yml']);
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    const test = promtool(['test', 'rules', 'prometheus-alerts.test.yml']);
+    expect(test.status, test.stdout + test.stderr).toBe(0);
+    expect(test.stdout).toContain('SUCCESS');
   });
 });
