@@ -2,6 +2,8 @@ import { AgentClient, type AgentClientStats } from '../remote/agent-client.js';
 import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
+import { VERSION } from '../util/version.js';
+import { metricsListenError, RunMetrics, type MetricReadings, type MetricsServer } from '../sinks/metrics.js';
 import { runLiveSession, type LiveSessionSummary, type LiveTarget } from './live-session.js';
 
 const log = moduleLog('pipeline/agent-session');
@@ -26,6 +28,13 @@ export interface AgentOptions {
   pollUs?: number;
   stopSignal?: Promise<unknown>;
   onReady?: () => void;
+  /** Serve Prometheus metrics on this address (docs/metrics.md); `onMetrics` gets the port. */
+  metrics?: { host: string; port: number };
+  onMetrics?: (port: number) => void;
+}
+
+function linkReadings(s: AgentClientStats): NonNullable<MetricReadings['link']> {
+  return { connected: s.connected, connects: s.connects, sentBatches: s.sentBatches, ackedEvents: s.ackedUpTo, spooledBatches: s.spooled, dropped: s.dropped };
 }
 
 export async function runAgentSession(o: AgentOptions): Promise<{ probes: LiveSessionSummary; stream: AgentClientStats }> {
@@ -34,6 +43,17 @@ export async function runAgentSession(o: AgentOptions): Promise<{ probes: LiveSe
     throw new ChainwatchError('TLS_INVALID', `--sandbox ${o.sandbox} but the certificate names sandbox ${tls.sandbox}`, { where: o.tls.cert, fix: 'give this sandbox\'s certificate (the host attributes events to the certificate\'s sandbox)' });
   }
   let client: AgentClient | undefined;
+  // the guest's own view: what its probes saw and lost, and how its link to the host is doing
+  const metrics = o.metrics === undefined ? undefined : new RunMetrics(VERSION, () => ({ ...(client && { link: linkReadings(client.stats) }) }));
+  let metricsServer: MetricsServer | undefined;
+  if (metrics) {
+    try {
+      metricsServer = await metrics.listen(o.metrics!.host, o.metrics!.port);
+    } catch (e) {
+      throw metricsListenError(o.metrics!, e);
+    }
+    o.onMetrics?.(metricsServer.port);
+  }
   const probes = await runLiveSession({
     target: o.target,
     analysis: false,
@@ -54,11 +74,15 @@ export async function runAgentSession(o: AgentOptions): Promise<{ probes: LiveSe
       });
       client.start();
     },
-    onCanonical: (ev) => client!.push(ev),
+    onCanonical: (ev) => {
+      metrics?.event(ev);
+      client!.push(ev);
+    },
     onWatermark: (ts) => client!.watermark(ts),
     ...(o.onReady && { onReady: o.onReady }),
   });
   const stream = await client!.close();
+  await metricsServer?.close();
   log.info({ stream, lost_kernel_events: probes.lostEvents }, 'agent stopped');
   return { probes, stream };
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgroupV2Root } from '../source/cgroups.js';
 import { tcpSink } from '../testing/live-harness.js';
 import { testPki, until } from '../testing/agent-link.js';
+import { samples, scrape } from '../testing/prometheus.js';
 import { adminStatus } from './admin-server.js';
 
 /**
@@ -18,6 +19,7 @@ import { adminStatus } from './admin-server.js';
  */
 const HOST_IP = '169.254.200.1';
 const GUEST_IP = '169.254.200.2';
+const AGENT_METRICS_PORT = 19465;
 const tag = String(process.pid % 100000);
 const ns = `cw-guest-${tag}`;
 const vethHost = `cwh${tag}`;
@@ -107,7 +109,7 @@ beforeAll(async () => {
   agent = start(
     // nsenter joins only the network namespace (ip netns exec would also remount /sys, hiding the cgroup tree)
     ['nsenter', `--net=/run/netns/${ns}`, 'node', cli, 'agent', '--connect', `${HOST_IP}:${servePort}`, '--cert', pki.agents['guest-a']!.cert, '--key', pki.agents['guest-a']!.key,
-      '--ca', pki.ca, '--spool', join(dir, 'spool'), '--cgroup', cgPath],
+      '--ca', pki.ca, '--spool', join(dir, 'spool'), '--cgroup', cgPath, '--metrics', `${GUEST_IP}:${AGENT_METRICS_PORT}`],
     'agent',
   );
   await until(() => logged('agent', 'streaming to the host') && logged('agent', 'probes attached'), 90_000, 'agent attached and streaming');
@@ -180,5 +182,17 @@ describe('live: agent in a network namespace → serve on the host (mutual TLS o
     for (const o of opens) times.set(o.path!, (times.get(o.path!) ?? 0) + 1);
     expect(Math.max(...times.values())).toBeLessThanOrEqual(2);
     expect(readJsonl<{ rule: string }>(join(dir, 'findings.jsonl')).filter((f) => f.rule === 'agent.gap')).toEqual([]);
+    // the agent's own metrics, scraped from the host over the veth: the reconnect, nothing dropped, the spool drained
+    let m = new Map<string, number>();
+    for (let i = 0; i < 50 && m.get('chainwatch_link_spooled_batches') !== 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 200));
+      m = samples((await scrape(AGENT_METRICS_PORT, '/metrics', GUEST_IP)).body);
+    }
+    expect(m.get('chainwatch_link_connected')).toBe(1);
+    expect(m.get('chainwatch_link_connects_total')).toBeGreaterThanOrEqual(2);
+    expect(m.get('chainwatch_link_dropped_events_total')).toBe(0);
+    expect(m.get('chainwatch_link_acked_events_total')).toBeGreaterThan(marks);
+    expect(m.get('chainwatch_events_total')).toBeGreaterThanOrEqual(m.get('chainwatch_link_acked_events_total')!);
+    expect(m.get('chainwatch_events_lost_total{source="kernel"}') ?? 0).toBe(0);
   }, 90_000);
 });

@@ -23,6 +23,8 @@ export interface MetricReadings {
   recording?: { events: number; notRecorded: number; segments: number; failing: boolean };
   audit?: { unwritten: number; failing: boolean };
   siem?: Record<string, { sent: number; queued: number; retried: number; dropped: number; connected: boolean }>;
+  /** chainwatch agent: its link to the host. */
+  link?: { connected: boolean; connects: number; sentBatches: number; ackedEvents: number; spooledBatches: number; dropped: number };
   agents?: {
     connected: number;
     lanes: number;
@@ -75,6 +77,12 @@ export class RunMetrics {
       auditFailing: r.gauge('chainwatch_audit_failing', '1 while the audit log cannot be written.'),
       siem: r.counter('chainwatch_siem_messages_total', 'Messages per SIEM output: sent, queued (ever), retried, dropped (refused: queue full or file unwritable).', ['output', 'state']),
       siemUp: r.gauge('chainwatch_siem_output_connected', '1 while the output is connected.', ['output']),
+      linkUp: r.gauge('chainwatch_link_connected', 'agent: 1 while the stream to chainwatch serve is up.'),
+      linkConnects: r.counter('chainwatch_link_connects_total', 'agent: connections made to chainwatch serve.'),
+      linkSent: r.counter('chainwatch_link_sent_batches_total', 'agent: batches sent (resends included).'),
+      linkAcked: r.counter('chainwatch_link_acked_events_total', 'agent: events the host acknowledged (it holds them).'),
+      linkSpooled: r.gauge('chainwatch_link_spooled_batches', 'agent: batches in the spool, not yet acknowledged.'),
+      linkDropped: r.counter('chainwatch_link_dropped_events_total', 'agent: events dropped because the spool was full (reported to the host).'),
       agentsUp: r.gauge('chainwatch_agents_connected', 'Agent streams connected now.'),
       lanes: r.gauge('chainwatch_agent_lanes', 'Sandboxes with analysis state (lanes).'),
       agent: r.counter('chainwatch_agent_events_total', 'Agent events by outcome: received, duplicate (skipped), malformed (rejected).', ['outcome']),
@@ -143,6 +151,15 @@ export class RunMetrics {
     for (const [output, s] of Object.entries(r.siem ?? {})) {
       for (const state of ['sent', 'queued', 'retried', 'dropped'] as const) total(m.siem, s[state], { output, state });
       m.siemUp.set({ output }, s.connected ? 1 : 0);
+    }
+    if (r.link) {
+      const l = r.link;
+      m.linkUp.set(l.connected ? 1 : 0);
+      total(m.linkConnects, l.connects);
+      total(m.linkSent, l.sentBatches);
+      total(m.linkAcked, l.ackedEvents);
+      m.linkSpooled.set(l.spooledBatches);
+      total(m.linkDropped, l.dropped);
     }
     if (r.agents) {
       const a = r.agents;

@@ -12,8 +12,8 @@ export function samples(text: string): Map<string, number> {
   return out;
 }
 
-/** GET http://127.0.0.1:PORT/PATH. */
-export async function scrape(port: number, path = '/metrics'): Promise<{ status: number; type: string | null; body: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`);
+/** GET http://HOST:PORT/PATH. */
+export async function scrape(port: number, path = '/metrics', host = '127.0.0.1'): Promise<{ status: number; type: string | null; body: string }> {
+  const r = await fetch(`http://${host}:${port}${path}`);
   return { status: r.status, type: r.headers.get('content-type'), body: await r.text() };
 }

@@ -36,6 +36,7 @@ export function agentCommand(): Command {
     .option('--cgroup <path>', 'watch only this cgroup subtree of the guest (default: the whole guest)')
     .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
     .addOption(new Option('--ring-pages <n>', 'perf ring buffer pages per CPU').argParser(positiveInt('--ring-pages')).default(1024))
+    .option('--metrics <host:port>', METRICS_HELP)
     .action(async (opts: Record<string, unknown>) => {
       hostPort(String(opts.connect), '--connect');
       const target: LiveTarget = opts.cgroup !== undefined ? { mode: 'cgroup', path: String(opts.cgroup) } : { mode: 'host' };
@@ -50,6 +51,7 @@ export function agentCommand(): Command {
         ringPages: opts.ringPages as number,
         pollUs: opts.pollUs as number,
         ...(opts.duration !== undefined && { durationS: opts.duration as number }),
+        ...metricsOption(opts),
         stopSignal: stopOnSignals(log),
       });
       if (r.stream.dropped > 0 || r.stream.spooled > 0) log.warn({ dropped: r.stream.dropped, unacknowledged_batches: r.stream.spooled }, 'stopped with events dropped or not yet acknowledged');
