@@ -5,6 +5,7 @@ import { benchSiem } from './siem.js';
 import { benchAgentLink } from './agent-link.js';
 import { benchBaselineCost } from './baseline-cost.js';
 import { benchChurn } from './churn.js';
+import { benchOutputs } from './outputs.js';
 
 /**
  * `npm run bench`: CPU and memory figures that need no kernel.
@@ -68,6 +69,14 @@ if (churn > 0) {
   console.log(`sandbox churn, ${churn.toLocaleString()} sandboxes made, run and removed one after another (policy and baseline in force)…`);
   const ch = benchChurn(churn);
   console.log(`  heap after each quarter: ${ch.heapMiB.map((h) => `${h.toFixed(1)} MiB`).join(', ')}; serve's ledger write per acknowledgement with ${churn.toLocaleString()} sandboxes: ${ch.ledgerSaveMs.toFixed(3)} ms`);
+}
+const outputEvents = Number(process.env.BENCH_OUTPUT_EVENTS ?? 2_000_000);
+if (outputEvents > 0) {
+  console.log(`per-event sinks, ${outputEvents.toLocaleString()} events: --events FILE and the Prometheus counters…`);
+  const o = await benchOutputs(outputEvents);
+  console.log(
+    `  --events FILE: ${Math.round(o.jsonlEventsPerSecond).toLocaleString()} events/s (${o.jsonlMiBPerSecond.toFixed(0)} MiB/s); metrics: ${o.metricsNsPerEvent.toFixed(1)} ns per event; a scrape (200 rules, 12 outputs): ${o.scrapeMs.toFixed(2)} ms`,
+  );
 }
 if (process.env.BENCH_SKIP_MEMORY) process.exit(0);
 const m = benchMemoryPerFd(2000, 500);
