@@ -3,7 +3,7 @@ import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import { VERSION } from '../util/version.js';
-import { metricsListenError, RunMetrics, type MetricReadings, type MetricsServer } from '../sinks/metrics.js';
+import { RunMetrics, type MetricReadings, type MetricsServer } from '../sinks/metrics.js';
 import { runLiveSession, type LiveSessionSummary, type LiveTarget } from './live-session.js';
 
 const log = moduleLog('pipeline/agent-session');
@@ -46,14 +46,7 @@ export async function runAgentSession(o: AgentOptions): Promise<{ probes: LiveSe
   // the guest's own view: what its probes saw and lost, and how its link to the host is doing
   const metrics = o.metrics === undefined ? undefined : new RunMetrics(VERSION, () => ({ ...(client && { link: linkReadings(client.stats) }) }));
   let metricsServer: MetricsServer | undefined;
-  if (metrics) {
-    try {
-      metricsServer = await metrics.listen(o.metrics!.host, o.metrics!.port);
-    } catch (e) {
-      throw metricsListenError(o.metrics!, e);
-    }
-    o.onMetrics?.(metricsServer.port);
-  }
+  if (metrics) metricsServer = await metrics.listen(o.metrics!, o.onMetrics);
   const probes = await runLiveSession({
     target: o.target,
     analysis: false,

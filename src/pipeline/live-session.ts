@@ -10,7 +10,7 @@ import type { ScoringOptions } from '../correlate/baseline-scorer.js';
 import { runHeader } from './run-header.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, outputReadings, type OutputFailure } from '../sinks/output-failures.js';
-import { metricsListenError, RunMetrics, type MetricsServer } from '../sinks/metrics.js';
+import { RunMetrics, type MetricsServer } from '../sinks/metrics.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
 import { stateSnapshot } from '../state/state-snapshot.js';
 import { BpftraceProcess } from '../source/bpftrace-process.js';
@@ -371,11 +371,10 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       ...(siem && { siem: siem.stats() }),
     }));
     try {
-      metricsServer = await metrics.listen(o.metrics.host, o.metrics.port);
+      metricsServer = await metrics.listen(o.metrics, o.onMetrics);
     } catch (e) {
-      abort(metricsListenError(o.metrics, e));
+      abort(e);
     }
-    o.onMetrics?.(metricsServer!.port);
   }
   const closeSinks = async (): Promise<void> => {
     await metricsServer?.close();

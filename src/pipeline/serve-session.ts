@@ -9,7 +9,7 @@ import { IngestServer, type AgentStatus, type StreamInfo } from '../remote/inges
 import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, outputReadings, type OutputFailure } from '../sinks/output-failures.js';
-import { metricsListenError, RunMetrics, type MetricsServer } from '../sinks/metrics.js';
+import { RunMetrics, type MetricsServer } from '../sinks/metrics.js';
 import { VERSION } from '../util/version.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
@@ -204,12 +204,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
         ...(sinks.siem && { siem: sinks.siem.stats() }),
         agents: { connected: ingest.status().filter((a) => a.connected).length, lanes: lanes.size, refusedConnections: ingest.refused, acksWithheld: ingest.acksWithheld, totals: ingest.totals },
       }));
-      try {
-        metricsServer = await metrics.listen(o.metrics.host, o.metrics.port);
-      } catch (e) {
-        throw metricsListenError(o.metrics, e);
-      }
-      o.onMetrics?.(metricsServer.port);
+      metricsServer = await metrics.listen(o.metrics, o.onMetrics);
     }
     await admin.listen();
     const port = await ingest.listen(o.listen.host, o.listen.port);

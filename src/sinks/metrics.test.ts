@@ -25,7 +25,7 @@ describe('RunMetrics', () => {
     m.finding(base);
     m.finding({ ...base, sends: 2 });
     m.finding({ ...base, id: 'f'.repeat(24), rule: 'shell.stdio-over-socket', severity: 'critical', category: 'reverse-shell' });
-    const server = await m.listen('127.0.0.1', 0);
+    const server = await m.listen({ host: '127.0.0.1', port: 0 });
     try {
       const r = await scrape(server.port);
       expect(r.status).toBe(200);
@@ -63,7 +63,7 @@ describe('RunMetrics', () => {
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
     const port = (busy.address() as { port: number }).port;
     try {
-      await expect(new RunMetrics('0').listen('127.0.0.1', port)).rejects.toThrow(/EADDRINUSE/);
+      await expect(new RunMetrics('0').listen({ host: '127.0.0.1', port })).rejects.toThrow(/EADDRINUSE/);
     } finally {
       busy.close();
     }

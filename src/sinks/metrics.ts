@@ -175,8 +175,9 @@ export class RunMetrics {
     return this.registry.metrics();
   }
 
-  /** Serves GET /metrics on `host:port` (port 0: any free one); resolves with the port. */
-  async listen(host: string, port: number): Promise<MetricsServer> {
+  /** Serves GET /metrics on `at` (port 0: any free one, given to `onPort`); an address that cannot be listened on is a usage error naming it. */
+  async listen(at: { host: string; port: number }, onPort?: (port: number) => void): Promise<MetricsServer> {
+    const { host, port } = at;
     const server = createServer((req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('chainwatch serves /metrics only\n');
@@ -190,20 +191,20 @@ export class RunMetrics {
         },
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+    } catch (e) {
+      throw new ChainwatchError('USAGE', `cannot serve metrics on ${host}:${port}: ${(e as Error).message}`, { where: '--metrics', fix: 'choose a free port and an address of this host (e.g. 127.0.0.1:9464)' });
+    }
     server.on('error', (e) => log.error({ err: e.message }, 'metrics endpoint error'));
     const bound = (server.address() as AddressInfo).port;
     log.info({ address: `${host}:${bound}`, path: '/metrics' }, 'metrics endpoint listening');
+    onPort?.(bound);
     return new MetricsServer(server, bound);
   }
-}
-
-/** A --metrics address that cannot be listened on: a usage error naming it. */
-export function metricsListenError(at: { host: string; port: number }, e: unknown): ChainwatchError {
-  return new ChainwatchError('USAGE', `cannot serve metrics on ${at.host}:${at.port}: ${(e as Error).message}`, { where: '--metrics', fix: 'choose a free port and an address of this host (e.g. 127.0.0.1:9464)' });
 }
 
 export class MetricsServer {
