@@ -227,6 +227,13 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     }
     o.onReady?.(port);
     await Promise.race([o.stopSignal, ...(hostRun ? [hostRun] : [])]);
+  } catch (e) {
+    // a listener that could not start (a port in use, a bad admin path): the audit run is closed with why, the outputs too
+    clearInterval(flushTimer);
+    await findingsOut?.close();
+    await eventsOut?.close();
+    await sinks.close(`failed: ${(e as Error).message}`);
+    throw e;
   } finally {
     await metricsServer?.close();
     await ingest.close();

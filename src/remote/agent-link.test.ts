@@ -1,6 +1,7 @@
 import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { connect as netConnect } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, createServer as netCreateServer } from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminReload, adminStatus } from './admin-server.js';
@@ -287,6 +288,22 @@ describe('reliability', () => {
     await s.close();
     await expect(scrape(metricsPort)).rejects.toThrow();
   }, 60_000);
+
+  it('serve that cannot start its metrics endpoint (a port in use): a usage error, and its audit run is closed with the reason', async () => {
+    const busy = netCreateServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = (busy.address() as { port: number }).port;
+    const audit = mkdtempSync(join(tmpdir(), 'cw-serve-audit-'));
+    try {
+      const s = new TestServe(testPki(['sbx']), undefined, { metrics: { host: '127.0.0.1', port }, audit: { dir: audit } });
+      await expect(s.start()).rejects.toThrow(/cannot serve metrics on 127\.0\.0\.1:\d+: listen EADDRINUSE/);
+      const records = readFileSync(join(audit, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; reason?: string });
+      expect(records.find((r) => r.type === 'shutdown')?.reason).toMatch(/^failed: cannot serve metrics/);
+      expect(records.at(-1)!.type).toBe('checkpoint');
+    } finally {
+      busy.close();
+    }
+  });
 
   it('a sandbox gone: its lane is kept a while after its stream ended, then retired; the same sandbox coming back later gets a fresh lane', async () => {
     const s = new TestServe(pki, undefined, { laneRetireMs: 1500 });
