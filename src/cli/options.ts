@@ -153,3 +153,13 @@ export function metricsOption(opts: Record<string, unknown>): { metrics?: { host
 }
 
 export const METRICS_HELP = 'serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md; e.g. 127.0.0.1:9464)';
+
+/** --events-rotate SIZE / --events-keep N (watch, serve): refused without --events FILE, and keep without rotate. */
+export function eventsRotation(opts: Record<string, unknown>): { eventsRotate?: { bytes: number; keep?: number } } {
+  if (opts.eventsRotate === undefined && opts.eventsKeep === undefined) return {};
+  if (opts.events === undefined || opts.events === '-') {
+    throw new ChainwatchError('USAGE', '--events-rotate and --events-keep need --events FILE', { fix: 'e.g. --events /var/log/chainwatch/events.jsonl --events-rotate 256M --events-keep 10' });
+  }
+  if (opts.eventsRotate === undefined) throw new ChainwatchError('USAGE', '--events-keep needs --events-rotate SIZE (without rotation there is one file)', { fix: 'add --events-rotate 256M' });
+  return { eventsRotate: { bytes: opts.eventsRotate as number, ...(opts.eventsKeep !== undefined && { keep: opts.eventsKeep as number }) } };
+}

@@ -158,6 +158,10 @@ c.close()`;
       [['watch', '--record', '/tmp/x.jsonl', '--record-rotate', '10K'], '--record-rotate must be a size of at least 1M'],
       [['watch', '--record-keep', '3'], '--record-rotate and --record-keep need --record FILE'],
       [['watch', '--metrics', '9464'], '--metrics 9464: expected HOST:PORT'],
+      [['watch', '--events-rotate', '1M'], '--events-rotate and --events-keep need --events FILE'],
+      [['watch', '--events', '-', '--events-rotate', '1M'], '--events-rotate and --events-keep need --events FILE'],
+      [['watch', '--events', '/tmp/e.jsonl', '--events-keep', '2'], '--events-keep needs --events-rotate SIZE'],
+      [['watch', '--events', '/tmp/e.jsonl', '--events-rotate', '10K'], '--events-rotate must be a size of at least 1M'],
       // outputs that cannot be written, found after the command was started and held: it is killed, the run ends at once
       [['watch', '--record', '/nonexistent/t.jsonl', '--', 'sleep', '600'], '/nonexistent/t.jsonl: cannot write the recording (--record) here: ENOENT'],
       [['watch', '--findings', '/etc/hostname/f', '--', 'sleep', '600'], '/etc/hostname/f: cannot write the findings (--findings) here: ENOTDIR'],

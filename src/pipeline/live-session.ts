@@ -94,6 +94,8 @@ export interface LiveSessionOptions {
   onFinding?: (f: Finding) => void;
   /** Called once probes are attached and the snapshot is taken. */
   onReady?: () => void;
+  /** --events-rotate / --events-keep: the events file in parts (JsonlWriter `rotate`). */
+  eventsRotate?: { bytes: number; keep?: number };
   /** Serve Prometheus metrics on this address (docs/metrics.md); `onMetrics` gets the port (0 asks for any free one). */
   metrics?: { host: string; port: number };
   onMetrics?: (port: number) => void;
@@ -355,7 +357,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       }
     });
   }
-  const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed }) : undefined));
+  const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed, ...(o.eventsRotate && { rotate: o.eventsRotate }) }) : undefined));
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   if (o.metrics !== undefined && o.analysis !== false) {
     metrics = new RunMetrics(VERSION, () => ({

@@ -64,6 +64,8 @@ export interface ServeOptions {
   onEvent?: (ev: Event) => void;
   onReloadRequest?: (reload: () => void) => void;
   stopSignal: Promise<unknown>;
+  /** --events-rotate / --events-keep: the events file in parts (JsonlWriter `rotate`). */
+  eventsRotate?: { bytes: number; keep?: number };
   /** Serve Prometheus metrics on this address (docs/metrics.md); `onMetrics` gets the port. */
   metrics?: { host: string; port: number };
   onMetrics?: (port: number) => void;
@@ -91,7 +93,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
   const outputFailed = (file: string, why: string): void => sinks.audit?.sinkDrop(file, why);
   const findingsOut = o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', append: true, durable: true, onFail: outputFailed }) : undefined;
-  const eventsOut = o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, durable: true, onFail: outputFailed }) : undefined;
+  const eventsOut = o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, durable: true, onFail: outputFailed, ...(o.eventsRotate && { rotate: o.eventsRotate }) }) : undefined;
   // false while a disk refuses: the lines wait in memory, and no agent gets an ack for them
   const flushOutputs = (): boolean => {
     const f = findingsOut?.flush() ?? true;

@@ -1,6 +1,6 @@
 import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { connect as netConnect, createServer as netCreateServer } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -287,6 +287,23 @@ describe('reliability', () => {
     expect([...m.keys()].some((k) => k.startsWith('chainwatch_policy_info{sha256="'))).toBe(true);
     await s.close();
     await expect(scrape(metricsPort)).rejects.toThrow();
+  }, 60_000);
+
+  it('serve --events-rotate: the agent\'s events land in parts of about the size asked, in order across them, each written once', async () => {
+    const pki6 = testPki(['sbr2']);
+    const out = mkdtempSync(join(tmpdir(), 'cw-serve-rot-'));
+    const s = new TestServe(pki6, undefined, { events: join(out, 'events.jsonl'), eventsRotate: { bytes: 20_000 } });
+    const port = await s.start();
+    const agent = testAgent(pki6, 'sbr2', port, recorded.header);
+    agent.start();
+    for (const ev of recorded.events) agent.push(ev);
+    expect((await agent.close(10_000)).spooled).toBe(0);
+    await s.close();
+    const parts = readdirSync(out).filter((f) => /^events\.\d+\.jsonl$/.test(f)).sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+    expect(parts.length).toBeGreaterThanOrEqual(2);
+    const written = [...parts, 'events.jsonl'].flatMap((f) => readFileSync(join(out, f), 'utf8').split('\n').slice(0, -1).map((l) => JSON.parse(l) as Event));
+    const order = (evs: Event[]): unknown[] => evs.filter((e) => e.kind !== 'task.cgroup' && e.kind !== 'loss').map((e) => [e.kind, e.pid, e.tid]);
+    expect(order(written)).toEqual(order(recorded.events));
   }, 60_000);
 
   it('serve that cannot start its metrics endpoint (a port in use): a usage error, and its audit run is closed with the reason', async () => {

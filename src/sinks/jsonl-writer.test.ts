@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,4 +102,50 @@ describe('JsonlWriter on a full disk (a real tmpfs filled up)', () => {
     );
     expect(refusedDurable).toBeGreaterThan(5);
   });
+});
+
+describe('JsonlWriter rotating (--events-rotate)', () => {
+  for (const durable of [false, true]) {
+    it(`${durable ? 'durable' : 'streamed'}: files of about the size asked, whole lines each, in order across them; the oldest beyond keep removed; numbers go on after a restart`, async () => {
+      const d = mkdtempSync(join(tmpdir(), 'cw-jsonl-rot-'));
+      const file = join(d, 'events.jsonl');
+      const all: string[] = [];
+      const run = async (n: number, keep?: number): Promise<JsonlWriter> => {
+        const w = new JsonlWriter(file, { append: true, durable, rotate: { bytes: 100_000, ...(keep !== undefined && { keep }) } });
+        for (let i = 0; i < n; i++) {
+          const o = { i: all.length, pad: 'x'.repeat(i % 700) };
+          all.push(`${JSON.stringify(o)}\n`);
+          w.write(o);
+          if (i % 500 === 499) {
+            if (durable) expect(w.flush()).toBe(true);
+            await new Promise((r) => setImmediate(r));
+          }
+        }
+        await w.close();
+        return w;
+      };
+      const first = await run(3000);
+      expect(first.rotations).toBeGreaterThanOrEqual(8);
+      const files = (): string[] => {
+        const numbered = readdirSync(d).filter((f) => /^events\.\d+\.jsonl$/.test(f)).sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+        return [...numbered, 'events.jsonl'].map((f) => join(d, f));
+      };
+      const texts = files().map((f) => readFileSync(f, 'utf8'));
+      expect(texts.join('')).toBe(all.join(''));
+      for (const t of texts.slice(0, -1)) {
+        expect(t.endsWith('\n')).toBe(true);
+        expect(Buffer.byteLength(t)).toBeGreaterThanOrEqual(100_000);
+        expect(Buffer.byteLength(t)).toBeLessThan(100_000 + (1 << 16) + 800);
+      }
+      // a restart appends to the newest and numbers on; keep 3 removes this run's oldest beyond three
+      const before = files().length;
+      const second = await run(3000, 3);
+      expect(second.removed).toBe(second.rotations - 3);
+      const after = files();
+      expect(after.length).toBe(before + 3);
+      const numbers = after.slice(0, -1).map((f) => Number(f.split('.').at(-2)));
+      expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+      expect(after.map((f) => readFileSync(f, 'utf8')).join('').endsWith(all.slice(-10).join(''))).toBe(true);
+    });
+  }
 });

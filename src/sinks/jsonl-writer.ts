@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { moduleLog } from '../util/log.js';
-import { openForWriting } from '../util/output-paths.js';
+import { freeNumberedName, openForWriting } from '../util/output-paths.js';
 
 const log = moduleLog('sinks/jsonl');
 
@@ -18,6 +18,12 @@ export interface JsonlWriterOptions {
   durable?: boolean;
   /** What the file is for, in an error about it (e.g. `the findings (--findings)`). */
   what?: string;
+  /**
+   * A new file once this one holds about `bytes` (at a chunk's end): FILE is
+   * always the newest, earlier ones are moved aside as NAME.N.EXT (N above
+   * any beside it), and beyond `keep` of them the oldest are removed.
+   */
+  rotate?: { bytes: number; keep?: number };
   /** Called once per failure (for the audit log); the writer has logged it. */
   onFail?: (file: string, why: string) => void;
 }
@@ -40,7 +46,12 @@ export interface JsonlWriterOptions {
  * flush tries again (nothing is acknowledged that was not written).
  */
 export class JsonlWriter {
-  private readonly fd: number | undefined;
+  private fd: number | undefined;
+  private readonly flags: number;
+  private readonly aside: string[] = [];
+  /** Files moved aside (rotation), and of those removed to keep within `keep`. */
+  rotations = 0;
+  removed = 0;
   private readonly isStdout: boolean;
   private readonly durable: boolean;
   /** Lines accepted, not yet handed on. */
@@ -71,14 +82,15 @@ export class JsonlWriter {
   ) {
     this.isStdout = target === '-';
     this.durable = o.durable === true && !this.isStdout;
+    // O_APPEND always: after a chunk is cut off again, the next write lands at the new end
+    this.flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (o.append ? 0 : constants.O_TRUNC);
     if (this.isStdout) {
       process.stdout.on('error', this.onStdoutError);
       return;
     }
     if (o.append) this.repairedTornLine = endTornLine(target);
     if (this.repairedTornLine) log.warn({ file: target }, 'the last line of the file was cut off (a crash of the earlier run): ended it, appending after it');
-    // O_APPEND always: after a chunk is cut off again, the next write lands at the new end
-    this.fd = openForWriting(target, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (o.append ? 0 : constants.O_TRUNC), o.what ?? 'JSON Lines output', 0o644);
+    this.fd = openForWriting(target, this.flags, o.what ?? 'JSON Lines output', 0o644);
     this.fileSize = fstatSync(this.fd).size;
   }
 
@@ -170,10 +182,35 @@ export class JsonlWriter {
           this.queue.shift();
           this.confirmed += item.lines;
           this.fileSize += item.buf.length;
+          this.rotateIfDue();
         }
       }
       this.pump();
     });
+  }
+
+  /** Between whole chunks: the file moved aside, a new one at the name (a failure here is a write failure). */
+  private rotateIfDue(): void {
+    const r = this.o.rotate;
+    if (r === undefined || this.fileSize < r.bytes) return;
+    try {
+      const aside = freeNumberedName(this.target);
+      renameSync(this.target, aside);
+      closeSync(this.fd!);
+      this.fd = undefined;
+      this.fd = openForWriting(this.target, this.flags, this.o.what ?? 'JSON Lines output', 0o644);
+      this.fileSize = 0;
+      this.rotations++;
+      this.aside.push(aside);
+      while (r.keep !== undefined && this.aside.length > r.keep) {
+        rmSync(this.aside.shift()!, { force: true });
+        this.removed++;
+      }
+    } catch (e) {
+      // streamed: what waits is counted with the rest; durable: the next flush opens the file again
+      for (const q of this.queue.splice(0)) this.dropped += q.lines;
+      this.fail(e as Error);
+    }
   }
 
   private truncateToWholeLines(): void {
@@ -193,6 +230,15 @@ export class JsonlWriter {
   flush(): boolean {
     if (!this.durable) return this.failed === undefined;
     if (this.chunkLines === 0) return true;
+    if (this.fd === undefined) {
+      try {
+        this.fd = openForWriting(this.target, this.flags, this.o.what ?? 'JSON Lines output', 0o644);
+        this.fileSize = fstatSync(this.fd).size;
+      } catch (e) {
+        this.fail(e as Error);
+        return false;
+      }
+    }
     const buf = Buffer.from(this.chunk.join(''));
     let off = 0;
     try {
@@ -218,14 +264,15 @@ export class JsonlWriter {
     this.chunk = [];
     this.chunkBytes = 0;
     this.chunkLines = 0;
-    return true;
+    this.rotateIfDue();
+    return this.failed === undefined;
   }
 
   /** Writes what is accepted (as far as the disk takes it) and closes; never rejects. */
   async close(): Promise<void> {
     if (this.durable) {
       this.flush();
-      closeSync(this.fd!);
+      if (this.fd !== undefined) closeSync(this.fd);
       return;
     }
     this.ship();
@@ -236,7 +283,7 @@ export class JsonlWriter {
       return;
     }
     if (this.inflight || this.queue.length > 0) await new Promise<void>((r) => this.idle.push(r));
-    closeSync(this.fd!);
+    if (this.fd !== undefined) closeSync(this.fd);
   }
 }
 

@@ -1,14 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, createWriteStream, readdirSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { closeSync, createWriteStream, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { constants, createGzip, type Gzip } from 'node:zlib';
 import type { Event } from '../schema/event.js';
 import type { TraceHeader } from '../schema/trace-header.js';
 import { compressionOf } from '../util/compression.js';
 import { moduleLog } from '../util/log.js';
-import { openForWriting } from '../util/output-paths.js';
+import { freeNumberedName, openForWriting } from '../util/output-paths.js';
+
+export { numberedName } from '../util/output-paths.js';
 
 const log = moduleLog('sinks/trace-recorder');
 
@@ -282,13 +284,6 @@ function freeBytes(dir: string): number {
   }
 }
 
-/** `run.trace.jsonl.gz` → `run.N.trace.jsonl.gz`: the number before the extensions, so the compression is still known by name. */
-export function numberedName(target: string, n: number): string {
-  const slash = target.lastIndexOf('/') + 1;
-  const dot = target.indexOf('.', slash + 1);
-  return dot < 0 ? `${target}.${n}` : `${target.slice(0, dot)}.${n}${target.slice(dot)}`;
-}
-
 /** Renames a non-empty file at `target` to a free numbered name beside it (N from 1); returns the new name. */
 function moveAside(target: string): string | undefined {
   let size: number;
@@ -303,18 +298,4 @@ function moveAside(target: string): string | undefined {
   const aside = freeNumberedName(target);
   renameSync(target, aside);
   return aside;
-}
-
-/** `NAME.N.EXT` with N one above every N beside it (from 1): later means larger, even after older ones were removed. */
-function freeNumberedName(target: string): string {
-  const base = basename(target);
-  const dot = base.indexOf('.', 1);
-  const [head, tail] = dot < 0 ? [base, ''] : [base.slice(0, dot), base.slice(dot)];
-  let max = 0;
-  for (const f of readdirSync(dirname(target))) {
-    if (f.length <= head.length + tail.length + 1 || !f.startsWith(`${head}.`) || !f.endsWith(tail)) continue;
-    const n = f.slice(head.length + 1, f.length - tail.length);
-    if (/^\d{1,9}$/.test(n) && Number(n) > max) max = Number(n);
-  }
-  return numberedName(target, max + 1);
 }

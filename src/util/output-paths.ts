@@ -1,5 +1,5 @@
-import { mkdirSync, openSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { ChainwatchError } from './errors.js';
 
 /**
@@ -44,4 +44,25 @@ export function openForWriting(file: string, flags: string | number, what: strin
 
 function failed(path: string, what: string, why: string): ChainwatchError {
   return new ChainwatchError('USAGE', `cannot write ${what} here: ${why}`, { where: path, fix: 'choose a path in a folder that exists (or can be made) and that this user can write' });
+}
+
+/** `run.trace.jsonl.gz` → `run.N.trace.jsonl.gz`: the number before the extensions, so the compression is still known by name. */
+export function numberedName(target: string, n: number): string {
+  const slash = target.lastIndexOf('/') + 1;
+  const dot = target.indexOf('.', slash + 1);
+  return dot < 0 ? `${target}.${n}` : `${target.slice(0, dot)}.${n}${target.slice(dot)}`;
+}
+
+/** `NAME.N.EXT` with N one above every N beside it (from 1): later means larger, even after older ones were removed. */
+export function freeNumberedName(target: string): string {
+  const base = basename(target);
+  const dot = base.indexOf('.', 1);
+  const [head, tail] = dot < 0 ? [base, ''] : [base.slice(0, dot), base.slice(dot)];
+  let max = 0;
+  for (const f of readdirSync(dirname(target))) {
+    if (f.length <= head.length + tail.length + 1 || !f.startsWith(`${head}.`) || !f.endsWith(tail)) continue;
+    const n = f.slice(head.length + 1, f.length - tail.length);
+    if (/^\d{1,9}$/.test(n) && Number(n) > max) max = Number(n);
+  }
+  return numberedName(target, max + 1);
 }
