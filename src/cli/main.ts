@@ -9,6 +9,7 @@ import { policyCommand } from './commands/policy.js';
 import { replayCommand } from './commands/replay.js';
 import { adminCommand, agentCommand, certsCommand, serveCommand } from './commands/remote.js';
 import { schemaCommand } from './commands/schema.js';
+import { doctorCommand } from './commands/doctor.js';
 import { loadCommand, queryCommand } from './commands/sql.js';
 import { watchCommand } from './commands/watch.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -34,7 +35,8 @@ const program = new Command('chainwatch')
   .addCommand(policyCommand())
   .addCommand(auditCommand())
   .addCommand(baselineCommand())
-  .addCommand(schemaCommand());
+  .addCommand(schemaCommand())
+  .addCommand(doctorCommand());
 // addCommand() does not pass these settings on: every subcommand reports usage errors through us (exit 2)
 const settle = (c: Command): void => {
   for (const sub of c.commands) {
