@@ -204,7 +204,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
         outputs: outputReadings([findingsOut, eventsOut]),
         ...(sinks.audit && { audit: sinks.audit.writeState }),
         ...(sinks.siem && { siem: sinks.siem.stats() }),
-        agents: { connected: ingest.status().filter((a) => a.connected).length, lanes: lanes.size, refusedConnections: ingest.refused, acksWithheld: ingest.acksWithheld, totals: ingest.totals },
+        agents: { connected: ingest.connected, lanes: lanes.size, refusedConnections: ingest.refused, acksWithheld: ingest.acksWithheld, totals: ingest.totals },
       }));
       metricsServer = await metrics.listen(o.metrics, o.onMetrics);
     }

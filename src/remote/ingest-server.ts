@@ -366,6 +366,13 @@ export class IngestServer {
 
   /** Acknowledgement rounds put off because an output or the ledger could not be written. */
   acksWithheld = 0;
+
+  /** Agent streams connected now (the metrics read this at each scrape; `status()` also lists ended ones). */
+  get connected(): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (!s.ended) n++;
+    return n;
+  }
   /** Over every stream since the start (the per-stream figures of ended streams are forgotten in time; these are not). */
   readonly totals = { events: 0, duplicates: 0, gaps: 0, gapEvents: 0, dropped: 0, malformed: 0 };
   private ledgerFailing = false;

@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { moduleLog } from '../util/log.js';
-import { freeNumberedName, openForWriting } from '../util/output-paths.js';
+import { NumberedParts, openForWriting } from '../util/output-paths.js';
 
 const log = moduleLog('sinks/jsonl');
 
@@ -48,10 +48,9 @@ export interface JsonlWriterOptions {
 export class JsonlWriter {
   private fd: number | undefined;
   private readonly flags: number;
-  private readonly aside: string[] = [];
-  /** Files moved aside (rotation), and of those removed to keep within `keep`. */
+  private readonly parts: NumberedParts | undefined;
+  /** Files moved aside (rotation). */
   rotations = 0;
-  removed = 0;
   private readonly isStdout: boolean;
   private readonly durable: boolean;
   /** Lines accepted, not yet handed on. */
@@ -90,8 +89,19 @@ export class JsonlWriter {
     }
     if (o.append) this.repairedTornLine = endTornLine(target);
     if (this.repairedTornLine) log.warn({ file: target }, 'the last line of the file was cut off (a crash of the earlier run): ended it, appending after it');
-    this.fd = openForWriting(target, this.flags, o.what ?? 'JSON Lines output', 0o644);
+    this.parts = o.rotate && new NumberedParts(target, o.rotate.keep);
+    this.openFile();
+  }
+
+  /** Opens the file at the name (appending), its whole size counted as whole lines. */
+  private openFile(): void {
+    this.fd = openForWriting(this.target, this.flags, this.o.what ?? 'JSON Lines output', 0o644);
     this.fileSize = fstatSync(this.fd).size;
+  }
+
+  /** Files removed to keep within `rotate.keep`. */
+  get removed(): number {
+    return this.parts?.removed ?? 0;
   }
 
   /** Lines accepted but not written: dropped (streamed, stdout) or waiting for a flush that works (durable). */
@@ -191,21 +201,13 @@ export class JsonlWriter {
 
   /** Between whole chunks: the file moved aside, a new one at the name (a failure here is a write failure). */
   private rotateIfDue(): void {
-    const r = this.o.rotate;
-    if (r === undefined || this.fileSize < r.bytes) return;
+    if (this.parts === undefined || this.fileSize < this.o.rotate!.bytes) return;
     try {
-      const aside = freeNumberedName(this.target);
-      renameSync(this.target, aside);
+      this.parts.moveAside();
       closeSync(this.fd!);
       this.fd = undefined;
-      this.fd = openForWriting(this.target, this.flags, this.o.what ?? 'JSON Lines output', 0o644);
-      this.fileSize = 0;
       this.rotations++;
-      this.aside.push(aside);
-      while (r.keep !== undefined && this.aside.length > r.keep) {
-        rmSync(this.aside.shift()!, { force: true });
-        this.removed++;
-      }
+      this.openFile();
     } catch (e) {
       // streamed: what waits is counted with the rest; durable: the next flush opens the file again
       for (const q of this.queue.splice(0)) this.dropped += q.lines;
@@ -232,8 +234,7 @@ export class JsonlWriter {
     if (this.chunkLines === 0) return true;
     if (this.fd === undefined) {
       try {
-        this.fd = openForWriting(this.target, this.flags, this.o.what ?? 'JSON Lines output', 0o644);
-        this.fileSize = fstatSync(this.fd).size;
+        this.openFile();
       } catch (e) {
         this.fail(e as Error);
         return false;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, createWriteStream, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, createWriteStream, renameSync, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { constants, createGzip, type Gzip } from 'node:zlib';
@@ -8,9 +8,7 @@ import type { Event } from '../schema/event.js';
 import type { TraceHeader } from '../schema/trace-header.js';
 import { compressionOf } from '../util/compression.js';
 import { moduleLog } from '../util/log.js';
-import { freeNumberedName, openForWriting } from '../util/output-paths.js';
-
-export { numberedName } from '../util/output-paths.js';
+import { freeNumberedName, NumberedParts, openForWriting } from '../util/output-paths.js';
 
 const log = moduleLog('sinks/trace-recorder');
 
@@ -103,6 +101,13 @@ class SegmentWriter {
   }
 }
 
+export interface RecorderOptions {
+  /** Called when writing fails (for the audit log); the recorder has logged it. */
+  onFail?: (file: string, why: string) => void;
+  /** With rotation: after a failure, a new segment is tried this long later (default 60 s). */
+  retryMs?: number;
+}
+
 /**
  * Writes a trace: the header line, then one canonical event per line, as
  * they left the reorder stage (ordered, named, before resolution: the state
@@ -119,23 +124,14 @@ class SegmentWriter {
  * the header), so each segment replays on its own and consecutive
  * segments replay as one stream.
  */
-export interface RecorderOptions {
-  /** Called when writing fails (for the audit log); the recorder has logged it. */
-  onFail?: (file: string, why: string) => void;
-  /** With rotation: after a failure, a new segment is tried this long later (default 60 s). */
-  retryMs?: number;
-}
-
 export class TraceRecorder {
   private seg: SegmentWriter;
   private readonly closing: Promise<void>[] = [];
-  private readonly segments: string[] = [];
+  private readonly parts: NumberedParts;
   private run = randomUUID();
   private index = 0;
   private started = 1;
   private lines = 0;
-  /** Segments removed to keep within `keep`. */
-  removed = 0;
   /** Why writing stopped (a full disk), while it is stopped; the events meanwhile are counted in `dropped`. */
   failed: string | undefined;
   /** The last failure, kept after the recording resumed. */
@@ -156,6 +152,7 @@ export class TraceRecorder {
   ) {
     // a trace is one run: an earlier one at this path (a restarted watch) is moved aside, never overwritten
     this.keptPrevious = moveAside(target);
+    this.parts = new NumberedParts(target, rotation?.keep);
     this.seg = this.open(target);
     this.seg.write(rotation ? { ...header, segment: { run: this.run, index: 0, snapshot_events: 0 } } : header);
   }
@@ -219,23 +216,14 @@ export class TraceRecorder {
   private rotate(ts: number): void {
     const r = this.rotation!;
     // the file is moved while still being written (its buffered tail still lands in it), then closed
-    const aside = freeNumberedName(this.target);
-    renameSync(this.target, aside);
+    const aside = this.parts.moveAside();
     const old = this.seg;
-    this.segments.push(aside);
     this.closing.push(
       old.close().then(() => {
         // a segment begun while the disk was full may hold nothing: no empty file is left to trip a replay
-        if (old.failed === undefined || sizeOf(aside) > 0) return;
-        rmSync(aside, { force: true });
-        const i = this.segments.indexOf(aside);
-        if (i >= 0) this.segments.splice(i, 1);
+        if (old.failed !== undefined && sizeOf(aside) === 0) this.parts.drop(aside);
       }),
     );
-    while (r.keep !== undefined && this.segments.length > r.keep) {
-      rmSync(this.segments.shift()!, { force: true });
-      this.removed++;
-    }
     let seg: SegmentWriter;
     try {
       seg = this.open(this.target);
@@ -254,6 +242,11 @@ export class TraceRecorder {
   /** Events recorded (the state events that start later segments not counted). */
   get events(): number {
     return this.lines;
+  }
+
+  /** Segments removed to keep within `keep`. */
+  get removed(): number {
+    return this.parts.removed;
   }
 
   /** Segments started after the first. */

@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ChainwatchError } from './errors.js';
 
@@ -65,4 +65,39 @@ export function freeNumberedName(target: string): string {
     if (/^\d{1,9}$/.test(n) && Number(n) > max) max = Number(n);
   }
   return numberedName(target, max + 1);
+}
+
+/**
+ * The earlier parts of a file written in parts (a rotated recording, a
+ * rotated events file): FILE is always the newest; `moveAside()` moves it to
+ * the next free NAME.N.EXT and removes this run's oldest parts beyond `keep`.
+ */
+export class NumberedParts {
+  private readonly parts: string[] = [];
+  /** Parts removed to keep within `keep`. */
+  removed = 0;
+
+  constructor(
+    private readonly target: string,
+    private readonly keep?: number,
+  ) {}
+
+  /** Moves FILE aside; returns where it went. */
+  moveAside(): string {
+    const aside = freeNumberedName(this.target);
+    renameSync(this.target, aside);
+    this.parts.push(aside);
+    while (this.keep !== undefined && this.parts.length > this.keep) {
+      rmSync(this.parts.shift()!, { force: true });
+      this.removed++;
+    }
+    return aside;
+  }
+
+  /** A part that turned out to hold nothing: removed, and no longer one of the kept. */
+  drop(part: string): void {
+    rmSync(part, { force: true });
+    const i = this.parts.indexOf(part);
+    if (i >= 0) this.parts.splice(i, 1);
+  }
 }
