@@ -205,8 +205,8 @@ export class AuditLog {
     return r;
   }
 
-  /** Writes the backlog in order; false when the disk refused (the rest waits, a cut line is cut off again). */
-  private drain(): boolean {
+  /** Writes the backlog in order; when the disk refuses, the rest waits (a cut line is cut off again). */
+  private drain(): void {
     while (this.head < this.backlog.length) {
       const { segment, line } = this.backlog[this.head]!;
       try {
@@ -223,14 +223,13 @@ export class AuditLog {
         this.fdBytes += buf.length;
       } catch (e) {
         this.writeFailed(e as Error);
-        return false;
+        return;
       }
       this.head++;
     }
     this.backlog = [];
     this.head = 0;
     if (this.failing !== undefined) this.writeWorks();
-    return true;
   }
 
   private writeFailed(e: Error): void {
