@@ -7,6 +7,7 @@ import type { Logger } from '../util/log.js';
 import type { AuditSettings } from '../pipeline/audit-trail.js';
 import { loadYamlFile } from '../rules/yaml-file.js';
 import { OutputsFile } from '../schema/outputs.js';
+import { DataClasses } from '../rules/data-classes.js';
 import { defaultPolicyFile, loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 
 /** Commander argument parsers shared by the commands. */
@@ -50,7 +51,7 @@ export function positiveNumber(v: string): number {
 /** `--policy FILE` / `--no-policy` (commander sets policy=false) / default: the installed rules/policy.yaml. */
 export function policyOptions(opts: Record<string, unknown>): { policy?: LoadedPolicy } {
   const file = policyFileOf(opts);
-  return file === undefined ? {} : { policy: loadPolicy(file) };
+  return file === undefined ? {} : { policy: loadPolicy(file, DataClasses.namesIn(typeof opts.rules === 'string' ? opts.rules : undefined)) };
 }
 
 /** The policy file the options name (undefined with --no-policy): the one loaded at start and on reload. */

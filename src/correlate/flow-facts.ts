@@ -1,26 +1,15 @@
-import type { EventOf, ObjectView, ProcView } from '../schema/event.js';
+import type { z } from 'zod';
+import type { EventOf, ObjectView } from '../schema/event.js';
+import type { FdReceivedFields, FdSentFields, FlowTransmitFields } from '../schema/rule-fields.js';
 import type { Transmit } from './flow-tracker.js';
 import type { RuleInput } from './sequence-matcher.js';
 
-/** A transmit as rules see it: `kind: flow.transmit` and flat fields to match on. */
-export interface FlowTransmitFact extends RuleInput {
-  kind: 'flow.transmit';
-  tid: number;
-  proc: ProcView | undefined;
-  chain_key: string;
-  data_class: string;
-  source_path: string;
-  via_file: boolean;
-  latency_ns: number;
-  hops: number;
-  processes: number;
-  bytes: number;
-  sink_family: string | undefined;
-  sink_address: string | undefined;
-  sink_port: number | undefined;
-  /** The transmit itself, for building the finding. */
-  transmit: Transmit;
-}
+/**
+ * A transmit as rules see it: `kind: flow.transmit` and flat fields to match
+ * on (their schema, `FlowTransmitFields`, is what a rule may name), plus the
+ * transmit itself for building the finding.
+ */
+export type FlowTransmitFact = z.infer<typeof FlowTransmitFields> & { transmit: Transmit };
 
 export function transmitFact(t: Transmit): FlowTransmitFact {
   return {
@@ -54,15 +43,7 @@ export function isTransmitFact(x: RuleInput): x is FlowTransmitFact {
  * a watched process receives one. Both are keyed by task and object, so a
  * send with no receive in the same task is a descriptor leaving the task.
  */
-export interface FdPassFact extends RuleInput {
-  kind: 'flow.fd_sent' | 'flow.fd_received';
-  tid: number;
-  proc: ProcView | undefined;
-  chain_key: string;
-  data_class: string | undefined;
-  source_path: string | undefined;
-  event: EventOf<'fd.rights'>;
-}
+export type FdPassFact = z.infer<typeof FdSentFields> | z.infer<typeof FdReceivedFields>;
 
 export function fdPassFacts(ev: EventOf<'fd.rights'>, sensitivityOf: (v: ObjectView) => { cls: string; sourcePath: string }[]): FdPassFact[] {
   const v = ev.res?.fd;

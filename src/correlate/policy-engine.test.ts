@@ -6,6 +6,7 @@ import { join, posix } from 'node:path';
 import picomatch from 'picomatch';
 import { describe, expect, it } from 'vitest';
 import { buildCorrelation } from '../pipeline/correlation.js';
+import { DataClasses } from '../rules/data-classes.js';
 import { loadPolicy } from '../rules/policy-file.js';
 import { diffPolicies } from '../rules/policy-diff.js';
 import type { Finding } from '../schema/finding.js';
@@ -199,6 +200,30 @@ describe('policy files: precise errors', () => {
     expect(e.message).toMatch(/include cycle: .*a\.yaml → .*b\.yaml → .*a\.yaml/);
     const s = err(write('sets.yaml', 'version: 1\nsets:\n  x: { include: [y] }\n  y: { include: [x] }\nintents:\n  t: { description: d, include: [x] }\n'));
     expect(s.message).toMatch(/capability set include cycle: x → y → x/);
+  });
+
+  it('a flow or limit naming a class data-classes.yaml does not define is refused, naming the intent and the capability', () => {
+    const classes = DataClasses.namesIn();
+    expect(loadPolicy(shipped, classes).sha256).toBe(loadPolicy(shipped).sha256);
+    const refused = (file: string): ChainwatchError => {
+      try {
+        loadPolicy(file, classes);
+      } catch (e) {
+        return e as ChainwatchError;
+      }
+      throw new Error('expected an error');
+    };
+    const flow = write('flow-class.yaml', intent('    flows:\n      - { id: up, classes: [secret, secrte], to: { cidrs: [10.0.0.0/8] }, why: because, risk: R }\n'));
+    const e = refused(flow);
+    expect(e.code).toBe('POLICY_INVALID');
+    expect(e.where).toBe(flow);
+    expect(e.message).toMatch(/^intent "t", flows capability "up": no data class "secrte" in .*rules\/data-classes\.yaml \(classes: secret, /);
+    expect(e.fix).toContain('define "secrte" there');
+    expect(refused(write('limit-class.yaml', intent('    limits:\n      no_transmit_after:\n        - { id: quiet, class: user-dat, within: 5m, why: because, risk: R }\n'))).message).toMatch(
+      /^intent "t", limit no_transmit_after "quiet": no data class "user-dat"/,
+    );
+    // `*` is every class; a class that exists is fine
+    expect(() => loadPolicy(write('star.yaml', intent('    flows:\n      - { id: any, classes: ["*"], to: { cidrs: [10.0.0.0/8] }, why: because, risk: R }\n    limits:\n      no_transmit_after:\n        - { id: q, class: secret, within: 5m, why: because, risk: R }\n')), classes)).not.toThrow();
   });
 
   it('check: the effective policy has a stable hash; diff names widened and added capabilities', () => {

@@ -1,5 +1,7 @@
+import type { z } from 'zod';
 import type { ChainHop } from '../schema/finding.js';
-import type { Event, EventOf, ObjectView, ProcView } from '../schema/event.js';
+import type { ShellRelayFields } from '../schema/rule-fields.js';
+import type { Event, EventOf, ObjectView } from '../schema/event.js';
 import { describeObject } from './describe-object.js';
 import type { RuleInput } from './sequence-matcher.js';
 
@@ -12,19 +14,7 @@ import type { RuleInput } from './sequence-matcher.js';
  * shell reads its fd 0 from such a channel. Rules decide (and may exempt
  * relays such as sshd by executable).
  */
-export interface ShellRelayFact extends RuleInput {
-  kind: 'flow.shell_relay';
-  tid: number;
-  proc: ProcView | undefined;
-  chain_key: string;
-  shell: string;
-  relay_pid: number;
-  relay_comm: string;
-  relay_exe: string | undefined;
-  socket: ObjectView;
-  hops: ChainHop[];
-  event: EventOf<'io'>;
-}
+export type ShellRelayFact = z.infer<typeof ShellRelayFields>;
 
 const SHELLS = /(^|\/)(sh|bash|dash|zsh|ksh|mksh|fish|busybox)$/;
 const MAX = 50_000;

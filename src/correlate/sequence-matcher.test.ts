@@ -103,12 +103,12 @@ rules:
       throw new Error('expected an error');
     };
     const head = 'version: 1\nrules:\n  - id: a.b\n    category: exfiltration\n    severity: high\n    why: w\n';
-    expect(bad(`${head}    sequence:\n      by: flow\n      maxspan: 30 seconds\n      steps:\n        - match: { kind: io }\n`)).toBe(
+    expect(bad(`${head}    sequence:\n      by: flow\n      maxspan: 30 seconds\n      steps:\n        - match: { kind: flow.transmit }\n`)).toBe(
       'rules/chains.yaml:9:16: rules.0.sequence.maxspan: expected a duration like 500ms, 30s or 5m',
     );
     expect(bad(`${head}    sequence:\n      by: pid\n      steps:\n        - match: { kind: io }\n`)).toContain('rules/chains.yaml:8:11: rules.0.sequence.by:');
     expect(bad(`${head}    sequence:\n      by: flow\n      steps: []\n`)).toContain('rules/chains.yaml:9:14: rules.0.sequence.steps:');
-    expect(bad(`${head}    supersedes: [x.y]\n    sequence:\n      by: flow\n      steps:\n        - match: { kind: io }\n`)).toContain('rules/chains.yaml:7:18: rules.0.supersedes.0: no rule x.y in this file');
+    expect(bad(`${head}    supersedes: [x.y]\n    sequence:\n      by: flow\n      steps:\n        - match: { kind: flow.transmit }\n`)).toContain('rules/chains.yaml:7:18: rules.0.supersedes.0: no rule x.y in this file');
     expect(bad(`${head}    sequence:\n      by: flow\n      steps:\n        - match: { Kind!: io }\n`)).toBe(
       'rules/chains.yaml:10:27: rules.0.sequence.steps.0.match.Kind!: expected a field path like res.fd.type',
     );
@@ -116,5 +116,53 @@ rules:
     expect(bad(`${head}    sequence:\n      by: flow\n      steps:\n        - absent: { kind: io }\n          within: 2s\n        - match: { kind: io }\n`)).toContain(
       'rules/chains.yaml:10:11: rules.0.sequence.steps.0: an absent step must be the last step, after at least one other',
     );
+  });
+
+  it('rule files: a kind, field or value no input can have is refused with its place, not loaded to never fire', () => {
+    const bad = (steps: string, extra = '', by = 'process'): string => {
+      try {
+        parseChainRules(`version: 1\nrules:\n  - id: a.b\n    category: exfiltration\n    severity: high\n    why: w\n${extra}    sequence:\n      by: ${by}\n      steps:\n${steps}`, 'rules/chains.yaml');
+      } catch (e) {
+        expect((e as ChainwatchError).code).toBe('RULE_INVALID');
+        return (e as ChainwatchError).message;
+      }
+      throw new Error('expected an error');
+    };
+    expect(bad('        - match: { kind: flow.transmitt }\n', '', 'flow')).toMatch(
+      /^rules\/chains\.yaml:10:26: rules\.0\.sequence\.steps\.0\.match\.kind: no input has kind "flow\.transmitt"; did you mean flow\.transmit\? \(kinds: process\.seen, /,
+    );
+    expect(bad('        - match: { kind: io, res.fd.pth: /etc/shadow }\n')).toBe(
+      'rules/chains.yaml:10:42: rules.0.sequence.steps.0.match.res.fd.pth: kind io has no field res.fd.pth; did you mean res.fd.path? (see chainwatch rules fields)',
+    );
+    // res carries the descriptors the state resolves for that kind: an io event has res.fd, not res.ret
+    expect(bad('        - match: { kind: io, res.ret.type: socket }\n')).toContain('kind io has no field res.ret.type; did you mean res.fd.type?');
+    expect(bad('        - match: { kind: io, res.fd.type: sockte }\n')).toBe(
+      'rules/chains.yaml:10:43: rules.0.sequence.steps.0.match.res.fd.type: res.fd.type is one of file, dir, pipe, socket, memfd, device, anon, unknown: "sockte" never matches; did you mean socket?',
+    );
+    expect(bad('        - match: { kind: io, res.fd.family: { not: [inet, inet7] } }\n')).toContain('res.fd.family is one of unix, inet, inet6, netlink, packet, vsock, other: "inet7" never matches');
+    expect(bad('        - match: { kind: io, bytes: "100" }\n')).toContain('bytes holds a number, so "100" never matches');
+    expect(bad('        - match: { kind: io, bytes: { glob: "1*" } }\n')).toContain('glob needs a string, and bytes holds a number');
+    expect(bad('        - match: { kind: process.exec, filename: { gt: 3 } }\n')).toContain('gt needs a number, and filename holds a string');
+    expect(bad('        - match: { kind: io, res.fd: socket }\n')).toContain('res.fd is an object: test one of its fields');
+    // any: each alternative is checked against its own kinds
+    expect(bad('        - any:\n            - { kind: process.exec, filename: /bin/sh }\n            - { kind: fd.dup, filename: /bin/sh }\n')).toBe(
+      'rules/chains.yaml:12:41: rules.0.sequence.steps.0.any.1.filename: kind fd.dup has no field filename (see chainwatch rules fields)',
+    );
+    // by: flow joins on chain_key, which only flow facts carry
+    expect(bad('        - match: { kind: [io, flow.transmit] }\n', '', 'flow')).toContain(
+      'rules.0.sequence.steps.0.match.kind: by: flow joins on the data-flow chain, which only flow facts (flow.transmit, flow.fd_sent, flow.fd_received, flow.shell_relay) carry: io never matches',
+    );
+    expect(bad('        - match: { kind: fd.dup }\n', '    one_finding_per: res.fd.channel\n')).toContain(
+      'rules/chains.yaml:7:22: rules.0.one_finding_per: the first step\'s inputs (kind fd.dup) have no field res.fd.channel; did you mean res.oldfd.channel?',
+    );
+    // a data_class must be one data-classes.yaml defines (when the loader is told which)
+    const withClass = (cls: string): string => `version: 1\nrules:\n  - id: a.b\n    category: exfiltration\n    severity: high\n    why: w\n    sequence:\n      by: flow\n      steps:\n        - match: { kind: flow.transmit, data_class: ${cls} }\n`;
+    expect(() => parseChainRules(withClass('[secret, tls-key]'), 'rules/chains.yaml', ['secret', 'tls-key'])).not.toThrow();
+    expect(() => parseChainRules(withClass('{ not: secrte }'), 'rules/chains.yaml', ['secret', 'tls-key'])).toThrow(
+      'rules/chains.yaml:10:60: rules.0.sequence.steps.0.match.data_class.not: no data class "secrte" in data-classes.yaml (classes: secret, tls-key)',
+    );
+    // no kind named: a field some input has is accepted; one none has is not
+    expect(bad('        - match: { res.fd.pathh: /x }\n')).toContain('no input has a field res.fd.pathh; did you mean res.fd.path?');
+    expect(() => parseChainRules('version: 1\nrules:\n  - id: a.b\n    category: exfiltration\n    severity: high\n    why: w\n    sequence:\n      by: task\n      steps:\n        - match: { res.fd.path: /x, argv.1: -c, event.res.fd.type: file }\n')).not.toThrow();
   });
 });

@@ -37,7 +37,7 @@ export function buildCorrelation(o: CorrelationSetup): Correlation {
   const classes = DataClasses.load(DataClasses.defaultFile(o.rulesDir));
   const correlator = new Correlator(
     new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task)),
-    new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir)).rules),
+    new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir), classes.names.names).rules),
     new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
     o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),
     o.enforce,

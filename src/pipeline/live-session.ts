@@ -30,6 +30,7 @@ import { VERSION } from '../util/version.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
+import { DataClasses } from '../rules/data-classes.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation } from './correlation.js';
 import { analyze, liveEvents } from './pipeline.js';
@@ -343,7 +344,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
         return;
       }
       try {
-        const next = loadPolicy(o.policyFile!);
+        const next = loadPolicy(o.policyFile!, DataClasses.namesIn(o.rulesDir));
         c.usePolicy(next.effective, next.sha256, true);
         log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: next.sha256 }, 'policy reloaded');
         audit?.policyReload(current?.sha256 ?? null, next.sha256, true);

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { OutputsFile } from '../schema/outputs.js';
+import { DataClasses } from '../rules/data-classes.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 import { AdminServer, type ReloadReply } from '../remote/admin-server.js';
 import type { RefusedConnection } from '../remote/agent-listener.js';
@@ -175,7 +176,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     const old = policy?.sha256 ?? '';
     if (o.policyFile === undefined) return { ok: false, old_sha256: old, new_sha256: '', error: 'serve runs without a policy file (--no-policy)' };
     try {
-      const next = loadPolicy(o.policyFile);
+      const next = loadPolicy(o.policyFile, DataClasses.namesIn(o.rulesDir));
       for (const lane of lanes.values()) lane.correlation.correlator.usePolicy(next.effective, next.sha256, false);
       // the host's own probes take the same policy object: one read of the file, one audit record
       hostReload?.(next);

@@ -12,6 +12,12 @@ classes:
     why: credentials and keys
     paths: ["/etc/shadow", "**/.ssh/id_*"]`;
 
+/** The classes a data-classes.yaml defines, for the files that name them (chain rules, policies). */
+export interface DataClassNames {
+  file: string;
+  names: readonly string[];
+}
+
 const CLASSIFY_CACHE_PATHS = 65_536;
 const NOT_SENSITIVE: readonly string[] = Object.freeze([]);
 
@@ -24,7 +30,11 @@ export class DataClasses {
   /** path → classes: a path is read many times, its globs need matching once (bounded; cleared when full). */
   private readonly cache = new Map<string, readonly string[]>();
 
-  constructor(readonly file: DataClassFile) {
+  constructor(
+    readonly file: DataClassFile,
+    /** Where it was read from (error messages name it). */
+    readonly source = '<inline>',
+  ) {
     this.matchers = Object.entries(file.classes).map(([name, c]) => {
       const inClass = pathGlobMatcher(c.paths, { strictBrackets: true });
       const excepted = c.except?.length ? pathGlobMatcher(c.except, { strictBrackets: true }) : undefined;
@@ -56,11 +66,20 @@ export class DataClasses {
   }
 
   static load(file: string): DataClasses {
-    return new DataClasses(loadYamlFile(file, DataClassFile, DATA_CLASS_EXAMPLE));
+    return new DataClasses(loadYamlFile(file, DataClassFile, DATA_CLASS_EXAMPLE), file);
   }
 
   static parse(text: string, file = '<inline>'): DataClasses {
-    return new DataClasses(parseYamlText(text, file, DataClassFile, DATA_CLASS_EXAMPLE));
+    return new DataClasses(parseYamlText(text, file, DataClassFile, DATA_CLASS_EXAMPLE), file);
+  }
+
+  /** The class names of rules/data-classes.yaml (or of `rulesDir`). */
+  static namesIn(rulesDir?: string): DataClassNames {
+    return DataClasses.load(DataClasses.defaultFile(rulesDir)).names;
+  }
+
+  get names(): DataClassNames {
+    return { file: this.source, names: Object.keys(this.file.classes) };
   }
 
   /** rules/data-classes.yaml of this installation, or of `rulesDir`. */

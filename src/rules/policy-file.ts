@@ -4,6 +4,7 @@ import { PolicyFile, type EffectiveIntent, type EffectivePolicy, type Intent } f
 import { canonicalJson } from '../util/canonical-json.js';
 import { ChainwatchError } from '../util/errors.js';
 import { packageDir } from '../util/package-dir.js';
+import type { DataClassNames } from './data-classes.js';
 import { loadYamlFile } from './yaml-file.js';
 
 const EXAMPLE = `version: 1
@@ -38,7 +39,7 @@ export function defaultPolicyFile(rulesDir?: string): string {
  * validates everything (FILE:LINE:COL errors from the YAML loader), and
  * returns the effective policy and its hash.
  */
-export function loadPolicy(file: string): LoadedPolicy {
+export function loadPolicy(file: string, classes?: DataClassNames): LoadedPolicy {
   const files: string[] = [];
   const sets = new Map<string, { caps: NonNullable<PolicyFile['sets']>[string]; file: string }>();
   const intents = new Map<string, { intent: Intent; file: string }>();
@@ -103,12 +104,26 @@ export function loadPolicy(file: string): LoadedPolicy {
       }
     }
     for (const caps of [e.files, e.exec, e.network, e.flows] as { id: string }[][]) caps.sort((a, b) => a.id.localeCompare(b.id));
+    if (classes !== undefined) checkClasses(name, e, f, classes);
     effective.intents[name] = e;
   }
   for (const m of manifest) {
     if (!(m.intent in effective.intents)) throw new ChainwatchError('POLICY_INVALID', `the manifest maps ${m.cgroup ?? m.task} to unknown intent "${m.intent}"`, { where: file, fix: `define intents.${m.intent} (known: ${Object.keys(effective.intents).join(', ') || 'none'})` });
   }
   return { effective, sha256: policyHash(effective), files };
+}
+
+/** A flow or limit about a class data-classes.yaml does not define would never apply: refused, naming the capability. */
+function checkClasses(intent: string, e: EffectiveIntent, file: string, classes: DataClassNames): void {
+  const known = new Set(classes.names);
+  const named = [...e.flows.flatMap((c) => c.classes.filter((x) => x !== '*').map((x) => ({ x, at: `flows capability "${c.id}"` }))), ...e.limits.no_transmit_after.map((l) => ({ x: l.class, at: `limit no_transmit_after "${l.id}"` }))];
+  for (const { x, at } of named) {
+    if (known.has(x)) continue;
+    throw new ChainwatchError('POLICY_INVALID', `intent "${intent}", ${at}: no data class "${x}" in ${classes.file} (classes: ${classes.names.join(', ')})`, {
+      where: file,
+      fix: `name a class ${classes.file} defines, or define "${x}" there: a rule about a class that does not exist never applies`,
+    });
+  }
 }
 
 /** SHA-256 over canonical JSON (keys sorted at every level). */

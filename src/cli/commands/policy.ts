@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
+import { DataClasses } from '../../rules/data-classes.js';
 import { diffPolicies } from '../../rules/policy-diff.js';
 import { loadPolicy } from '../../rules/policy-file.js';
 
@@ -10,8 +11,9 @@ export function policyCommand(): Command {
     .description('validate FILE (with its includes) and print the effective policy and its SHA-256')
     .argument('<file>', 'policy YAML (e.g. rules/policy.yaml)')
     .option('--json', 'print the effective policy as JSON instead of YAML')
-    .action((file: string, opts: { json?: boolean }) => {
-      const p = loadPolicy(file);
+    .option('--rules <dir>', 'the folder whose data-classes.yaml defines the classes the policy names (default: the installed rules/)')
+    .action((file: string, opts: { json?: boolean; rules?: string }) => {
+      const p = loadPolicy(file, DataClasses.namesIn(opts.rules));
       process.stdout.write(opts.json ? `${JSON.stringify(p.effective, null, 2)}\n` : `# effective policy of ${file}${p.files.length > 1 ? ` (+ ${p.files.length - 1} included)` : ''}\n${stringify(p.effective, { lineWidth: 0 })}`);
       process.stdout.write(`${opts.json ? '' : '# '}sha256: ${p.sha256}\n`);
     });
@@ -21,9 +23,11 @@ export function policyCommand(): Command {
     .argument('<old>', 'the policy in force')
     .argument('<new>', 'the proposed policy')
     .option('--json', 'JSON Lines, one change per line')
-    .action((oldFile: string, newFile: string, opts: { json?: boolean }) => {
+    .option('--rules <dir>', 'the folder whose data-classes.yaml defines the classes the new policy names (default: the installed rules/)')
+    .action((oldFile: string, newFile: string, opts: { json?: boolean; rules?: string }) => {
+      // the policy in force is compared as it is; the proposed one must name only classes that exist
       const a = loadPolicy(oldFile);
-      const b = loadPolicy(newFile);
+      const b = loadPolicy(newFile, DataClasses.namesIn(opts.rules));
       const changes = diffPolicies(a.effective, b.effective);
       if (opts.json) process.stdout.write(changes.map((c) => `${JSON.stringify(c)}\n`).join(''));
       else {
