@@ -7,6 +7,7 @@ import { auditCommand } from './commands/audit.js';
 import { baselineCommand } from './commands/baseline.js';
 import { policyCommand } from './commands/policy.js';
 import { replayCommand } from './commands/replay.js';
+import { rulesCommand } from './commands/rules.js';
 import { adminCommand, agentCommand, certsCommand, serveCommand } from './commands/remote.js';
 import { schemaCommand } from './commands/schema.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -32,6 +33,7 @@ const program = new Command('chainwatch')
   .addCommand(replayCommand())
   .addCommand(loadCommand())
   .addCommand(queryCommand())
+  .addCommand(rulesCommand())
   .addCommand(policyCommand())
   .addCommand(auditCommand())
   .addCommand(baselineCommand())
