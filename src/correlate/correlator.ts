@@ -1,3 +1,4 @@
+import type { ChainRule } from '../schema/chain-rule.js';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { BehaviourFeatures } from './behaviour-features.js';
@@ -95,6 +96,12 @@ export class Correlator {
     if (this.policy) this.policy.replacePolicy(p);
     else this.policy = new PolicyEngine(p, { verifyDigests });
     this.findings.setPolicyHash(sha256);
+  }
+
+  /** Puts reloaded detection rules in force: data classes for reads from now on, chain rules (unchanged ones keep their partial sequences). */
+  useRules(rules: ChainRule[], classify: (path: string) => readonly string[], readToServe: (cls: string, task: string) => boolean): void {
+    this.flow.useClasses(classify, readToServe);
+    this.rules.replaceRules(rules);
   }
 
   /** The intent the policy's manifest gives a task seen so far (baselines are per intent). */

@@ -92,11 +92,21 @@ export class FlowTracker {
   transmits = 0;
 
   constructor(
-    private readonly classify: (path: string) => readonly string[],
+    private classify: (path: string) => readonly string[],
     private readonly maxMarks = 200_000,
     /** Classes a server reads to serve (its TLS key), for this task: data sent on accepted connections does not count as them leaving. */
-    private readonly readToServe: (cls: string, task: string) => boolean = () => false,
+    private readToServe: (cls: string, task: string) => boolean = () => false,
   ) {}
+
+  /**
+   * Reloaded data classes: reads from now on are classified by them. Data
+   * already followed keeps the class it was read as (a carrier of `secret`
+   * stays one until its chain ends).
+   */
+  useClasses(classify: (path: string) => readonly string[], readToServe: (cls: string, task: string) => boolean): void {
+    this.classify = classify;
+    this.readToServe = readToServe;
+  }
 
   stats(): FlowStats {
     return {

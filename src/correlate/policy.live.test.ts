@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicy } from '../rules/policy-file.js';
+import { loadRuleSet } from '../rules/rule-set.js';
+import type { TraceHeader } from '../schema/trace-header.js';
 import { LiveHarness, tcpSink } from '../testing/live-harness.js';
 
 /**
@@ -19,6 +21,8 @@ let home: string;
 let policyFile: string;
 let shippedText: string;
 let reload: () => void;
+let rulesDir: string;
+let header: TraceHeader | undefined;
 const DOC = 'quarterly numbers, confidential draft\n'.repeat(30);
 
 beforeAll(async () => {
@@ -37,7 +41,9 @@ beforeAll(async () => {
   policyFile = join(dir, 'policy.yaml');
   shippedText = text;
   writeFileSync(policyFile, text);
-  h = new LiveHarness('policy', { policy: loadPolicy(policyFile), policyFile, onReloadRequest: (r) => (reload = r), enforce: true });
+  rulesDir = join(dir, 'rules');
+  cpSync(join(import.meta.dirname, '../../rules'), rulesDir, { recursive: true });
+  h = new LiveHarness('policy', { policy: loadPolicy(policyFile), policyFile, rulesDir, onReloadRequest: (r) => (reload = r), onHeader: (hd) => (header = hd), enforce: true });
   await h.start();
 }, 180_000);
 
@@ -123,5 +129,30 @@ describe('live: capability policy per task intent, enforced', () => {
     const ok = await h.run('summarize-4', outside);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.findings).toEqual([]);
+  });
+
+  it('reload (SIGHUP) also reads the rules: a new rule fires on the next run; broken rules are refused with an integrity finding and the rules in force stay', async () => {
+    // the run's header names the rules it started with
+    expect(header?.rules?.map((d) => d.sha256)).toEqual(loadRuleSet(rulesDir).digests.map((d) => d.sha256));
+    const chains = join(rulesDir, 'chains.yaml');
+    const text = readFileSync(chains, 'utf8');
+    const report = reader(join(home, 'Documents', 'report.txt'), 0).replace('PORT', String(sink.port));
+    const before = await h.run('summarize-5', report);
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.findings.map((f) => f.rule)).toEqual([]);
+    writeFileSync(chains, `${text}\n  - id: test.report-opened\n    category: policy\n    severity: low\n    why: the report was opened\n    sequence:\n      by: process\n      steps:\n        - match: { kind: file.open, abs.path: { glob: "**/Documents/report.txt" } }\n`);
+    reload();
+    const after = await h.run('summarize-6', report);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.findings.map((f) => f.rule)).toEqual(['test.report-opened']);
+    writeFileSync(chains, text.replace('kind: flow.transmit, data_class', 'kind: flow.transmitt, data_class'));
+    reload();
+    const rejected = h.findings.find((f) => f.rule === 'rules.reload-rejected');
+    expect(rejected).toMatchObject({ category: 'integrity' });
+    expect(rejected!.summary).toMatch(/chains\.yaml:\d+:\d+: .*no input has kind "flow\.transmitt"/);
+    const still = await h.run('summarize-7', report);
+    expect(still.findings.map((f) => f.rule)).toEqual(['test.report-opened']);
+    writeFileSync(chains, text);
+    reload();
   });
 });

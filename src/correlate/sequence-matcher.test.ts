@@ -45,6 +45,33 @@ describe('chain rules: sequence matcher', () => {
     expect(m.observe(exec(11, 31e9, '/bin/bash'))).toEqual([]); // 31 s later: beyond maxspan 30s
   });
 
+  it('replaceRules (a reload): an unchanged rule keeps its half-seen sequences, a changed one starts over, a removed one is gone, a new one matches from then on', () => {
+    const m = new SequenceMatcher(shells);
+    m.observe(dupSock(7, 1, 0)); // step 1 of shell.stdio-over-socket for pid 7
+    const extra = parseChainRules(
+      'version: 1\nrules:\n  - id: t.cat\n    category: exfiltration\n    severity: low\n    why: w\n    sequence:\n      by: process\n      steps:\n        - match: { kind: process.exec, filename: /usr/bin/cat }\n',
+      'extra.yaml',
+    ).rules;
+    // same shell rule (an equal definition read again), plus a new one
+    m.replaceRules([...loadChainRules(chainRulesFile()).rules, ...extra]);
+    expect(m.observe(exec(7, 2, '/bin/sh')).map((x) => x.rule.id)).toEqual(['shell.stdio-over-socket']);
+    expect(m.observe(exec(8, 3, '/usr/bin/cat')).map((x) => x.rule.id)).toEqual(['t.cat']);
+    // the shell rule changed (a shorter maxspan): what it had half seen is dropped
+    m.observe(dupSock(9, 4, 0));
+    const changed = shells.map((r) => (r.id === 'shell.stdio-over-socket' ? { ...r, sequence: { ...r.sequence, maxspan: 10e9 } } : r));
+    m.replaceRules([...changed, ...extra]);
+    expect(m.observe(exec(9, 5, '/bin/sh'))).toEqual([]);
+    m.observe(dupSock(10, 6, 0));
+    expect(m.observe(exec(10, 7, '/bin/sh')).map((x) => x.rule.id)).toEqual(['shell.stdio-over-socket']);
+    // removed: no longer matches; an absent step waiting for a removed rule never completes
+    const sent = { kind: 'flow.fd_sent', ts: 8, pid: 1, proc: proc('/usr/bin/python3'), chain_key: 'k' } as RuleInput;
+    m.observe(sent);
+    m.replaceRules(extra);
+    expect(m.observe(exec(11, 9, '/usr/bin/cat')).map((x) => x.rule.id)).toEqual(['t.cat']);
+    expect(m.tick(10e9)).toEqual([]);
+    expect(m.flush()).toEqual([]);
+  });
+
   it('supersedes: the more specific rule wins on the same input', () => {
     const m = new SequenceMatcher(shells);
     const fact = (latency: number, viaFile: boolean): RuleInput =>

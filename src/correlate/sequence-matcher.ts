@@ -52,16 +52,31 @@ const MAX_KEYS_PER_RULE = 100_000;
  * another matching rule `supersedes` is dropped.
  */
 export class SequenceMatcher {
-  private readonly compiled: Compiled[];
+  private compiled: Compiled[];
   private readonly partials = new Map<string, Map<string, Partial[]>>();
   /** Partials waiting on an absent step. */
   private readonly waiting: { c: Compiled; key: string; p: Partial }[] = [];
 
   constructor(rules: ChainRule[]) {
+    this.compiled = rules.map(compileRule);
+  }
+
+  /**
+   * Reloaded rules. A rule whose definition did not change keeps its partial
+   * sequences (a chain half seen before the reload still completes); a
+   * changed or removed rule's partials are dropped, and a new or changed
+   * rule starts from the next input.
+   */
+  replaceRules(rules: ChainRule[]): void {
+    const before = new Map(this.compiled.map((c) => [c.rule.id, c]));
     this.compiled = rules.map((rule) => {
-      const last = rule.sequence.steps[rule.sequence.steps.length - 1]!;
-      return { rule, steps: rule.sequence.steps.map(compileStep), absentWithin: 'absent' in last ? last.within : undefined, kinds: kindsOf(rule.sequence.steps) };
+      const old = before.get(rule.id);
+      return old !== undefined && JSON.stringify(old.rule) === JSON.stringify(rule) ? old : compileRule(rule);
     });
+    const kept = new Set(this.compiled);
+    for (const id of [...this.partials.keys()]) if (!this.compiled.some((c) => c.rule.id === id && before.get(id) === c)) this.partials.delete(id);
+    const waiting = this.waiting.filter((w) => kept.has(w.c));
+    this.waiting.splice(0, this.waiting.length, ...waiting);
   }
 
   private advance(c: Compiled, key: string, p: Partial, ts: number): Partial {
@@ -146,6 +161,11 @@ export class SequenceMatcher {
     const superseded = new Set(done.flatMap((m) => (m.rule.supersedes ?? []).map((id) => `${id}\n${m.key}`)));
     return done.filter((m) => !superseded.has(`${m.rule.id}\n${m.key}`));
   }
+}
+
+function compileRule(rule: ChainRule): Compiled {
+  const last = rule.sequence.steps[rule.sequence.steps.length - 1]!;
+  return { rule, steps: rule.sequence.steps.map(compileStep), absentWithin: 'absent' in last ? last.within : undefined, kinds: kindsOf(rule.sequence.steps) };
 }
 
 function kindsOf(steps: Step[]): Set<string> | null {

@@ -1,6 +1,7 @@
 import { Subject, type Subscription } from 'rxjs';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
+import type { RuleSet } from '../rules/rule-set.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
 import type { Gap } from '../remote/sequence-ledger.js';
 import type { StreamInfo, StreamLane } from '../remote/ingest-server.js';
@@ -19,7 +20,8 @@ import { analyze, type Correlation } from './pipeline.js';
  * malformed events become `integrity` findings and `loss` events.
  */
 export interface LaneSettings {
-  rulesDir?: string | undefined;
+  /** The rules in force (serve loads them once for every lane, and a reload replaces them in each). */
+  rules: RuleSet;
   /** Host wall-clock ns at the host's monotonic epoch (events arrive on the host timeline). */
   wallEpochNs: bigint;
   policy: LoadedPolicy | undefined;
@@ -43,7 +45,7 @@ export class AgentLane implements StreamLane {
     s: LaneSettings,
   ) {
     this.onClosed = s.onClosed;
-    this.correlation = buildCorrelation({ rulesDir: s.rulesDir, host: info.header.host, wallEpochNs: s.wallEpochNs, policy: s.policy, onFinding: s.onFinding });
+    this.correlation = buildCorrelation({ rules: s.rules, host: info.header.host, wallEpochNs: s.wallEpochNs, policy: s.policy, onFinding: s.onFinding });
     this.sub = this.input.pipe(analyze(new SystemState(), this.correlation)).subscribe({ next: s.onEvent });
   }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { EffectivePolicy } from '../schema/policy.js';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
-import type { TraceHeader } from '../schema/trace-header.js';
+import type { FileDigest, TraceHeader } from '../schema/trace-header.js';
 import { AuditLog } from '../sinks/audit-log.js';
 import { generateAuditKey, loadPrivateKey } from '../sinks/signed-note.js';
 import { canonicalJson } from '../util/canonical-json.js';
@@ -50,7 +50,8 @@ export class AuditTrail {
   /** Delivery counters per SIEM output, for heartbeats. */
   outputStats: (() => Record<string, unknown>) | undefined;
 
-  constructor(s: AuditSettings, header: TraceHeader, policy: EffectivePolicy | undefined) {
+  /** `startExtra`: more for the start record (a replay: what was recorded, next to what is in force now). */
+  constructor(s: AuditSettings, header: TraceHeader, policy: EffectivePolicy | undefined, startExtra: Record<string, unknown> = {}) {
     const keyFile = s.keyFile ?? join(s.dir, 'audit-key.pem');
     if (!existsSync(keyFile)) {
       ensureDir(s.dir, 'the audit log (--audit)');
@@ -79,6 +80,8 @@ export class AuditTrail {
       rendered_sha256: header.rendered_sha256 ?? null,
       policy_sha256: header.policy_sha256,
       manifest_sha256: policy ? sha(policy.manifest) : null,
+      rules: header.rules ?? null,
+      ...startExtra,
       ...(header.imported_from && { imported_from: { format: header.imported_from.format, file: header.imported_from.file, sha256: header.imported_from.sha256 } }),
     });
     this.timer = setInterval(() => this.heartbeat(), s.heartbeatMs ?? 10_000).unref();
@@ -111,6 +114,11 @@ export class AuditTrail {
 
   policyReload(oldSha: string | null, newSha: string | null, accepted: boolean, why?: string): void {
     this.log.append('policy-reload', { old_sha256: oldSha, new_sha256: newSha, accepted, ...(why !== undefined && { why }) });
+  }
+
+  /** The detection rules were read again: changed and put in force, or refused (the ones in force stay). */
+  rulesReload(old: FileDigest[], next: FileDigest[] | null, accepted: boolean, why?: string): void {
+    this.log.append('rules-reload', { old, new: next, accepted, ...(why !== undefined && { why }) });
   }
 
   /** A SIEM output refused a message (its queue was full): recorded, never silent. */

@@ -4,8 +4,7 @@ import { FlowTracker } from '../correlate/flow-tracker.js';
 import { PolicyEngine, type Violation } from '../correlate/policy-engine.js';
 import { SequenceMatcher } from '../correlate/sequence-matcher.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
-import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
-import { DataClasses } from '../rules/data-classes.js';
+import { loadRuleSet, type RuleSet } from '../rules/rule-set.js';
 import type { Finding } from '../schema/finding.js';
 import type { Baseline } from '../schema/baseline.js';
 import { BehaviourFeatures, type FeatureSink } from '../correlate/behaviour-features.js';
@@ -15,6 +14,8 @@ import type { Correlation } from './pipeline.js';
 export interface CorrelationSetup {
   /** Folder with data-classes.yaml and chains.yaml (default: the installed rules/). */
   rulesDir?: string | undefined;
+  /** The rules, already loaded (loaded from `rulesDir` otherwise). */
+  rules?: RuleSet | undefined;
   host: string;
   /** Wall-clock ns of the stream's epoch (findings carry wall time). */
   wallEpochNs: bigint;
@@ -34,10 +35,10 @@ export interface CorrelationSetup {
 
 /** Data classes, flow following, chain rules and findings, loaded from rules/: the same for watch and replay. */
 export function buildCorrelation(o: CorrelationSetup): Correlation {
-  const classes = DataClasses.load(DataClasses.defaultFile(o.rulesDir));
+  const { classes, chains } = o.rules ?? loadRuleSet(o.rulesDir);
   const correlator = new Correlator(
     new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task)),
-    new SequenceMatcher(loadChainRules(chainRulesFile(o.rulesDir), classes.names.names).rules),
+    new SequenceMatcher(chains.rules),
     new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
     o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),
     o.enforce,
@@ -47,4 +48,9 @@ export function buildCorrelation(o: CorrelationSetup): Correlation {
     correlator.behaviour = new BehaviourFeatures(scoreAgainst(o.baselines, (t) => correlator.intentOfTask(t), correlator.onDeviation, o.scoring));
   }
   return { correlator, onFinding: o.onFinding };
+}
+
+/** Puts reloaded rules in force in a running correlation (SIGHUP, admin reload). */
+export function useRuleSet(c: Correlation, r: RuleSet): void {
+  c.correlator.useRules(r.chains.rules, (p) => r.classes.classify(p), (cls, task) => r.classes.readToServe(cls, task));
 }

@@ -30,9 +30,15 @@ import { VERSION } from '../util/version.js';
 import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
-import { DataClasses } from '../rules/data-classes.js';
+import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
-import { buildCorrelation } from './correlation.js';
+
+/** What a reload put in force: the rules, and the policy (undefined without one). */
+export interface Reloaded {
+  rules: RuleSet;
+  policy: LoadedPolicy | undefined;
+}
+import { buildCorrelation, useRuleSet } from './correlation.js';
 import { analyze, liveEvents } from './pipeline.js';
 import { watchHealth } from './watch-health.js';
 
@@ -58,8 +64,10 @@ export interface LiveSessionOptions {
   events?: string;
   /** Findings as JSON Lines (file or - for stdout). */
   findings?: string;
-  /** Folder with data-classes.yaml (default: the installed rules/). */
+  /** Folder with data-classes.yaml and chains.yaml (default: the installed rules/). */
   rulesDir?: string;
+  /** The rules, already loaded from `rulesDir` (serve loads them once for the host and every agent). */
+  rules?: RuleSet;
   record?: string;
   /** Record in segments of about this many bytes (uncompressed), each replayable on its own. */
   recordRotateBytes?: number;
@@ -83,8 +91,11 @@ export interface LiveSessionOptions {
    * hands it the policy it already loaded (chainwatch serve, which records the reload itself).
    */
   policyFile?: string;
-  /** Receives a function that reloads the policy from `policyFile` (the CLI calls it on SIGHUP). */
-  onReloadRequest?: (reload: (loaded?: LoadedPolicy) => void) => void;
+  /**
+   * Receives a function that reloads the rules (from `rulesDir`) and the policy (from `policyFile`), checked
+   * against each other and put in force together (the CLI calls it on SIGHUP); serve hands it what it loaded.
+   */
+  onReloadRequest?: (reload: (loaded?: Reloaded) => void) => void;
   /** Kill processes that violate an intent with on_violation: kill (default: dry run, findings say would-kill). */
   enforce?: boolean;
   /** The longest an event waits for delivery proof before release (default DEFAULT_MAX_HOLD_MS). */
@@ -164,6 +175,8 @@ function monoNow(): bigint {
  * pending I/O runs on the way out) and flush the sinks.
  */
 export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSessionSummary> {
+  // the rules are read (and any mistake in them reported) before anything starts
+  const ruleSet = o.rules ?? loadRuleSet(o.rulesDir);
   const cgRoot = cgroupV2Root();
   const excludes = [process.pid];
   let scope: WatchScope;
@@ -223,7 +236,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       ...(o.target.mode === 'pid' && { pid: o.target.pid }),
       ...(o.target.mode === 'command' && { command: o.target.argv }),
     },
-    { probes: rendered.probes, rendered_sha256: rendered.renderedSha256, policy_sha256: o.policy?.sha256 ?? null },
+    { probes: rendered.probes, rendered_sha256: rendered.renderedSha256, policy_sha256: o.policy?.sha256 ?? null, ...(o.analysis !== false && { rules: ruleSet.digests }) },
   );
   const monoEpoch = BigInt(header.mono_epoch_ns);
   const wallEpoch = BigInt(header.wall_epoch_ns);
@@ -301,7 +314,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const detectionMs: number[] = [];
   const correlation = guard(() =>
     buildCorrelation({
-    rulesDir: o.rulesDir,
+    rules: ruleSet,
     host: header.host,
     wallEpochNs: wallEpoch,
     policy: o.policy,
@@ -333,31 +346,53 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     }),
   );
   let policyNow = o.policy?.sha256 ?? null;
-  if (o.policyFile !== undefined) {
-    let current = o.policy;
-    o.onReloadRequest?.((loaded) => {
-      const c = correlation.correlator;
-      if (loaded !== undefined) {
-        c.usePolicy(loaded.effective, loaded.sha256, true);
-        current = loaded;
-        policyNow = loaded.sha256;
-        return;
+  // SIGHUP (watch) or the host's reload (serve): the rules and the policy are read again, checked against each other, and put in force together, or neither is
+  let rulesNow = ruleSet;
+  let current = o.policy;
+  o.onReloadRequest?.((loaded) => {
+    const c = correlation.correlator;
+    const apply = (rules: RuleSet, policy: LoadedPolicy | undefined): void => {
+      if (!sameRules(rulesNow.digests, rules.digests)) useRuleSet(correlation, rules);
+      rulesNow = rules;
+      if (policy !== undefined) {
+        c.usePolicy(policy.effective, policy.sha256, true);
+        current = policy;
+        policyNow = policy.sha256;
       }
-      try {
-        const next = loadPolicy(o.policyFile!, DataClasses.namesIn(o.rulesDir));
-        c.usePolicy(next.effective, next.sha256, true);
-        log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: next.sha256 }, 'policy reloaded');
-        audit?.policyReload(current?.sha256 ?? null, next.sha256, true);
-        current = next;
-        policyNow = next.sha256;
-      } catch (e) {
-        const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
-        log.error({ file: o.policyFile, error: why, in_force: current?.sha256 ?? null }, 'policy reload rejected: the policy in force stays');
-        audit?.policyReload(current?.sha256 ?? null, null, false, why);
-        correlation.onFinding(c.findings.notice('policy.reload-rejected', 'integrity', 'medium', now(), `policy reload from ${o.policyFile} rejected, the policy in force (${current?.sha256 ?? 'none'}) stays: ${why}`));
-      }
-    });
-  }
+    };
+    // serve loaded and recorded it for every lane
+    if (loaded !== undefined) return apply(loaded.rules, loaded.policy);
+    const reject = (what: 'rules' | 'policy', e: unknown): void => {
+      const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
+      log.error({ rules: o.rulesDir ?? 'rules/', policy: o.policyFile ?? null, error: why, rules_in_force: rulesNow.digests, policy_in_force: current?.sha256 ?? null }, `reload rejected (${what}): the rules and the policy in force stay`);
+      if (what === 'rules') audit?.rulesReload(rulesNow.digests, null, false, why);
+      else audit?.policyReload(current?.sha256 ?? null, null, false, why);
+      correlation.onFinding(c.findings.notice(`${what}.reload-rejected`, 'integrity', 'medium', now(), `${what} reload rejected, the rules and the policy in force stay (policy ${current?.sha256 ?? 'none'}): ${why}`));
+    };
+    let rules: RuleSet;
+    let policy: LoadedPolicy | undefined;
+    try {
+      rules = loadRuleSet(o.rulesDir);
+    } catch (e) {
+      return reject('rules', e);
+    }
+    try {
+      policy = o.policyFile === undefined ? undefined : loadPolicy(o.policyFile, rules.classes.names);
+    } catch (e) {
+      return reject('policy', e);
+    }
+    const rulesChanged = !sameRules(rulesNow.digests, rules.digests);
+    if (rulesChanged) {
+      log.info({ old: rulesNow.digests, new: rules.digests }, 'rules reloaded');
+      audit?.rulesReload(rulesNow.digests, rules.digests, true);
+    }
+    if (policy !== undefined) {
+      log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: policy.sha256 }, 'policy reloaded');
+      audit?.policyReload(current?.sha256 ?? null, policy.sha256, true);
+    }
+    if (!rulesChanged && policy === undefined) log.info({ rules: rules.digests }, 'reload: the rules are unchanged and no policy is in use');
+    apply(rules, policy);
+  });
   const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed, ...(o.eventsRotate && { rotate: o.eventsRotate }) }) : undefined));
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   if (o.metrics !== undefined && o.analysis !== false) {

@@ -11,6 +11,7 @@ import { outputFailures, type OutputFailure } from '../sinks/output-failures.js'
 import { newTraceReadStats, readTrace, readTraceHeader, type TraceReadStats } from '../source/trace-reader.js';
 import { SystemState } from '../state/system-state.js';
 import { moduleLog } from '../util/log.js';
+import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation } from './correlation.js';
 import { importFormatOf, importHeader, newImportStats, readImport, type ImportStats } from './import-recording.js';
@@ -108,7 +109,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
         groups.push([t]);
       }
     }
-    for (const group of groups) out.push(...(await replayGroup(group, o, findingsOut, eventsOut, auditNow)));
+    // read once, before the first trace: every trace of the run is replayed under the same rules
+    const rules = loadRuleSet(o.rulesDir);
+    for (const group of groups) out.push(...(await replayGroup(group, o, rules, findingsOut, eventsOut, auditNow)));
   } finally {
     await eventsOut?.close();
     await findingsOut?.close();
@@ -122,6 +125,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
 async function replayGroup(
   group: TraceFile[],
   o: ReplayOptions,
+  rules: RuleSet,
   findingsOut: JsonlWriter | undefined,
   eventsOut: JsonlWriter | undefined,
   auditNow: { trail?: AuditTrail | undefined },
@@ -132,11 +136,14 @@ async function replayGroup(
   const paced = o.speed === undefined ? {} : { speed: o.speed };
   let findings = 0;
   const state = new SystemState();
-  const sinks = openSinks(o, header);
+  // the audit log states the rules and policy this replay applies; what the trace was recorded under goes beside them
+  const sinks = openSinks(o, { ...header, scope: { mode: 'replay' }, policy_sha256: o.policy?.sha256 ?? null, rules: rules.digests }, {
+    replay_of: { files: group.map((t) => t.file), scope: header.scope, policy_sha256: header.policy_sha256, rules: header.rules ?? null },
+  });
   const { audit, siem } = sinks;
   auditNow.trail = audit;
   const correlation = buildCorrelation({
-    rulesDir: o.rulesDir,
+    rules,
     host: header.host,
     wallEpochNs: BigInt(header.wall_epoch_ns),
     policy: o.policy,
@@ -153,6 +160,9 @@ async function replayGroup(
   });
   if ((o.policy?.sha256 ?? null) !== header.policy_sha256) {
     log.info({ file: head.file, recorded_policy: header.policy_sha256, replay_policy: o.policy?.sha256 ?? null }, 'replaying under a different policy than the one in force when this was recorded');
+  }
+  if (header.rules !== undefined && !sameRules(header.rules, rules.digests)) {
+    log.info({ file: head.file, recorded_rules: header.rules, replay_rules: rules.digests }, 'replaying under other rules than the ones in force when this was recorded');
   }
   const t0 = performance.now();
   let tPart = t0;

@@ -1,9 +1,8 @@
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { chainRulesFile, loadChainRules } from '../rules/chain-rules.js';
-import { DataClasses } from '../rules/data-classes.js';
 import { diffFindings, finalById, passed, type FindingDiff } from '../rules/finding-diff.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
+import { loadRuleSet } from '../rules/rule-set.js';
 import { Finding } from '../schema/finding.js';
 import { importFormatOf } from '../source/sysdig-source.js';
 import { ChainwatchError, formatIssues } from '../util/errors.js';
@@ -111,7 +110,7 @@ function readExpectations(file: string): Finding[] {
 export async function runRuleTests(o: RuleTestOptions): Promise<RuleCaseResult[]> {
   const cases = findCases(o.cases);
   // rules that do not load fail the whole run (exit 5), before any case
-  loadChainRules(chainRulesFile(o.rulesDir), DataClasses.namesIn(o.rulesDir).names);
+  loadRuleSet(o.rulesDir);
   const results: RuleCaseResult[] = [];
   for (const c of cases) {
     const r = await runCase(c, o);

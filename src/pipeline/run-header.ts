@@ -8,7 +8,7 @@ import { VERSION } from '../util/version.js';
  * time. Live sessions record it as the trace's first line; serve writes it
  * into the audit log's start record; agents send it to the host.
  */
-export function runHeader(scope: TraceHeader['scope'], rest: Partial<Pick<TraceHeader, 'probes' | 'rendered_sha256' | 'policy_sha256'>> = {}): TraceHeader {
+export function runHeader(scope: TraceHeader['scope'], rest: Partial<Pick<TraceHeader, 'probes' | 'rendered_sha256' | 'policy_sha256' | 'rules'>> = {}): TraceHeader {
   const monoEpoch = process.hrtime.bigint();
   const wallEpoch = BigInt(Date.now()) * 1_000_000n;
   return {
@@ -26,5 +26,6 @@ export function runHeader(scope: TraceHeader['scope'], rest: Partial<Pick<TraceH
     probes: rest.probes ?? [],
     ...(rest.rendered_sha256 !== undefined && { rendered_sha256: rest.rendered_sha256 }),
     policy_sha256: rest.policy_sha256 ?? null,
+    ...(rest.rules !== undefined && { rules: rest.rules }),
   };
 }

@@ -23,6 +23,7 @@ export interface RunSinks {
 export function openSinks(
   o: { audit?: AuditSettings | undefined; outputs?: OutputsFile | undefined; queueDir?: string | undefined; policy?: { effective: EffectivePolicy } | undefined },
   header: TraceHeader,
+  startExtra?: Record<string, unknown>,
 ): RunSinks {
   let audit: AuditTrail | undefined;
   const siem = o.outputs
@@ -31,7 +32,7 @@ export function openSinks(
         audit?.sinkDrop(output, what);
       })
     : undefined;
-  audit = o.audit ? new AuditTrail({ ...o.audit, ...(siem && { onCheckpoint: (n: string) => siem.checkpoint(n) }) }, header, o.policy?.effective) : undefined;
+  audit = o.audit ? new AuditTrail({ ...o.audit, ...(siem && { onCheckpoint: (n: string) => siem.checkpoint(n) }) }, header, o.policy?.effective, startExtra) : undefined;
   if (audit && siem) audit.outputStats = () => siem.stats();
   let closed = false;
   return {

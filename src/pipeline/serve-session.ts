@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { OutputsFile } from '../schema/outputs.js';
-import { DataClasses } from '../rules/data-classes.js';
+import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
 import { AdminServer, type ReloadReply } from '../remote/admin-server.js';
 import type { RefusedConnection } from '../remote/agent-listener.js';
@@ -16,7 +16,8 @@ import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import { AgentLane } from './agent-lane.js';
 import type { AuditSettings } from './audit-trail.js';
-import { runLiveSession, type LiveSessionSummary, type LiveTarget } from './live-session.js';
+import { useRuleSet } from './correlation.js';
+import { runLiveSession, type LiveSessionSummary, type LiveTarget, type Reloaded } from './live-session.js';
 import { runHeader } from './run-header.js';
 import { openSinks } from './run-sinks.js';
 
@@ -87,7 +88,9 @@ const LANE_RETIRE_MS = 10 * 60_000;
 
 export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const tls = loadTlsFiles(o.tls, 'host');
-  const header = runHeader({ mode: 'serve' }, { policy_sha256: o.policy?.sha256 ?? null });
+  // one read of the rules for the host and every agent's lane; a reload replaces them everywhere at once
+  let rulesNow = loadRuleSet(o.rulesDir);
+  const header = runHeader({ mode: 'serve' }, { policy_sha256: o.policy?.sha256 ?? null, rules: rulesNow.digests });
   const monoEpoch = BigInt(header.mono_epoch_ns);
   const wallEpoch = BigInt(header.wall_epoch_ns);
   const sinks = openSinks(o, header);
@@ -127,7 +130,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   };
 
   let policy = o.policy;
-  let hostReload: ((loaded: LoadedPolicy) => void) | undefined;
+  let hostReload: ((loaded: Reloaded) => void) | undefined;
   let hostRun: Promise<LiveSessionSummary> | undefined;
   const lanes = new Map<string, AgentLane>();
   const retiring = new Map<string, ReturnType<typeof setTimeout>>();
@@ -156,7 +159,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
       return prev;
     }
     prev?.finish();
-    const lane: AgentLane = new AgentLane(info, { rulesDir: o.rulesDir, wallEpochNs: wallEpoch, policy, onEvent, onFinding, onClosed: () => retireLater(lane) });
+    const lane: AgentLane = new AgentLane(info, { rules: rulesNow, wallEpochNs: wallEpoch, policy, onEvent, onFinding, onClosed: () => retireLater(lane) });
     lanes.set(info.sandbox, lane);
     log.info({ sandbox: info.sandbox, guest_host: info.header.host, guest_kernel: info.header.kernel, run: info.run }, 'new lane for a sandbox');
     return lane;
@@ -174,22 +177,45 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
 
   const reload = (): ReloadReply => {
     const old = policy?.sha256 ?? '';
-    if (o.policyFile === undefined) return { ok: false, old_sha256: old, new_sha256: '', error: 'serve runs without a policy file (--no-policy)' };
+    const reply = (ok: boolean, next: string, error: string, rulesChanged = false): ReloadReply => ({ ok, old_sha256: old, new_sha256: next, error, rules: rulesNow.digests.map((d) => `${d.file} ${d.sha256}`), rules_changed: rulesChanged });
+    const refuse = (what: 'rules' | 'policy', e: unknown): ReloadReply => {
+      const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
+      log.error({ rules: o.rulesDir ?? 'rules/', policy: o.policyFile ?? null, error: why, rules_in_force: rulesNow.digests, policy_in_force: old || null }, `reload rejected (${what}): the rules and the policy in force stay`);
+      if (what === 'rules') sinks.audit?.rulesReload(rulesNow.digests, null, false, why);
+      else sinks.audit?.policyReload(policy?.sha256 ?? null, null, false, why);
+      return reply(false, '', why);
+    };
+    // both are read and checked against each other before either is put in force
+    let rules: RuleSet;
+    let next: LoadedPolicy | undefined;
     try {
-      const next = loadPolicy(o.policyFile, DataClasses.namesIn(o.rulesDir));
-      for (const lane of lanes.values()) lane.correlation.correlator.usePolicy(next.effective, next.sha256, false);
-      // the host's own probes take the same policy object: one read of the file, one audit record
-      hostReload?.(next);
+      rules = loadRuleSet(o.rulesDir);
+    } catch (e) {
+      return refuse('rules', e);
+    }
+    try {
+      next = o.policyFile === undefined ? undefined : loadPolicy(o.policyFile, rules.classes.names);
+    } catch (e) {
+      return refuse('policy', e);
+    }
+    const rulesChanged = !sameRules(rulesNow.digests, rules.digests);
+    for (const lane of lanes.values()) {
+      if (rulesChanged) useRuleSet(lane.correlation, rules);
+      if (next !== undefined) lane.correlation.correlator.usePolicy(next.effective, next.sha256, false);
+    }
+    // the host's own probes take the same objects: one read of the files, one audit record
+    hostReload?.({ rules, policy: next });
+    if (rulesChanged) {
+      sinks.audit?.rulesReload(rulesNow.digests, rules.digests, true);
+      log.info({ old: rulesNow.digests, new: rules.digests }, 'rules reloaded');
+    }
+    rulesNow = rules;
+    if (next !== undefined) {
       sinks.audit?.policyReload(policy?.sha256 ?? null, next.sha256, true);
       log.info({ file: o.policyFile, old_sha256: old || null, new_sha256: next.sha256 }, 'policy reloaded');
       policy = next;
-      return { ok: true, old_sha256: old, new_sha256: next.sha256, error: '' };
-    } catch (e) {
-      const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
-      log.error({ file: o.policyFile, error: why, in_force: old || null }, 'policy reload rejected: the policy in force stays');
-      sinks.audit?.policyReload(policy?.sha256 ?? null, null, false, why);
-      return { ok: false, old_sha256: old, new_sha256: '', error: why };
     }
+    return reply(true, next?.sha256 ?? '', '', rulesChanged);
   };
   o.onReloadRequest?.(() => void reload());
   const admin = new AdminServer(o.adminSocket ?? './var/run/chainwatch-admin.sock', {
@@ -219,8 +245,9 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
         target: o.watchHost,
         sinks,
         ...(policy && { policy }),
-        ...(o.policyFile !== undefined && { policyFile: o.policyFile, onReloadRequest: (r: (loaded?: LoadedPolicy) => void) => (hostReload = r) }),
-        ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
+        ...(o.policyFile !== undefined && { policyFile: o.policyFile }),
+        onReloadRequest: (r: (loaded?: Reloaded) => void) => (hostReload = r),
+        rules: rulesNow,
         onEvent: writeEvent,
         onFinding: writeFinding,
         onReady: () => hostReady(),

@@ -21,9 +21,13 @@ type AdminClientCtor = (new (address: string, creds: ReturnType<typeof credentia
 
 export interface ReloadReply {
   ok: boolean;
+  /** The policy's SHA-256 before and after (empty: none). */
   old_sha256: string;
   new_sha256: string;
   error: string;
+  /** The rules in force after the reload (or still in force when it was refused): `FILE SHA256` each. */
+  rules: string[];
+  rules_changed: boolean;
 }
 
 let admin: AdminClientCtor | undefined;

@@ -1,10 +1,10 @@
 import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { connect as netConnect, createServer as netCreateServer } from 'node:net';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminReload, adminStatus } from './admin-server.js';
+import { adminReload, adminStatus, type ReloadReply } from './admin-server.js';
 import { SERVICE_PATH } from './agent-protocol.js';
 import { issueCerts } from './cert-authority.js';
 import { loadTlsFiles, type TlsMaterial } from './tls-files.js';
@@ -156,6 +156,69 @@ describe('agent → serve over mutual TLS', () => {
     const st = (await adminStatus(serve.admin)) as { agents: { sandbox: string; malformed: number }[] };
     expect(st.agents.find((a) => a.sandbox === 'sb2')!.malformed).toBe(2);
   }, 60_000);
+
+  it('admin reload puts changed rules in force in running lanes, refuses broken ones (the rules in force stay), and the audit log records each', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-serve-rules-'));
+    const rulesDir = join(dir, 'rules');
+    cpSync('rules', rulesDir, { recursive: true });
+    const chains = join(rulesDir, 'chains.yaml');
+    const shipped = readFileSync(chains, 'utf8');
+    const s3 = new TestServe(pki, join(dir, 'serve'), { rulesDir, audit: { dir: join(dir, 'audit') } });
+    await s3.start();
+    const push = async (sandbox: string): Promise<void> => {
+      const agent = testAgent(pki, sandbox, s3.port, recorded.header);
+      agent.start();
+      for (const ev of recorded.events) agent.push(ev);
+      await agent.close(15_000);
+      await until(() => s3.findings.some((f) => f.rule === 'exfil.read-then-transmit' && f.task === sandbox), 5000, `the exfiltration of ${sandbox}`);
+    };
+    let same!: ReloadReply;
+    let changed!: ReloadReply;
+    try {
+      await push('sb1');
+      expect(s3.findings.map((f) => f.rule)).not.toContain('t.curl-ran');
+      // unchanged: nothing to put in force
+      same = await adminReload(s3.admin);
+      expect(same).toMatchObject({ ok: true, rules_changed: false, new_sha256: '' });
+      expect(same.rules).toHaveLength(2);
+      expect(same.rules[1]).toMatch(/rules\/chains\.yaml [0-9a-f]{64}$/);
+      // a new rule, reloaded while sb2's lane runs: in force in that lane from then on
+      const exec = recorded.events.findIndex((e) => e.kind === 'process.exec' && e.filename.endsWith('/curl'));
+      expect(exec).toBeGreaterThan(0);
+      const agent = testAgent(pki, 'sb2', s3.port, recorded.header);
+      agent.start();
+      for (const ev of recorded.events.slice(0, exec)) agent.push(ev);
+      await until(() => s3.events.filter((e) => e.proc?.task === 'sb2').length >= exec - 5, 5000, 'the first part of sb2 on the host');
+      writeFileSync(chains, `${shipped}\n  - id: t.curl-ran\n    category: policy\n    severity: low\n    why: curl ran\n    sequence:\n      by: process\n      steps:\n        - match: { kind: process.exec, filename: { glob: "**/curl" } }\n`);
+      changed = await adminReload(s3.admin);
+      expect(changed).toMatchObject({ ok: true, rules_changed: true });
+      expect(changed.rules[1]).not.toBe(same.rules[1]);
+      for (const ev of recorded.events.slice(exec)) agent.push(ev);
+      await agent.close(15_000);
+      await until(() => s3.findings.some((f) => f.rule === 't.curl-ran' && f.task === 'sb2'), 5000, 'the new rule firing in the running lane');
+      expect(s3.findings.some((f) => f.rule === 'exfil.read-then-transmit' && f.task === 'sb2')).toBe(true);
+      // broken: refused with its place, the rules in force stay
+      writeFileSync(chains, shipped.replace('kind: flow.transmit, data_class', 'kind: flow.transmitt, data_class'));
+      const bad = await adminReload(s3.admin);
+      expect(bad).toMatchObject({ ok: false, rules_changed: false });
+      expect(bad.error).toMatch(/chains\.yaml:\d+:\d+: rules\.0\.sequence\.steps\.0\.match\.kind: no input has kind "flow\.transmitt"; did you mean flow\.transmit\?/);
+      expect(bad.rules).toEqual(changed.rules);
+    } finally {
+      await s3.close();
+    }
+    const records = readFileSync(join(dir, 'audit', 'audit-000001.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string } & Record<string, unknown>);
+    const start = records.find((r) => r.type === 'start')!;
+    expect(JSON.stringify(start)).toContain(same.rules[1]!.split(' ')[1]!);
+    const reloads = records.filter((r) => r.type === 'rules-reload');
+    expect(reloads).toHaveLength(2);
+    expect(JSON.stringify(reloads[0])).toContain('"accepted":true');
+    expect(JSON.stringify(reloads[0])).toContain(changed.rules[1]!.split(' ')[1]!);
+    expect(JSON.stringify(reloads[1])).toContain('"accepted":false');
+    expect(JSON.stringify(reloads[1])).toContain('flow.transmitt');
+  }, 90_000);
 
   it('admin socket: status and policy reload (a broken policy is refused, the one in force stays)', async () => {
     const dir = serve.stateDir;

@@ -4,6 +4,9 @@ export const TRACE_FORMAT = 'chainwatch-trace';
 export const TRACE_VERSION = 1;
 
 export const ProbeDigest = z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+/** A file and the SHA-256 of its bytes as read. */
+export const FileDigest = ProbeDigest;
+export type FileDigest = z.infer<typeof FileDigest>;
 
 /**
  * First line of every trace file (JSON Lines). Makes a recording
@@ -34,6 +37,8 @@ export const TraceHeader = z.object({
   /** SHA-256 of the exact script bpftrace ran (probe files after rendering). */
   rendered_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   policy_sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  /** The detection rules in force when the trace was recorded: data-classes.yaml and chains.yaml, as read (older traces lack it). */
+  rules: z.array(FileDigest).optional(),
   /** A trace made from someone else's recording (sysdig .scap, sysdig text, LID-DS). */
   imported_from: z
     .object({

@@ -139,7 +139,7 @@ export function adminCommand(): Command {
       process.stdout.write(`${JSON.stringify(await adminStatus(opts.admin), null, 2)}\n`);
     });
   c.command('reload')
-    .description('re-read the policy file; a broken one is refused and the policy in force stays')
+    .description('re-read the rules and the policy file, checked against each other; when either is broken both are refused and the ones in force stay')
     .option('--admin <socket>', 'admin unix socket', DEFAULT_ADMIN)
     .action(async (opts: { admin: string }) => {
       const r = await adminReload(opts.admin);

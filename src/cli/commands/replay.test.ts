@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -57,6 +57,12 @@ describe('chainwatch replay', () => {
     const types = readFileSync(join(d, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types[0]).toBe('start');
     expect(types).toContain('finding');
+    // the start record names the rules and the policy this replay applied, and beside them what the trace was recorded under
+    const start = JSON.parse(readFileSync(join(d, 'audit-000001.jsonl'), 'utf8').split('\n')[0]!) as Record<string, unknown>;
+    expect(start.scope).toEqual({ mode: 'replay' });
+    expect(start.policy_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect((start.rules as { file: string; sha256: string }[]).map((r) => r.file.split('/').slice(-2).join('/'))).toEqual(['rules/data-classes.yaml', 'rules/chains.yaml']);
+    expect(start.replay_of).toMatchObject({ files: [join(replays, 'curl-put-shadow.trace.jsonl.gz')], policy_sha256: null, scope: { mode: 'command' } });
     expect(types.slice(-2)).toEqual(['shutdown', 'checkpoint']);
   });
 
@@ -64,7 +70,13 @@ describe('chainwatch replay', () => {
     const d = join(mkdtempSync(join(tmpdir(), 'cw-cli-')), 'audit');
     // a slow replay (a twentieth of recorded speed) killed mid-run
     const child = spawn(process.execPath, [cli, 'replay', join(replays, 'scm-rights-send.trace.jsonl.gz'), '--speed', '0.05', '--audit', d], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 1500));
+    // killed once the run is under way (its start record written), however slowly this machine started it
+    const file = join(d, 'audit-000001.jsonl');
+    for (let waited = 0; !(existsSync(file) && readFileSync(file, 'utf8').includes('"type":"start"')); waited += 50) {
+      if (waited > 30_000) throw new Error('the replay wrote no audit start record in 30 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const killed = readFileSync(join(d, 'audit-000001.jsonl'), 'utf8');

@@ -1,16 +1,14 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { runRuleTests, type RuleCaseResult } from '../../pipeline/rule-test-session.js';
-import { chainRulesFile, loadChainRules } from '../../rules/chain-rules.js';
+import { chainRulesFile } from '../../rules/chain-rules.js';
 import { DataClasses } from '../../rules/data-classes.js';
 import { headline } from '../../rules/finding-diff.js';
 import { loadPolicy } from '../../rules/policy-file.js';
+import { loadRuleSet } from '../../rules/rule-set.js';
 import type { Finding } from '../../schema/finding.js';
+import type { FileDigest } from '../../schema/trace-header.js';
 import { FACT_KINDS, RULE_FIELDS, type FieldInfo } from '../../schema/rule-fields.js';
 import { EXIT } from '../exit-codes.js';
-
-const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 function table(rows: string[][], indent = '  '): string {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -27,18 +25,15 @@ export function rulesCommand(): Command {
     .option('--rules <dir>', 'folder with data-classes.yaml and chains.yaml (default: the installed rules/)')
     .option('--json', 'print the rules and classes as JSON')
     .action((opts: { rules?: string; json?: boolean }) => {
-      const classes = DataClasses.load(DataClasses.defaultFile(opts.rules));
-      const chainsFile = chainRulesFile(opts.rules);
-      const chains = loadChainRules(chainsFile, classes.names.names);
+      const { classes, chains, digests } = loadRuleSet(opts.rules);
+      const [classesDigest, chainsDigest] = digests as [FileDigest, FileDigest];
       if (opts.json) {
-        process.stdout.write(
-          `${JSON.stringify({ data_classes: { file: classes.source, sha256: sha256(classes.source), classes: classes.file.classes }, chain_rules: { file: chainsFile, sha256: sha256(chainsFile), rules: chains.rules } }, null, 2)}\n`,
-        );
+        process.stdout.write(`${JSON.stringify({ data_classes: { ...classesDigest, classes: classes.file.classes }, chain_rules: { ...chainsDigest, rules: chains.rules } }, null, 2)}\n`);
         return;
       }
-      const out = [`${classes.source}  sha256 ${sha256(classes.source)}`];
+      const out = [`${classesDigest.file}  sha256 ${classesDigest.sha256}`];
       out.push(table([['class', 'paths', 'why'], ...Object.entries(classes.file.classes).map(([n, c]) => [n, String(c.paths.length), c.why])]));
-      out.push('', `${chainsFile}  sha256 ${sha256(chainsFile)}`);
+      out.push('', `${chainsDigest.file}  sha256 ${chainsDigest.sha256}`);
       out.push(
         table([
           ['rule', 'category', 'severity', 'by', 'steps', 'maxspan'],

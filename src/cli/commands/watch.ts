@@ -65,13 +65,12 @@ export function watchCommand(): Command {
         reorderMs: opts.reorderMs as number,
         ...policyOptions(opts),
         ...baselineOptions(opts),
-        ...(policyFile !== undefined && {
-          policyFile,
-          onReloadRequest: (reload: () => void) => process.on('SIGHUP', () => {
-            log.info('SIGHUP: reloading the policy');
+        ...(policyFile !== undefined && { policyFile }),
+        onReloadRequest: (reload: () => void) =>
+          process.on('SIGHUP', () => {
+            log.info('SIGHUP: reloading the rules and the policy');
             reload();
           }),
-        }),
         enforce: opts.enforce === true,
         ...auditOptions(opts),
         ...outputsOptions(opts),
