@@ -32,15 +32,15 @@ import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
 import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
 import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
+import { buildCorrelation, useRuleSet } from './correlation.js';
+import { analyze, liveEvents } from './pipeline.js';
+import { watchHealth } from './watch-health.js';
 
 /** What a reload put in force: the rules, and the policy (undefined without one). */
 export interface Reloaded {
   rules: RuleSet;
   policy: LoadedPolicy | undefined;
 }
-import { buildCorrelation, useRuleSet } from './correlation.js';
-import { analyze, liveEvents } from './pipeline.js';
-import { watchHealth } from './watch-health.js';
 
 const log = moduleLog('pipeline/live-session');
 
@@ -398,6 +398,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   if (o.metrics !== undefined && o.analysis !== false) {
     metrics = new RunMetrics(VERSION, () => ({
       policySha256: policyNow,
+      rules: rulesNow.digests,
       malformedLines: decoder.stats.malformed,
       lateEvents: reorderStats.late,
       processes: state.procs.size,

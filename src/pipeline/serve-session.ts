@@ -228,6 +228,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     if (o.metrics !== undefined) {
       metrics = new RunMetrics(VERSION, () => ({
         policySha256: policy?.sha256 ?? null,
+        rules: rulesNow.digests,
         outputs: outputReadings([findingsOut, eventsOut]),
         ...(sinks.audit && { audit: sinks.audit.writeState }),
         ...(sinks.siem && { siem: sinks.siem.stats() }),

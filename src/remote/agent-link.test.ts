@@ -348,6 +348,7 @@ describe('reliability', () => {
     expect(m.get('chainwatch_findings_total{rule="exfil.read-then-transmit",severity="high",category="exfiltration"}')).toBe(1);
     expect(m.get('chainwatch_agent_acks_withheld_total')).toBe(0);
     expect([...m.keys()].some((k) => k.startsWith('chainwatch_policy_info{sha256="'))).toBe(true);
+    expect([...m.keys()].filter((k) => k.startsWith('chainwatch_rules_info{')).map((k) => k.replace(/^.*file="[^"]*\/([^/"]+)",sha256="[0-9a-f]{64}"}$/, '$1'))).toEqual(['data-classes.yaml', 'chains.yaml']);
     await s.close();
     await expect(scrape(metricsPort)).rejects.toThrow();
   }, 60_000);

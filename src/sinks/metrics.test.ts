@@ -16,6 +16,7 @@ describe('RunMetrics', () => {
   it('serves what the run counted and read, in the Prometheus text format, on /metrics only', async () => {
     const m = new RunMetrics('9.9.9', () => ({
       policySha256: 'ab12',
+      rules: [{ file: '/r/chains.yaml', sha256: 'cd34' }],
       processes: 7,
       outputs: [{ file: '/var/f.jsonl', unwritten: 3, failing: true }],
       siem: { soc: { sent: 5, queued: 6, retried: 1, dropped: 2, connected: false } },
@@ -33,6 +34,7 @@ describe('RunMetrics', () => {
       const s = samples(r.body);
       expect(s.get('chainwatch_build_info{version="9.9.9"}')).toBe(1);
       expect(s.get('chainwatch_policy_info{sha256="ab12"}')).toBe(1);
+      expect(s.get('chainwatch_rules_info{file="/r/chains.yaml",sha256="cd34"}')).toBe(1);
       expect(s.get('chainwatch_events_total')).toBe(4);
       expect(s.get('chainwatch_events_lost_total{source="kernel"}')).toBe(7);
       expect(s.get('chainwatch_events_lost_total{source="agent-gap"}')).toBe(20);
@@ -121,6 +123,7 @@ describe('Prometheus itself (promtool from Debian\'s prometheus package)', () =>
   it('promtool check metrics: every chainwatch metric passes its lint (only prom-client\'s own nodejs_active_* gauges are named *_total)', async () => {
     const m = new RunMetrics('0.1.0', () => ({
       policySha256: 'ab',
+      rules: [{ file: '/r/data-classes.yaml', sha256: 'ef' }, { file: '/r/chains.yaml', sha256: 'cd' }],
       malformedLines: 0,
       lateEvents: 0,
       processes: 3,

@@ -11,6 +11,8 @@ const log = moduleLog('sinks/metrics');
 /** What a session knows besides its events and findings, read at each scrape. */
 export interface MetricReadings {
   policySha256?: string | null;
+  /** The detection rules in force (data-classes.yaml, chains.yaml), each file with its SHA-256. */
+  rules?: { file: string; sha256: string }[];
   /** Live probes: lines bpftrace printed that were not records (counted, skipped). */
   malformedLines?: number;
   /** Live probes: events that arrived after their reorder window (analysed late, counted). */
@@ -58,6 +60,7 @@ export class RunMetrics {
     this.m = {
       build: r.gauge('chainwatch_build_info', 'Always 1; the version as a label.', ['version']),
       policy: r.gauge('chainwatch_policy_info', 'Always 1; the SHA-256 of the effective policy in force ("none" without one).', ['sha256']),
+      rules: r.gauge('chainwatch_rules_info', 'Always 1; each rules file in force (data-classes.yaml, chains.yaml) with the SHA-256 of its bytes.', ['file', 'sha256']),
       events: r.counter('chainwatch_events_total', 'Canonical events through the pipeline.'),
       lost: r.counter('chainwatch_events_lost_total', 'Events known to be lost, by where (kernel: bpftrace ring buffer; agent-spool: an agent\'s full spool; agent-gap: sequence numbers that never arrived).', ['source']),
       findings: r.counter('chainwatch_findings_total', 'Findings (one per chain), by rule, severity and category.', ['rule', 'severity', 'category']),
@@ -129,6 +132,7 @@ export class RunMetrics {
     for (const f of this.findings.values()) total(m.findings, f.n, { rule: f.rule, severity: f.severity, category: f.category });
     total(m.updates, this.findingUpdates);
     m.policy.set({ sha256: r.policySha256 ?? 'none' }, 1);
+    for (const d of r.rules ?? []) m.rules.set({ file: d.file, sha256: d.sha256 }, 1);
     if (r.malformedLines !== undefined) total(m.malformed, r.malformedLines);
     if (r.lateEvents !== undefined) total(m.late, r.lateEvents);
     if (r.processes !== undefined) m.processes.set(r.processes);
