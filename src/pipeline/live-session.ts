@@ -31,9 +31,10 @@ import { moduleLog } from '../util/log.js';
 import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
 import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
-import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
+import type { LoadedPolicy } from '../rules/policy-file.js';
 import { buildCorrelation, useRuleSet } from './correlation.js';
 import { analyze, liveEvents } from './pipeline.js';
+import { readForReload } from './reload.js';
 import { watchHealth } from './watch-health.js';
 
 /** What a reload put in force: the rules, and the policy (undefined without one). */
@@ -362,36 +363,9 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     };
     // serve loaded and recorded it for every lane
     if (loaded !== undefined) return apply(loaded.rules, loaded.policy);
-    const reject = (what: 'rules' | 'policy', e: unknown): void => {
-      const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
-      log.error({ rules: o.rulesDir ?? 'rules/', policy: o.policyFile ?? null, error: why, rules_in_force: rulesNow.digests, policy_in_force: current?.sha256 ?? null }, `reload rejected (${what}): the rules and the policy in force stay`);
-      if (what === 'rules') audit?.rulesReload(rulesNow.digests, null, false, why);
-      else audit?.policyReload(current?.sha256 ?? null, null, false, why);
-      correlation.onFinding(c.findings.notice(`${what}.reload-rejected`, 'integrity', 'medium', now(), `${what} reload rejected, the rules and the policy in force stay (policy ${current?.sha256 ?? 'none'}): ${why}`));
-    };
-    let rules: RuleSet;
-    let policy: LoadedPolicy | undefined;
-    try {
-      rules = loadRuleSet(o.rulesDir);
-    } catch (e) {
-      return reject('rules', e);
-    }
-    try {
-      policy = o.policyFile === undefined ? undefined : loadPolicy(o.policyFile, rules.classes.names);
-    } catch (e) {
-      return reject('policy', e);
-    }
-    const rulesChanged = !sameRules(rulesNow.digests, rules.digests);
-    if (rulesChanged) {
-      log.info({ old: rulesNow.digests, new: rules.digests }, 'rules reloaded');
-      audit?.rulesReload(rulesNow.digests, rules.digests, true);
-    }
-    if (policy !== undefined) {
-      log.info({ file: o.policyFile, old_sha256: current?.sha256 ?? null, new_sha256: policy.sha256 }, 'policy reloaded');
-      audit?.policyReload(current?.sha256 ?? null, policy.sha256, true);
-    }
-    if (!rulesChanged && policy === undefined) log.info({ rules: rules.digests }, 'reload: the rules are unchanged and no policy is in use');
-    apply(rules, policy);
+    const r = readForReload(o, { rules: rulesNow, policySha256: current?.sha256 ?? null }, audit);
+    if (r.ok) return apply(r.rules, r.policy);
+    correlation.onFinding(c.findings.notice(`${r.what}.reload-rejected`, 'integrity', 'medium', now(), `${r.what} reload rejected, the rules and the policy in force stay (policy ${current?.sha256 ?? 'none'}): ${r.why}`));
   });
   const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed, ...(o.eventsRotate && { rotate: o.eventsRotate }) }) : undefined));
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import type { OutputsFile } from '../schema/outputs.js';
-import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
-import { loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
+import { loadRuleSet } from '../rules/rule-set.js';
+import type { LoadedPolicy } from '../rules/policy-file.js';
 import { AdminServer, type ReloadReply } from '../remote/admin-server.js';
 import type { RefusedConnection } from '../remote/agent-listener.js';
 import { IngestServer, type AgentStatus, type StreamInfo } from '../remote/ingest-server.js';
@@ -12,11 +12,11 @@ import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, outputReadings, type OutputFailure } from '../sinks/output-failures.js';
 import { RunMetrics, type MetricsServer } from '../sinks/metrics.js';
 import { VERSION } from '../util/version.js';
-import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import { AgentLane } from './agent-lane.js';
 import type { AuditSettings } from './audit-trail.js';
 import { useRuleSet } from './correlation.js';
+import { readForReload } from './reload.js';
 import { runLiveSession, type LiveSessionSummary, type LiveTarget, type Reloaded } from './live-session.js';
 import { runHeader } from './run-header.js';
 import { openSinks } from './run-sinks.js';
@@ -178,43 +178,17 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const reload = (): ReloadReply => {
     const old = policy?.sha256 ?? '';
     const reply = (ok: boolean, next: string, error: string, rulesChanged = false): ReloadReply => ({ ok, old_sha256: old, new_sha256: next, error, rules: rulesNow.digests.map((d) => `${d.file} ${d.sha256}`), rules_changed: rulesChanged });
-    const refuse = (what: 'rules' | 'policy', e: unknown): ReloadReply => {
-      const why = e instanceof ChainwatchError ? e.describe() : (e as Error).message;
-      log.error({ rules: o.rulesDir ?? 'rules/', policy: o.policyFile ?? null, error: why, rules_in_force: rulesNow.digests, policy_in_force: old || null }, `reload rejected (${what}): the rules and the policy in force stay`);
-      if (what === 'rules') sinks.audit?.rulesReload(rulesNow.digests, null, false, why);
-      else sinks.audit?.policyReload(policy?.sha256 ?? null, null, false, why);
-      return reply(false, '', why);
-    };
-    // both are read and checked against each other before either is put in force
-    let rules: RuleSet;
-    let next: LoadedPolicy | undefined;
-    try {
-      rules = loadRuleSet(o.rulesDir);
-    } catch (e) {
-      return refuse('rules', e);
-    }
-    try {
-      next = o.policyFile === undefined ? undefined : loadPolicy(o.policyFile, rules.classes.names);
-    } catch (e) {
-      return refuse('policy', e);
-    }
-    const rulesChanged = !sameRules(rulesNow.digests, rules.digests);
+    const r = readForReload(o, { rules: rulesNow, policySha256: policy?.sha256 ?? null }, sinks.audit);
+    if (!r.ok) return reply(false, '', r.why);
+    const { rules, policy: next, rulesChanged } = r;
     for (const lane of lanes.values()) {
       if (rulesChanged) useRuleSet(lane.correlation, rules);
       if (next !== undefined) lane.correlation.correlator.usePolicy(next.effective, next.sha256, false);
     }
     // the host's own probes take the same objects: one read of the files, one audit record
     hostReload?.({ rules, policy: next });
-    if (rulesChanged) {
-      sinks.audit?.rulesReload(rulesNow.digests, rules.digests, true);
-      log.info({ old: rulesNow.digests, new: rules.digests }, 'rules reloaded');
-    }
     rulesNow = rules;
-    if (next !== undefined) {
-      sinks.audit?.policyReload(policy?.sha256 ?? null, next.sha256, true);
-      log.info({ file: o.policyFile, old_sha256: old || null, new_sha256: next.sha256 }, 'policy reloaded');
-      policy = next;
-    }
+    if (next !== undefined) policy = next;
     return reply(true, next?.sha256 ?? '', '', rulesChanged);
   };
   o.onReloadRequest?.(() => void reload());
