@@ -109,6 +109,12 @@ export class IngestServer {
   /** Streams with events not yet acknowledged (one acknowledgement round for all of them). */
   private readonly ackDue = new Set<Stream>();
   private ackTimer: NodeJS.Timeout | undefined;
+  /** Acknowledgement rounds put off because an output or the ledger could not be written. */
+  acksWithheld = 0;
+  /** Over every stream since the start (the per-stream figures of ended streams are forgotten in time; these are not). */
+  readonly totals = { events: 0, duplicates: 0, gaps: 0, gapEvents: 0, dropped: 0, malformed: 0 };
+  /** The ledger file could not be written at the last save (logged once until it can again). */
+  private ledgerFailing = false;
 
   constructor(private readonly o: IngestServerOptions) {
     this.ledger = new SequenceLedger(o.ledgerFile, { ...(o.ledgerRetainMs !== undefined && { retainMs: o.ledgerRetainMs }) });
@@ -364,8 +370,6 @@ export class IngestServer {
     for (const x of due) x.call.write({ ack: { up_to: String(this.ledger.next(x.sandbox) ?? 0) } });
   }
 
-  /** Acknowledgement rounds put off because an output or the ledger could not be written. */
-  acksWithheld = 0;
 
   /** Agent streams connected now (the metrics read this at each scrape; `status()` also lists ended ones). */
   get connected(): number {
@@ -373,9 +377,6 @@ export class IngestServer {
     for (const s of this.streams.values()) if (!s.ended) n++;
     return n;
   }
-  /** Over every stream since the start (the per-stream figures of ended streams are forgotten in time; these are not). */
-  readonly totals = { events: 0, duplicates: 0, gaps: 0, gapEvents: 0, dropped: 0, malformed: 0 };
-  private ledgerFailing = false;
 
   /** False when the ledger file cannot be written; logged once until it can again. */
   private saveLedger(): boolean {

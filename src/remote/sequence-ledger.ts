@@ -210,11 +210,10 @@ export class SequenceLedger {
   /**
    * Writes what changed since the last save: appended to the journal (the
    * whole ledger, atomically, when the journal has grown to twice its
-   * entries). Prunes at most once a minute first.
+   * entries, or after a failed save). Prunes at most once a minute first.
+   * Throws when the file cannot be written (a full disk); what changed is
+   * kept for the next save.
    */
-  private rewriteDue = false;
-
-  /** Throws when the file cannot be written (a full disk); what changed is kept for the next save. */
   save(live?: ReadonlySet<string>): void {
     if (this.now() - this.lastPrune > 60_000) this.prune(live);
     if (this.file === undefined) {
@@ -225,9 +224,8 @@ export class SequenceLedger {
     if (this.dirty.size === 0 && this.forgotten.size === 0) return;
     const changed = this.dirty.size + this.forgotten.size;
     try {
-      if (this.rewriteDue || this.journalLines + changed > 2 * this.entries.size + 1000) {
+      if (this.journalLines + changed > 2 * this.entries.size + 1000) {
         this.rewrite(this.file);
-        this.rewriteDue = false;
       } else {
         const lines: string[] = [];
         for (const s of this.forgotten) lines.push(JSON.stringify({ sandbox: s, forget: true }));
@@ -237,7 +235,7 @@ export class SequenceLedger {
       }
     } catch (e) {
       // an append may have left part of a line: the next save writes the whole ledger anew (atomically)
-      this.rewriteDue = true;
+      this.journalLines = Number.POSITIVE_INFINITY;
       throw e;
     }
     this.dirty.clear();
