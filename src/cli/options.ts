@@ -155,6 +155,11 @@ export function metricsOption(opts: Record<string, unknown>): { metrics?: { host
 
 export const METRICS_HELP = 'serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md; e.g. 127.0.0.1:9464)';
 
+/** --events-rotate SIZE and --events-keep N (watch, serve; placed after --events), read with `eventsRotation`. */
+export const eventsRotateOption = (): Option =>
+  new Option('--events-rotate <size>', 'with --events FILE: a new file every SIZE (e.g. 256M); earlier ones are moved aside as NAME.N.EXT').argParser(byteSize('--events-rotate'));
+export const eventsKeepOption = (): Option => new Option('--events-keep <n>', 'with --events-rotate: keep this many earlier files (the oldest are removed)').argParser(positiveInt('--events-keep'));
+
 /** --events-rotate SIZE / --events-keep N (watch, serve): refused without --events FILE, and keep without rotate. */
 export function eventsRotation(opts: Record<string, unknown>): { eventsRotate?: { bytes: number; keep?: number } } {
   if (opts.eventsRotate === undefined && opts.eventsKeep === undefined) return {};

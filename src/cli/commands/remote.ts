@@ -7,7 +7,7 @@ import { issueCerts } from '../../remote/cert-authority.js';
 import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, addDeliveryOption, auditOptions, byteSize, eventsRotation, hostPort, METRICS_HELP, metricsOption, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { addAuditOptions, addDeliveryOption, auditOptions, eventsKeepOption, eventsRotateOption, eventsRotation, hostPort, METRICS_HELP, metricsOption, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 
 const DEFAULT_ADMIN = './var/run/chainwatch-admin.sock';
 
@@ -77,8 +77,8 @@ export function serveCommand(): Command {
     .option('--cgroup <path>', 'with --watch-host: only this cgroup subtree')
     .option('--findings <file|->', 'findings as JSON Lines, appended (- for stdout; the default)')
     .option('--events <file|->', 'resolved canonical events as JSON Lines, appended')
-    .addOption(new Option('--events-rotate <size>', 'with --events FILE: a new file every SIZE (e.g. 256M); earlier ones are moved aside as NAME.N.EXT').argParser(byteSize('--events-rotate')))
-    .addOption(new Option('--events-keep <n>', 'with --events-rotate: keep this many earlier files (the oldest are removed)').argParser(positiveInt('--events-keep')))
+    .addOption(eventsRotateOption())
+    .addOption(eventsKeepOption())
     .option('--rules <dir>', 'folder with data-classes.yaml and chains.yaml (default: the installed rules/)')
     .option('--policy <file>', 'capability policy (default: the installed rules/policy.yaml)')
     .option('--no-policy', 'no capability policy (chain rules only)')

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { eventsRotation, METRICS_HELP, metricsOption, addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { eventsKeepOption, eventsRotateOption, eventsRotation, METRICS_HELP, metricsOption, addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -22,11 +22,11 @@ export function watchCommand(): Command {
     .option('--task-per-cgroup', 'with --cgroup: each child cgroup is a task of its own, named after it (one sandbox or run per child)')
     .option('--findings <file|->', 'write findings as JSON Lines (- for stdout; the default when no output is chosen); a file is appended to')
     .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout); a file is appended to')
+    .addOption(eventsRotateOption())
+    .addOption(eventsKeepOption())
     .option('--rules <dir>', 'folder with data-classes.yaml (default: the installed rules/)')
     .option('--record <file>', 'record the trace (header + canonical events) for replay; an earlier trace at that path is moved aside (NAME.1.EXT), not overwritten')
     .addOption(new Option('--record-rotate <size>', 'with --record: start a new segment every SIZE of JSON (e.g. 256M); earlier ones are moved aside as NAME.N.EXT, and each starts with the state so it replays on its own').argParser(byteSize('--record-rotate')))
-    .addOption(new Option('--events-rotate <size>', 'with --events FILE: a new file every SIZE (e.g. 256M); earlier ones are moved aside as NAME.N.EXT').argParser(byteSize('--events-rotate')))
-    .addOption(new Option('--events-keep <n>', 'with --events-rotate: keep this many earlier files (the oldest are removed)').argParser(positiveInt('--events-keep')))
     .addOption(new Option('--record-keep <n>', 'with --record-rotate: keep this many earlier segments of the run (the oldest are removed)').argParser(positiveInt('--record-keep')))
     .option('--policy <file>', 'capability policy (default: the installed rules/policy.yaml)')
     .option('--no-policy', 'no capability policy (chain rules only)')
@@ -46,7 +46,7 @@ export function watchCommand(): Command {
             : command.length > 0
               ? { mode: 'command', argv: command }
               : { mode: 'host' };
-      eventsRotation(opts);
+      const rotation = eventsRotation(opts);
       if ((opts.recordRotate !== undefined || opts.recordKeep !== undefined) && opts.record === undefined) {
         throw new ChainwatchError('USAGE', '--record-rotate and --record-keep need --record FILE', { fix: 'chainwatch watch --record /var/lib/chainwatch/host.trace.jsonl.zst --record-rotate 256M --record-keep 20' });
       }
@@ -82,7 +82,7 @@ export function watchCommand(): Command {
         ...(opts.record !== undefined && { record: String(opts.record) }),
         ...(opts.recordRotate !== undefined && { recordRotateBytes: opts.recordRotate as number }),
         ...(opts.recordKeep !== undefined && { recordKeep: opts.recordKeep as number }),
-        ...eventsRotation(opts),
+        ...rotation,
         ...(opts.duration !== undefined && { durationS: opts.duration as number }),
         ...metricsOption(opts),
       });
