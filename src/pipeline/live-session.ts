@@ -315,41 +315,40 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const detectionMs: number[] = [];
   const correlation = guard(() =>
     buildCorrelation({
-    rules: ruleSet,
-    host: header.host,
-    wallEpochNs: wallEpoch,
-    policy: o.policy,
-    baselines: o.baselines,
-    scoring: o.scoring,
-    verifyDigests: true,
-    enforce: o.enforce
-      ? (v) => {
-          try {
-            process.kill(v.ev.pid, 'SIGKILL');
-            log.warn({ pid: v.ev.pid, rule: v.rule, intent: v.intent }, 'killed a process that violated its intent');
-            return 'killed';
-          } catch (e) {
-            log.error({ pid: v.ev.pid, rule: v.rule, err: (e as Error).message }, 'could not kill a process that violated its intent');
-            return 'kill-failed';
+      rules: ruleSet,
+      host: header.host,
+      wallEpochNs: wallEpoch,
+      policy: o.policy,
+      baselines: o.baselines,
+      scoring: o.scoring,
+      verifyDigests: true,
+      enforce: o.enforce
+        ? (v) => {
+            try {
+              process.kill(v.ev.pid, 'SIGKILL');
+              log.warn({ pid: v.ev.pid, rule: v.rule, intent: v.intent }, 'killed a process that violated its intent');
+              return 'killed';
+            } catch (e) {
+              log.error({ pid: v.ev.pid, rule: v.rule, err: (e as Error).message }, 'could not kill a process that violated its intent');
+              return 'kill-failed';
+            }
           }
-        }
-      : undefined,
-    onFinding: (f) => {
-      findingCount++;
-      // detection latency: from the transmit syscall (kernel time) to the finding leaving the pipeline
-      if (f.sends === 1) detectionMs.push((now() - f.ts_ns) / 1e6);
-      findingsOut?.write(f);
-      audit?.finding(f);
-      siem?.finding(f);
-      metrics?.finding(f);
-      o.onFinding?.(f);
-    },
+        : undefined,
+      onFinding: (f) => {
+        findingCount++;
+        // detection latency: from the transmit syscall (kernel time) to the finding leaving the pipeline
+        if (f.sends === 1) detectionMs.push((now() - f.ts_ns) / 1e6);
+        findingsOut?.write(f);
+        audit?.finding(f);
+        siem?.finding(f);
+        metrics?.finding(f);
+        o.onFinding?.(f);
+      },
     }),
   );
-  let policyNow = o.policy?.sha256 ?? null;
   // SIGHUP (watch) or the host's reload (serve): the rules and the policy are read again, checked against each other, and put in force together, or neither is
   let rulesNow = ruleSet;
-  let current = o.policy;
+  let policyNow = o.policy;
   o.onReloadRequest?.((loaded) => {
     const c = correlation.correlator;
     const apply = (rules: RuleSet, policy: LoadedPolicy | undefined): void => {
@@ -357,21 +356,20 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       rulesNow = rules;
       if (policy !== undefined) {
         c.usePolicy(policy.effective, policy.sha256, true);
-        current = policy;
-        policyNow = policy.sha256;
+        policyNow = policy;
       }
     };
     // serve loaded and recorded it for every lane
     if (loaded !== undefined) return apply(loaded.rules, loaded.policy);
-    const r = readForReload(o, { rules: rulesNow, policySha256: current?.sha256 ?? null }, audit);
+    const r = readForReload(o, { rules: rulesNow, policySha256: policyNow?.sha256 ?? null }, audit);
     if (r.ok) return apply(r.rules, r.policy);
-    correlation.onFinding(c.findings.notice(`${r.what}.reload-rejected`, 'integrity', 'medium', now(), `${r.what} reload rejected, the rules and the policy in force stay (policy ${current?.sha256 ?? 'none'}): ${r.why}`));
+    correlation.onFinding(c.findings.notice(`${r.what}.reload-rejected`, 'integrity', 'medium', now(), `${r.what} reload rejected, the rules and the policy in force stay (policy ${policyNow?.sha256 ?? 'none'}): ${r.why}`));
   });
   const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed, ...(o.eventsRotate && { rotate: o.eventsRotate }) }) : undefined));
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };
   if (o.metrics !== undefined && o.analysis !== false) {
     metrics = new RunMetrics(VERSION, () => ({
-      policySha256: policyNow,
+      policySha256: policyNow?.sha256 ?? null,
       rules: rulesNow.digests,
       malformedLines: decoder.stats.malformed,
       lateEvents: reorderStats.late,

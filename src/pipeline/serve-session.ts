@@ -220,7 +220,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
         target: o.watchHost,
         sinks,
         ...(policy && { policy }),
-        ...(o.policyFile !== undefined && { policyFile: o.policyFile }),
+        // serve reads a reload for every lane and hands the host's session what it read
         onReloadRequest: (r: (loaded?: Reloaded) => void) => (hostReload = r),
         rules: rulesNow,
         onEvent: writeEvent,
