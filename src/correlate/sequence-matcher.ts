@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import type { ChainRule, FieldTest, Match, Step } from '../schema/chain-rule.js';
+import { stepAlternatives, type ChainRule, type FieldTest, type Match, type Step } from '../schema/chain-rule.js';
 
 /**
  * What rules match: a resolved canonical event, or a fact the flow tracker
@@ -197,7 +197,7 @@ function keyOf(x: RuleInput, by: ChainRule['sequence']['by']): string | undefine
 
 /** The matches a step is satisfied by (any one of them). */
 function alternativesOf(step: Step): Match[] {
-  return 'match' in step ? [step.match] : 'any' in step ? step.any : [step.absent];
+  return stepAlternatives(step).map(([, m]) => m);
 }
 
 function compileStep(step: Step): (x: RuleInput) => boolean {

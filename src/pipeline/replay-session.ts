@@ -25,6 +25,8 @@ const log = moduleLog('pipeline/replay-session');
 export interface ReplayOptions {
   traces: string[];
   rulesDir?: string;
+  /** The rules, already loaded (loaded from `rulesDir` otherwise). */
+  rules?: RuleSet;
   /** Findings as JSON Lines (file or - for stdout). */
   findings?: string;
   /** Resolved events as JSON Lines (file or - for stdout). */
@@ -110,7 +112,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
       }
     }
     // read once, before the first trace: every trace of the run is replayed under the same rules
-    const rules = loadRuleSet(o.rulesDir);
+    const rules = o.rules ?? loadRuleSet(o.rulesDir);
     for (const group of groups) out.push(...(await replayGroup(group, o, rules, findingsOut, eventsOut, auditNow)));
   } finally {
     await eventsOut?.close();

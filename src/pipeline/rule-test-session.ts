@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileS
 import { basename, dirname, join } from 'node:path';
 import { diffFindings, finalById, passed, type FindingDiff } from '../rules/finding-diff.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
-import { loadRuleSet } from '../rules/rule-set.js';
+import { loadRuleSet, type RuleSet } from '../rules/rule-set.js';
 import { Finding } from '../schema/finding.js';
 import { importFormatOf } from '../source/sysdig-source.js';
 import { ChainwatchError, formatIssues } from '../util/errors.js';
@@ -109,18 +109,18 @@ function readExpectations(file: string): Finding[] {
 
 export async function runRuleTests(o: RuleTestOptions): Promise<RuleCaseResult[]> {
   const cases = findCases(o.cases);
-  // rules that do not load fail the whole run (exit 5), before any case
-  loadRuleSet(o.rulesDir);
+  // rules that do not load fail the whole run (exit 5), before any case; read once for all of them
+  const rules = loadRuleSet(o.rulesDir);
   const results: RuleCaseResult[] = [];
   for (const c of cases) {
-    const r = await runCase(c, o);
+    const r = await runCase(c, o, rules);
     results.push(r);
     o.onResult?.(r);
   }
   return results;
 }
 
-async function runCase(c: RuleCase, o: RuleTestOptions): Promise<RuleCaseResult> {
+async function runCase(c: RuleCase, o: RuleTestOptions, rules: RuleSet): Promise<RuleCaseResult> {
   const base = { ...c, expected: 0, got: 0 };
   const describe = (e: unknown): string => (e instanceof ChainwatchError ? e.describe() : (e as Error).message);
   let expected: Finding[] | undefined;
@@ -133,7 +133,7 @@ async function runCase(c: RuleCase, o: RuleTestOptions): Promise<RuleCaseResult>
   const got: Finding[] = [];
   let cutAfterLine: number | undefined;
   try {
-    const [s] = await runReplay({ traces: [c.trace], ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }), ...(o.policy !== undefined && { policy: o.policy }), onFinding: (f) => got.push(f) });
+    const [s] = await runReplay({ traces: [c.trace], rules, ...(o.policy !== undefined && { policy: o.policy }), onFinding: (f) => got.push(f) });
     if (s?.cut) cutAfterLine = s.cut.lastWholeLine;
   } catch (e) {
     return { ...base, status: 'error', error: describe(e) };

@@ -210,7 +210,7 @@ function testProblem(path: string, test: FieldTest, f: FieldInfo): string | unde
 }
 
 function describeKinds(kinds: string[]): string {
-  return kinds.length === ALL_KINDS.length ? 'no input' : kinds.length === 1 ? `kind ${kinds[0]}` : `kinds ${kinds.join(', ')}`;
+  return kinds.length === ALL_KINDS.length ? 'any kind' : kinds.length === 1 ? `kind ${kinds[0]}` : `kinds ${kinds.join(', ')}`;
 }
 
 function fieldsOf(kinds: string[]): string[] {
