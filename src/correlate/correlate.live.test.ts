@@ -1,13 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
-import { httpSink, LiveHarness, tcpSink } from '../testing/live-harness.js';
-import { scmRightsScenario, sendfileScenario } from '../testing/scenarios.js';
+import { httpSink, LiveHarness, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
+import { scmRightsScenario, sendfileScenario, tlsServerScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -155,19 +153,7 @@ describe('live: descriptors leaving the task (fd.passed-to-unwatched)', () => {
   it('a secret fd passed over a unix socket to a process outside the task', async () => {
     // the receiver runs in the test's own cgroup: not watched
     const sock = join(dir, 'outside.sock');
-    const receiver = spawn('python3', ['-c', `
-import socket, array, os, sys
-srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
-sys.stdout.write("ready\\n"); sys.stdout.flush()
-conn, _ = srv.accept()
-msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
-got = array.array("i"); got.frombytes(anc[0][2])
-sys.stdout.write(str(len(os.read(got[0], 100000))) + "\\n"); sys.stdout.flush()
-`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<void>((res) => receiver.once('exit', () => res()));
-    let out = '';
-    receiver.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise<void>((r) => receiver.stdout!.once('data', () => r()));
+    const receiver = await outsideFdReceiver(sock);
     const r = await h.run(
       'fd-out',
       `python3 -c '
@@ -178,8 +164,7 @@ c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd])
 '`,
     );
     expect(r.code).toBe(0);
-    await exited;
-    expect(out).toContain(String(KEY_TEXT.length * 20)); // the outsider really read the key through the descriptor
+    expect(await receiver.exited).toBe(KEY_TEXT.length * 20); // the outsider really read the key through the descriptor
     const pids = new Set(r.events.map((e) => e.pid));
     const f = (await waitForFinding((x) => x.rule === 'fd.passed-to-unwatched' && pids.has(x.process.pid), 10_000))!;
     expect(() => Finding.parse(f)).not.toThrow();
@@ -204,19 +189,13 @@ async function waitForFinding(pred: (f: Finding) => boolean, timeoutMs: number):
 }
 
 describe('live: reverse shells (shell.stdio-over-socket)', () => {
-  /** A listener that sends `exit` to every connection, so the shell on the other end ends by itself. */
-  let listener: Server;
+  let listener: Awaited<ReturnType<typeof shellListener>>;
   let port = 0;
   beforeAll(async () => {
-    listener = createServer((s) => {
-      s.on('error', () => undefined);
-      s.on('data', () => undefined);
-      s.write('exit\n');
-    });
-    await new Promise<void>((r) => listener.listen(0, '127.0.0.2', () => r()));
-    port = (listener.address() as { port: number }).port;
+    listener = await shellListener();
+    port = listener.port;
   });
-  afterAll(() => new Promise<void>((r) => listener.close(() => r())));
+  afterAll(() => listener.close());
 
   const shellFinding = (findings: Finding[], rule = 'shell.stdio-over-socket'): Finding => {
     const shells = findings.filter((f) => f.rule === rule);
@@ -274,23 +253,7 @@ describe('live: reverse shells (shell.stdio-over-socket)', () => {
 describe('live: look-alikes that must not fire', () => {
   it('a local TLS server reads its own key and serves on a connection it accepted', async () => {
     const tls = join(dir, 'tls');
-    mkdirSync(tls, { recursive: true });
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(tls, 'server.key'), '-out', join(tls, 'server.pem'), '-days', '1', '-subj', '/CN=127.0.0.2'], { stdio: 'ignore' });
-    const port = 20000 + (process.pid % 20000);
-    writeFileSync(
-      join(tls, 'server.py'),
-      [
-        'import socket, ssl',
-        'ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)',
-        `ctx.load_cert_chain("${join(tls, 'server.pem')}", "${join(tls, 'server.key')}")`,
-        's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
-        `s.bind(("127.0.0.2", ${port})); s.listen(1)`,
-        'c, _ = s.accept(); t = ctx.wrap_socket(c, server_side=True); t.recv(4096)',
-        't.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"); t.close()',
-      ].join('\n'),
-    );
-    // the client is not the server's child (a child would inherit what the server read)
-    const r = await h.run('tls-server', `python3 ${join(tls, 'server.py')} & sleep 1; curl -sk -m 10 https://127.0.0.2:${port}/ -o ${join(tls, 'got')}; wait`);
+    const r = await h.run('tls-server', tlsServerScenario(tls, 20000 + (process.pid % 20000)));
     expect(r.code).toBe(0);
     expect(readFileSync(join(tls, 'got'), 'utf8')).toBe('ok');
     const keyRead = r.events.find((e) => e.kind === 'io' && e.dir === 'in' && e.res?.fd?.path === join(tls, 'server.key'));

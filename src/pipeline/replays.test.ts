@@ -2,12 +2,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
+import { REPLAY_LIBRARY } from '../testing/replay-library.js';
 import { runReplay } from './replay-session.js';
 
 /**
  * The replay library (replays/README.md): each trace was recorded by
  * `watch --record` on real programs, next to the findings `watch` printed
- * live. Replaying it through the shipped rules must yield exactly those.
+ * live. Replaying it through the shipped rules must yield exactly those,
+ * and they must be the rules the library says the run must yield (so a
+ * recording that went wrong live cannot become the expectation).
  */
 const dir = join(import.meta.dirname, '../../replays');
 const traces = readdirSync(dir).filter((f) => f.endsWith('.trace.jsonl.gz'));
@@ -15,10 +18,13 @@ const traces = readdirSync(dir).filter((f) => f.endsWith('.trace.jsonl.gz'));
 const byId = (fs: Finding[]): Map<string, Finding> => new Map(fs.map((f) => [f.id, f]));
 
 describe('replays/', () => {
-  it('holds the library the README lists', () => {
+  it('holds the library the README lists, and every built-in chain rule fires in it', () => {
     const readme = readFileSync(join(dir, 'README.md'), 'utf8');
-    expect(traces.length).toBeGreaterThanOrEqual(6);
-    for (const t of traces) expect(readme).toContain(`\`${t.replace('.trace.jsonl.gz', '')}\``);
+    expect(traces.map((t) => t.replace('.trace.jsonl.gz', '')).sort()).toEqual(REPLAY_LIBRARY.map((s) => s.name).sort());
+    for (const s of REPLAY_LIBRARY) expect(readme).toContain(`\`${s.name}\``);
+    const chainRules = [...readFileSync(join(dir, '../rules/chains.yaml'), 'utf8').matchAll(/^ {2}- id: (\S+)$/gm)].map((m) => m[1]);
+    expect(chainRules.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(REPLAY_LIBRARY.flatMap((s) => s.mustYield))).toEqual(new Set(chainRules));
   });
 
   for (const t of traces) {
@@ -32,8 +38,8 @@ describe('replays/', () => {
       expect(s!.cut).toBeUndefined();
       expect(byId(got)).toEqual(byId(expected));
       expect(got.length).toBe(expected.length);
-      if (t.startsWith('benign-')) expect(got).toEqual([]);
-      else expect(got.map((f) => f.rule)).toContain('exfil.read-then-transmit');
+      const mustYield = REPLAY_LIBRARY.find((s) => `${s.name}.trace.jsonl.gz` === t)!.mustYield;
+      expect([...byId(got).values()].map((f) => f.rule).sort()).toEqual(mustYield);
     });
   }
 });

@@ -79,7 +79,7 @@ describe('what rules can match (schema/rule-fields.ts)', () => {
       inputs.push(...spy.seen);
     }
     expect(inputs.length).toBeGreaterThan(10_000);
-    expect([...kinds].filter((k) => k.startsWith('flow.')).sort()).toEqual(['flow.fd_received', 'flow.fd_sent', 'flow.transmit']);
+    expect([...kinds].filter((k) => k.startsWith('flow.')).sort()).toEqual(['flow.fd_received', 'flow.fd_sent', 'flow.shell_relay', 'flow.transmit']);
     // the state attached descriptors and absolute paths to the events, and each is listed for its kind
     expect(inputs.some((x) => 'res' in x)).toBe(true);
     expect(inputs.some((x) => 'abs' in x)).toBe(true);

@@ -183,6 +183,44 @@ export async function tcpSink(address = '127.0.0.2'): Promise<{ port: number; re
   };
 }
 
+/** A TCP listener on 127.0.0.2 that sends `exit` to every connection, so a reverse shell on the other end ends by itself. */
+export async function shellListener(address = '127.0.0.2'): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer((s) => {
+    s.on('error', () => undefined);
+    s.on('data', () => undefined);
+    s.write('exit\n');
+  });
+  await new Promise<void>((r) => server.listen(0, address, () => r()));
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+/**
+ * A python3 process outside the watched task, listening on the unix socket
+ * `sock` for one descriptor passed with SCM_RIGHTS; it reads the file through
+ * that descriptor. Resolves once it listens; `exited` resolves when it has
+ * ended, with the number of bytes it read.
+ */
+export async function outsideFdReceiver(sock: string): Promise<{ exited: Promise<number> }> {
+  const receiver = spawn('python3', ['-c', `
+import socket, array, os, sys
+srv = socket.socket(socket.AF_UNIX); srv.bind("${sock}"); srv.listen(1)
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+conn, _ = srv.accept()
+msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
+got = array.array("i"); got.frombytes(anc[0][2])
+sys.stdout.write(str(len(os.read(got[0], 100000))) + "\\n"); sys.stdout.flush()
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  receiver.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number>((res) => receiver.once('exit', () => res(Number(out.split('\n')[1]))));
+  await new Promise<void>((r) => receiver.stdout!.once('data', () => r()));
+  return { exited };
+}
+
 export function ofKind<K extends Event['kind']>(events: Event[], kind: K): Extract<Event, { kind: K }>[] {
   return events.filter((e): e is Extract<Event, { kind: K }> => e.kind === kind);
 }

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 /**
  * Shell commands for live scenarios that more than one test runs (tests and
  * benchmarks only).
@@ -39,4 +43,28 @@ fd = os.open("${file}", os.O_RDONLY)
 os.sendfile(s.fileno(), fd, 0, os.path.getsize("${file}"))
 s.close()
 '`;
+}
+
+/**
+ * A local TLS server that reads its own key (`DIR/server.key`, made here with
+ * openssl) and answers one HTTPS request on a connection it accepted on
+ * 127.0.0.2:PORT; curl, not the server's child (a child would inherit what the
+ * server read), fetches `DIR/got`. Key material read to serve, not sent out.
+ */
+export function tlsServerScenario(dir: string, port: number): string {
+  mkdirSync(dir, { recursive: true });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'server.key'), '-out', join(dir, 'server.pem'), '-days', '1', '-subj', '/CN=127.0.0.2'], { stdio: 'ignore' });
+  writeFileSync(
+    join(dir, 'server.py'),
+    [
+      'import socket, ssl',
+      'ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)',
+      `ctx.load_cert_chain("${join(dir, 'server.pem')}", "${join(dir, 'server.key')}")`,
+      's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      `s.bind(("127.0.0.2", ${port})); s.listen(1)`,
+      'c, _ = s.accept(); t = ctx.wrap_socket(c, server_side=True); t.recv(4096)',
+      't.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"); t.close()',
+    ].join('\n'),
+  );
+  return `python3 ${join(dir, 'server.py')} & sleep 1; curl -sk -m 10 https://127.0.0.2:${port}/ -o ${join(dir, 'got')}; wait`;
 }

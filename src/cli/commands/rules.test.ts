@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Finding } from '../../schema/finding.js';
+import { REPLAY_LIBRARY } from '../../testing/replay-library.js';
 
 /** The built CLI (npm test builds first). */
 const cli = join(import.meta.dirname, '../../../dist/src/cli/main.js');
@@ -63,7 +64,7 @@ describe('chainwatch rules', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^pass +curl-put-shadow +1 expected, 1 found$/m);
     expect(r.stdout).toMatch(/^pass +benign-download +0 expected, 0 found$/m);
-    expect(r.stdout).toMatch(/^6 case\(s\): 6 passed, 0 failed \(rules: .*rules\/chains\.yaml; policy: none\)$/m);
+    expect(r.stdout).toMatch(new RegExp(`^${REPLAY_LIBRARY.length} case\\(s\\): ${REPLAY_LIBRARY.length} passed, 0 failed \\(rules: .*rules/chains\\.yaml; policy: none\\)$`, 'm'));
   });
 
   it('test: a changed verdict, a new finding on a benign trace and a lost detection each fail their case (exit 1), named', () => {
@@ -76,7 +77,11 @@ describe('chainwatch rules', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/^FAIL +benign-download +0 expected, 1 found\n +\+ exec\.curl: .*\/usr\/bin\/curl {2}\[new\]$/m);
     expect(r.stdout).toMatch(/^FAIL +sendfile-shadow +1 expected, 1 found\n +~ exfil\.read-then-transmit: python3 \(pid \d+, task sendfile-shadow\) \/etc\/shadow → 127\.0\.0\.2:\d+: severity "high" → "critical"$/m);
-    expect(r.stdout).toMatch(/^6 case\(s\): 0 passed, 6 failed/m);
+    // failing: the six read-then-transmit cases (severity) and the four other runs of curl (new rule); the shells and look-alikes without curl pass
+    expect(r.stdout).toMatch(/^17 case\(s\): 7 passed, 10 failed/m);
+    for (const c of ['fd-passed-out', 'revshell-bash', 'revshell-nc-e', 'revshell-socat', 'benign-secret-not-sent', 'benign-ssh-keygen', 'benign-shell-sends-file']) {
+      expect(r.stdout).toMatch(new RegExp(`^pass +${c} `, 'm'));
+    }
 
     // /etc/shadow no longer a secret: the detections are lost
     const lost = rulesCopy((c, d) => [c, d.replace('      - /etc/shadow\n', '')]);
@@ -89,9 +94,11 @@ describe('chainwatch rules', () => {
         .map((l) => JSON.parse(l) as { case: string; status: string; missing: { rule: string; headline: string }[]; unexpected: unknown[] })
         .map((x) => [x.case, x]),
     );
-    expect(byCase.size).toBe(6);
+    expect(byCase.size).toBe(REPLAY_LIBRARY.length);
     expect(byCase.get('benign-download')!.status).toBe('pass');
-    for (const c of ['curl-put-shadow', 'pipeline-gzip-nc', 'scm-rights-send', 'sendfile-shadow']) {
+    expect(byCase.get('exec-sender')!.status).toBe('pass'); // an ssh key, still secret
+    expect(byCase.get('staged-cp-curl')!.missing.map((m) => m.rule)).toEqual(['exfil.staged']);
+    for (const c of ['curl-put-shadow', 'pipeline-gzip-nc', 'scm-rights-send', 'sendfile-shadow', 'fork-inherit-fd']) {
       expect(byCase.get(c)!.status).toBe('fail');
       expect(byCase.get(c)!.missing.map((m) => m.rule)).toEqual(['exfil.read-then-transmit']);
     }
