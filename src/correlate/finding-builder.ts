@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Event, ObjectView } from '../schema/event.js';
-import type { ChainHop, Finding } from '../schema/finding.js';
+import type { ChainHop, Finding, ProcessRef } from '../schema/finding.js';
+import type { Lineage } from '../state/process-table.js';
 import { describeObject } from './describe-object.js';
 import { isFdSentFact, isTransmitFact, type FdPassFact, type FlowTransmitFact } from './flow-facts.js';
 import type { Deviation } from './baseline-scorer.js';
@@ -55,6 +56,29 @@ interface Open {
 
 const NO_FINDINGS: Finding[] = [];
 
+/** Characters of command line a finding carries for the process that acted, and for each ancestor (RFC 5424 receivers take a few KiB per message). */
+const ARGS_CHARS = 1024;
+const ANCESTOR_ARGS_CHARS = 256;
+
+/** Who a process is and who started it, as the state knows it (undefined: not known). */
+export type LineageLookup = (pid: number) => Lineage | undefined;
+
+/** `argv` as a finding carries it: whole arguments while they fit in `max` characters (at least a cut first one). */
+function argsOf(l: Lineage, max: number): Pick<ProcessRef, 'args' | 'args_truncated'> {
+  if (l.argv === undefined || l.argv.length === 0) return {};
+  const args: string[] = [];
+  let used = 0;
+  for (const a of l.argv) {
+    if (used + a.length > max) {
+      if (args.length === 0) args.push(a.slice(0, max));
+      return { args, args_truncated: true };
+    }
+    args.push(a);
+    used += a.length;
+  }
+  return l.argvTruncated ? { args, args_truncated: true } : { args };
+}
+
 export class FindingBuilder {
   /** Open chains by key, least recently updated first. */
   private readonly open = new Map<string, Open>();
@@ -73,6 +97,9 @@ export class FindingBuilder {
   ) {
     this.updates = { ...DEFAULT_FINDING_UPDATES, ...updates };
   }
+
+  /** Where findings look up command lines and ancestors (the pipeline's state); without it they name the process alone. */
+  lineage: LineageLookup | undefined;
 
   stats(): FindingStats {
     return { open: this.open.size, ...this.counts };
@@ -206,7 +233,7 @@ export class FindingBuilder {
       category: 'baseline',
       severity: 'medium',
       task: d.task,
-      process: { pid: d.pid, ppid: proc?.ppid ?? -1, comm: proc?.comm ?? '?', ...(proc?.exe !== undefined && { exe: proc.exe }) },
+      process: this.processOf(d.pid, proc),
       lost: this.lostBetween(d.ts, d.ts),
       summary: d.summary,
     });
@@ -243,7 +270,7 @@ export class FindingBuilder {
       severity: v.severity,
       task: proc?.task ?? '',
       host: this.ctx.host,
-      process: { pid: ev.pid, ppid: proc?.ppid ?? -1, comm, ...(proc?.exe !== undefined && { exe: proc.exe }) },
+      process: this.processOf(ev.pid, proc),
       source: { ...(path !== undefined && { path }), ...(x && { data_class: x.data_class, object: x.transmit.taint.sourceObj }) },
       sink: dest ? { family: 'inet', address: dest[1]!, port: Number(dest[2]) } : socket === undefined ? {} : sinkOf(socket),
       bytes_read: x ? x.transmit.taint.bytesRead : 0,
@@ -267,6 +294,27 @@ export class FindingBuilder {
     return out;
   }
 
+  /**
+   * The process that acted: pid, parent, name and executable as the event
+   * saw them; command line and ancestors from the state at this moment (a
+   * process that exited before a rule's window closed is still known).
+   */
+  private processOf(pid: number, proc: Event['proc']): Finding['process'] {
+    const p: Finding['process'] = { pid, ppid: proc?.ppid ?? -1, comm: proc?.comm ?? '?' };
+    if (proc?.exe !== undefined) p.exe = proc.exe;
+    const l = this.lineage?.(pid);
+    if (l === undefined) return p;
+    Object.assign(p, argsOf(l, ARGS_CHARS));
+    const ancestors: ProcessRef[] = [];
+    for (let a = l.parent; a !== undefined; a = a.parent) {
+      const r: ProcessRef = { pid: a.pid, comm: a.comm };
+      if (a.exe !== undefined) r.exe = a.exe;
+      ancestors.push(Object.assign(r, argsOf(a, ANCESTOR_ARGS_CHARS)));
+    }
+    if (ancestors.length > 0) p.ancestors = ancestors;
+    return p;
+  }
+
   private lostBetween(from: number, to: number): number {
     let n = 0;
     for (const [ts, events] of this.losses) if (ts >= from && ts <= to) n += events;
@@ -285,7 +333,7 @@ export class FindingBuilder {
       severity: m.rule.severity,
       task: proc?.task ?? '',
       host: this.ctx.host,
-      process: { pid: last.pid, ppid: proc?.ppid ?? -1, comm: proc?.comm ?? '?', ...(proc?.exe !== undefined && { exe: proc.exe }) },
+      process: this.processOf(last.pid, proc),
       sends: 1,
       policy_hash: this.ctx.policyHash,
     };

@@ -23,6 +23,7 @@ export interface Correlation {
 export function analyze(state: SystemState, correlation?: Correlation): OperatorFunction<Event, Event> {
   if (correlation === undefined) return pipe(resolveState(state));
   state.objects.collectGone = true;
+  correlation.correlator.findings.lineage = (pid) => state.procs.lineage(pid);
   return pipe(resolveState(state), correlateFlows(correlation.correlator, correlation.onFinding, () => state.objects.takeGone()));
 }
 

@@ -27,6 +27,21 @@ describe('replays/', () => {
     expect(new Set(REPLAY_LIBRARY.flatMap((s) => s.mustYield))).toEqual(new Set(chainRules));
   });
 
+  it('findings name the command line and who started it, also for a process that exited before the finding was made', async () => {
+    const replay = async (name: string): Promise<Finding> => {
+      const got: Finding[] = [];
+      await runReplay({ traces: [join(dir, `${name}.trace.jsonl.gz`)], onFinding: (f) => got.push(f) });
+      return got[0]!;
+    };
+    const nc = (await replay('pipeline-gzip-nc')).process;
+    expect(nc.args).toEqual(['nc', '-N', '127.0.0.2', expect.stringMatching(/^\d+$/)]);
+    expect(nc.ancestors![0]).toMatchObject({ pid: nc.ppid, comm: 'bash', args: ['bash', '-c', expect.stringMatching(/^cat \/etc\/shadow \| gzip \| nc /)] });
+    // fd.passed-to-unwatched is reported when its 2 s window ends, after the sender exited
+    const py = (await replay('fd-passed-out')).process;
+    expect(py.args!.slice(0, 2)).toEqual([expect.stringMatching(/python3$/), '-c']);
+    expect(py.ancestors![0]).toMatchObject({ pid: py.ppid, comm: 'bash' });
+  });
+
   for (const t of traces) {
     it(`${t}: replay yields the findings watch printed live`, async () => {
       const expected = readFileSync(join(dir, t.replace('.trace.jsonl.gz', '.findings.jsonl')), 'utf8')

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS events (
   ${Object.entries(EVENT_COLUMNS).map(([k, t]) => `${k} ${t}`).join(', ')}, time TIMESTAMP_NS);
 CREATE TABLE IF NOT EXISTS findings (
   trace VARCHAR, ${Object.entries(FINDING_COLUMNS).map(([k, t]) => `${k === 'time' ? 'time TIMESTAMPTZ' : `${k} ${t}`}`).join(', ')},
-  pid INTEGER, comm VARCHAR, source_path VARCHAR, data_class VARCHAR, sink_address VARCHAR, sink_port INTEGER);
+  pid INTEGER, comm VARCHAR, source_path VARCHAR, data_class VARCHAR, sink_address VARCHAR, sink_port INTEGER, args VARCHAR[]);
+-- a database made before findings carried command lines
+ALTER TABLE findings ADD COLUMN IF NOT EXISTS args VARCHAR[];
 `;
 
 /** Tables derived from events and findings, rebuilt after every load. */
@@ -155,7 +157,8 @@ export class DuckDbStore {
       `INSERT INTO findings BY NAME
        SELECT $1 AS trace, * EXCLUDE (time), time::TIMESTAMPTZ AS time,
               (process->>'pid')::INTEGER AS pid, process->>'comm' AS comm, source->>'path' AS source_path,
-              source->>'data_class' AS data_class, sink->>'address' AS sink_address, (sink->>'port')::INTEGER AS sink_port
+              source->>'data_class' AS data_class, sink->>'address' AS sink_address, (sink->>'port')::INTEGER AS sink_port,
+              (process->'args')::VARCHAR[] AS args
        FROM (SELECT * FROM read_json(${sqlString(file)}, format = 'newline_delimited', columns = ${columnsSpec(FINDING_COLUMNS)})
              QUALIFY row_number() OVER (PARTITION BY id ORDER BY sends DESC, bytes_sent DESC) = 1)`,
       [trace],

@@ -18,6 +18,19 @@ export const Severity = z.enum(['info', 'low', 'medium', 'high', 'critical']);
 export const Category = z.enum(['exfiltration', 'reverse-shell', 'policy', 'baseline', 'integrity']);
 
 /**
+ * A process as a finding names it: command line as exec'd (`args`, cut to a
+ * size a SIEM accepts: `args_truncated`, also when the probe cut it).
+ */
+export const ProcessRef = z.object({
+  pid: z.number().int(),
+  comm: z.string(),
+  exe: z.string().optional(),
+  args: z.array(z.string()).optional(),
+  args_truncated: z.literal(true).optional(),
+});
+export type ProcessRef = z.infer<typeof ProcessRef>;
+
+/**
  * A finding: one per chain (later sends of the same chain update its
  * counters, they do not make new findings).
  */
@@ -31,7 +44,8 @@ export const Finding = z.object({
   severity: Severity,
   task: z.string(),
   host: z.string(),
-  process: z.object({ pid: z.number().int(), ppid: z.number().int(), comm: z.string(), exe: z.string().optional() }),
+  /** The process that acted, its command line and who started it (nearest ancestor first). */
+  process: z.object({ pid: z.number().int(), ppid: z.number().int(), ...ProcessRef.omit({ pid: true }).shape, ancestors: z.array(ProcessRef).optional() }),
   source: z.object({ path: z.string().optional(), data_class: z.string().optional(), object: z.string().optional() }),
   sink: z.object({
     family: Family.optional(),

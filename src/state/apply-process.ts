@@ -27,9 +27,11 @@ export const onFork: Handler<'process.fork'> = (st, ev, parent) => {
     fds = st.copyFds(parent.fds);
   }
   const child = st.procs.create(ev.child_tid, parent.pid, parent.comm, ev.cgroup, fds);
+  child.parent = st.procs.lineageOf(parent);
   if (parent.cwd !== undefined) child.cwd = parent.cwd;
   if (parent.exe !== undefined) child.exe = parent.exe;
   if (parent.argv !== undefined) child.argv = parent.argv;
+  child.argvTruncated = parent.argvTruncated;
 };
 
 export const onExec: Handler<'process.exec'> = (st, ev, p) => {
@@ -40,6 +42,7 @@ export const onExec: Handler<'process.exec'> = (st, ev, p) => {
   const exe = resolvePath(p.cwd, ev.filename) ?? ev.filename;
   p.exe = exe;
   p.argv = ev.argv;
+  p.argvTruncated = ev.argv_truncated;
   p.ppid = ev.ppid;
   if (exe !== ev.filename) return { abs: { filename: exe } };
 };
@@ -82,6 +85,7 @@ export const onSnapshotProcess: Handler<'snapshot.process'> = (_st, ev, p) => {
   if (ev.exe !== undefined) p.exe = ev.exe;
   if (ev.cwd !== undefined) p.cwd = ev.cwd;
   p.argv = ev.argv;
+  p.argvTruncated = false;
   if (ev.tree !== undefined) p.tree = ev.tree;
 };
 

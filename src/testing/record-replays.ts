@@ -8,7 +8,7 @@
  *   npm run build && node dist/src/testing/record-replays.js [NAME…]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,8 @@ for (const s of REPLAY_LIBRARY) {
   const w: Workbench = { dir, notes, sshKey, httpPort: http.port, tcpPort: tcp.port, shellPort: shell.port, freePort: await freePort() };
   const trace = join(out, `${s.name}.trace.jsonl.gz`);
   const findings = join(out, `${s.name}.findings.jsonl`);
+  // --findings appends; --record keeps an existing recording beside the new one (NAME.1.trace.jsonl.gz)
+  for (const f of [trace, findings]) rmSync(f, { force: true });
   const summary = await runLiveSession({ target: { mode: 'command', argv: ['bash', '-c', await s.script(w)] }, task: s.name, record: trace, findings });
   const rules = readFileSync(findings, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => (JSON.parse(l) as { id: string; rule: string }));
   const yielded = [...new Map(rules.map((f) => [f.id, f.rule])).values()].sort();

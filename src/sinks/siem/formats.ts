@@ -17,11 +17,36 @@ export interface Delivery {
   deliveryId: string;
 }
 
+/** A command line as one string, each argument quoted for a POSIX shell where it needs it (as Python's shlex.join): what an analyst can read and paste. */
+export function commandLine(args: readonly string[] | undefined, truncated?: boolean): string | undefined {
+  if (args === undefined) return undefined;
+  const line = args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'"'"'`)}'`)).join(' ');
+  return truncated === true ? `${line} …` : line;
+}
+
+type Proc = Pick<Finding['process'], 'pid' | 'comm' | 'exe' | 'args' | 'args_truncated'>;
+
+/** The finding's process' parent, when the state knew it. */
+const parentOf = (f: Finding): Proc | undefined => {
+  const a = f.process.ancestors?.[0];
+  return a?.pid === f.process.ppid ? a : undefined;
+};
+
+const ocsfProcess = (p: Proc): Record<string, unknown> => {
+  const cmd = commandLine(p.args, p.args_truncated);
+  return { pid: p.pid, name: p.comm, ...(cmd !== undefined && { cmd_line: cmd }), ...(p.exe !== undefined && { file: { path: p.exe, name: p.exe.split('/').pop() } }) };
+};
+
 export function ocsf(d: Delivery): Record<string, unknown> {
   const f = d.finding;
   const time = Date.parse(f.time);
   const evidences: Record<string, unknown>[] = [];
-  const proc = { pid: f.process.pid, name: f.process.comm, ...(f.process.exe !== undefined && { file: { path: f.process.exe, name: f.process.exe.split('/').pop() } }), parent_process: { pid: f.process.ppid } };
+  const parent = parentOf(f);
+  const proc = {
+    ...ocsfProcess(f.process),
+    parent_process: parent === undefined ? { pid: f.process.ppid } : ocsfProcess(parent),
+    ...(f.process.ancestors !== undefined && { lineage: f.process.ancestors.map((a) => a.exe ?? a.comm) }),
+  };
   evidences.push({
     process: proc,
     ...(f.source.path !== undefined && { file: { path: f.source.path, name: f.source.path.split('/').pop(), type_id: 1 } }),
@@ -89,14 +114,30 @@ export function cef(d: Delivery): string {
     ['cs3', f.id],
     ['cs4Label', 'policySha256'],
     ['cs4', f.policy_hash ?? undefined],
+    ['cs5Label', 'commandLine'],
+    ['cs5', commandLine(f.process.args, f.process.args_truncated)],
+    ['cs6Label', 'parentCommandLine'],
+    ['cs6', commandLine(parentOf(f)?.args, parentOf(f)?.args_truncated)],
     ['msg', f.summary],
   ];
+  const given = (k: string): boolean => ext.some(([key, v]) => key === k && v !== undefined && v !== '');
   const extText = ext
-    .filter(([, v]) => v !== undefined && v !== '')
+    // a custom field's label only beside its value
+    .filter(([k, v]) => v !== undefined && v !== '' && (!/^cs\dLabel$/.test(k) || given(k.slice(0, 3))))
     .map(([k, v]) => `${k}=${cefValue(String(v))}`)
     .join(' ');
   return `CEF:0|chainwatch|chainwatch|${cefHeader(VERSION)}|${cefHeader(f.rule)}|${cefHeader(f.summary)}|${CEF_SEVERITY[f.severity]}|${extText}`;
 }
+
+const ecsProcess = (p: Proc): Record<string, unknown> => {
+  const cmd = commandLine(p.args, p.args_truncated);
+  return {
+    pid: p.pid,
+    name: p.comm,
+    ...(p.exe !== undefined && { executable: p.exe }),
+    ...(p.args !== undefined && { args: p.args, args_count: p.args.length, command_line: cmd }),
+  };
+};
 
 export function ecs(d: Delivery): Record<string, unknown> {
   const f = d.finding;
@@ -106,12 +147,12 @@ export function ecs(d: Delivery): Record<string, unknown> {
     event: { kind: 'alert', category: f.category === 'exfiltration' ? ['network', 'file'] : f.category === 'policy' ? ['process'] : ['intrusion_detection'], type: ['info'], severity: SEVERITY_ID[f.severity], id: d.deliveryId, action: f.action ?? 'alert', module: 'chainwatch', dataset: 'chainwatch.finding' },
     rule: { id: f.rule, name: f.rule, ruleset: f.category === 'policy' ? 'policy' : 'chains' },
     host: { name: f.host },
-    process: { pid: f.process.pid, name: f.process.comm, ...(f.process.exe !== undefined && { executable: f.process.exe }), parent: { pid: f.process.ppid } },
+    process: { ...ecsProcess(f.process), parent: parentOf(f) === undefined ? { pid: f.process.ppid } : ecsProcess(parentOf(f)!) },
     ...(f.source.path !== undefined && { file: { path: f.source.path } }),
     ...(f.sink.address !== undefined && { destination: { ip: f.sink.address, port: f.sink.port } }),
     threat: { framework: 'chainwatch', indicator: { description: f.summary } },
     labels: { task: f.task, finding_id: f.id, ...(f.source.data_class !== undefined && { data_class: f.source.data_class }), ...(f.policy_hash !== null && { policy_sha256: f.policy_hash }) },
-    chainwatch: { chain: f.chain, coverage: f.coverage, bytes_read: f.bytes_read, bytes_sent: f.bytes_sent, latency_ms: f.latency_ms, sends: f.sends, ...(f.policy !== undefined && { policy: f.policy }) },
+    chainwatch: { chain: f.chain, coverage: f.coverage, ...(f.process.ancestors !== undefined && { ancestors: f.process.ancestors }), bytes_read: f.bytes_read, bytes_sent: f.bytes_sent, latency_ms: f.latency_ms, sends: f.sends, ...(f.policy !== undefined && { policy: f.policy }) },
   };
 }
 
