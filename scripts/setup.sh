@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pkg in bpftrace gcc libc6-dev python3 curl socat netcat-openbsd netcat-traditional ncat procps iproute2 gzip zstd sysdig unzip openssl rsyslog rsyslog-gnutls prometheus; do
+for pkg in bpftrace gcc libc6-dev python3 curl socat netcat-openbsd netcat-traditional ncat procps iproute2 gzip zstd sysdig unzip openssl openssh-client bsdutils rsyslog rsyslog-gnutls prometheus; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

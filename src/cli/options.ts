@@ -9,6 +9,7 @@ import { loadYamlFile } from '../rules/yaml-file.js';
 import { OutputsFile } from '../schema/outputs.js';
 import { DataClasses } from '../rules/data-classes.js';
 import { defaultPolicyFile, loadPolicy, type LoadedPolicy } from '../rules/policy-file.js';
+import type { FindingTextOptions } from '../sinks/finding-text.js';
 
 /** Commander argument parsers shared by the commands. */
 export function positiveInt(name: string) {
@@ -168,4 +169,15 @@ export function eventsRotation(opts: Record<string, unknown>): { eventsRotate?: 
   }
   if (opts.eventsRotate === undefined) throw new ChainwatchError('USAGE', '--events-keep needs --events-rotate SIZE (without rotation there is one file)', { fix: 'add --events-rotate 256M' });
   return { eventsRotate: { bytes: opts.eventsRotate as number, ...(opts.eventsKeep !== undefined && { keep: opts.eventsKeep as number }) } };
+}
+
+export const findingsFormatOption = (): Option =>
+  new Option('--findings-format <format>', 'findings as JSON Lines (json) or as text for a person (text); default: text when they go to a terminal, json to a file or a pipe').choices(['json', 'text']);
+
+/** --findings-format: text for a person when findings go to a terminal (coloured unless NO_COLOR is set), JSON Lines otherwise. Call once --findings is settled. */
+export function findingsTextOption(opts: Record<string, unknown>): { findingsText?: FindingTextOptions } {
+  const toTerminal = opts.findings === '-' && process.stdout.isTTY === true;
+  const format = (opts.findingsFormat as string | undefined) ?? (toTerminal ? 'text' : 'json');
+  if (format === 'json') return {};
+  return { findingsText: { color: toTerminal && !process.env.NO_COLOR } };
 }

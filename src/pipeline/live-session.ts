@@ -8,6 +8,7 @@ import type { TraceHeader } from '../schema/trace-header.js';
 import type { Baseline } from '../schema/baseline.js';
 import type { ScoringOptions } from '../correlate/baseline-scorer.js';
 import { runHeader } from './run-header.js';
+import { findingTextLines, type FindingTextOptions } from '../sinks/finding-text.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, outputReadings, type OutputFailure } from '../sinks/output-failures.js';
 import { RunMetrics, type MetricsServer } from '../sinks/metrics.js';
@@ -65,6 +66,8 @@ export interface LiveSessionOptions {
   events?: string;
   /** Findings as JSON Lines (file or - for stdout). */
   findings?: string;
+  /** Findings as text for a person instead (docs/findings.md). */
+  findingsText?: FindingTextOptions | undefined;
   /** Folder with data-classes.yaml and chains.yaml (default: the installed rules/). */
   rulesDir?: string;
   /** The rules, already loaded from `rulesDir` (serve loads them once for the host and every agent). */
@@ -310,7 +313,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   );
   if (recorder?.keptPrevious !== undefined) log.warn({ record: o.record, previous: recorder.keptPrevious }, 'an earlier trace at the --record path was moved aside, not overwritten');
   // appended, never truncated: a watch restarted as a service keeps the findings of its earlier runs
-  const findingsOut = guard(() => (o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', append: true, onFail: outputFailed }) : undefined));
+  const findingsOut = guard(() => (o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', render: o.findingsText && findingTextLines(o.findingsText), append: true, onFail: outputFailed }) : undefined));
   let findingCount = 0;
   const detectionMs: number[] = [];
   const correlation = guard(() =>

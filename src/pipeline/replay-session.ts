@@ -5,6 +5,7 @@ import type { TraceHeader } from '../schema/trace-header.js';
 import type { Baseline } from '../schema/baseline.js';
 import type { FeatureSink } from '../correlate/behaviour-features.js';
 import type { ScoringOptions } from '../correlate/baseline-scorer.js';
+import { findingTextLines, type FindingTextOptions } from '../sinks/finding-text.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
 
@@ -29,6 +30,8 @@ export interface ReplayOptions {
   rules?: RuleSet;
   /** Findings as JSON Lines (file or - for stdout). */
   findings?: string;
+  /** Findings as text for a person instead (docs/findings.md). */
+  findingsText?: FindingTextOptions | undefined;
   /** Resolved events as JSON Lines (file or - for stdout). */
   events?: string;
   /** The capability policy to apply (a changed policy against recorded traffic). */
@@ -94,7 +97,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
   // a full disk stops that output, not the replay: the audit log of the trace being replayed records when
   const auditNow: { trail?: AuditTrail | undefined } = {};
   const outputFailed = (file: string, why: string): void => auditNow.trail?.sinkDrop(file, why);
-  const findingsOut = o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', onFail: outputFailed }) : undefined;
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', render: o.findingsText && findingTextLines(o.findingsText), onFail: outputFailed }) : undefined;
   const eventsOut = o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', onFail: outputFailed }) : undefined;
   const out: ReplayTraceSummary[] = [];
   try {

@@ -8,6 +8,7 @@ import { AdminServer, type ReloadReply } from '../remote/admin-server.js';
 import type { RefusedConnection } from '../remote/agent-listener.js';
 import { IngestServer, type AgentStatus, type StreamInfo } from '../remote/ingest-server.js';
 import { loadTlsFiles, type TlsFiles } from '../remote/tls-files.js';
+import { findingTextLines, type FindingTextOptions } from '../sinks/finding-text.js';
 import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, outputReadings, type OutputFailure } from '../sinks/output-failures.js';
 import { RunMetrics, type MetricsServer } from '../sinks/metrics.js';
@@ -47,6 +48,8 @@ export interface ServeOptions {
   queueDir?: string;
   /** Findings / resolved events as JSON Lines (appended: a restarted host writes on). */
   findings?: string;
+  /** Findings as text for a person instead (docs/findings.md). */
+  findingsText?: FindingTextOptions | undefined;
   events?: string;
   /** Also watch this host with the kernel probes. */
   watchHost?: LiveTarget;
@@ -96,7 +99,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
   const sinks = openSinks(o, header);
   // durable: what the host acknowledges to an agent is in the outputs, even if the host is killed right after
   const outputFailed = (file: string, why: string): void => sinks.audit?.sinkDrop(file, why);
-  const findingsOut = o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', append: true, durable: true, onFail: outputFailed }) : undefined;
+  const findingsOut = o.findings ? new JsonlWriter(o.findings, { what: 'the findings (--findings)', render: o.findingsText && findingTextLines(o.findingsText), append: true, durable: true, onFail: outputFailed }) : undefined;
   const eventsOut = o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, durable: true, onFail: outputFailed, ...(o.eventsRotate && { rotate: o.eventsRotate }) }) : undefined;
   // false while a disk refuses: the lines wait in memory, and no agent gets an ack for them
   const flushOutputs = (): boolean => {

@@ -26,6 +26,8 @@ export interface JsonlWriterOptions {
   rotate?: { bytes: number; keep?: number };
   /** Called once per failure (for the audit log); the writer has logged it. */
   onFail?: (file: string, why: string) => void;
+  /** Text for each object, ending in a newline (default: its JSON on one line): findings as text for a terminal. */
+  render?: (obj: never) => string;
 }
 
 /**
@@ -126,7 +128,7 @@ export class JsonlWriter {
   }
 
   write(obj: unknown): void {
-    const line = `${JSON.stringify(obj)}\n`;
+    const line = this.o.render ? this.o.render(obj as never) : `${JSON.stringify(obj)}\n`;
     this.written++;
     if (this.failed !== undefined && !this.durable) {
       this.dropped++;

@@ -7,7 +7,7 @@ import { issueCerts } from '../../remote/cert-authority.js';
 import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, addDeliveryOption, auditOptions, eventsKeepOption, eventsRotateOption, eventsRotation, hostPort, METRICS_HELP, metricsOption, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { addAuditOptions, findingsFormatOption, findingsTextOption, addDeliveryOption, auditOptions, eventsKeepOption, eventsRotateOption, eventsRotation, hostPort, METRICS_HELP, metricsOption, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 
 const DEFAULT_ADMIN = './var/run/chainwatch-admin.sock';
 
@@ -76,6 +76,7 @@ export function serveCommand(): Command {
     .option('--watch-host', 'also run the kernel probes on this host (the whole host, or --cgroup)')
     .option('--cgroup <path>', 'with --watch-host: only this cgroup subtree')
     .option('--findings <file|->', 'findings as JSON Lines, appended (- for stdout; the default)')
+    .addOption(findingsFormatOption())
     .option('--events <file|->', 'resolved canonical events as JSON Lines, appended')
     .addOption(eventsRotateOption())
     .addOption(eventsKeepOption())
@@ -100,6 +101,7 @@ export function serveCommand(): Command {
         ...outputsOptions(opts),
         ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),
+        ...findingsTextOption(opts),
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...eventsRotation(opts),
         ...(opts.watchHost === true && { watchHost: opts.cgroup !== undefined ? { mode: 'cgroup' as const, path: String(opts.cgroup) } : { mode: 'host' as const } }),

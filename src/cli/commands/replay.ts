@@ -4,7 +4,7 @@ import { runReplay } from '../../pipeline/replay-session.js';
 import { failOnOutputFailures, type OutputFailure } from '../../sinks/output-failures.js';
 import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
-import { addAuditOptions, addBaselineOptions, auditOptions, baselineOptions, outputsOptions, policyOptions } from '../options.js';
+import { addAuditOptions, findingsFormatOption, findingsTextOption, addBaselineOptions, auditOptions, baselineOptions, outputsOptions, policyOptions } from '../options.js';
 
 const log = moduleLog('cli/replay');
 
@@ -27,6 +27,7 @@ export function replayCommand(): Command {
     )
     .argument('<trace...>', 'trace files, replayed one after another (each with its own state)')
     .option('--findings <file|->', 'write findings as JSON Lines (- for stdout, the default)', '-')
+    .addOption(findingsFormatOption())
     .option('--events <file>', 'write the resolved events as JSON Lines')
     .option('--rules <dir>', 'folder with data-classes.yaml and chains.yaml (default: the installed rules/)')
     .option('--policy <file>', 'capability policy to apply (default: the installed rules/policy.yaml): try a changed policy on recorded traffic')
@@ -56,6 +57,7 @@ export function replayCommand(): Command {
         const summaries = await runReplay({
           traces,
           findings: String(opts.findings),
+          ...findingsTextOption(opts),
           ...(opts.events !== undefined && { events: String(opts.events) }),
           ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
           ...(speed !== undefined && { speed }),

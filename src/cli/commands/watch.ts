@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { failOnOutputFailures } from '../../sinks/output-failures.js';
 import { DEFAULT_MAX_HOLD_MS, runLiveSession, type LiveTarget } from '../../pipeline/live-session.js';
 import { ChainwatchError } from '../../util/errors.js';
-import { eventsKeepOption, eventsRotateOption, eventsRotation, METRICS_HELP, metricsOption, addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
+import { eventsKeepOption, findingsFormatOption, findingsTextOption, eventsRotateOption, eventsRotation, METRICS_HELP, metricsOption, addAuditOptions, addBaselineOptions, addDeliveryOption, auditOptions, byteSize, baselineOptions, oneStdoutStream, outputsOptions, policyFileOf, policyOptions, positiveInt, positiveNumber, stopOnSignals } from '../options.js';
 import { moduleLog } from '../../util/log.js';
 
 const log = moduleLog('cli/watch');
@@ -21,6 +21,7 @@ export function watchCommand(): Command {
     .option('--task <name>', 'task name for --pid or -- COMMAND (default pid-PID or the command name)')
     .option('--task-per-cgroup', 'with --cgroup: each child cgroup is a task of its own, named after it (one sandbox or run per child)')
     .option('--findings <file|->', 'write findings as JSON Lines (- for stdout; the default when no output is chosen); a file is appended to')
+    .addOption(findingsFormatOption())
     .option('--events <file|->', 'write resolved canonical events as JSON Lines (- for stdout); a file is appended to')
     .addOption(eventsRotateOption())
     .addOption(eventsKeepOption())
@@ -78,6 +79,7 @@ export function watchCommand(): Command {
         ...(opts.taskPerCgroup === true && { taskPerCgroup: true }),
         ...(opts.events !== undefined && { events: String(opts.events) }),
         ...(opts.findings !== undefined && { findings: String(opts.findings) }),
+        ...findingsTextOption(opts),
         ...(opts.rules !== undefined && { rulesDir: String(opts.rules) }),
         ...(opts.record !== undefined && { record: String(opts.record) }),
         ...(opts.recordRotate !== undefined && { recordRotateBytes: opts.recordRotate as number }),

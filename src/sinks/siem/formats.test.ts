@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../schema/finding.js';
 import { DurableQueue } from '../../util/durable-queue.js';
-import { cef, commandLine, ecs, ocsf, OCSF_REQUIRED } from './formats.js';
+import { commandLine } from '../command-line.js';
+import { cef, ecs, ocsf, OCSF_REQUIRED } from './formats.js';
 import { SiemRouter } from './router.js';
 import { format5424, octetFrame } from './syslog-5424.js';
 

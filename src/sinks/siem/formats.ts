@@ -1,5 +1,6 @@
 import type { Finding } from '../../schema/finding.js';
 import { VERSION } from '../../util/version.js';
+import { commandLine } from '../command-line.js';
 
 /**
  * Findings in the shapes SIEMs read: OCSF 1.1 Detection Finding (class 2004),
@@ -15,13 +16,6 @@ export interface Delivery {
   finding: Finding;
   /** Unique per report of a finding (id + report number): equal ids are the same message. */
   deliveryId: string;
-}
-
-/** A command line as one string, each argument quoted for a POSIX shell where it needs it (as Python's shlex.join): what an analyst can read and paste. */
-export function commandLine(args: readonly string[] | undefined, truncated?: boolean): string | undefined {
-  if (args === undefined) return undefined;
-  const line = args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'"'"'`)}'`)).join(' ');
-  return truncated === true ? `${line} …` : line;
 }
 
 type Proc = Pick<Finding['process'], 'pid' | 'comm' | 'exe' | 'args' | 'args_truncated'>;
