@@ -90,6 +90,8 @@ export class FindingBuilder {
   /** Kernel loss reports seen: [ts, events]. */
   private readonly losses: [number, number][] = [];
   private readonly updates: FindingUpdates;
+  /** Where findings look up command lines and ancestors (the pipeline's state); without it they name the process alone. */
+  lineage: LineageLookup | undefined;
 
   constructor(
     private readonly ctx: FindingContext,
@@ -97,9 +99,6 @@ export class FindingBuilder {
   ) {
     this.updates = { ...DEFAULT_FINDING_UPDATES, ...updates };
   }
-
-  /** Where findings look up command lines and ancestors (the pipeline's state); without it they name the process alone. */
-  lineage: LineageLookup | undefined;
 
   stats(): FindingStats {
     return { open: this.open.size, ...this.counts };
