@@ -61,6 +61,9 @@ describe('DuckDB store over the replay library', () => {
   it('processes and objects: resolved names, not numbers', async () => {
     const p = await q(`SELECT comm, exe FROM processes WHERE trace = 'pipeline-gzip-nc.trace.jsonl.gz' AND comm IN ('cat', 'gzip', 'nc') ORDER BY comm`);
     expect(p.map((r) => r.comm)).toEqual(['cat', 'gzip', 'nc']);
+    // the command line each exec'd last
+    const args = await q(`SELECT comm, args FROM processes WHERE trace = 'pipeline-gzip-nc.trace.jsonl.gz' AND comm IN ('cat', 'gzip', 'nc') ORDER BY comm`);
+    expect(args.map((r) => (r.args as string[]).slice(0, 2))).toEqual([['cat', '/etc/shadow'], ['gzip'], ['nc', '-N']]);
     for (const r of p) expect(String(r.exe)).toMatch(/^\/(usr\/)?bin\//);
     const o = await q(`SELECT type, bytes_in FROM objects WHERE trace = 'curl-put-shadow.trace.jsonl.gz' AND path = '/etc/shadow'`);
     // curl read all of /etc/shadow, as large as it was when recorded

@@ -53,7 +53,8 @@ CREATE OR REPLACE TABLE processes AS
   SELECT trace, pid, arg_max(ppid, ts) AS ppid, arg_max(comm, ts) AS comm, arg_max(exe, ts) AS exe, any_value(task) AS task,
          min(time) AS first_seen, max(time) AS last_seen, count(*) AS events,
          count(*) FILTER (kind = 'process.exec') AS execs,
-         list(DISTINCT exe ORDER BY exe) FILTER (exe IS NOT NULL) AS exes
+         list(DISTINCT exe ORDER BY exe) FILTER (exe IS NOT NULL) AS exes,
+         arg_max((event->'argv')::VARCHAR[], ts) FILTER (kind IN ('process.exec', 'snapshot.process')) AS args
   FROM events WHERE pid > 0 GROUP BY trace, pid;
 CREATE OR REPLACE TABLE objects AS
   SELECT trace, obj AS id, any_value(obj_type) AS type, arg_max(path, path IS NOT NULL) AS path,
