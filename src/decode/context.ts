@@ -5,6 +5,9 @@ export const PROBE_STRLEN = 160;
 
 const SAFE_DIGITS = 15;
 
+/** Exec events kept open for late argument strings (far more execs than a reorder window holds). */
+const MAX_AWAITING_ARGV = 4096;
+
 /**
  * Per-stream decoder state: the time epoch and strings waiting for the
  * record that consumes them (exec argv, rename/link/symlink path pairs).
@@ -14,6 +17,17 @@ export class DecodeContext {
   private readonly epochNum: number;
   private readonly pending = new Map<number, string[]>();
   argvTruncated = new Set<number>();
+  /**
+   * Exec events whose argument strings may still be on their way, by tid.
+   * The probe prints the strings when execve is entered and the exec record
+   * when it has happened, and execve moves the task to another CPU in
+   * between (sched_exec), so the two can arrive in either order (one output
+   * buffer per CPU). Strings stamped before the exec that arrive after it go
+   * into its argv, in place: the reorder stage holds the event until every
+   * record stamped before it has arrived, so the state never sees it
+   * without them.
+   */
+  private readonly awaitingArgv = new Map<number, { ev: { argv: string[]; argv_truncated: boolean }; ts: number }>();
   /** Records whose timestamp was before the epoch (clamped to 0). */
   beforeEpoch = 0;
 
@@ -42,7 +56,12 @@ export class DecodeContext {
     return v;
   }
 
-  pushString(tid: number, index: number, value: string): void {
+  pushString(tid: number, index: number, value: string, ts: number): void {
+    const late = this.awaitingArgv.get(tid);
+    if (late !== undefined) {
+      if (ts < late.ts) return this.lateArg(late.ev, index, value);
+      this.awaitingArgv.delete(tid); // a later exec of this thread: its strings wait as usual
+    }
     if (index < 0) {
       this.argvTruncated.add(tid);
       return;
@@ -54,6 +73,29 @@ export class DecodeContext {
       this.argvTruncated.delete(tid);
     }
     list[index] = value;
+  }
+
+  /** A string of an exec that was decoded before it: index 0 starts the list again (a retried execve, as a shell's PATH search does). */
+  private lateArg(ev: { argv: string[]; argv_truncated: boolean }, index: number, value: string): void {
+    if (index < 0) {
+      ev.argv_truncated = true;
+      return;
+    }
+    if (index === 0) {
+      ev.argv.length = 0;
+      ev.argv_truncated = false;
+    }
+    while (ev.argv.length < index) ev.argv.push('');
+    ev.argv[index] = value;
+    if (value.length >= PROBE_STRLEN - 1) ev.argv_truncated = true;
+  }
+
+  /** The exec event of `tid` at `ts`: argument strings stamped before it that arrive later are added to it. */
+  awaitArgv(tid: number, ts: number, ev: { argv: string[]; argv_truncated: boolean }): void {
+    this.awaitingArgv.delete(tid);
+    this.awaitingArgv.set(tid, { ev, ts });
+    // a thread that execs and never makes another string record keeps its entry: keep the newest only
+    if (this.awaitingArgv.size > MAX_AWAITING_ARGV) this.awaitingArgv.delete(this.awaitingArgv.keys().next().value!);
   }
 
   takeStrings(tid: number): string[] {

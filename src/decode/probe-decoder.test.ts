@@ -224,6 +224,32 @@ describe('probe decoder', () => {
     );
   });
 
+  it('exec arguments printed on the CPU execve started on reach the exec however the two CPUs\' records interleave', () => {
+    // CPU A: a failed PATH lookup's strings, then the successful execve's (sys_enter_execve); then, after the exec, a rename's strings
+    const cpuA = [
+      line('S\t1000001000\t7\t100\t100\t0\tnc'),
+      line('S\t1000001000\t7\t100\t100\t1\t-z'),
+      line('S\t1000001500\t7\t100\t100\t0\tnc'),
+      line('S\t1000001500\t7\t100\t100\t1\t-N'),
+      line('S\t1000001500\t7\t100\t100\t2\t127.0.0.2'),
+      line('S\t1000001500\t7\t100\t100\t-1\t'),
+    ];
+    const later = [line('S\t1000003000\t7\t100\t100\t0\t/tmp/a'), line('S\t1000003000\t7\t100\t100\t1\t/tmp/b'), line('PATH2\t1000003000\t7\t100\t100\t82\t4294967196\t4294967196\t0\t0')];
+    // CPU B: sched_exec moved the task; the exec record
+    const exec = line('EXEC\t1000002000\t7\t100\t100\t100\t1\t266338304\t999\t/usr/bin/nc');
+    fc.assert(
+      fc.property(fc.nat(cpuA.length), (at) => {
+        const lines = [...cpuA.slice(0, at), exec, ...cpuA.slice(at), ...later];
+        const events = decodeAll(lines);
+        const e = events.find((x) => x.kind === 'process.exec') as Extract<Event, { kind: 'process.exec' }>;
+        expect(e.argv).toEqual(['nc', '-N', '127.0.0.2']);
+        expect(e.argv_truncated).toBe(true);
+        // the strings of a later syscall of the thread are its own
+        expect(events.find((x) => x.kind === 'file.path2')).toMatchObject({ op: 'rename', old_path: '/tmp/a', new_path: '/tmp/b' });
+      }),
+    );
+  });
+
   it('a removed cgroup (CGRM) is a task.cgroup_gone for that cgroup, to be named by the pipeline', () => {
     const issues: DecodeIssue[] = [];
     const events = decodeAll([bpftraceLine('CGRM\t1000020000\t4242'), line('CGRM\t1000020000')], issues);

@@ -25,7 +25,7 @@ export function decodeExec(rec: RawRecord, ctx: DecodeContext): EventOf<'process
   const argv = ctx.takeStrings(oldTid);
   const truncated = ctx.argvTruncated.has(oldTid) || argv.some((a) => a.length >= PROBE_STRLEN - 1);
   ctx.forget(oldTid);
-  return {
+  const ev: EventOf<'process.exec'> = {
     ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'process.exec',
     filename: rec.s,
@@ -36,6 +36,9 @@ export function decodeExec(rec: RawRecord, ctx: DecodeContext): EventOf<'process
     ppid: rec.n[5]!,
     exe_obj: kernelObjId(rec.n[6]!, rec.n[7]!),
   };
+  // strings printed on the CPU execve started on may still come (see DecodeContext.awaitArgv)
+  ctx.awaitArgv(oldTid, ev.ts, ev);
+  return ev;
 }
 
 export function decodeComm(rec: RawRecord, ctx: DecodeContext): EventOf<'process.comm'> {
@@ -56,7 +59,7 @@ export function decodeFchdir(rec: RawRecord, ctx: DecodeContext): EventOf<'proce
 }
 
 export function decodeString(rec: RawRecord, ctx: DecodeContext): null {
-  ctx.pushString(rec.n[3]!, int32(rec.n[4]!), rec.s);
+  ctx.pushString(rec.n[3]!, int32(rec.n[4]!), rec.s, ctx.ts(rec));
   return null;
 }
 
