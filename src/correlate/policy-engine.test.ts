@@ -78,6 +78,79 @@ describe('policy: exec digests', () => {
   });
 });
 
+describe('policy: exec arguments', () => {
+  const policyWith = (execCaps: string[]): string => {
+    const f = join(dir, `args-${execCaps.length}-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(f, ['version: 1', 'intents:', '  tests:', '    description: runs the test suite', '    exec:', ...execCaps.map((c) => `      - ${c}`), 'manifest:', '  - { cgroup: /sandboxes/tests-*, intent: tests }'].join('\n'));
+    return f;
+  };
+  const runner = (file: string): ((argv: string[], truncated?: boolean) => Finding[]) => {
+    const found: Finding[] = [];
+    const w = new TestWorld(buildCorrelation({ host: 'h', wallEpochNs: 0n, policy: loadPolicy(file), onFinding: (f) => found.push(f) }).correlator);
+    let pid = 100;
+    return (argv, truncated = false) => {
+      pid++;
+      w.proc('sandboxes/tests-1', pid, 'sh');
+      const before = w.out.length;
+      w.exec('sandboxes/tests-1', pid, argv, truncated);
+      return w.out.slice(before).filter((f) => f.rule === 'policy.exec');
+    };
+  };
+
+  it('python3 may run pytest and the workspace\'s scripts, not code given on the command line', () => {
+    const exec = runner(policyWith(['{ id: tests, paths: [/usr/bin/python3], args: [[-m, pytest, ...], ["/workspace/**/*.py", ...]], why: runs the tests, risk: R-EXEC }']));
+    expect(exec(['python3', '-m', 'pytest'])).toEqual([]);
+    expect(exec(['python3', '-m', 'pytest', '-q', 'tests/'])).toEqual([]);
+    expect(exec(['python3', '/workspace/tools/gen.py'])).toEqual([]);
+    const v = exec(['python3', '-c', 'import socket; ...']);
+    expect(v).toHaveLength(1);
+    expect(v[0]!.policy).toMatchObject({ intent: 'tests', capability: 'tests', why: 'runs the tests', risk: 'R-EXEC' });
+    expect(v[0]!.policy!.violation).toBe('ran /usr/bin/python3 with the arguments ["-c","import socket; ..."]; capability tests allows it only with [-m pytest ...] or [/workspace/**/*.py ...]');
+    expect(v[0]!.process.args).toEqual(['python3', '-c', 'import socket; ...']);
+    // no arguments, a script outside the workspace, pytest as a file: none of the forms
+    expect(exec(['python3'])).toHaveLength(1);
+    expect(exec(['python3', '/tmp/x.py'])).toHaveLength(1);
+    expect(exec(['python3', 'pytest'])).toHaveLength(1);
+  });
+
+  it('a form without ... allows exactly that many arguments; a cut command line fits only a form ending in ...; another capability for the same executable without args allows any', () => {
+    const exact = runner(policyWith(['{ id: version, paths: [/usr/bin/git], args: [[--version], []], why: prints the version, risk: R }']));
+    expect(exact(['git', '--version'])).toEqual([]);
+    expect(exact(['git'])).toEqual([]);
+    expect(exact(['git', '--version', 'x'])).toHaveLength(1);
+    expect(exact(['git', '--version'], true)[0]!.policy!.violation).toContain('the probe cut them');
+    const open = runner(policyWith(['{ id: narrow, paths: [/usr/bin/git], args: [[status]], why: status only, risk: R }', '{ id: any, paths: [/usr/bin/git], why: anything, risk: R }']));
+    expect(open(['git', 'push', '--force'])).toEqual([]);
+    const more = runner(policyWith(['{ id: pytest, paths: [/usr/bin/python3], args: [[-m, pytest, ...]], why: tests, risk: R }']));
+    expect(more(['python3', '-m', 'pytest', '-k', 'x'], true)).toEqual([]);
+  });
+
+  it('a bad form is refused at its place: "..." not last, a bad glob, no forms at all', () => {
+    const refused = (caps: string): string => {
+      try {
+        loadPolicy(policyWith([caps]));
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('expected an error');
+    };
+    expect(refused('{ id: e, paths: [/bin/sh], args: [[..., -c]], why: because, risk: R }')).toMatch(/:6:\d+: intents\.tests\.exec\.0\.args\.0\.0: "\.\.\." \(any further arguments\) may only come last/);
+    expect(refused('{ id: e, paths: [/bin/sh], args: [["[x"]], why: because, risk: R }')).toMatch(/intents\.tests\.exec\.0\.args\.0\.0: not a valid glob/);
+    expect(refused('{ id: e, paths: [/bin/sh], args: [], why: because, risk: R }')).toMatch(/intents\.tests\.exec\.0\.args: list at least one argument form/);
+  });
+
+  it('diff: another argument form widens the capability, dropping args widens it to any arguments, a changed form is a change', () => {
+    const base = loadPolicy(policyWith(['{ id: t, paths: [/usr/bin/python3], args: [[-m, pytest, ...]], why: tests, risk: R }'])).effective;
+    const more = loadPolicy(policyWith(['{ id: t, paths: [/usr/bin/python3], args: [[-m, pytest, ...], [-V]], why: tests, risk: R }'])).effective;
+    const any = loadPolicy(policyWith(['{ id: t, paths: [/usr/bin/python3], why: tests, risk: R }'])).effective;
+    const other = loadPolicy(policyWith(['{ id: t, paths: [/usr/bin/python3], args: [[-m, unittest, ...]], why: tests, risk: R }'])).effective;
+    expect(diffPolicies(base, more).map((c) => [c.change, c.kind, c.id])).toEqual([['widened', 'exec', 't']]);
+    expect(diffPolicies(more, base).map((c) => c.change)).toEqual(['narrowed']);
+    expect(diffPolicies(base, any).map((c) => c.change)).toEqual(['widened']);
+    expect(diffPolicies(base, other).map((c) => c.change)).toEqual(['changed']);
+  });
+});
+
 describe('policy: reports per process', () => {
   it('a violation is reported once per process; a later process given the same pid (pid reuse) is reported afresh', () => {
     const w = world();

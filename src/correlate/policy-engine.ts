@@ -4,7 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import picomatch from 'picomatch';
 import type { Event, EventOf, ObjectView } from '../schema/event.js';
-import type { EffectiveIntent, EffectivePolicy, ManifestEntry } from '../schema/policy.js';
+import { MORE_ARGS, type EffectiveIntent, type EffectivePolicy, type ManifestEntry } from '../schema/policy.js';
 import { pathGlobMatcher } from '../util/path-globs.js';
 import type { FlowTransmitFact } from './flow-facts.js';
 
@@ -40,7 +40,7 @@ interface Compiled {
   name: string;
   intent: EffectiveIntent;
   files: { id: string; match: (p: string) => boolean; access: Set<string> }[];
-  exec: { id: string; match: (p: string) => boolean; sha256?: string }[];
+  exec: { id: string; match: (p: string) => boolean; sha256?: string; args?: (args: readonly string[], truncated: boolean) => boolean; forms?: string }[];
   network: { id: string; ops: Set<string>; dest: (d: Dest) => boolean }[];
   flows: { id: string; classes: Set<string>; dest: (d: Dest) => boolean }[];
 }
@@ -154,7 +154,12 @@ export class PolicyEngine {
         name,
         intent,
         files: intent.files.map((c) => ({ id: c.id, match: pathGlobMatcher(c.paths), access: new Set(c.access) })),
-        exec: intent.exec.map((c) => ({ id: c.id, match: pathGlobMatcher(c.paths), ...(c.sha256 !== undefined && { sha256: c.sha256 }) })),
+        exec: intent.exec.map((c) => ({
+          id: c.id,
+          match: pathGlobMatcher(c.paths),
+          ...(c.sha256 !== undefined && { sha256: c.sha256 }),
+          ...(c.args !== undefined && { args: argsMatcher(c.args), forms: c.args.map((f) => `[${f.join(' ')}]`).join(' or ') }),
+        })),
         network: intent.network.map((c) => ({ id: c.id, ops: new Set(c.ops), dest: destMatcher(c) })),
         flows: intent.flows.map((c) => ({ id: c.id, classes: new Set(c.classes), dest: destMatcher(c.to) })),
       });
@@ -265,8 +270,16 @@ export class PolicyEngine {
 
   private checkExec(c: Compiled, ev: EventOf<'process.exec'>): Violation[] {
     const path = normalisePath(ev.abs?.filename ?? ev.filename);
-    const cap = c.exec.find((e) => e.match(path));
-    if (cap === undefined) return this.once(c, ev, 'policy.exec', path, `ran ${path}; no exec capability of the intent allows it`);
+    const caps = c.exec.filter((e) => e.match(path));
+    if (caps.length === 0) return this.once(c, ev, 'policy.exec', path, `ran ${path}; no exec capability of the intent allows it`);
+    const args = ev.argv.slice(1);
+    const cap = caps.find((e) => e.args === undefined || e.args(args, ev.argv_truncated));
+    if (cap === undefined) {
+      // every capability for this executable limits its arguments, and none allows these
+      const shown = JSON.stringify(args).slice(0, 300);
+      const cut = ev.argv_truncated ? ' (the probe cut them, so a form without ... cannot be confirmed)' : '';
+      return this.once(c, ev, 'policy.exec', `${path} ${shown}`, `ran ${path} with the arguments ${shown}${cut}; capability ${caps[0]!.id} allows it only with ${caps[0]!.forms}`, capOf(c.intent.exec, caps[0]!.id));
+    }
     if (cap.sha256 !== undefined && this.o.verifyDigests) {
       const got = this.digest(path);
       if (got !== cap.sha256) return this.once(c, ev, 'policy.exec', `${path}@${got ?? 'unreadable'}`, `ran ${path} whose SHA-256 is ${got ?? 'unreadable'}, not the ${cap.sha256} that capability ${cap.id} allows`, capOf(c.intent.exec, cap.id));
@@ -373,4 +386,22 @@ function destOf(v: ObjectView): Dest {
 
 function describe(v: ObjectView | undefined): string {
   return v?.path ?? (v?.peer ? destText(destOf(v)) : (v?.id ?? 'an unknown object'));
+}
+
+/**
+ * Whether the arguments after argv[0] fit one of the forms: a glob per
+ * argument (as for paths: `*` stops at `/`, `**` crosses it), `...` last
+ * for any further ones. A command line the probe cut fits only a form
+ * ending in `...` whose globs the arguments seen already satisfy.
+ */
+function argsMatcher(forms: readonly string[][]): (args: readonly string[], truncated: boolean) => boolean {
+  const compiled = forms.map((f) => {
+    const more = f.at(-1) === MORE_ARGS;
+    return { more, globs: (more ? f.slice(0, -1) : f).map((g) => picomatch(g, { dot: true })) };
+  });
+  return (args, truncated) =>
+    compiled.some(({ more, globs }) => {
+      if (more ? args.length < globs.length : truncated || args.length !== globs.length) return false;
+      return globs.every((g, i) => g(args[i]!));
+    });
 }

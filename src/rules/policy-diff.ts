@@ -19,7 +19,7 @@ type Cap = { id: string } & Record<string, unknown>;
 const KINDS = ['files', 'exec', 'network', 'flows'] as const;
 
 /** Fields whose list of values grants more when it grows; absent means "any" (widest). */
-const LIST_FIELDS = ['paths', 'access', 'ops', 'cidrs', 'ports', 'unix_paths', 'classes'];
+const LIST_FIELDS = ['paths', 'access', 'ops', 'cidrs', 'ports', 'unix_paths', 'classes', 'args'];
 
 function compare(a: Cap, b: Cap): 'same' | 'widened' | 'narrowed' | 'changed' {
   if (canonicalJson(a) === canonicalJson(b)) return 'same';
@@ -37,8 +37,9 @@ function compare(a: Cap, b: Cap): 'same' | 'widened' | 'narrowed' | 'changed' {
       if (x === undefined) narrower = true; // was any
       else if (y === undefined) wider = true; // now any
       else {
-        const xs = new Set((x as unknown[]).map(String));
-        const ys = new Set((y as unknown[]).map(String));
+        const text = (v: unknown): string => (typeof v === 'string' ? v : canonicalJson(v)); // an argument form is a list
+        const xs = new Set((x as unknown[]).map(text));
+        const ys = new Set((y as unknown[]).map(text));
         if ([...xs].every((v) => ys.has(v))) wider = true;
         else if ([...ys].every((v) => xs.has(v))) narrower = true;
         else return 'changed';

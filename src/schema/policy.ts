@@ -62,11 +62,31 @@ export const FileCap = z.strictObject({
   /** read: O_RDONLY or O_RDWR; write: O_WRONLY, O_RDWR, O_TRUNC, O_APPEND; create: O_CREAT. */
   access: z.array(Access).min(1),
 });
+/** Written last in an argument form: any further arguments (none included). */
+export const MORE_ARGS = '...';
+
+/** One allowed argument list: a glob per argument after argv[0], `...` last for any further ones. */
+export const ArgsForm = z.array(z.string()).superRefine((form, ctx) => {
+  form.forEach((a, i) => {
+    if (a === MORE_ARGS) {
+      if (i !== form.length - 1) ctx.addIssue({ code: 'custom', path: [i], message: `"${MORE_ARGS}" (any further arguments) may only come last` });
+      return;
+    }
+    try {
+      picomatch.makeRe(a, { dot: true, strictBrackets: true });
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: [i], message: `not a valid glob: ${(e as Error).message}` });
+    }
+  });
+});
+
 export const ExecCap = z.strictObject({
   ...Reason,
   paths: z.array(Glob).min(1),
   /** SHA-256 of the executable; when given, only that binary may run. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits').optional(),
+  /** The argument lists it may run with (argv after argv[0]), any one matching; absent: any arguments. */
+  args: z.array(ArgsForm).min(1, 'list at least one argument form, or leave args out for any arguments').optional(),
 });
 const Destination = {
   family: z.enum(['inet', 'inet6', 'unix']).optional(),

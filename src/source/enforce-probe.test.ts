@@ -1,4 +1,5 @@
-import { statSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPolicy } from '../rules/policy-file.js';
@@ -44,6 +45,15 @@ describe('in-kernel enforcement rendering', () => {
     expect(e.notInKernel.join('\n')).toContain('IPv6 and unix connects');
     // the build intent only alerts: a new build-* sandbox is marked mapped-not-enforced (999), never killed
     expect(e.script).toContain('"/sandboxes/build-", 17) == 0) { @intent[args->id] = 999; }');
+  });
+
+  it('an exec capability limited to argument forms is allowed in the kernel by executable and its arguments are checked in user space (said at start)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-enforce-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, 'version: 1\nintents:\n  tests:\n    description: d\n    on_violation: kill\n    exec:\n      - { id: t, paths: [/usr/bin/python3], args: [[-m, pytest, "..."]], why: tests, risk: R }\nmanifest:\n  - { cgroup: /sandboxes/tests-*, intent: tests }\n');
+    const e = renderEnforcement(loadPolicy(file).effective, []);
+    expect(e.seed.some((x) => x.startsWith('@allowexec[1, '))).toBe(true);
+    expect(e.notInKernel).toContain('tests: exec arguments (checked in user space)');
   });
 
   it('renders into a probe that keeps its shape', () => {

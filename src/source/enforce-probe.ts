@@ -144,6 +144,7 @@ export function renderEnforcement(policy: EffectivePolicy, cgroups: { id: number
     const allowed = allowedExecutables(intent.exec.flatMap((c) => c.paths));
     for (const x of allowed) seed.push(`@allowexec[${n}, ${x.dev}, ${x.ino}] = 1;`);
     if (intent.exec.some((c) => c.sha256 !== undefined)) notInKernel.push(`${name}: exec digests (checked in user space)`);
+    if (intent.exec.some((c) => c.args !== undefined)) notInKernel.push(`${name}: exec arguments (checked in user space)`);
     // inside the probe's own sched_process_exec block, first: the KILL record precedes the EXEC record
     execChecks.push(
       `if (@intent[cgroup] == ${n}) { $ke = curtask->mm->exe_file->f_inode; if (@allowexec[${n}, (uint64)$ke->i_sb->s_dev, (uint64)$ke->i_ino] == 0) { signal("KILL"); printf("KILL\\t%lu\\t%lu\\t%d\\t%d\\t1\\t${name}\\t%s\\n", HDR, str(args->filename)); } }`,
