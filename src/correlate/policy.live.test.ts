@@ -37,7 +37,23 @@ beforeAll(async () => {
   const text = shipped
     .replaceAll('ports: [8443]', `ports: [${sink.port}]`)
     // PREFIX* patterns: the kernel maps sandboxes made after start by prefix
-    .replace(/manifest:[\s\S]*$/, `manifest:\n  - { cgroup: "/chainwatch-test-policy-${process.pid}/browse-*", intent: browse-user-data }\n  - { cgroup: "/chainwatch-test-policy-${process.pid}/summarize-*", intent: summarize-document }\n`);
+    .replace(
+      /manifest:[\s\S]*$/,
+      [
+        // an intent whose one interpreter may only format JSON (exec arguments, checked in user space)
+        '  run-json-tool:',
+        '    description: formats JSON with python3 -m json.tool, nothing else',
+        '    exec:',
+        '      - { id: shell, paths: [/bin/bash, /usr/bin/bash], why: the harness runs a shell, risk: R-EXEC-SHELL }',
+        '      - { id: json-tool, paths: [/usr/bin/python3, /usr/bin/python3.*], args: [[-m, json.tool, "..."]], why: formats JSON, risk: R-EXEC-INTERP }',
+        '',
+        'manifest:',
+        `  - { cgroup: "/chainwatch-test-policy-${process.pid}/browse-*", intent: browse-user-data }`,
+        `  - { cgroup: "/chainwatch-test-policy-${process.pid}/summarize-*", intent: summarize-document }`,
+        `  - { cgroup: "/chainwatch-test-policy-${process.pid}/args-*", intent: run-json-tool }`,
+        '',
+      ].join('\n'),
+    );
   policyFile = join(dir, 'policy.yaml');
   shippedText = text;
   writeFileSync(policyFile, text);
@@ -94,6 +110,15 @@ describe('live: capability policy per task intent, enforced', () => {
     const f = r.findings.find((x) => x.rule === 'policy.exec');
     expect(f).toMatchObject({ action: 'killed', source: { path: '/usr/bin/touch' }, policy: { intent: 'browse-user-data' } });
     expect(f!.summary).toContain('killed in the kernel before it ran');
+  });
+
+  it('an exec capability limited to argument forms: python3 -m json.tool runs, python3 -c is a policy.exec finding naming its arguments', async () => {
+    const r = await h.run('args-1', `echo '{"a": 1}' | /usr/bin/python3 -m json.tool > /dev/null && /usr/bin/python3 -c 'print(1)' > /dev/null`);
+    expect(r.code, r.stderr).toBe(0);
+    const execs = r.findings.filter((f) => f.rule === 'policy.exec');
+    expect(execs.map((f) => f.policy?.violation)).toHaveLength(1);
+    expect(execs[0]).toMatchObject({ action: 'alert', process: { args: ['/usr/bin/python3', '-c', 'print(1)'] }, policy: { intent: 'run-json-tool', capability: 'json-tool', risk: 'R-EXEC-INTERP' } });
+    expect(execs[0]!.policy!.violation).toMatch(/^ran \/usr\/bin\/python3(\.\d+)? with the arguments \["-c","print\(1\)"\]; capability json-tool allows it only with \[-m json\.tool \.\.\.\]$/);
   });
 
   it('summarize-document sends its document to its API: allowed, no finding, the listener gets it', async () => {
