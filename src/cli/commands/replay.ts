@@ -33,11 +33,11 @@ export function replayCommand(): Command {
     .option('--policy <file>', 'capability policy to apply (default: the installed rules/policy.yaml): try a changed policy on recorded traffic')
     .option('--no-policy', 'no capability policy (chain rules only)')
     .addOption(new Option('--speed <max|realtime|N>', 'pace by recorded time: max (default), realtime, or N times faster').argParser(parseSpeed).default('max'))
-    .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')
+    .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal and the findings do not go to a terminal: the bar would be drawn through them)')
     .action(async (traces: string[], opts: Record<string, unknown>) => {
       const speed = opts.speed === 'max' ? undefined : (opts.speed as number);
       const bar =
-        opts.progress !== false && process.stderr.isTTY
+        opts.progress !== false && process.stderr.isTTY && !(opts.findings === '-' && process.stdout.isTTY)
           ? new cliProgress.SingleBar(
               { stream: process.stderr, format: '{file} |{bar}| {percentage}% · {events} events · {rate} ev/s · {findings} findings', hideCursor: true, etaBuffer: 50 },
               cliProgress.Presets.shades_classic,
