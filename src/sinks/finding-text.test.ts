@@ -38,6 +38,14 @@ describe('findings as text', () => {
     );
   });
 
+  it('remembers the last 20,000 findings shown: an update of an older one is shown in full again (memory stays bounded on an always-on watch)', () => {
+    const t = new FindingText();
+    const id = (i: number): string => i.toString(16).padStart(24, '0');
+    for (let i = 0; i <= 20_000; i++) t.render({ ...base, id: id(i) });
+    expect(t.render({ ...base, id: id(20_000), sends: 2 })).toContain('  update ');
+    expect(t.render({ ...base, id: id(0), sends: 2 })).toContain('\n  process ');
+  });
+
   it('a policy finding names the intent, the capability, the violation and the action; lost events are a warning', () => {
     const f: Finding = {
       ...base, id: 'c'.repeat(24), rule: 'policy.network', category: 'policy', severity: 'medium', chain: [], bytes_read: 0, bytes_sent: 0,

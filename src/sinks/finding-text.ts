@@ -51,8 +51,11 @@ function hop(h: ChainHop): string {
   return `${printable(h.comm)} ${printable(h.syscall)} ${printable(h.object)}${h.bytes > 0 ? ` (${bytes(h.bytes)})` : ''}`;
 }
 
+/** Findings remembered as shown (the finding builder keeps as many chains open for updates). */
+const MAX_SHOWN = 20_000;
+
 export class FindingText {
-  /** Findings already shown in full: a later report of one is an update line. */
+  /** Findings already shown in full, oldest first: a later report of one is an update line (of one forgotten, the full text again). */
   private readonly shown = new Set<string>();
 
   constructor(private readonly o: FindingTextOptions = {}) {}
@@ -69,6 +72,7 @@ export class FindingText {
       return `${head}  update ${f.id}: ${f.sends} send(s), ${bytes(f.bytes_sent)} sent${f.coverage.lost_events > 0 ? `, ${f.coverage.lost_events} kernel events lost` : ''}\n`;
     }
     this.shown.add(f.id);
+    if (this.shown.size > MAX_SHOWN) this.shown.delete(this.shown.values().next().value!);
     const lines = [head, `  ${printable(f.summary)}`];
     if (f.process.comm !== 'chainwatch' || f.process.args !== undefined) {
       lines.push(field('process', proc(f.process)));
