@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { scmRightsScenario, sendfileScenario, tlsServerScenario } from '../testing/scenarios.js';
+import { scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -139,6 +139,25 @@ describe('live: read-then-transmit chains', () => {
     const f = only(r.findings);
     expect(f.chain.map((h) => h.syscall)).toEqual(['sendfile', 'sendfile']);
     expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+  });
+
+  it('in-kernel copy: splice from the secret into a pipe, and from the pipe into a socket', async () => {
+    const r = await h.run('splice', spliceScenario(key, tcp.port));
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f.source.path).toBe(key);
+    expect(f.chain.every((x) => x.syscall === 'splice')).toBe(true);
+    expect(f.chain[0]!.object).toBe(key);
+    expect(f.chain.at(-1)!.object).toBe(`socket 127.0.0.2:${tcp.port}`);
+    expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+  });
+
+  it('a DNS-style leak: part of the secret, hex-encoded, in one UDP datagram (sendto, no connection)', async () => {
+    const r = await h.run('udp-leak', udpLeakScenario(key, 5353));
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'inet', address: '127.0.0.2', port: 5353 } });
+    expect(f.chain.at(-1)).toMatchObject({ syscall: 'sendto', object: 'socket 127.0.0.2:5353' });
   });
 
   it('fork and exec: a child inheriting the fd sends; a shell that read the secret execs the sender', async () => {

