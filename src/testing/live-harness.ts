@@ -149,6 +149,13 @@ export class LiveHarness {
   }
 }
 
+/** Starts `server` on a free port of `address`; resolves with the port. */
+async function listening(server: Server, address: string): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, address, () => r()));
+  const addr = server.address();
+  return typeof addr === 'object' && addr !== null ? addr.port : 0;
+}
+
 /** An HTTP server (on 127.0.0.2 unless told) that reads every request body, answers 200 with `body`, and counts what it received. */
 export async function httpSink(body = 'hello from 127.0.0.2\n', address = '127.0.0.2'): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
   let received = 0;
@@ -156,10 +163,8 @@ export async function httpSink(body = 'hello from 127.0.0.2\n', address = '127.0
     req.on('data', (d: Buffer) => (received += d.length));
     req.on('end', () => res.end(body));
   });
-  await new Promise<void>((r) => server.listen(0, address, () => r()));
-  const addr = server.address();
   return {
-    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    port: await listening(server, address),
     received: () => received,
     close: () => new Promise((r) => server.close(() => r())),
   };
@@ -172,11 +177,8 @@ export async function tcpSink(address = '127.0.0.2'): Promise<{ port: number; re
     s.on('data', (d: Buffer) => chunks.push(d));
     s.on('error', () => undefined);
   });
-  await new Promise<void>((r) => server.listen(0, address, () => r()));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
   return {
-    port,
+    port: await listening(server, address),
     server,
     received: () => Buffer.concat(chunks),
     close: () => new Promise((r) => server.close(() => r())),
@@ -190,10 +192,8 @@ export async function shellListener(address = '127.0.0.2'): Promise<{ port: numb
     s.on('data', () => undefined);
     s.write('exit\n');
   });
-  await new Promise<void>((r) => server.listen(0, address, () => r()));
-  const addr = server.address();
   return {
-    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    port: await listening(server, address),
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -9,13 +9,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLiveSession } from '../pipeline/live-session.js';
 import { packageDir } from '../util/package-dir.js';
 import { httpSink, shellListener, tcpSink } from './live-harness.js';
 import { REPLAY_LIBRARY, type Workbench } from './replay-library.js';
+import { freePort } from './rsyslog.js';
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !REPLAY_LIBRARY.some((s) => s.name === n));
@@ -33,17 +33,9 @@ mkdirSync(join(dir, '.ssh'));
 const sshKey = join(dir, '.ssh', 'id_ed25519');
 execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'chainwatch-replay', '-f', sshKey]);
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.2', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 for (const s of REPLAY_LIBRARY) {
   if (only.length > 0 && !only.includes(s.name)) continue;
-  const w: Workbench = { dir, notes, sshKey, httpPort: http.port, tcpPort: tcp.port, shellPort: shell.port, freePort: await freePort() };
+  const w: Workbench = { dir, notes, sshKey, httpPort: http.port, tcpPort: tcp.port, shellPort: shell.port, freePort: await freePort('127.0.0.2') };
   const trace = join(out, `${s.name}.trace.jsonl.gz`);
   const findings = join(out, `${s.name}.findings.jsonl`);
   // --findings appends; --record keeps an existing recording beside the new one (NAME.1.trace.jsonl.gz)

@@ -31,10 +31,10 @@ export function makeCerts(): TestCerts {
   return { dir, ca: join(dir, 'ca.pem'), serverCert: join(dir, 'server.pem'), serverKey: join(dir, 'server.key'), clientCert: join(dir, 'client.pem'), clientKey: join(dir, 'client.key') };
 }
 
-/** A TCP port nothing listens on right now (on 127.0.0.1). */
-export async function freePort(): Promise<number> {
+/** A TCP port nothing listens on right now (on `address`, 127.0.0.1 unless told). */
+export async function freePort(address = '127.0.0.1'): Promise<number> {
   const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => s.listen(0, address, () => r()));
   const port = (s.address() as { port: number }).port;
   await new Promise((r) => s.close(r));
   return port;
