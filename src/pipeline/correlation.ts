@@ -50,7 +50,13 @@ export function buildCorrelation(o: CorrelationSetup): Correlation {
   return { correlator, onFinding: o.onFinding };
 }
 
-/** Puts reloaded rules in force in a running correlation (SIGHUP, admin reload). */
-export function useRuleSet(c: Correlation, r: RuleSet): void {
-  c.correlator.useRules(r.chains.rules, (p) => r.classes.classify(p), (cls, task) => r.classes.readToServe(cls, task));
+/**
+ * Puts what a reload read in force in a running correlation (SIGHUP, admin
+ * reload; pipeline/reload.ts): the rules when they changed, the policy when
+ * there is one.
+ */
+export function useReloaded(c: Correlation, r: { rules: RuleSet; policy: LoadedPolicy | undefined }, rulesChanged: boolean, verifyDigests: boolean): void {
+  const { classes, chains } = r.rules;
+  if (rulesChanged) c.correlator.useRules(chains.rules, (p) => classes.classify(p), (cls, task) => classes.readToServe(cls, task));
+  if (r.policy !== undefined) c.correlator.usePolicy(r.policy.effective, r.policy.sha256, verifyDigests);
 }

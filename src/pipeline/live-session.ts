@@ -33,7 +33,7 @@ import type { TaskNamer } from './operators/name-tasks.js';
 import type { ReorderStats } from './operators/reorder-by-time.js';
 import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
-import { buildCorrelation, useRuleSet } from './correlation.js';
+import { buildCorrelation, useReloaded } from './correlation.js';
 import { analyze, liveEvents } from './pipeline.js';
 import { readForReload } from './reload.js';
 import { watchHealth } from './watch-health.js';
@@ -353,20 +353,16 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let rulesNow = ruleSet;
   let policyNow = o.policy;
   o.onReloadRequest?.((loaded) => {
-    const c = correlation.correlator;
-    const apply = (rules: RuleSet, policy: LoadedPolicy | undefined): void => {
-      if (!sameRules(rulesNow.digests, rules.digests)) useRuleSet(correlation, rules);
-      rulesNow = rules;
-      if (policy !== undefined) {
-        c.usePolicy(policy.effective, policy.sha256, true);
-        policyNow = policy;
-      }
+    const apply = (next: Reloaded): void => {
+      useReloaded(correlation, next, !sameRules(rulesNow.digests, next.rules.digests), true);
+      rulesNow = next.rules;
+      if (next.policy !== undefined) policyNow = next.policy;
     };
     // serve loaded and recorded it for every lane
-    if (loaded !== undefined) return apply(loaded.rules, loaded.policy);
+    if (loaded !== undefined) return apply(loaded);
     const r = readForReload(o, { rules: rulesNow, policySha256: policyNow?.sha256 ?? null }, audit);
-    if (r.ok) return apply(r.rules, r.policy);
-    correlation.onFinding(c.findings.notice(`${r.what}.reload-rejected`, 'integrity', 'medium', now(), `${r.what} reload rejected, the rules and the policy in force stay (policy ${policyNow?.sha256 ?? 'none'}): ${r.why}`));
+    if (r.ok) return apply(r);
+    correlation.onFinding(correlation.correlator.findings.notice(`${r.what}.reload-rejected`, 'integrity', 'medium', now(), `${r.what} reload rejected, the rules and the policy in force stay (policy ${policyNow?.sha256 ?? 'none'}): ${r.why}`));
   });
   const eventsOut = guard(() => (o.events ? new JsonlWriter(o.events, { what: 'the events (--events)', append: true, onFail: outputFailed, ...(o.eventsRotate && { rotate: o.eventsRotate }) }) : undefined));
   const reorderStats: ReorderStats = { late: 0, lateSummaries: 0, lateDeferred: 0, lateSamples: [], maxBuffered: 0 };

@@ -16,7 +16,7 @@ import { VERSION } from '../util/version.js';
 import { moduleLog } from '../util/log.js';
 import { AgentLane } from './agent-lane.js';
 import type { AuditSettings } from './audit-trail.js';
-import { useRuleSet } from './correlation.js';
+import { useReloaded } from './correlation.js';
 import { readForReload } from './reload.js';
 import { runLiveSession, type LiveSessionSummary, type LiveTarget, type Reloaded } from './live-session.js';
 import { runHeader } from './run-header.js';
@@ -184,10 +184,7 @@ export async function runServeSession(o: ServeOptions): Promise<ServeSummary> {
     const r = readForReload(o, { rules: rulesNow, policySha256: policy?.sha256 ?? null }, sinks.audit);
     if (!r.ok) return reply(false, '', r.why);
     const { rules, policy: next, rulesChanged } = r;
-    for (const lane of lanes.values()) {
-      if (rulesChanged) useRuleSet(lane.correlation, rules);
-      if (next !== undefined) lane.correlation.correlator.usePolicy(next.effective, next.sha256, false);
-    }
+    for (const lane of lanes.values()) useReloaded(lane.correlation, r, rulesChanged, false);
     // the host's own probes take the same objects: one read of the files, one audit record
     hostReload?.({ rules, policy: next });
     rulesNow = rules;
