@@ -20,8 +20,8 @@ rules:
  * data-classes.yaml), a `data_class` value that names no class is refused
  * with its place: such a test would never hold.
  */
-export function loadChainRules(file: string, classes?: readonly string[], text?: string): ChainRuleFile {
-  return text === undefined ? loadYamlFile(file, schemaFor(classes), CHAIN_RULE_EXAMPLE) : parseYamlText(text, file, schemaFor(classes), CHAIN_RULE_EXAMPLE);
+export function loadChainRules(file: string, classes?: readonly string[]): ChainRuleFile {
+  return loadYamlFile(file, schemaFor(classes), CHAIN_RULE_EXAMPLE);
 }
 
 export function parseChainRules(text: string, file = '<inline>', classes?: readonly string[]): ChainRuleFile {

@@ -73,9 +73,10 @@ export class DataClasses {
     return new DataClasses(parseYamlText(text, file, DataClassFile, DATA_CLASS_EXAMPLE), file);
   }
 
-  /** The class names of rules/data-classes.yaml (or of `rulesDir`). */
+  /** The class names of rules/data-classes.yaml (or of `rulesDir`): the file checked as load() checks it, its globs not compiled into matchers. */
   static namesIn(rulesDir?: string): DataClassNames {
-    return DataClasses.load(DataClasses.defaultFile(rulesDir)).names;
+    const file = DataClasses.defaultFile(rulesDir);
+    return { file, names: Object.keys(loadYamlFile(file, DataClassFile, DATA_CLASS_EXAMPLE).classes) };
   }
 
   get names(): DataClassNames {

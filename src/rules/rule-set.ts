@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { ChainRuleFile } from '../schema/chain-rule.js';
 import type { FileDigest } from '../schema/trace-header.js';
 import { ChainwatchError } from '../util/errors.js';
-import { chainRulesFile, loadChainRules } from './chain-rules.js';
+import { chainRulesFile, parseChainRules } from './chain-rules.js';
 import { DataClasses } from './data-classes.js';
 
 /**
@@ -26,7 +26,7 @@ export function loadRuleSet(rulesDir?: string): RuleSet {
   const classesText = readRules(classesFile);
   const chainsText = readRules(chainsFile);
   const classes = DataClasses.parse(classesText, classesFile);
-  const chains = loadChainRules(chainsFile, classes.names.names, chainsText);
+  const chains = parseChainRules(chainsText, chainsFile, classes.names.names);
   const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
   return { classes, chains, digests: [{ file: classesFile, sha256: sha(classesText) }, { file: chainsFile, sha256: sha(chainsText) }] };
 }

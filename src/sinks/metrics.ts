@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
+import type { FileDigest } from '../schema/trace-header.js';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 
@@ -12,7 +13,7 @@ const log = moduleLog('sinks/metrics');
 export interface MetricReadings {
   policySha256?: string | null;
   /** The detection rules in force (data-classes.yaml, chains.yaml), each file with its SHA-256. */
-  rules?: { file: string; sha256: string }[];
+  rules?: FileDigest[];
   /** Live probes: lines bpftrace printed that were not records (counted, skipped). */
   malformedLines?: number;
   /** Live probes: events that arrived after their reorder window (analysed late, counted). */
