@@ -73,8 +73,9 @@ export class SequenceMatcher {
       const old = before.get(rule.id);
       return old !== undefined && JSON.stringify(old.rule) === JSON.stringify(rule) ? old : compileRule(rule);
     });
-    const kept = new Set(this.compiled);
-    for (const id of [...this.partials.keys()]) if (!this.compiled.some((c) => c.rule.id === id && before.get(id) === c)) this.partials.delete(id);
+    const kept = new Set(this.compiled.filter((c) => before.get(c.rule.id) === c));
+    const keptIds = new Set([...kept].map((c) => c.rule.id));
+    for (const id of [...this.partials.keys()]) if (!keptIds.has(id)) this.partials.delete(id);
     const waiting = this.waiting.filter((w) => kept.has(w.c));
     this.waiting.splice(0, this.waiting.length, ...waiting);
   }
