@@ -1,3 +1,4 @@
+import type { EventOf } from '../schema/event.js';
 import type { RawRecord } from './raw-record.js';
 
 /** BPFTRACE_STRLEN the probes run with; a string of STRLEN-1 bytes may have been cut. */
@@ -7,6 +8,13 @@ const SAFE_DIGITS = 15;
 
 /** Exec events kept open for late argument strings (far more execs than a reorder window holds). */
 const MAX_AWAITING_ARGV = 4096;
+/** io_uring open paths and completions waiting for each other (far more than are ever in flight). */
+const MAX_URING_PENDING = 4096;
+
+function setOpenPath(ev: EventOf<'file.open'>, path: string): void {
+  ev.path = path;
+  ev.path_truncated = path.length >= PROBE_STRLEN - 1;
+}
 
 /**
  * Per-stream decoder state: the time epoch and strings waiting for the
@@ -28,6 +36,14 @@ export class DecodeContext {
    * without them.
    */
   private readonly awaitingArgv = new Map<number, { ev: { argv: string[]; argv_truncated: boolean }; ts: number }>();
+  /**
+   * io_uring opens, by request: the path (UPATH, printed at submission) and
+   * the completion (UOPEN) come from different programs, often on different
+   * CPUs (an open runs in an io-wq worker), so either may arrive first. A
+   * completion waits here for its path; see ProbeDecoder.
+   */
+  private readonly uringPaths = new Map<number, string>();
+  private readonly uringOpens = new Map<number, EventOf<'file.open'>>();
   /** Records whose timestamp was before the epoch (clamped to 0). */
   beforeEpoch = 0;
 
@@ -96,6 +112,47 @@ export class DecodeContext {
     this.awaitingArgv.set(tid, { ev, ts });
     // a thread that execs and never makes another string record keeps its entry: keep the newest only
     if (this.awaitingArgv.size > MAX_AWAITING_ARGV) this.awaitingArgv.delete(this.awaitingArgv.keys().next().value!);
+  }
+
+  /** A submitted open's path: the open that waited for it (to emit now), or null (kept for its completion). */
+  uringPath(req: number, path: string): EventOf<'file.open'> | null {
+    const held = this.uringOpens.get(req);
+    if (held !== undefined) {
+      this.uringOpens.delete(req);
+      setOpenPath(held, path);
+      return held;
+    }
+    this.uringPaths.set(req, path);
+    if (this.uringPaths.size > MAX_URING_PENDING) this.uringPaths.delete(this.uringPaths.keys().next().value!);
+    return null;
+  }
+
+  /** A completed open: true when its path was here (emit it now), false when it waits for it. */
+  uringOpen(req: number, ev: EventOf<'file.open'>): boolean {
+    const path = this.uringPaths.get(req);
+    if (path !== undefined) {
+      this.uringPaths.delete(req);
+      setOpenPath(ev, path);
+      return true;
+    }
+    this.uringOpens.delete(req);
+    this.uringOpens.set(req, ev);
+    return false;
+  }
+
+  /**
+   * Opens that waited longer than `maxWaitNs` before `now` (their path was
+   * lost with dropped records, or submitted before the probe started): to
+   * emit with no path, which names no object. Also the oldest beyond the bound.
+   */
+  staleUringOpens(now: number, maxWaitNs: number): EventOf<'file.open'>[] {
+    const out: EventOf<'file.open'>[] = [];
+    for (const [req, ev] of this.uringOpens) {
+      if (ev.ts + maxWaitNs > now && this.uringOpens.size <= MAX_URING_PENDING) break;
+      this.uringOpens.delete(req);
+      out.push(ev);
+    }
+    return out;
   }
 
   takeStrings(tid: number): string[] {

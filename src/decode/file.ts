@@ -21,6 +21,36 @@ export function decodeOpen(rec: RawRecord, ctx: DecodeContext): EventOf<'file.op
   };
 }
 
+/**
+ * UOPEN: an open done through io_uring. Its path (UPATH, printed at the
+ * submission) may arrive before or after it: the event is returned when
+ * the path is here, else held by the context until it comes (and returned
+ * by decodeUringPath), or emitted with no path once it is stale.
+ */
+export function decodeUringOpen(rec: RawRecord, ctx: DecodeContext): EventOf<'file.open'> | null {
+  const n = rec.n;
+  const ret = int32(n[9]!);
+  const ev: EventOf<'file.open'> = {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'file.open',
+    syscall: syscallName(n[4]!),
+    dirfd: int32(n[6]!),
+    path: '',
+    path_truncated: false,
+    flags: n[7]!,
+    mode: n[8]!,
+    ret,
+    obj: ret >= 0 ? kernelObjId(n[10]!, n[11]!) : null,
+    file_type: ret >= 0 ? fileTypeOf(n[12]!) : 'unknown',
+  };
+  return ctx.uringOpen(n[5]!, ev) ? ev : null;
+}
+
+/** UPATH: an io_uring open's path; returns the open that waited for it, if any. */
+export function decodeUringPath(rec: RawRecord, ctx: DecodeContext): EventOf<'file.open'> | null {
+  return ctx.uringPath(rec.n[4]!, rec.s);
+}
+
 export function decodeMemfd(rec: RawRecord, ctx: DecodeContext): EventOf<'file.memfd'> {
   const ret = int32(rec.n[5]!);
   return {

@@ -1,5 +1,5 @@
 import type { Event, EventOf } from '../schema/event.js';
-import { syscallName } from '../util/syscalls.js';
+import { syscallName, uringOpName } from '../util/syscalls.js';
 import { int32, kernelObjId } from './common.js';
 import type { DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
@@ -87,4 +87,15 @@ export function decodeReadClose(rec: RawRecord, ctx: DecodeContext, emit: (e: Ev
     });
   }
   emit({ ts: ctx.rel(String(n[13]!), n[13]!), cgroup, pid, tid, kind: 'fd.close', fd, ret: int32(n[14]!) });
+}
+
+/**
+ * UBLIND: an io_uring op of a watched process that moved data or made an
+ * object in a way the probe cannot follow (see the io_uring section of
+ * probes/chainwatch.bt). Reported as one lost event, source `io_uring.OP`:
+ * what chainwatch could not see is counted and shown, never silent.
+ */
+export function decodeUringBlind(rec: RawRecord, ctx: DecodeContext): EventOf<'loss'> {
+  const n = rec.n;
+  return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'loss', events: 1, source: `io_uring.${uringOpName(n[4]!)}` };
 }

@@ -250,6 +250,41 @@ describe('probe decoder', () => {
     );
   });
 
+  it('io_uring opens: the path (UPATH, at submission) and the completion (UOPEN, often another CPU) make one open, whichever arrives first', () => {
+    // two opens in flight on one ring; a read through the ring; a splice the probe cannot follow
+    const paths = [line('UPATH\t1000001000\t7\t100\t100\t4096\t/etc/shadow'), line('UPATH\t1000001100\t7\t100\t100\t8192\tnotes.txt')];
+    const opens = [
+      line('UOPEN\t1000002000\t7\t100\t101\t1018\t4096\t4294967196\t32768\t0\t5\t266338304\t739\t33184'),
+      line('UOPEN\t1000002100\t7\t100\t101\t1028\t8192\t4294967196\t32768\t0\t-2\t0\t0\t0'),
+    ];
+    const rest = [line('IO\t1000003000\t7\t100\t101\t0\t1022\t-1\t656\t266338304\t739'), line('UBLIND\t1000004000\t7\t100\t101\t30\t656')];
+    fc.assert(
+      fc.property(fc.shuffledSubarray([...paths, ...opens], { minLength: 4, maxLength: 4 }), (order) => {
+        const events = decodeAll([...order, ...rest]);
+        for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+        const got = events.filter((e) => e.kind === 'file.open');
+        expect(got.map((e) => [e.syscall, e.path, e.ret, e.obj])).toEqual(
+          expect.arrayContaining([
+            ['io_uring.openat', '/etc/shadow', 5, '254:0:739'],
+            ['io_uring.openat2', 'notes.txt', -2, null],
+          ]),
+        );
+        expect(got).toHaveLength(2);
+        expect(events.find((e) => e.kind === 'io')).toMatchObject({ syscall: 'io_uring.read', fd: -1, obj: '254:0:739', bytes: 656 });
+        expect(events.find((e) => e.kind === 'loss')).toMatchObject({ source: 'io_uring.splice', events: 1, pid: 100, tid: 101, cgroup: 7 });
+      }),
+    );
+  });
+
+  it('an io_uring open whose path never comes is emitted without one after a second, so nothing waits for ever', () => {
+    const d = new ProbeDecoder({ monoEpochNs: EPOCH });
+    const open = line('UOPEN\t1000002000\t7\t100\t101\t1018\t4096\t4294967196\t32768\t0\t5\t266338304\t739\t33184');
+    expect(d.decodeLine(open, 1)).toEqual([]);
+    expect(d.decodeLine(line('TICK\t1900000000'), 2)).toEqual([]);
+    const late = d.decodeLine(line('TICK\t2002100000'), 3);
+    expect(late).toMatchObject([{ kind: 'file.open', path: '', ret: 5, obj: '254:0:739' }]);
+  });
+
   it('a removed cgroup (CGRM) is a task.cgroup_gone for that cgroup, to be named by the pipeline', () => {
     const issues: DecodeIssue[] = [];
     const events = decodeAll([bpftraceLine('CGRM\t1000020000\t4242'), line('CGRM\t1000020000')], issues);

@@ -3,8 +3,8 @@ import { syscallName } from '../util/syscalls.js';
 import { int32 } from './common.js';
 import { DecodeContext } from './context.js';
 import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
-import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink } from './file.js';
-import { decodeIo, decodeReadClose, decodeRun, decodeXfer, firstCall } from './io.js';
+import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
+import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeXfer, firstCall } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeString, decodeCgroupGone } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
@@ -14,11 +14,11 @@ type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
 /** One decoder per task record kind. Liveness records are handled by ProbeDecoder itself. */
 const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, RecordDecoder> = {
   TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit,
-  OPEN: decodeOpen, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
+  OPEN: decodeOpen, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest,
-  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, KILL: decodeKill, CGRM: decodeCgroupGone,
+  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, KILL: decodeKill, CGRM: decodeCgroupGone,
 };
 
 /** A line the decoder could not use: counted, reported with its line number, never fatal. */
@@ -51,13 +51,16 @@ export interface ProbeDecoderOptions {
 
 type BpftraceJson = { type?: unknown; data?: unknown };
 
+/** How long an io_uring open waits for its path (printed at submission, perhaps on another CPU): far above delivery skew. */
+const URING_PATH_WAIT_NS = 1e9;
+
 const PRINTF_PREFIX = '{"type": "printf", "data": "';
 const QUOTE = 34;
 const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
-  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb',
+  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen',
 ]);
 
 /**
@@ -189,7 +192,11 @@ export class ProbeDecoder {
     }
     this.stats.records++;
     if (rec.kind === 'HELLO' || rec.kind === 'TICK' || rec.kind === 'BYE') {
-      if (rec.kind === 'TICK') this.stats.ticks++;
+      if (rec.kind === 'TICK') {
+        this.stats.ticks++;
+        // io_uring opens whose path never came (lost, or submitted before the probe started): out with no path
+        for (const ev of this.ctx.staleUringOpens(Math.max(this.lastTs, this.ctx.ts(rec)), URING_PATH_WAIT_NS)) this.outDeferred(ev, emit);
+      }
       this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw || rec.n[0]!), rec.n[1]);
       return true;
     }
@@ -199,7 +206,8 @@ export class ProbeDecoder {
     }
     const ev = DECODERS[rec.kind](rec, this.ctx);
     if (ev === null) return true;
-    if (rec.kind === 'IOD') {
+    // a kept first read, or an io_uring open whose path came after it
+    if (rec.kind === 'IOD' || rec.kind === 'UPATH') {
       this.outDeferred(ev, emit);
       return true;
     }

@@ -58,6 +58,12 @@ export const RAW_LAYOUT = {
   },
   /** detail: the intent name, a TAB, then the filename or ADDR:PORT. */
   KILL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'what'], str: 'detail' },
+  /** An io_uring open's path, printed at its submission (req: the request's address, cut to 44 bits). */
+  UPATH: { nums: ['ts', 'cgroup', 'pid', 'tid', 'req'], str: 'path' },
+  /** An io_uring open's completion: joined with its UPATH by req. */
+  UOPEN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'req', 'dirfd', 'flags', 'mode', 'ret', 'dev', 'ino', 'imode'], str: null },
+  /** An io_uring op the probe cannot follow (splice, accept, direct descriptors, …): reported as lost events. */
+  UBLIND: { nums: ['ts', 'cgroup', 'pid', 'tid', 'op', 'ret'], str: null },
   /** A cgroup was removed (cgroup_rmdir): its id, not the remover's cgroup, is the second field. */
   CGRM: { nums: ['ts', 'cgroup'], str: null },
   XFER: {

@@ -444,7 +444,8 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
         // under overload a report can come every few ms: the first few are logged, then one line per 10 s (the audit log has each)
         const t = lossLog.take();
         if (t.log) {
-          log.warn({ lost: lostSinceLogged, reports: t.occurrences, total: lossSeen }, 'kernel events lost');
+          // source: kernel (buffers overflowed), io_uring.OP (a ring operation the probe cannot follow), …
+          log.warn({ lost: lostSinceLogged, reports: t.occurrences, total: lossSeen, source: ev.source }, ev.source === 'kernel' ? 'kernel events lost' : 'events not seen');
           lostSinceLogged = 0;
         }
       }

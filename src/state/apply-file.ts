@@ -7,7 +7,8 @@ const OBJECT_TYPE_OF_FILE: Record<FileType, ObjectType> = {
 };
 
 export const onOpen: Handler<'file.open'> = (st, ev, p) => {
-  const asked = st.absPath(p, ev.dirfd, ev.path);
+  // an empty path: an io_uring open whose path was not seen (no open(2) accepts one)
+  const asked = ev.path === '' ? undefined : st.absPath(p, ev.dirfd, ev.path);
   const r: Resolution = {};
   if (asked !== undefined) r.abs = ev.real_path !== undefined ? { path: asked, real: ev.real_path } : { path: asked };
   if (ev.ret < 0 || ev.obj === null) return r;

@@ -8,14 +8,14 @@ export const onAddr: Handler<'net.addr'> = (st, ev, p) => {
   const ok = ev.ret === 0 || (ev.op === 'connect' && ev.ret === EINPROGRESS);
   const before = st.resolveFd(p, ev.fd, ev.obj, 'socket');
   if (!ok || before === undefined) return before && { res: { fd: before } };
-  const o = st.objects.get(before.id)!;
+  const o = st.objects.recent(before.id)!;
   const ep = ev.family === 'unix' ? { path: ev.path ?? '' } : { addr: ev.addr ?? '', port: ev.port ?? 0 };
   st.objects.update(o, { family: ev.family, ...(ev.op === 'connect' ? { peer: ep } : { local: ep }) });
   if (ev.peer_obj !== null) {
     const peer = st.objects.upsert(ev.peer_obj, { type: 'socket', family: 'unix' });
     st.objects.link(o, peer);
   }
-  return { res: { fd: st.viewOf(p.fds, ev.fd)! } };
+  return { res: { fd: (ev.fd < 0 ? st.objectView(ev.obj) : st.viewOf(p.fds, ev.fd))! } };
 };
 
 const O_RDWR = 2;

@@ -20,6 +20,8 @@ export interface KernelObject {
 }
 
 const NO_CHANNELS: string[] = [];
+/** Objects kept after their last descriptor closed, for io_uring ops on registered files (see `recent`). */
+const MAX_RELEASED = 4096;
 
 /** Channel: the conduit data moves through. Both ends of a pipe share the pipe; connected unix sockets share the pair. */
 export function channelOf(o: KernelObject): string {
@@ -35,6 +37,8 @@ export function channelOf(o: KernelObject): string {
  */
 export class ObjectTable {
   private readonly objects = new Map<ObjId, KernelObject>();
+  /** The last MAX_RELEASED objects evicted, newest last. */
+  private readonly released = new Map<ObjId, KernelObject>();
   private synthetic = 0;
   /** When set, channels that lose their last descriptor are collected for `takeGone` (the flow tracker's dormant marks). */
   collectGone = false;
@@ -42,6 +46,15 @@ export class ObjectTable {
 
   get size(): number {
     return this.objects.size;
+  }
+
+  /**
+   * A live object, or one whose last descriptor closed recently: a file
+   * registered with an io_uring ring stays usable through the ring after
+   * its descriptor is closed, and ring ops name objects, not descriptors.
+   */
+  recent(id: ObjId): KernelObject | undefined {
+    return this.objects.get(id) ?? this.released.get(id);
   }
 
   get(id: ObjId): KernelObject | undefined {
@@ -136,6 +149,9 @@ export class ObjectTable {
     o.refs--;
     if (o.refs > 0) return;
     this.objects.delete(id);
+    this.released.delete(id);
+    this.released.set(id, o);
+    if (this.released.size > MAX_RELEASED) this.released.delete(this.released.keys().next().value!);
     // a pipe, a socket (a pair once both ends are gone) or a memfd no descriptor points at: nothing can read it again
     // through a descriptor we watch; a file keeps its content and can be opened again
     if (this.collectGone && (o.type === 'pipe' || o.type === 'socket' || o.type === 'memfd') && (o.peerId === undefined || !this.objects.has(o.peerId))) {

@@ -100,6 +100,7 @@ export class StateCore {
    * corrects one whose recorded object disagrees with the kernel.
    */
   resolveFd(p: Process, fd: number, kobj: ObjId | null, typeHint: ObjectType = 'unknown'): ObjectView | undefined {
+    if (fd < 0) return this.objectView(kobj);
     if (kobj !== null) {
       const e = p.fds.get(fd);
       if (e === undefined || e.obj !== kobj) {
@@ -112,6 +113,21 @@ export class StateCore {
     const v = this.viewOf(p.fds, fd);
     if (v === undefined) this.stats.unresolved++;
     return v;
+  }
+
+  /**
+   * An object named by its kernel identity alone, with no descriptor (an
+   * io_uring op, which may use a registered file, perhaps after closing
+   * its descriptor): known only if the state has met it (an open, a
+   * socket, the /proc snapshot) and it is live or recently closed.
+   */
+  objectView(kobj: ObjId | null): ObjectView | undefined {
+    const o = kobj === null ? undefined : this.objects.recent(kobj);
+    if (o === undefined) {
+      this.stats.unresolved++;
+      return undefined;
+    }
+    return this.objects.view(o, undefined, false);
   }
 
   /** Base directory for a *at() syscall: the cwd for AT_FDCWD, else the dirfd's path. */

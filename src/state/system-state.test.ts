@@ -195,6 +195,21 @@ describe('fd-state model', () => {
     expect(st.stats.healed).toBe(1);
   });
 
+  it('an io_uring op names its object, not a descriptor: resolved while live or recently closed (a registered file), never installed at fd -1', () => {
+    const st = new SystemState();
+    st.apply(ev.seen(1));
+    st.apply(ev.open(1, 5, '8:1:77', '/secret'));
+    expect(st.apply({ ...ev.read(1, -1, 10, '8:1:77'), syscall: 'io_uring.read' }).res?.fd?.path).toBe('/secret');
+    st.apply(ev.close(1, 5));
+    // the ring keeps the file after close(2): still the same object
+    expect(st.apply({ ...ev.read(1, -1, 10, '8:1:77'), syscall: 'io_uring.read' }).res?.fd?.path).toBe('/secret');
+    expect(st.procs.get(1)!.fds.get(-1)).toBeUndefined();
+    expect(st.stats.healed).toBe(0);
+    // an object the state never met: unresolved, counted
+    expect(st.apply({ ...ev.read(1, -1, 10, '8:1:99'), syscall: 'io_uring.read' }).res).toBeUndefined();
+    expect(st.stats.unresolved).toBe(1);
+  });
+
   it('resolves relative paths against the cwd and keeps an object named across a rename', () => {
     const st = new SystemState();
     st.apply({ kind: 'snapshot.process', ts: 1, cgroup: 1, pid: 1, tid: 1, ppid: 0, comm: 'sh', argv: [], cwd: '/home/u' });

@@ -17,6 +17,28 @@ export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
   437: 'openat2',
 };
 
+/**
+ * io_uring opcodes (include/uapi/linux/io_uring.h, a stable ABI). The probe
+ * reports a ring op it follows in the record of the syscall it stands for,
+ * with 1000 + opcode as the syscall number: the event's syscall is then
+ * `io_uring.NAME`.
+ */
+export const IO_URING_OPS: readonly string[] = [
+  'nop', 'readv', 'writev', 'fsync', 'read_fixed', 'write_fixed', 'poll_add', 'poll_remove', 'sync_file_range', 'sendmsg',
+  'recvmsg', 'timeout', 'timeout_remove', 'accept', 'async_cancel', 'link_timeout', 'connect', 'fallocate', 'openat', 'close',
+  'files_update', 'statx', 'read', 'write', 'fadvise', 'madvise', 'send', 'recv', 'openat2', 'epoll_ctl',
+  'splice', 'provide_buffers', 'remove_buffers', 'tee', 'shutdown', 'renameat', 'unlinkat', 'mkdirat', 'symlinkat', 'linkat',
+  'msg_ring', 'fsetxattr', 'setxattr', 'fgetxattr', 'getxattr', 'socket', 'uring_cmd', 'send_zc', 'sendmsg_zc', 'read_multishot',
+  'waitid', 'futex_wait', 'futex_wake', 'futex_waitv', 'fixed_fd_install', 'ftruncate', 'bind', 'listen', 'recv_zc', 'epoll_wait',
+  'readv_fixed', 'writev_fixed',
+];
+export const IO_URING_BASE = 1000;
+
+export function uringOpName(op: number): string {
+  return IO_URING_OPS[op] ?? `op_${op}`;
+}
+
 export function syscallName(nr: number): string {
+  if (nr >= IO_URING_BASE && nr < IO_URING_BASE + 256) return `io_uring.${uringOpName(nr - IO_URING_BASE)}`;
   return X86_64_SYSCALLS[nr] ?? `syscall_${nr}`;
 }

@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Finding } from '../schema/finding.js';
+import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
+
+/**
+ * I/O done by the kernel through an io_uring ring makes no read(2), open(2),
+ * connect(2) or send(2): the probe follows ring completions instead
+ * (probes/chainwatch.bt, "io_uring"). A real program (src/testing/
+ * uring-exfil.c, built here with gcc and liburing) exfiltrates a secret
+ * through a ring under the real probes; what the probe cannot follow is
+ * reported as lost events, never silent.
+ */
+let h: LiveHarness;
+let tcp: Awaited<ReturnType<typeof tcpSink>>;
+let dir: string;
+let key: string;
+let bin: string;
+const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nchainwatch-uring-test\n-----END OPENSSH PRIVATE KEY-----\n';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cw-uring-'));
+  mkdirSync(join(dir, '.ssh'));
+  key = join(dir, '.ssh', 'id_rsa'); // class `secret`
+  writeFileSync(key, KEY_TEXT.repeat(10));
+  bin = join(dir, 'uring-exfil');
+  // no gcc or liburing (scripts/setup.sh installs both): this fails loudly, it does not skip
+  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(import.meta.dirname, '../testing/uring-exfil.c'), '-luring'], { stdio: 'pipe' });
+  tcp = await tcpSink();
+  h = new LiveHarness('uring');
+  await h.start();
+}, 180_000);
+
+afterAll(async () => {
+  await h?.close();
+  await tcp?.close();
+  h?.cleanup();
+}, 120_000);
+
+const SIZE = KEY_TEXT.length * 10;
+
+function only(findings: Finding[]): Finding {
+  expect(findings.map((f) => `${f.rule} ${f.source.path} → ${f.sink.address}:${f.sink.port}`)).toHaveLength(1);
+  const f = findings[0]!;
+  expect(() => Finding.parse(f)).not.toThrow();
+  return f;
+}
+
+const ringLosses = (r: { events: { kind: string }[] }): string[] => ofKind(r.events as never, 'loss').map((l) => `${l.source}×${l.events}`);
+
+describe('live: exfiltration through io_uring', () => {
+  it('openat, read, close, connect and send all through the ring: the same chain as with syscalls', async () => {
+    const r = await h.run('ring', `${bin} ring ${key} ${tcp.port}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`read ${SIZE} sent ${SIZE}`);
+    // the open names the file, with its flags; the connect names the destination
+    const opens = ofKind(r.events, 'file.open').filter((e) => e.syscall === 'io_uring.openat');
+    expect(opens).toHaveLength(1);
+    expect(opens[0]).toMatchObject({ path: key, ret: expect.any(Number) });
+    // O_RDONLY, as the kernel holds it (a ring's open adds O_LARGEFILE)
+    expect(opens[0]!.flags & 3).toBe(0);
+    expect(opens[0]!.res?.ret?.path).toBe(key);
+    const connects = ofKind(r.events, 'net.addr').filter((e) => e.op === 'connect');
+    expect(connects).toHaveLength(1);
+    expect(connects[0]).toMatchObject({ addr: '127.0.0.2', port: tcp.port, ret: 0, fd: -1 });
+    expect(ofKind(r.events, 'fd.close').some((e) => e.fd === opens[0]!.ret)).toBe(true);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port }, bytes_read: SIZE, bytes_sent: SIZE });
+    expect(f.chain.map((x) => x.syscall)).toEqual(['io_uring.read', 'io_uring.send']);
+    expect(ringLosses(r)).toEqual([]);
+  });
+
+  it('a registered file read through the ring after its descriptor was closed', async () => {
+    const r = await h.run('fixed', `${bin} fixed ${key} ${tcp.port}`);
+    expect(r.code, r.stderr).toBe(0);
+    const f = only(r.findings);
+    expect(f.chain[0]).toMatchObject({ syscall: 'io_uring.read', object: key, fd: -1 });
+    expect(f.chain.at(-1)).toMatchObject({ syscall: 'io_uring.send', object: `socket 127.0.0.2:${tcp.port}` });
+  });
+
+  it('what the probe cannot follow is reported, not silent: an open into a ring-only (direct) descriptor', async () => {
+    const r = await h.run('direct', `${bin} direct ${key} ${tcp.port}`);
+    expect(r.code, r.stderr).toBe(0);
+    // the file never gets a descriptor of the process: its path is not seen, the open is reported as lost
+    expect(ringLosses(r)).toContain('io_uring.openat×1');
+    const loss = ofKind(r.events, 'loss').find((l) => l.source === 'io_uring.openat')!;
+    expect(loss.pid).toBe(ofKind(r.events, 'io').find((e) => e.syscall === 'io_uring.send')!.pid);
+  });
+
+  it('what the probe cannot follow is reported, not silent: splice through the ring', async () => {
+    const r = await h.run('splice', `${bin} splice ${key} ${tcp.port}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(ringLosses(r)).toContain('io_uring.splice×1');
+  });
+});

