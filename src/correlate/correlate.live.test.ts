@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { mmapScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -169,6 +169,19 @@ describe('live: read-then-transmit chains', () => {
     expect(r.code, r.stderr).toBe(0);
     const f = only(r.findings);
     expect(f.chain[0]).toMatchObject({ syscall: 'mmap', object: key });
+  });
+
+  it("another process' memory: a process that never opens the secret finds it in the memory of one that read it (/proc/PID/mem) and sends it", async () => {
+    const r = await h.run('proc-mem', procMemScenario(key, tcp.port));
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number(r.stdout.trim())).toBe(64);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+    const [read, viaMemory, send] = [f.chain[0]!, f.chain.at(-2)!, f.chain.at(-1)!];
+    expect(read).toMatchObject({ object: key, comm: 'python3' });
+    expect(viaMemory.object).toBe(`/proc/${read.pid}/mem`);
+    expect(viaMemory.pid).not.toBe(read.pid);
+    expect(send).toMatchObject({ pid: viaMemory.pid, object: `socket 127.0.0.2:${tcp.port}` });
   });
 
   it('a DNS-style leak: part of the secret, hex-encoded, in one UDP datagram (sendto, no connection)', async () => {

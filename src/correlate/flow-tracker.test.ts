@@ -39,6 +39,37 @@ describe('flow tracker', () => {
     expect(upd[0]!.bytes_sent).toBe(831);
   });
 
+  it("another process' memory: reading /proc/PID/mem of a process that read a secret, then sending, is a chain through both", () => {
+    const w = new World();
+    w.proc('t', 20, 'server');
+    w.open('t', 20, 3, '/etc/shadow');
+    w.io('t', 20, 'in', 3, 631);
+    w.proc('t', 21, 'agent');
+    // a process that holds nothing: reading its memory yields nothing
+    w.proc('t', 22, 'idle');
+    w.open('t', 21, 4, '/proc/22/mem');
+    w.io('t', 21, 'in', 4, 4096);
+    w.socket('t', 21, 5);
+    w.io('t', 21, 'out', 5, 100);
+    expect(w.out).toEqual([]);
+    w.open('t', 21, 6, '/proc/20/task/20/mem');
+    w.io('t', 21, 'in', 6, 4096);
+    w.io('t', 21, 'out', 5, 631);
+    expect(w.out).toHaveLength(1);
+    expect(w.out[0]).toMatchObject({ rule: 'exfil.read-then-transmit', process: { pid: 21 }, source: { path: '/etc/shadow' } });
+    expect(w.out[0]!.chain.map((h) => [h.pid, h.object])).toEqual([
+      [20, '/etc/shadow'],
+      [21, '/proc/20/task/20/mem'],
+      [21, 'socket 10.0.0.9:443'],
+    ]);
+    // writing the secret into another process' memory makes that process hold it
+    w.open('t', 21, 7, '/proc/22/mem');
+    w.io('t', 21, 'out', 7, 631);
+    w.socket('t', 22, 8, '10.0.0.7', 80);
+    w.io('t', 22, 'out', 8, 631);
+    expect(w.out.map((f) => f.process.pid)).toEqual([21, 22]);
+  });
+
   it('a pipeline: cat secret | gzip | nc (three processes, two pipes)', () => {
     const w = new World();
     w.proc('t', 1, 'sh');

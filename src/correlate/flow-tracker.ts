@@ -73,6 +73,16 @@ function isNetwork(v: ObjectView): boolean {
   return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
 }
 
+/** `/proc/PID/mem` (or a thread's, `/proc/PID/task/TID/mem`): another process' memory, read or written like a file. */
+const PROC_MEM = /^\/proc\/(\d+)\/(?:task\/\d+\/)?mem$/;
+
+/** The process whose memory `v` is, if it is a /proc/PID/mem file. */
+function memoryOf(v: ObjectView): number | undefined {
+  if (v.path === undefined || !v.path.startsWith('/proc/')) return undefined;
+  const m = PROC_MEM.exec(v.path);
+  return m === null ? undefined : Number(m[1]);
+}
+
 /** Where data can rest or pass and be picked up by another reader. */
 function canCarry(v: ObjectView): boolean {
   return v.type === 'pipe' || v.type === 'file' || v.type === 'memfd' || (v.type === 'socket' && v.family === 'unix');
@@ -227,6 +237,11 @@ export class FlowTracker {
   private onRead(ev: EventOf<'io'>): Transmit[] {
     const v = ev.res?.fd;
     if (v === undefined || isNetwork(v)) return [];
+    const target = memoryOf(v);
+    if (target !== undefined) {
+      this.fromMemory(ev, target, this.hop(ev, ev.syscall, ev.fd, v, ev.bytes));
+      return [];
+    }
     const channel = v.type === 'pipe' || (v.type === 'socket' && v.family === 'unix');
     // most reads carry nothing: no hop is described for them
     if (!channel && !this.mayTaint(v)) return [];
@@ -234,6 +249,16 @@ export class FlowTracker {
     this.carry(ev.pid, this.taintsOf(v, ev.ts_first, ev.bytes, hop));
     if (channel) this.noteRead(v.channel, ev.pid, ev.ts, hop);
     return [];
+  }
+
+  /**
+   * A read of another process' memory (/proc/PID/mem): whatever that
+   * process carries (a secret it read to serve, say), the reader now holds.
+   */
+  private fromMemory(ev: EventOf<'io'>, target: number, hop: ChainHop): void {
+    const held = this.carriers.get(target);
+    if (target === ev.pid || held === undefined || held.size === 0) return;
+    this.carry(ev.pid, [...held.values()].map((t) => ({ ...t, hops: appendHop(t.hops, hop), viaFile: false })));
   }
 
   private noteRead(channel: string, pid: number, ts: number, hop: ChainHop): void {
@@ -264,6 +289,12 @@ export class FlowTracker {
     const task = ev.proc?.task ?? '';
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
     if (isNetwork(v)) return this.transmit(task, ev, v, carried.values(), hop, ev.bytes);
+    const target = memoryOf(v);
+    if (target !== undefined && target !== ev.pid) {
+      // written into another process' memory: that process now holds the data
+      this.carry(target, [...carried.values()].map((t) => ({ ...t, hops: appendHop(t.hops, hop) })));
+      return [];
+    }
     if (canCarry(v)) {
       this.mark(v, carried.values(), hop);
       this.racedReaders(v.channel, ev.pid, ev.ts);

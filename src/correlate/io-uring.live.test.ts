@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
 import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
+import { buildUringExfil } from '../testing/scenarios.js';
 
 /**
  * I/O done by the kernel through an io_uring ring makes no read(2), open(2),
@@ -26,9 +26,8 @@ beforeAll(async () => {
   mkdirSync(join(dir, '.ssh'));
   key = join(dir, '.ssh', 'id_rsa'); // class `secret`
   writeFileSync(key, KEY_TEXT.repeat(10));
-  bin = join(dir, 'uring-exfil');
   // no gcc or liburing (scripts/setup.sh installs both): this fails loudly, it does not skip
-  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(import.meta.dirname, '../testing/uring-exfil.c'), '-luring'], { stdio: 'pipe' });
+  bin = buildUringExfil(dir);
   tcp = await tcpSink();
   h = new LiveHarness('uring');
   await h.start();

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { outsideFdReceiver } from './live-harness.js';
-import { mmapScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
+import { buildUringExfil, mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
 
 /** What a recording run provides to the scenarios' scripts. */
 export interface Workbench {
@@ -75,6 +75,18 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     what: '/etc/shadow mapped into memory (`mmap`, no read), the descriptor closed, the mapping sent to 127.0.0.2',
     mustYield: ['exfil.read-then-transmit'],
     script: (w) => mmapScenario('/etc/shadow', w.tcpPort),
+  },
+  {
+    name: 'uring-shadow',
+    what: 'a program opens /etc/shadow, reads it, connects to 127.0.0.2 and sends it, all through an io_uring ring (no open, read, connect or send syscall)',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => `${buildUringExfil(w.dir)} ring /etc/shadow ${w.tcpPort}`,
+  },
+  {
+    name: 'proc-mem-key',
+    what: "a process that never opens the ssh key finds it in the memory of one that read it (/proc/PID/maps, /proc/PID/mem) and sends it to 127.0.0.2",
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => procMemScenario(w.sshKey, w.tcpPort),
   },
   {
     name: 'udp-leak-shadow',

