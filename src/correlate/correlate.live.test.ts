@@ -184,6 +184,17 @@ describe('live: read-then-transmit chains', () => {
     expect(send).toMatchObject({ pid: viaMemory.pid, object: `socket 127.0.0.2:${tcp.port}` });
   });
 
+  it("another process' memory read with process_vm_readv (no descriptor at all) and sent", async () => {
+    const r = await h.run('process-vm', procMemScenario(key, tcp.port, 'process_vm_readv'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number(r.stdout.trim())).toBe(64);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key } });
+    const [read, viaMemory, send] = [f.chain[0]!, f.chain.at(-2)!, f.chain.at(-1)!];
+    expect(viaMemory).toMatchObject({ syscall: 'process_vm_readv', object: `memory of pid ${read.pid}`, fd: -1 });
+    expect(send).toMatchObject({ pid: viaMemory.pid, object: `socket 127.0.0.2:${tcp.port}` });
+  });
+
   it('a DNS-style leak: part of the secret, hex-encoded, in one UDP datagram (sendto, no connection)', async () => {
     const r = await h.run('udp-leak', udpLeakScenario(key, 5353));
     expect(r.code).toBe(0);

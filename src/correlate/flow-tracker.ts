@@ -160,6 +160,9 @@ export class FlowTracker {
       case 'process.fork':
         if (!ev.thread) this.onFork(ev);
         return [];
+      case 'process.vm':
+        this.onProcessVm(ev);
+        return [];
       case 'process.exit':
         if (ev.group_dead) this.carriers.delete(ev.pid);
         return [];
@@ -255,7 +258,19 @@ export class FlowTracker {
    * A read of another process' memory (/proc/PID/mem): whatever that
    * process carries (a secret it read to serve, say), the reader now holds.
    */
-  private fromMemory(ev: EventOf<'io'>, target: number, hop: ChainHop): void {
+  /** process_vm_readv takes what the target carries; process_vm_writev gives it the caller's. */
+  private onProcessVm(ev: EventOf<'process.vm'>): void {
+    if (ev.ret <= 0 || ev.target === ev.pid) return;
+    const hop: ChainHop = { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall: ev.syscall, fd: -1, object: `memory of pid ${ev.target}`, ts_ns: ev.ts, bytes: ev.ret };
+    if (ev.dir === 'in') {
+      this.fromMemory(ev, ev.target, hop);
+      return;
+    }
+    const carried = this.carriers.get(ev.pid);
+    if (carried !== undefined && carried.size > 0) this.carry(ev.target, [...carried.values()].map((t) => ({ ...t, hops: appendHop(t.hops, hop) })));
+  }
+
+  private fromMemory(ev: EventOf<'io'> | EventOf<'process.vm'>, target: number, hop: ChainHop): void {
     const held = this.carriers.get(target);
     if (target === ev.pid || held === undefined || held.size === 0) return;
     this.carry(ev.pid, [...held.values()].map((t) => ({ ...t, hops: appendHop(t.hops, hop), viaFile: false })));

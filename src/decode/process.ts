@@ -1,4 +1,5 @@
 import type { EventOf } from '../schema/event.js';
+import { syscallName } from '../util/syscalls.js';
 import { kernelObjId, int32 } from './common.js';
 import { PROBE_STRLEN, type DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
@@ -78,4 +79,18 @@ export function decodeKill(rec: RawRecord, ctx: DecodeContext): EventOf<'enforce
 /** CGRM: a cgroup was removed (path and task are filled in by the pipeline's nameTasks, which named the cgroup before). */
 export function decodeCgroupGone(rec: RawRecord, ctx: DecodeContext): EventOf<'task.cgroup_gone'> {
   return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: 0, tid: 0, kind: 'task.cgroup_gone', path: '', task: '' };
+}
+
+/** PVM: process_vm_readv (in) or process_vm_writev (out) on another process' memory. */
+export function decodeProcessVm(rec: RawRecord, ctx: DecodeContext): EventOf<'process.vm'> {
+  const n = rec.n;
+  const syscall = syscallName(n[4]!);
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'process.vm',
+    syscall,
+    dir: syscall === 'process_vm_writev' ? 'out' : 'in',
+    target: int32(n[5]!),
+    ret: int32(n[6]!),
+  };
 }

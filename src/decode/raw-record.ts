@@ -58,6 +58,8 @@ export const RAW_LAYOUT = {
   },
   /** detail: the intent name, a TAB, then the filename or ADDR:PORT. */
   KILL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'what'], str: 'detail' },
+  /** process_vm_readv / process_vm_writev: the target process and the bytes moved (or -errno). */
+  PVM: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'target', 'ret'], str: null },
   /** An io_uring open's path, printed at its submission (req: the request's address, cut to 44 bits). */
   UPATH: { nums: ['ts', 'cgroup', 'pid', 'tid', 'req'], str: 'path' },
   /** An io_uring open's completion: joined with its UPATH by req. */

