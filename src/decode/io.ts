@@ -99,3 +99,19 @@ export function decodeUringBlind(rec: RawRecord, ctx: DecodeContext): EventOf<'l
   const n = rec.n;
   return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'loss', events: 1, source: `io_uring.${uringOpName(n[4]!)}` };
 }
+
+/** URUN: the summed rest of an io_uring run (no descriptor: the run is on one object). */
+export function decodeUringRun(rec: RawRecord, ctx: DecodeContext): EventOf<'io'> {
+  const n = rec.n;
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'io',
+    dir: n[4] === 3 ? 'in' : 'out',
+    syscall: syscallName(n[5]!),
+    fd: -1,
+    bytes: n[7]!,
+    calls: n[6]!,
+    ts_first: ctx.rel(String(n[8]!), n[8]!),
+    obj: kernelObjId(n[9]!, n[10]!),
+  };
+}

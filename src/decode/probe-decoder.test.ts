@@ -257,7 +257,13 @@ describe('probe decoder', () => {
       line('UOPEN\t1000002000\t7\t100\t101\t1018\t4096\t4294967196\t32768\t0\t5\t266338304\t739\t33184'),
       line('UOPEN\t1000002100\t7\t100\t101\t1028\t8192\t4294967196\t32768\t0\t-2\t0\t0\t0'),
     ];
-    const rest = [line('IO\t1000003000\t7\t100\t101\t0\t1022\t-1\t656\t266338304\t739'), line('UBLIND\t1000004000\t7\t100\t101\t30\t656')];
+    const rest = [
+      line('IO\t1000003000\t7\t100\t101\t0\t1022\t-1\t656\t266338304\t739'),
+      line('UBLIND\t1000004000\t7\t100\t101\t30\t656'),
+      // the summed rest of the read run, and a send run still open at the stop (the @run dump, keyed by pid)
+      line('URUN\t1000004500\t7\t100\t102\t3\t1022\t5\t320\t1000003100\t266338304\t739'),
+      '{"type": "map", "data": {"@run": {"100,4": [0, 1026, 0, 1000005000, 1000006000, 128, 2, 1000005000, 0, 100, 7, 9, 9000, 0]}}}',
+    ];
     fc.assert(
       fc.property(fc.shuffledSubarray([...paths, ...opens], { minLength: 4, maxLength: 4 }), (order) => {
         const events = decodeAll([...order, ...rest]);
@@ -270,7 +276,11 @@ describe('probe decoder', () => {
           ]),
         );
         expect(got).toHaveLength(2);
-        expect(events.find((e) => e.kind === 'io')).toMatchObject({ syscall: 'io_uring.read', fd: -1, obj: '254:0:739', bytes: 656 });
+        expect(events.filter((e) => e.kind === 'io')).toMatchObject([
+          { syscall: 'io_uring.read', dir: 'in', fd: -1, obj: '254:0:739', bytes: 656, calls: 1 },
+          { syscall: 'io_uring.read', dir: 'in', fd: -1, obj: '254:0:739', bytes: 320, calls: 5, ts_first: 3100, tid: 102 },
+          { syscall: 'io_uring.send', dir: 'out', fd: -1, obj: '0:9:9000', bytes: 128, calls: 2, pid: 100 },
+        ]);
         expect(events.find((e) => e.kind === 'loss')).toMatchObject({ source: 'io_uring.splice', events: 1, pid: 100, tid: 101, cgroup: 7 });
       }),
     );

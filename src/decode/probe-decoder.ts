@@ -1,10 +1,10 @@
 import type { Event } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { int32 } from './common.js';
+import { int32, kernelObjId } from './common.js';
 import { DecodeContext } from './context.js';
 import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
-import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeXfer, firstCall } from './io.js';
+import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeString, decodeCgroupGone } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
@@ -18,7 +18,7 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, Reco
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest,
-  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, KILL: decodeKill, CGRM: decodeCgroupGone,
+  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
 };
 
 /** A line the decoder could not use: counted, reported with its line number, never fatal. */
@@ -277,6 +277,9 @@ export class ProbeDecoder {
       };
       if (slot === 2) {
         this.out({ ...base, kind: 'io.xfer', fd_in: int32(n[0]! - 1), fd_out: int32(n[8]! - 1), obj_in: null, obj_out: null }, emit);
+      } else if (slot === 3 || slot === 4) {
+        // an io_uring run (keyed by pid): on one object, no descriptor
+        this.out({ ...base, kind: 'io', dir: slot === 3 ? 'in' : 'out', fd: -1, obj: v.length > 12 ? kernelObjId(n[11]!, n[12]!) : null }, emit);
       } else {
         this.out({ ...base, kind: 'io', dir: slot === 0 ? 'in' : 'out', fd: int32(n[0]! - 1), obj: null }, emit);
       }

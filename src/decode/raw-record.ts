@@ -64,6 +64,8 @@ export const RAW_LAYOUT = {
   UPATH: { nums: ['ts', 'cgroup', 'pid', 'tid', 'req'], str: 'path' },
   /** An io_uring open's completion: joined with its UPATH by req. */
   UOPEN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'req', 'dirfd', 'flags', 'mode', 'ret', 'dev', 'ino', 'imode'], str: null },
+  /** The summed rest of an io_uring run (slot 3 in, 4 out; completions after the first, on one object). */
+  URUN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'calls', 'bytes', 'ts_first', 'dev', 'ino'], str: null },
   /** An io_uring op the probe cannot follow (splice, accept, direct descriptors, …): reported as lost events. */
   UBLIND: { nums: ['ts', 'cgroup', 'pid', 'tid', 'op', 'ret'], str: null },
   /** A cgroup was removed (cgroup_rmdir): its id, not the remover's cgroup, is the second field. */

@@ -9,6 +9,7 @@
  *                                 descriptor, then read the registered file through the ring
  *   uring-exfil direct FILE PORT  openat into a ring-only (direct) descriptor, read it through the ring
  *   uring-exfil splice FILE PORT  splice through the ring from the file into a pipe, then read it
+ *   uring-exfil chunks FILE PORT  as ring, but read and send 64 bytes at a time (runs of completions)
  *
  * Prints "read N sent M" and exits 0, or names the step that failed and exits 1.
  */
@@ -52,13 +53,19 @@ int main(int argc, char **argv) {
     return 1;
   }
   int n;
-  if (strcmp(mode, "ring") == 0) {
+  int chunks = strcmp(mode, "chunks") == 0;
+  if (strcmp(mode, "ring") == 0 || chunks) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     io_uring_prep_openat(sqe, AT_FDCWD, file, O_RDONLY, 0);
     int fd = run("openat", sqe, 0);
-    sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_read(sqe, fd, buf, sizeof buf, 0);
-    n = run("read", sqe, 0);
+    n = 0;
+    for (;;) {
+      sqe = io_uring_get_sqe(&ring);
+      io_uring_prep_read(sqe, fd, buf + n, chunks ? 64 : sizeof buf - n, n);
+      int got = run("read", sqe, 0);
+      n += got;
+      if (got == 0 || !chunks || n > (int)sizeof buf - 64) break;
+    }
     sqe = io_uring_get_sqe(&ring);
     io_uring_prep_close(sqe, fd);
     run("close", sqe, 0);
@@ -103,9 +110,12 @@ int main(int argc, char **argv) {
   struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
   io_uring_prep_connect(sqe, s, (struct sockaddr *)&a, sizeof a);
   run("connect", sqe, 0);
-  sqe = io_uring_get_sqe(&ring);
-  io_uring_prep_send(sqe, s, buf, n, 0);
-  int sent = run("send", sqe, 0);
+  int sent = 0;
+  while (sent < n) {
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_send(sqe, s, buf + sent, chunks && n - sent > 64 ? 64 : n - sent, 0);
+    sent += run("send", sqe, 0);
+  }
   printf("read %d sent %d\n", n, sent);
   close(s);
   io_uring_queue_exit(&ring);
