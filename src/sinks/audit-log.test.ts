@@ -119,9 +119,63 @@ describe('audit log', () => {
       const size = readFileSync(seg(dir)).length;
       truncateSync(seg(dir), size - 30);
       expect(verifyAudit(dir, pub, NAME).first).toMatchObject({ problem: 'truncated' });
+      // whole lines cut: the checkpoint file beside the log signs more records than are left
       const dir2 = makeLog(20);
-      write(seg(dir2), lines(seg(dir2)).slice(0, -2));
+      const left = lines(seg(dir2)).slice(0, -2);
+      write(seg(dir2), left);
+      expect(verifyAudit(dir2, pub, NAME).first).toMatchObject({ problem: 'truncated', where: `record ${left.length}` });
+      // and without that file: records after the last checkpoint that nothing signed
+      rmSync(join(dir2, 'checkpoint'));
       expect(verifyAudit(dir2, pub, NAME).first).toMatchObject({ problem: 'unsigned-tail' });
+    });
+    it('cut off right after a checkpoint (what is left is whole and signed): found by the checkpoint file beside the log', () => {
+      const dir = makeLog(25, { every: 10 });
+      const ls = lines(seg(dir));
+      const at = ls.findIndex((l) => (JSON.parse(l) as AuditRecord).type === 'checkpoint');
+      write(seg(dir), ls.slice(0, at + 1));
+      const r = verifyAudit(dir, pub, NAME);
+      expect(r.ok).toBe(false);
+      expect(r.first).toMatchObject({ problem: 'truncated', where: `record ${at + 1}` });
+      // a checkpoint signs the records before it: the final one, every record but itself
+      expect(r.first!.why).toContain(`signs ${ls.length - 1} records but the log holds ${at + 1}`);
+      expect(r.pins).toEqual([{ source: join(dir, 'checkpoint'), size: ls.length - 1, status: 'beyond-log' }]);
+      expect(r.closed).toBe(false);
+    });
+    it('cut after a checkpoint and the file beside it set back to that checkpoint: not closed, and a checkpoint held elsewhere finds the cut', () => {
+      const dir = makeLog(25, { every: 10 });
+      const held = readFileSync(join(dir, 'checkpoint'), 'utf8'); // e.g. the SIEM's copy of the final checkpoint
+      const ls = lines(seg(dir));
+      const at = ls.findIndex((l) => (JSON.parse(l) as AuditRecord).type === 'checkpoint');
+      write(seg(dir), ls.slice(0, at + 1));
+      writeFileSync(join(dir, 'checkpoint'), String((JSON.parse(ls[at]!) as AuditRecord).note));
+      const local = verifyAudit(dir, pub, NAME);
+      // the records and the file agree: all that shows is that the run did not close
+      expect(local).toMatchObject({ ok: true, closed: false });
+      expect(local.pins[0]).toMatchObject({ status: 'matched', size: at });
+      const pinned = verifyAudit(dir, pub, NAME, { pins: [{ source: 'siem-copy', note: held }] });
+      expect(pinned.ok).toBe(false);
+      expect(pinned.first).toMatchObject({ problem: 'truncated' });
+      expect(pinned.first!.why).toContain('siem-copy');
+      expect(pinned.pins[1]).toEqual({ source: 'siem-copy', size: ls.length - 1, status: 'beyond-log' });
+    });
+    it('a checkpoint held elsewhere: matches an intact log; finds a log rewritten and re-signed with the key; refuses a note of another key', () => {
+      const dir = makeLog(12);
+      const held = readFileSync(join(dir, 'checkpoint'), 'utf8');
+      const ok = verifyAudit(dir, pub, NAME, { pins: [{ source: 'siem-copy', note: held }] });
+      expect(ok).toMatchObject({ ok: true, closed: true });
+      expect(ok.pins.map((p) => p.status)).toEqual(['matched', 'matched']);
+      // the same number of records, written again from scratch with the key (other content, other root)
+      const rewritten = makeLog(12);
+      expect(lines(seg(rewritten))).toHaveLength(lines(seg(dir)).length);
+      expect(verifyAudit(rewritten, pub, NAME).ok).toBe(true);
+      const r = verifyAudit(rewritten, pub, NAME, { pins: [{ source: 'siem-copy', note: held }] });
+      expect(r.first).toMatchObject({ problem: 'checkpoint-mismatch' });
+      expect(r.first!.why).toContain('siem-copy');
+      const otherKey = loadPrivateKey(generateAuditKey().privatePem);
+      const foreign = new AuditLog(mkdtempSync(join(tmpdir(), 'cw-audit-')), { key: otherKey, keyName: NAME, origin: 'o', checkpointMs: 0 });
+      const note = foreign.checkpoint();
+      foreign.close();
+      expect(verifyAudit(dir, pub, NAME, { pins: [{ source: 'foreign', note }] }).first).toMatchObject({ problem: 'bad-signature', where: 'foreign' });
     });
     it('a middle segment deleted: missing segment', () => {
       const dir = makeLog(60, { segmentRecords: 20 });

@@ -13,6 +13,14 @@ import { openNote } from './signed-note.js';
  * it. Reports the first problem precisely (segment:line and what it looks
  * like) and how far the log is intact; a torn line that the next run
  * recorded (a crash) is reported, not fatal.
+ *
+ * The records alone cannot show that records were cut off the log's end
+ * right after a checkpoint: what is left is a whole, signed log. A
+ * checkpoint kept apart from the records pins the size the log had
+ * reached: the `checkpoint` file beside the segments (the latest note,
+ * caught by a naive cut) and any note held elsewhere (a SIEM's copy:
+ * `pins`), which a root user on the host cannot take back. The log must
+ * reach each pinned size with the pinned root.
  */
 export type Problem =
   | 'modified'
@@ -27,6 +35,47 @@ export type Problem =
   | 'unsigned-tail'
   | 'empty';
 
+/** A signed checkpoint note held apart from the log's records. */
+export interface PinnedCheckpoint {
+  /** Where it came from (a file name): named in the report. */
+  source: string;
+  note: string;
+}
+
+/**
+ * A checkpoint note as it was kept elsewhere: the note itself (`DIR/checkpoint`),
+ * the syslog message (newlines escaped as `\\n`), or the HTTP output's JSON
+ * (`{"type":"audit-checkpoint","note":…}`).
+ */
+export function heldCheckpointNote(text: string): string {
+  const t = text.trim();
+  if (t.startsWith('{')) {
+    try {
+      const note = (JSON.parse(t) as { note?: unknown }).note;
+      if (typeof note === 'string') return note;
+    } catch {
+      // not JSON: taken as the note, which then fails its signature check by name
+    }
+    return text;
+  }
+  // a note has a blank line between its body and its signatures; escaped, it is one line
+  return !text.includes('\n\n') && text.includes('\\n') ? text.trim().replace(/\\n/g, '\n').replace(/\n*$/, '\n') : text;
+}
+
+export interface VerifyOptions {
+  /** Heartbeats further apart than twice this are reported as gaps (default 10). */
+  heartbeatSeconds?: number;
+  /** Checkpoints held elsewhere (a SIEM, an auditor); `DIR/checkpoint` is always added when present. */
+  pins?: PinnedCheckpoint[];
+}
+
+export interface PinReport {
+  source: string;
+  size: number;
+  /** matched: the log reaches the size with the same root; before-anchor: the size lies in segments retention removed (not checkable). */
+  status: 'matched' | 'mismatch' | 'beyond-log' | 'bad-signature' | 'before-anchor';
+}
+
 export interface VerifyReport {
   ok: boolean;
   records: number;
@@ -38,13 +87,18 @@ export interface VerifyReport {
   /** Retention: verification started from this signed anchor. */
   anchor?: { firstSegment: number; firstSeq: number; removed: number };
   first?: { problem: Problem; where: string; why: string };
+  /** The log ends with its run's shutdown record and final checkpoint (false: still running, crashed, or its end was cut off). */
+  closed: boolean;
+  /** Each pinned checkpoint and how the log compares with it. */
+  pins: PinReport[];
   /** Crashes the log records (torn lines the next run acknowledged). */
   tears: { where: string; bytes: number }[];
   coverage: { from?: string; to?: string; heartbeatGaps: { after: string; seconds: number }[]; lostEvents: number; findings: number };
 }
 
-export function verifyAudit(dir: string, pub: KeyObject, keyName: string, heartbeatSeconds = 10): VerifyReport {
-  const rep: VerifyReport = { ok: false, records: 0, signedUpToSeq: -1, intactUpToSeq: -1, checkpoints: 0, tears: [], coverage: { heartbeatGaps: [], lostEvents: 0, findings: 0 } };
+export function verifyAudit(dir: string, pub: KeyObject, keyName: string, opts: VerifyOptions = {}): VerifyReport {
+  const heartbeatSeconds = opts.heartbeatSeconds ?? 10;
+  const rep: VerifyReport = { ok: false, records: 0, signedUpToSeq: -1, intactUpToSeq: -1, checkpoints: 0, closed: false, pins: [], tears: [], coverage: { heartbeatGaps: [], lostEvents: 0, findings: 0 } };
   const fail = (problem: Problem, where: string, why: string): VerifyReport => {
     rep.first ??= { problem, where, why };
     rep.ok = false;
@@ -66,10 +120,23 @@ export function verifyAudit(dir: string, pub: KeyObject, keyName: string, heartb
     if (n !== i + first) return fail('missing-segment', segs[i]!, `segment ${String(i + first).padStart(6, '0')} is missing (found ${segs[i]} next)`);
   }
   const tree = anchor ? MerkleFrontier.from(anchor.tree) : new MerkleFrontier();
+  // checkpoints held apart from the records: the log must reach each one's size with its root
+  const pinned: { pin: PinReport; root: Buffer }[] = [];
+  const local = join(dir, 'checkpoint');
+  const pins = [...(existsSync(local) ? [{ source: local, note: readFileSync(local, 'utf8') }] : []), ...(opts.pins ?? [])];
+  for (const p of pins) {
+    const note = openNote(p.note, keyName, pub);
+    const pin: PinReport = { source: p.source, size: note.checkpoint?.size ?? -1, status: 'bad-signature' };
+    rep.pins.push(pin);
+    if (!note.valid || note.checkpoint === undefined) return fail('bad-signature', p.source, `the checkpoint in ${p.source}: ${note.why ?? 'not a checkpoint note'}`);
+    if (note.checkpoint.size <= tree.size) pin.status = 'before-anchor';
+    else pinned.push({ pin, root: note.checkpoint.root });
+  }
   let prev = anchor?.prev ?? GENESIS;
   let expectSeq = anchor?.first_seq ?? 0;
   let lastHeartbeat: number | undefined;
   let lastTs: string | undefined;
+  let lastType: string | undefined;
   for (let si = 0; si < segs.length; si++) {
     const seg = segs[si]!;
     const text = readFileSync(join(dir, seg), 'utf8');
@@ -149,6 +216,17 @@ export function verifyAudit(dir: string, pub: KeyObject, keyName: string, heartb
         rep.coverage.from ??= r.ts;
         lastTs = r.ts;
         tree.append(line);
+        for (const p of pinned) {
+          if (p.pin.size !== tree.size) continue;
+          if (!p.root.equals(tree.root())) {
+            p.pin.status = 'mismatch';
+            fail('checkpoint-mismatch', where, `the checkpoint in ${p.pin.source} signs ${p.pin.size} records with a root that is not the log's: records up to record ${r.seq} were rewritten`);
+            return false;
+          }
+          p.pin.status = 'matched';
+        }
+        rep.closed = r.type === 'checkpoint' && lastType === 'shutdown';
+        lastType = r.type;
         prev = r.hash;
         expectSeq = r.seq + 1;
         rep.records++;
@@ -158,6 +236,11 @@ export function verifyAudit(dir: string, pub: KeyObject, keyName: string, heartb
     }
   }
   if (lastTs !== undefined) rep.coverage.to = lastTs;
+  for (const p of pinned) {
+    if (p.pin.size <= tree.size) continue;
+    p.pin.status = 'beyond-log';
+    return fail('truncated', `record ${rep.intactUpToSeq + 1}`, `the checkpoint in ${p.pin.source} signs ${p.pin.size} records but the log holds ${tree.size}: records were removed from its end`);
+  }
   if (rep.signedUpToSeq < rep.intactUpToSeq - 1 || rep.checkpoints === 0) {
     return fail('unsigned-tail', `after record ${rep.signedUpToSeq}`, `${rep.intactUpToSeq - rep.signedUpToSeq} records after the last checkpoint are not signed (the run did not close, or its final checkpoint was cut off)`);
   }

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Finding } from '../../schema/finding.js';
@@ -90,6 +90,39 @@ describe('chainwatch replay', () => {
     expect((start.rules as { file: string; sha256: string }[]).map((r) => r.file.split('/').slice(-2).join('/'))).toEqual(['rules/data-classes.yaml', 'rules/chains.yaml']);
     expect(start.replay_of).toMatchObject({ files: [join(replays, 'curl-put-shadow.trace.jsonl.gz')], policy_sha256: null, scope: { mode: 'command' } });
     expect(types.slice(-2)).toEqual(['shutdown', 'checkpoint']);
+  });
+
+  it('audit verify --checkpoint: a run cut off the log, and the checkpoint file set back, is found by the SIEM\'s copy of the final checkpoint', () => {
+    const d = join(mkdtempSync(join(tmpdir(), 'cw-cli-')), 'audit');
+    const trace = join(replays, 'curl-put-shadow.trace.jsonl.gz');
+    expect(run(trace, '--audit', d).status).toBe(0);
+    expect(run(trace, '--audit', d).status).toBe(0);
+    // the final checkpoint as a syslog output delivered it: the MSG, newlines escaped
+    const held = join(dirname(d), 'held-checkpoint.txt');
+    writeFileSync(held, readFileSync(join(d, 'checkpoint'), 'utf8').replace(/\n/g, '\\n'));
+    // the second run removed: every record after the first run's final checkpoint, and the file beside set back to that checkpoint
+    const segs = readdirSync(d).filter((f) => /^audit-\d+\.jsonl$/.test(f)).sort();
+    const first = readFileSync(join(d, segs[0]!), 'utf8').split('\n');
+    const at = first.findIndex((l) => l.includes('"type":"checkpoint"'));
+    writeFileSync(join(d, segs[0]!), `${first.slice(0, at + 1).join('\n')}\n`);
+    for (const s of segs.slice(1)) rmSync(join(d, s));
+    writeFileSync(join(d, 'checkpoint'), (JSON.parse(first[at]!) as { note: string }).note);
+    const verify = (...extra: string[]) => spawnSync(process.execPath, [cli, 'audit', 'verify', d, '--pubkey', join(d, 'audit-key.pub.pem'), ...extra], { encoding: 'utf8' });
+    // alone, the records and the file agree: a whole log ending at a checkpoint, but it says so
+    const alone = verify();
+    expect(alone.status, alone.stdout + alone.stderr).toBe(0);
+    expect(alone.stdout).toContain('closed: the log ends with its run\'s shutdown and final checkpoint');
+    const pinned = verify('--checkpoint', held);
+    expect(pinned.status).toBe(1);
+    expect(pinned.stdout).toMatch(/^NOT INTACT/);
+    expect(pinned.stdout).toContain(`first problem: truncated at record ${at + 1}: the checkpoint in ${held} signs`);
+    expect(pinned.stdout).toContain(`checkpoint ${held} (`);
+    expect(pinned.stdout).toContain('signs more records than the log holds: records were cut off the end');
+    expect(pinned.stderr).toBe('');
+    const missing = verify('--checkpoint', join(d, 'no-such-note'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('cannot read');
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('kill -9 during a run, start again, verify: intact, nothing lost that was written', async () => {
