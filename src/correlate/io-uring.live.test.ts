@@ -98,6 +98,23 @@ describe('live: exfiltration through io_uring', () => {
     expect(last).toMatchObject({ sends: 2, bytes_sent: SIZE });
   });
 
+  it.each([
+    ['udpmsg', 'io_uring.sendmsg'],
+    ['udpto', 'io_uring.send'],
+  ])('a UDP datagram through the ring with a destination and no connect (%s): the destination is the sink', async (mode, syscall) => {
+    const port = 5353;
+    const r = await h.run(mode, `${bin} ${mode} ${key} ${port}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`read ${SIZE} sent ${SIZE}`);
+    const dests = ofKind(r.events, 'net.dest');
+    expect(dests).toHaveLength(1);
+    expect(dests[0]).toMatchObject({ fd: -1, ret: SIZE, family: 'inet', addr: '127.0.0.2', port });
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'inet', address: '127.0.0.2', port }, bytes_sent: SIZE });
+    expect(f.chain.at(-1)).toMatchObject({ syscall, object: `socket 127.0.0.2:${port}`, fd: -1 });
+    expect(ringLosses(r)).toEqual([]);
+  });
+
   it('a registered file read through the ring after its descriptor was closed', async () => {
     const r = await h.run('fixed', `${bin} fixed ${key} ${tcp.port}`);
     expect(r.code, r.stderr).toBe(0);
@@ -113,6 +130,15 @@ describe('live: exfiltration through io_uring', () => {
     expect(ringLosses(r)).toContain('io_uring.openat×1');
     const loss = ofKind(r.events, 'loss').find((l) => l.source === 'io_uring.openat')!;
     expect(loss.pid).toBe(ofKind(r.events, 'io').find((e) => e.syscall === 'io_uring.send')!.pid);
+  });
+
+  it('what the probe cannot follow is reported, not silent: a descriptor passed with SCM_RIGHTS by a ring sendmsg', async () => {
+    const r = await h.run('rights', `${bin} rights ${key} ${tcp.port}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('passed 1');
+    // the byte sent is followed; the descriptor it carries is not, and that is said
+    expect(ofKind(r.events, 'io').some((e) => e.syscall === 'io_uring.sendmsg' && e.bytes === 1)).toBe(true);
+    expect(ringLosses(r)).toEqual(['io_uring.sendmsg.control×1']);
   });
 
   it('what the probe cannot follow is reported, not silent: splice through the ring', async () => {

@@ -97,7 +97,10 @@ export function decodeReadClose(rec: RawRecord, ctx: DecodeContext, emit: (e: Ev
  */
 export function decodeUringBlind(rec: RawRecord, ctx: DecodeContext): EventOf<'loss'> {
   const n = rec.n;
-  return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'loss', events: 1, source: `io_uring.${uringOpName(n[4]!)}` };
+  // 256 + opcode: the op's control data (a ring sendmsg's SCM_RIGHTS), the op itself followed
+  const op = n[4]!;
+  const source = op >= 256 ? `io_uring.${uringOpName(op - 256)}.control` : `io_uring.${uringOpName(op)}`;
+  return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'loss', events: 1, source };
 }
 
 /** URUN: the summed rest of an io_uring run (no descriptor: the run is on one object). */

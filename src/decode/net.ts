@@ -1,4 +1,5 @@
 import type { EventOf } from '../schema/event.js';
+import { ipv4Text, ipv6Text } from '../util/ip-text.js';
 import { syscallName } from '../util/syscalls.js';
 import { familyName, int32, kernelObjId } from './common.js';
 import type { DecodeContext } from './context.js';
@@ -36,6 +37,23 @@ export function decodeAccept(rec: RawRecord, ctx: DecodeContext): EventOf<'net.a
     family,
     ...(inet ? { peer_addr: rec.s, peer_port: rec.n[10]!, local_port: rec.n[11]! } : {}),
     peer_obj: kernelObjId(dev, rec.n[12]!),
+  };
+}
+
+/** UDEST: an io_uring send with a destination; the ring names its socket by kernel identity, not by descriptor. */
+export function decodeUringDest(rec: RawRecord, ctx: DecodeContext): EventOf<'net.dest'> {
+  const n = rec.n;
+  const family = familyName(n[7]!);
+  const obj = kernelObjId(n[5]!, n[6]!);
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'net.dest',
+    fd: -1,
+    ret: int32(n[4]!),
+    family,
+    addr: family === 'inet6' ? ipv6Text([n[9]!, n[10]!, n[11]!, n[12]!]) : ipv4Text(n[9]!),
+    port: n[8]!,
+    ...(obj !== null && { obj }),
   };
 }
 

@@ -286,6 +286,20 @@ describe('probe decoder', () => {
     );
   });
 
+  it('an io_uring send with a destination (UDEST): a net.dest on the ring\'s socket object, IPv4 and IPv6 from the kernel\'s words', () => {
+    const events = decodeAll([
+      // 127.0.0.2:5353 (in-memory word 0x0200007f)
+      line('UDEST\t1000001000\t7\t100\t101\t900\t9\t9000\t2\t5353\t33554559\t0\t0\t0'),
+      // [2001:db8::1]:53
+      line('UDEST\t1000002000\t7\t100\t101\t64\t9\t9001\t10\t53\t3087860000\t0\t0\t16777216'),
+    ]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    expect(events).toMatchObject([
+      { kind: 'net.dest', fd: -1, ret: 900, family: 'inet', addr: '127.0.0.2', port: 5353, obj: '0:9:9000', pid: 100, tid: 101 },
+      { kind: 'net.dest', fd: -1, ret: 64, family: 'inet6', addr: '2001:db8::1', port: 53, obj: '0:9:9001' },
+    ]);
+  });
+
   it('an io_uring open whose path never comes is emitted without one after a second, so nothing waits for ever', () => {
     const d = new ProbeDecoder({ monoEpochNs: EPOCH });
     const open = line('UOPEN\t1000002000\t7\t100\t101\t1018\t4096\t4294967196\t32768\t0\t5\t266338304\t739\t33184');

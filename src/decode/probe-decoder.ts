@@ -5,7 +5,7 @@ import { DecodeContext } from './context.js';
 import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
 import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
-import { decodeAccept, decodeAddr, decodeDest } from './net.js';
+import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeString, decodeCgroupGone } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
@@ -17,7 +17,7 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, Reco
   OPEN: decodeOpen, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
-  ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest,
+  ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest, UDEST: decodeUringDest,
   IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
 };
 

@@ -197,12 +197,15 @@ export const NetAccept = z.object({
 export const NetDest = z.object({
   ...base,
   kind: z.literal('net.dest'),
+  /** -1 for an io_uring send: the ring names its socket by `obj` */
   fd,
   ret,
   family: Family,
   addr: z.string().optional(),
   port: z.number().int().optional(),
   path: z.string().optional(),
+  /** the socket's kernel identity, for a send that names no descriptor (io_uring) */
+  obj: ObjId.optional(),
 });
 
 /**

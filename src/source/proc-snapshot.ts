@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { ipv4Text, ipv6Text } from '../util/ip-text.js';
 import { statObjId } from '../util/obj-id.js';
 import type { Endpoint, Event, EventOf, Family, ObjectType } from '../schema/event.js';
 
@@ -64,44 +65,16 @@ export function descendantsOf(roots: number[], procRoot = '/proc'): number[] {
 
 type SocketInfo = { family: Family; local?: Endpoint; peer?: Endpoint };
 
-function hexIPv4(h: string): string {
-  const n = parseInt(h, 16);
-  return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255].join('.');
-}
-
-function hexIPv6(h: string): string {
-  const bytes: number[] = [];
-  for (let w = 0; w < 4; w++) {
-    const word = h.slice(w * 8, w * 8 + 8);
-    for (let b = 3; b >= 0; b--) bytes.push(parseInt(word.slice(b * 2, b * 2 + 2), 16));
-  }
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  const v4mapped = groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff';
-  if (v4mapped) return `::ffff:${bytes.slice(12).join('.')}`;
-  // compress the longest run of zero groups
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+/** /proc/net/{tcp,udp}[6] print an address as its in-memory 32-bit words in hex. */
+function hexWords(h: string): number[] {
+  const words: number[] = [];
+  for (let w = 0; w < h.length; w += 8) words.push(parseInt(h.slice(w, w + 8), 16));
+  return words;
 }
 
 function endpoint(hex: string, v6: boolean): Endpoint {
   const [a = '', p = '0'] = hex.split(':');
-  return { addr: v6 ? hexIPv6(a) : hexIPv4(a), port: parseInt(p, 16) };
+  return { addr: v6 ? ipv6Text(hexWords(a)) : ipv4Text(parseInt(a, 16)), port: parseInt(p, 16) };
 }
 
 /** Socket inode → addresses, from /proc/PID/net/* (the process' network namespace). */

@@ -48,11 +48,17 @@ export const onAccept: Handler<'net.accept'> = (st, ev, p) => {
 
 /** A datagram's explicit destination: the socket's peer is the last destination. */
 export const onDest: Handler<'net.dest'> = (st, ev, p) => {
-  const e = p.fds.get(ev.fd);
-  const o = e === undefined ? undefined : st.objects.get(e.obj);
+  // an io_uring send names its socket by kernel identity (fd -1)
+  const ring = ev.fd < 0;
+  const e = ring ? undefined : p.fds.get(ev.fd);
+  const o = ring ? (ev.obj === undefined ? undefined : st.objects.recent(ev.obj)) : e === undefined ? undefined : st.objects.get(e.obj);
   if (o !== undefined && ev.ret >= 0) {
     const ep = ev.family === 'unix' ? { path: ev.path ?? '' } : { addr: ev.addr ?? '', port: ev.port ?? 0 };
     st.objects.update(o, { peer: ep });
+  }
+  if (ring) {
+    const v = st.objectView(ev.obj ?? null);
+    return v && { res: { fd: v } };
   }
   const v = st.viewOf(p.fds, ev.fd);
   if (v === undefined) st.stats.unresolved++;

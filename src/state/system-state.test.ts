@@ -210,6 +210,17 @@ describe('fd-state model', () => {
     expect(st.stats.unresolved).toBe(1);
   });
 
+  it('an io_uring send with a destination (fd -1, the socket by obj) gives the socket that peer, as sendto does', () => {
+    const st = new SystemState();
+    st.apply(ev.seen(1));
+    st.apply({ kind: 'fd.socket', ts: 2, cgroup: 1, pid: 1, tid: 1, family: 'inet', sock_type: 2, protocol: 0, ret: 6, obj: '0:9:500' });
+    const r = st.apply({ kind: 'net.dest', ts: 3, cgroup: 1, pid: 1, tid: 1, fd: -1, ret: 900, family: 'inet', addr: '127.0.0.2', port: 5353, obj: '0:9:500' });
+    expect(r.res?.fd).toMatchObject({ id: '0:9:500', peer: { addr: '127.0.0.2', port: 5353 } });
+    expect(st.apply({ ...ev.read(1, -1, 900, '0:9:500'), dir: 'out', syscall: 'io_uring.sendmsg' }).res?.fd?.peer).toEqual({ addr: '127.0.0.2', port: 5353 });
+    expect(st.procs.get(1)!.fds.get(-1)).toBeUndefined();
+    expect(st.stats.unresolved).toBe(0);
+  });
+
   it('resolves relative paths against the cwd and keeps an object named across a rename', () => {
     const st = new SystemState();
     st.apply({ kind: 'snapshot.process', ts: 1, cgroup: 1, pid: 1, tid: 1, ppid: 0, comm: 'sh', argv: [], cwd: '/home/u' });

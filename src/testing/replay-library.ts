@@ -83,6 +83,12 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     script: (w) => `${buildUringExfil(w.dir)} ring /etc/shadow ${w.tcpPort}`,
   },
   {
+    name: 'uring-udp-shadow',
+    what: 'a program reads /etc/shadow through an io_uring ring and sends it in one UDP datagram to 127.0.0.2:5353 with a ring send that names the destination (no connect, no sendto)',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => `${buildUringExfil(w.dir)} udpto /etc/shadow 5353`,
+  },
+  {
     name: 'proc-mem-key',
     what: "a process that never opens the ssh key finds it in the memory of one that read it (/proc/PID/maps, /proc/PID/mem) and sends it to 127.0.0.2",
     mustYield: ['exfil.read-then-transmit'],

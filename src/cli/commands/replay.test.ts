@@ -37,7 +37,7 @@ describe('chainwatch replay', () => {
     expect(piped.status).toBe(0);
     expect(piped.stdout).toBe(onTerminal([trace], { NO_COLOR: '1' }));
     expect(run(trace).stdout.startsWith('{"id":')).toBe(true);
-  });
+  }, 30_000); // seven CLI runs of ~0.7 s each: over vitest's 5 s default on a busy machine
 
   it('prints only findings on stdout, logs on stderr', () => {
     const r = run(join(replays, 'curl-put-shadow.trace.jsonl.gz'));
@@ -123,7 +123,7 @@ describe('chainwatch replay', () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('cannot read');
     expect(missing.stderr).not.toMatch(/\n\s+at /);
-  });
+  }, 30_000); // five CLI runs
 
   it('kill -9 during a run, start again, verify: intact, nothing lost that was written', async () => {
     const d = join(mkdtempSync(join(tmpdir(), 'cw-cli-')), 'audit');
