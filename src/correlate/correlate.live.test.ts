@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
-import { httpSink, LiveHarness, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
+import { mmapScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -192,6 +192,22 @@ describe('live: read-then-transmit chains', () => {
     expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key } });
     const [read, viaMemory, send] = [f.chain[0]!, f.chain.at(-2)!, f.chain.at(-1)!];
     expect(viaMemory).toMatchObject({ syscall: 'process_vm_readv', object: `memory of pid ${read.pid}`, fd: -1 });
+    expect(send).toMatchObject({ pid: viaMemory.pid, object: `socket 127.0.0.2:${tcp.port}` });
+  });
+
+  it("another process' memory read with ptrace peeks (attach, PEEKDATA a word at a time, detach) and sent", async () => {
+    const r = await h.run('ptrace-peek', ptraceScenario(key, tcp.port));
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number(r.stdout.trim())).toBe(64);
+    // sixteen peeks: the first at once, the other fifteen summed when the tracer detaches
+    const peeks = ofKind(r.events, 'process.vm').filter((e) => e.syscall === 'ptrace.peekdata');
+    expect(peeks.map((e) => e.ret)).toEqual([8, 120]);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+    const [read, viaMemory, send] = [f.chain[0]!, f.chain.at(-2)!, f.chain.at(-1)!];
+    expect(read).toMatchObject({ object: key, comm: 'python3' });
+    expect(viaMemory).toMatchObject({ syscall: 'ptrace.peekdata', object: `memory of pid ${read.pid}`, fd: -1 });
+    expect(viaMemory.pid).not.toBe(read.pid);
     expect(send).toMatchObject({ pid: viaMemory.pid, object: `socket 127.0.0.2:${tcp.port}` });
   });
 

@@ -110,6 +110,58 @@ describe('flow tracker', () => {
     expect(run(2_000_000_000)).toEqual([]);
   });
 
+  it('a run summed before a read but arriving after it carries nothing read later: a log written, then a secret read; the log picked up and sent is no chain', () => {
+    const w = new World();
+    w.proc('t', 30, 'app');
+    w.proc('t', 31, 'shipper');
+    const log = w.open('t', 30, 4, '/tmp/app.log');
+    w.io('t', 30, 'out', 4); // the first write of the run
+    const runFirst = w.ts;
+    w.ts += 1000;
+    const runLast = w.ts++;
+    w.open('t', 30, 3, '/etc/shadow');
+    w.io('t', 30, 'in', 3);
+    // the run's summed rest (its calls all before the read), printed by the probe at the process' exit
+    w.feed({ ...w.b('t', 30), kind: 'io', dir: 'out', syscall: 'write', fd: 4, bytes: 900, calls: 9, ts_first: runFirst, ts: runLast, obj: null });
+    w.open('t', 31, 3, '/tmp/app.log', log);
+    w.io('t', 31, 'in', 3);
+    w.socket('t', 31, 5);
+    w.io('t', 31, 'out', 5);
+    expect(w.out).toEqual([]);
+    // a run whose last call came after the read may hold it: the same, with the run going on past the read, is a chain
+    const v = new World();
+    v.proc('t', 30, 'app');
+    v.proc('t', 31, 'shipper');
+    const log2 = v.open('t', 30, 4, '/tmp/app.log');
+    v.io('t', 30, 'out', 4);
+    const first2 = v.ts;
+    v.open('t', 30, 3, '/etc/shadow');
+    v.io('t', 30, 'in', 3);
+    v.feed({ ...v.b('t', 30), kind: 'io', dir: 'out', syscall: 'write', fd: 4, bytes: 900, calls: 9, ts_first: first2, obj: null });
+    v.open('t', 31, 3, '/tmp/app.log', log2);
+    v.io('t', 31, 'in', 3);
+    v.socket('t', 31, 5);
+    v.io('t', 31, 'out', 5);
+    expect(v.out.map((f) => f.chain.map((h) => `${h.pid} ${h.syscall}`))).toEqual([['30 read', '30 write', '31 read', '31 write']]);
+  });
+
+  it('a send run that ended before the secret was read is no transmit of it, even when its sum arrives later', () => {
+    const w = new World();
+    w.proc('t', 40, 'client');
+    w.socket('t', 40, 4);
+    w.io('t', 40, 'out', 4);
+    const first = w.ts;
+    w.ts += 1000;
+    const last = w.ts++;
+    w.open('t', 40, 3, '/etc/shadow');
+    w.io('t', 40, 'in', 3);
+    w.feed({ ...w.b('t', 40), kind: 'io', dir: 'out', syscall: 'write', fd: 4, bytes: 900, calls: 9, ts_first: first, ts: last, obj: null });
+    expect(w.out).toEqual([]);
+    // the next send after the read is one
+    w.io('t', 40, 'out', 4);
+    expect(w.out.map((f) => f.rule)).toEqual(['exfil.read-then-transmit']);
+  });
+
   it('staging through a file, picked up by another process later', () => {
     const w = new World();
     w.proc('t', 20, 'cp');

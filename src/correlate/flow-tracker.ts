@@ -31,6 +31,13 @@ export interface Taint {
   hops: ChainHop[];
   /** The data rested in a file on its way (staging). */
   viaFile: boolean;
+  /**
+   * When, and by which thread, its holder (a carrier process, a marked
+   * channel) came to hold it: the first call of the read or write that
+   * moved it there. Set when it is stored (see couldMove).
+   */
+  heldSince?: number;
+  heldBy?: number;
 }
 
 export interface Transmit {
@@ -69,6 +76,19 @@ const MAX_RECENT_CHANNELS = 4096;
 /** Dormant marks kept at most (oldest dropped first, counted): they matter only if a process outside the watch passes the channel back. */
 const MAX_DORMANT_MARKS = 10_000;
 
+/**
+ * Could a read or write of thread `tid` whose last call ended at `ts` have
+ * moved data its holder has held since `t.heldSince`? Not if it was over
+ * by then (a run's sum reaches us after later events of its process, so
+ * arrival order does not say this). Exact on the holder's own thread, whose
+ * calls come in order; on any other thread with the wake-up race's margin,
+ * since every call is stamped when it returns.
+ */
+function couldMove(t: Taint, ts: number, tid: number): boolean {
+  if (t.heldSince === undefined || ts >= t.heldSince) return true;
+  return tid !== t.heldBy && t.heldSince - ts <= WAKE_RACE_NS;
+}
+
 function isNetwork(v: ObjectView): boolean {
   return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
 }
@@ -94,7 +114,7 @@ export class FlowTracker {
   /** channel → taint key → taint (insertion order = age, for eviction) */
   private readonly marks = new Map<string, Map<string, Taint>>();
   /** channel → the last reads of it (pipes and unix sockets), for the wake-up race */
-  private readonly recentReads = new Map<string, { pid: number; ts: number; hop: ChainHop }[]>();
+  private readonly recentReads = new Map<string, { pid: number; tid: number; ts: number; hop: ChainHop }[]>();
   /** Marked channels whose objects every watched descriptor has closed (oldest first): dropped before any live mark. */
   private readonly dormant = new Set<string>();
   private dormantDropped = 0;
@@ -181,7 +201,7 @@ export class FlowTracker {
   }
 
   /** What reading `v` yields: its own class if it is sensitive, plus whatever marks its channel. */
-  private taintsOf(v: ObjectView, tsFirst: number, bytes: number, hop: ChainHop): Taint[] {
+  private taintsOf(v: ObjectView, tsFirst: number, bytes: number, hop: ChainHop, ts: number, tid: number): Taint[] {
     const out: Taint[] = [];
     if (v.path !== undefined && v.type !== 'socket') {
       for (const cls of this.classify(v.path)) {
@@ -190,12 +210,13 @@ export class FlowTracker {
     }
     const marked = this.marks.get(v.channel);
     if (marked !== undefined) {
-      for (const t of marked.values()) out.push({ ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file' });
+      for (const t of marked.values()) if (couldMove(t, ts, tid)) out.push({ ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file' });
     }
     return out;
   }
 
-  private carry(pid: number, taints: Taint[]): void {
+  /** `pid` holds `taints` from `since` (the first call that moved them, by thread `tid`) on. */
+  private carry(pid: number, taints: Taint[], since: number, tid: number): void {
     if (taints.length === 0) return;
     let c = this.carriers.get(pid);
     if (c === undefined) {
@@ -205,12 +226,15 @@ export class FlowTracker {
     for (const t of taints) {
       const k = `${t.cls}|${t.sourceObj}`;
       const had = c.get(k);
-      if (had === undefined) c.set(k, t);
-      else if (t.hops.length === 1) had.bytesRead += t.bytesRead; // another direct read of the source: count its bytes
+      if (had === undefined) c.set(k, { ...t, heldSince: since, heldBy: tid });
+      else {
+        if (t.hops.length === 1) had.bytesRead += t.bytesRead; // another direct read of the source: count its bytes
+        if (had.heldSince !== undefined && since < had.heldSince) [had.heldSince, had.heldBy] = [since, tid];
+      }
     }
   }
 
-  private mark(v: ObjectView, taints: Iterable<Taint>, hop: ChainHop): void {
+  private mark(v: ObjectView, taints: Iterable<Taint>, hop: ChainHop, since: number, tid: number): void {
     const key = v.channel;
     let m = this.marks.get(key);
     if (m === undefined) {
@@ -220,7 +244,7 @@ export class FlowTracker {
     } else if (this.dormant.size > 0) this.dormant.delete(key);
     for (const t of taints) {
       const k = `${t.cls}|${t.sourceObj}`;
-      if (!m.has(k)) m.set(k, { ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file' });
+      if (!m.has(k)) m.set(k, { ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file', heldSince: since, heldBy: tid });
     }
   }
 
@@ -249,8 +273,8 @@ export class FlowTracker {
     // most reads carry nothing: no hop is described for them
     if (!channel && !this.mayTaint(v)) return [];
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
-    this.carry(ev.pid, this.taintsOf(v, ev.ts_first, ev.bytes, hop));
-    if (channel) this.noteRead(v.channel, ev.pid, ev.ts, hop);
+    this.carry(ev.pid, this.taintsOf(v, ev.ts_first, ev.bytes, hop, ev.ts, ev.tid), ev.ts_first, ev.tid);
+    if (channel) this.noteRead(v.channel, ev.pid, ev.tid, ev.ts, hop);
     return [];
   }
 
@@ -266,23 +290,30 @@ export class FlowTracker {
       this.fromMemory(ev, ev.target, hop);
       return;
     }
-    const carried = this.carriers.get(ev.pid);
-    if (carried !== undefined && carried.size > 0) this.carry(ev.target, [...carried.values()].map((t) => ({ ...t, hops: appendHop(t.hops, hop) })));
+    const carried = this.carried(ev.pid, ev.ts, ev.tid);
+    if (carried.length > 0) this.carry(ev.target, carried.map((t) => ({ ...t, hops: appendHop(t.hops, hop) })), ev.ts, ev.tid);
+  }
+
+  /** What `pid` carries that a call of thread `tid` ending at `ts` could have moved. */
+  private carried(pid: number, ts: number, tid: number): Taint[] {
+    const c = this.carriers.get(pid);
+    if (c === undefined || c.size === 0) return [];
+    return [...c.values()].filter((t) => couldMove(t, ts, tid));
   }
 
   private fromMemory(ev: EventOf<'io'> | EventOf<'process.vm'>, target: number, hop: ChainHop): void {
-    const held = this.carriers.get(target);
-    if (target === ev.pid || held === undefined || held.size === 0) return;
-    this.carry(ev.pid, [...held.values()].map((t) => ({ ...t, hops: appendHop(t.hops, hop), viaFile: false })));
+    if (target === ev.pid) return;
+    const held = this.carried(target, ev.ts, ev.tid);
+    this.carry(ev.pid, held.map((t) => ({ ...t, hops: appendHop(t.hops, hop), viaFile: false })), ev.kind === 'io' ? ev.ts_first : ev.ts, ev.tid);
   }
 
-  private noteRead(channel: string, pid: number, ts: number, hop: ChainHop): void {
+  private noteRead(channel: string, pid: number, tid: number, ts: number, hop: ChainHop): void {
     let r = this.recentReads.get(channel);
     if (r === undefined) {
       if (this.recentReads.size >= MAX_RECENT_CHANNELS) this.recentReads.delete(this.recentReads.keys().next().value!);
       this.recentReads.set(channel, (r = []));
     }
-    r.push({ pid, ts, hop });
+    r.push({ pid, tid, ts, hop });
     if (r.length > RECENT_READS_PER_CHANNEL) r.shift();
   }
 
@@ -293,25 +324,27 @@ export class FlowTracker {
     if (reads === undefined || marks === undefined) return;
     for (const r of reads) {
       if (r.pid === writer || r.ts > ts || ts - r.ts > WAKE_RACE_NS) continue;
-      this.carry(r.pid, [...marks.values()].map((t) => ({ ...t, hops: appendHop(t.hops, r.hop) })));
+      this.carry(r.pid, [...marks.values()].map((t) => ({ ...t, hops: appendHop(t.hops, r.hop) })), r.ts, r.tid);
     }
   }
 
   private onWrite(ev: EventOf<'io'>): Transmit[] {
     const v = ev.res?.fd;
-    const carried = this.carriers.get(ev.pid);
-    if (v === undefined || carried === undefined || carried.size === 0) return [];
+    if (v === undefined) return [];
+    // what the writer carried by the time of this write (a run's sum may arrive after the process read something)
+    const carried = this.carried(ev.pid, ev.ts, ev.tid);
+    if (carried.length === 0) return [];
     const task = ev.proc?.task ?? '';
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
-    if (isNetwork(v)) return this.transmit(task, ev, v, carried.values(), hop, ev.bytes);
+    if (isNetwork(v)) return this.transmit(task, ev, v, carried, hop, ev.bytes);
     const target = memoryOf(v);
     if (target !== undefined && target !== ev.pid) {
       // written into another process' memory: that process now holds the data
-      this.carry(target, [...carried.values()].map((t) => ({ ...t, hops: appendHop(t.hops, hop) })));
+      this.carry(target, carried.map((t) => ({ ...t, hops: appendHop(t.hops, hop) })), ev.ts_first, ev.tid);
       return [];
     }
     if (canCarry(v)) {
-      this.mark(v, carried.values(), hop);
+      this.mark(v, carried, hop, ev.ts_first, ev.tid);
       this.racedReaders(v.channel, ev.pid, ev.ts);
     }
     return [];
@@ -324,11 +357,11 @@ export class FlowTracker {
     if (!this.mayTaint(vin)) return [];
     const task = ev.proc?.task ?? '';
     const inHop = this.hop(ev, ev.syscall, ev.fd_in, vin, ev.bytes);
-    const taints = this.taintsOf(vin, ev.ts_first, ev.bytes, inHop);
+    const taints = this.taintsOf(vin, ev.ts_first, ev.bytes, inHop, ev.ts, ev.tid);
     if (taints.length === 0) return [];
     const outHop = this.hop(ev, ev.syscall, ev.fd_out, vout, ev.bytes);
     if (isNetwork(vout)) return this.transmit(task, ev, vout, taints, outHop, ev.bytes);
-    if (canCarry(vout)) this.mark(vout, taints, outHop);
+    if (canCarry(vout)) this.mark(vout, taints, outHop, ev.ts_first, ev.tid);
     return [];
   }
 

@@ -300,6 +300,27 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('memory of another process: process_vm_readv/writev (PVM) and ptrace peeks and pokes (PTR) are process.vm events with the bytes moved', () => {
+    const events = decodeAll([
+      line('PVM\t1000001000\t7\t100\t100\t310\t200\t64'),
+      line('PVM\t1000001100\t7\t100\t100\t311\t200\t-1'),
+      // a run of PTRACE_PEEKDATA at pid 200: the first word, then the sum of fifteen more
+      line('PTR\t1000002000\t7\t100\t101\t2\t200\t8'),
+      line('PTR\t1000003000\t7\t100\t101\t2\t200\t120'),
+      line('PTR\t1000004000\t7\t100\t101\t5\t200\t8'),
+      line('PTR\t1000005000\t7\t100\t101\t1\t200\t8'),
+    ]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    expect(events.map((e) => e.kind === 'process.vm' && [e.syscall, e.dir, e.target, e.ret])).toEqual([
+      ['process_vm_readv', 'in', 200, 64],
+      ['process_vm_writev', 'out', 200, -1],
+      ['ptrace.peekdata', 'in', 200, 8],
+      ['ptrace.peekdata', 'in', 200, 120],
+      ['ptrace.pokedata', 'out', 200, 8],
+      ['ptrace.peektext', 'in', 200, 8],
+    ]);
+  });
+
   it('an io_uring open whose path never comes is emitted without one after a second, so nothing waits for ever', () => {
     const d = new ProbeDecoder({ monoEpochNs: EPOCH });
     const open = line('UOPEN\t1000002000\t7\t100\t101\t1018\t4096\t4294967196\t32768\t0\t5\t266338304\t739\t33184');

@@ -6,14 +6,14 @@ import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, deco
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
 import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
-import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeString, decodeCgroupGone } from './process.js';
+import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodePtrace, decodeString, decodeCgroupGone } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
 
 /** One decoder per task record kind. Liveness records are handled by ProbeDecoder itself. */
 const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, RecordDecoder> = {
-  TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm,
+  TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, PTR: decodePtrace,
   OPEN: decodeOpen, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,

@@ -82,6 +82,27 @@ export function decodeCgroupGone(rec: RawRecord, ctx: DecodeContext): EventOf<'t
 }
 
 /** PVM: process_vm_readv (in) or process_vm_writev (out) on another process' memory. */
+const PTRACE_MEMORY: Record<number, { name: string; dir: 'in' | 'out' }> = {
+  1: { name: 'ptrace.peektext', dir: 'in' },
+  2: { name: 'ptrace.peekdata', dir: 'in' },
+  4: { name: 'ptrace.poketext', dir: 'out' },
+  5: { name: 'ptrace.pokedata', dir: 'out' },
+};
+
+/** PTR: ptrace peeks (the target's memory read) and pokes (written), as process.vm events. */
+export function decodePtrace(rec: RawRecord, ctx: DecodeContext): EventOf<'process.vm'> {
+  const n = rec.n;
+  const req = PTRACE_MEMORY[n[4]!] ?? { name: `ptrace.request_${n[4]}`, dir: 'in' as const };
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'process.vm',
+    syscall: req.name,
+    dir: req.dir,
+    target: int32(n[5]!),
+    ret: n[6]!,
+  };
+}
+
 export function decodeProcessVm(rec: RawRecord, ctx: DecodeContext): EventOf<'process.vm'> {
   const n = rec.n;
   const syscall = syscallName(n[4]!);

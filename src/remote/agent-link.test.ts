@@ -69,6 +69,8 @@ describe('agent → serve over mutual TLS', () => {
     expect(a.next_seq).toBe(recorded.events.length);
     const off = BigInt(a.clock.offset_ns);
     expect(off < 0n ? -off : off).toBeLessThanOrEqual(BigInt(a.clock.error_ns) + 1n);
+    // the read's first call and the send on one clock (the host's): the latency where it was recorded, within what the offset estimate may move
+    expect(Math.abs(f.latency_ms - expected.latency_ms)).toBeLessThanOrEqual((2 * Number(a.clock.error_ns)) / 1e6 + 0.001);
   }, 60_000);
 
   it('refuses, each with a log line saying why: another CA, an expired certificate, a host certificate, plain TCP, a claim to be another sandbox', async () => {

