@@ -301,6 +301,7 @@ describe('probe decoder', () => {
   });
 
   it('memory of another process: process_vm_readv/writev (PVM) and ptrace peeks and pokes (PTR) are process.vm events with the bytes moved', () => {
+    const issues: DecodeIssue[] = [];
     const events = decodeAll([
       line('PVM\t1000001000\t7\t100\t100\t310\t200\t64'),
       line('PVM\t1000001100\t7\t100\t100\t311\t200\t-1'),
@@ -309,7 +310,11 @@ describe('probe decoder', () => {
       line('PTR\t1000003000\t7\t100\t101\t2\t200\t120'),
       line('PTR\t1000004000\t7\t100\t101\t5\t200\t8'),
       line('PTR\t1000005000\t7\t100\t101\t1\t200\t8'),
-    ]);
+      // at shutdown: a run of pokes whose sum was still pending (key tid; request+1, target, words after the first, first ts, last ts, pid, cgroup)
+      '{"type": "map", "data": {"@ptr": {"101": [6, 200, 3, 1000006000, 1000007000, 100, 7], "102": [3, 200, 0, 1000006000, 1000006000, 100, 7]}}}',
+      '{"type": "map", "data": {"@pte": {"101": [3, 200]}, "@ud": {}}}',
+    ], issues);
+    expect(issues).toEqual([]);
     for (const e of events) expect(() => Event.parse(e)).not.toThrow();
     expect(events.map((e) => e.kind === 'process.vm' && [e.syscall, e.dir, e.target, e.ret])).toEqual([
       ['process_vm_readv', 'in', 200, 64],
@@ -318,7 +323,9 @@ describe('probe decoder', () => {
       ['ptrace.peekdata', 'in', 200, 120],
       ['ptrace.pokedata', 'out', 200, 8],
       ['ptrace.peektext', 'in', 200, 8],
+      ['ptrace.pokedata', 'out', 200, 24],
     ]);
+    expect(events.at(-1)).toMatchObject({ pid: 100, tid: 101, cgroup: 7, ts: 7000 });
   });
 
   it('an io_uring open whose path never comes is emitted without one after a second, so nothing waits for ever', () => {

@@ -6,7 +6,7 @@ import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, deco
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
 import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
-import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodePtrace, decodeString, decodeCgroupGone } from './process.js';
+import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodePtrace, ptraceEvent, decodeString, decodeCgroupGone } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
@@ -60,7 +60,7 @@ const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
-  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv',
+  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud',
 ]);
 
 /**
@@ -237,6 +237,10 @@ export class ProbeDecoder {
       this.decodePendingReads(dump['@pr'], lineNo, line, emit);
       return;
     }
+    if (dump['@ptr'] !== undefined) {
+      this.decodePendingPtrace(dump['@ptr'], lineNo, line, emit);
+      return;
+    }
     const runs = dump['@run'];
     if (runs === undefined) {
       // the probe's own bookkeeping maps: dumped at exit when END's clear() (an asynchronous
@@ -305,6 +309,30 @@ export class ProbeDecoder {
       const n = v as number[];
       if (n[0] === 0) continue;
       this.outDeferred(firstCall(this.ctx.rel(String(n[0]!), n[0]!), n[7]!, Number(key), n[1]!, 'in', n[2]!, n[3]!, n[4]!, n[5]!, n[6]!), emit);
+    }
+  }
+
+  /**
+   * At shutdown bpftrace prints `@ptr`: runs of ptrace peeks or pokes whose
+   * sum (the words after the first) was still pending.
+   * Key tid; value (request+1, target, words after the first, first ts, last ts, pid, cgroup).
+   */
+  private decodePendingPtrace(runs: unknown, lineNo: number, line: string, emit: (e: Event) => void): void {
+    if (runs === null || typeof runs !== 'object') {
+      this.issue(lineNo, '@ptr dump is not an object', line);
+      return;
+    }
+    this.stats.records++;
+    for (const [key, value] of Object.entries(runs as Record<string, unknown>)) {
+      const v = value as unknown[];
+      if (!Array.isArray(v) || v.length < 7 || !v.every((x) => typeof x === 'number' && Number.isInteger(x)) || !/^\d+$/.test(key)) {
+        this.issue(lineNo, `@ptr entry ${key} malformed`, line);
+        continue;
+      }
+      const n = v as number[];
+      if (n[2]! <= 0) continue;
+      const ts = this.ctx.rel(String(n[4]!), n[4]!);
+      this.out(ptraceEvent(ts, n[6]!, n[5]!, Number(key), n[0]! - 1, n[1]!, n[2]! * 8), emit);
     }
   }
 

@@ -92,15 +92,13 @@ const PTRACE_MEMORY: Record<number, { name: string; dir: 'in' | 'out' }> = {
 /** PTR: ptrace peeks (the target's memory read) and pokes (written), as process.vm events. */
 export function decodePtrace(rec: RawRecord, ctx: DecodeContext): EventOf<'process.vm'> {
   const n = rec.n;
-  const req = PTRACE_MEMORY[n[4]!] ?? { name: `ptrace.request_${n[4]}`, dir: 'in' as const };
-  return {
-    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
-    kind: 'process.vm',
-    syscall: req.name,
-    dir: req.dir,
-    target: int32(n[5]!),
-    ret: n[6]!,
-  };
+  return ptraceEvent(ctx.ts(rec), n[1]!, n[2]!, n[3]!, n[4]!, n[5]!, n[6]!);
+}
+
+/** A ptrace memory request's bytes as a process.vm event (also from the probe's @ptr dump at shutdown). */
+export function ptraceEvent(ts: number, cgroup: number, pid: number, tid: number, request: number, target: number, bytes: number): EventOf<'process.vm'> {
+  const req = PTRACE_MEMORY[request] ?? { name: `ptrace.request_${request}`, dir: 'in' as const };
+  return { ts, cgroup, pid, tid, kind: 'process.vm', syscall: req.name, dir: req.dir, target: int32(target), ret: bytes };
 }
 
 export function decodeProcessVm(rec: RawRecord, ctx: DecodeContext): EventOf<'process.vm'> {

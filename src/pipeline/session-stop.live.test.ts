@@ -47,9 +47,33 @@ describe('live: stopping a session', () => {
       },
       stdio: 'ignore',
     });
+    // a tracer that peeks four words of its child's memory and pauses without detaching: the first word is
+    // printed at once, the sum of the other three is still in the probe (@ptr) at the stop
+    const tracer = spawn('/bin/bash', ['-c', `echo $$ > ${procs} && exec python3 -c "$CW_SCRIPT"`], {
+      env: {
+        ...process.env,
+        CW_SCRIPT: [
+          'import ctypes, os, signal',
+          'libc = ctypes.CDLL(None, use_errno=True)',
+          'libc.ptrace.restype = ctypes.c_long',
+          'libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]',
+          'b = ctypes.create_string_buffer(64)',
+          'child = os.fork()',
+          'if child == 0:',
+          '    signal.pause()',
+          '    os._exit(0)',
+          'libc.ptrace(16, child, None, None)',
+          'os.waitpid(child, 0)',
+          'for i in range(4): libc.ptrace(2, child, ctypes.addressof(b) + 8 * i, None)',
+          'signal.pause()',
+        ].join('\n'),
+      },
+      stdio: 'ignore',
+    });
     const exited = new Promise((r) => child.once('exit', r));
     try {
       await paused(child.pid!);
+      await paused(tracer.pid!);
       const summary = await h.close();
       expect(summary.probeStop).toBe('stop-request');
       expect(summary.lostEvents).toBe(0);
@@ -57,9 +81,22 @@ describe('live: stopping a session', () => {
       const reads = ofKind(h.events, 'io').filter((e: EventOf<'io'>) => e.pid === child.pid && e.dir === 'in' && e.res?.fd?.path === file);
       expect(reads.reduce((n, e) => n + e.bytes, 0)).toBe(300);
       expect(reads.reduce((n, e) => n + e.calls, 0)).toBe(3);
+      const peeks = ofKind(h.events, 'process.vm').filter((e) => e.pid === tracer.pid);
+      expect(peeks.map((e) => [e.syscall, e.ret])).toEqual([
+        ['ptrace.peekdata', 8],
+        ['ptrace.peekdata', 24],
+      ]);
     } finally {
       child.kill();
       await exited;
+      // the tracer and its child (stopped by the trace)
+      for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
     }
   }, 120_000);
 });
