@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { mmapScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -252,6 +252,16 @@ c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd])
     expect(() => Finding.parse(f)).not.toThrow();
     expect(f).toMatchObject({ category: 'exfiltration', source: { path: key, data_class: 'secret' }, sink: { family: 'unix', path: sock } });
     expect(f.chain[0]!.syscall).toBe('sendmsg(SCM_RIGHTS)');
+  });
+
+  it('descriptors passed by sendmmsg and taken by recvmmsg (control data the probe does not parse) are reported, and the received one still resolves', async () => {
+    const r = await h.run('mmsg-rights', mmsgRightsScenario(key));
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number(r.stdout.trim())).toBe(KEY_TEXT.length * 20);
+    expect(ofKind(r.events, 'loss').map((l) => `${l.source}×${l.events}`)).toEqual(['sendmmsg.control×1', 'recvmmsg.control×1']);
+    // the receiver's read names its object in the kernel: the state resolves the descriptor it never saw arrive
+    const read = ofKind(r.events, 'io').find((e) => e.dir === 'in' && e.bytes === KEY_TEXT.length * 20)!;
+    expect(read.res?.fd?.path).toBe(key);
   });
 
   it('must not fire: the descriptor is received inside the task (the SCM_RIGHTS chain above)', () => {

@@ -328,6 +328,15 @@ describe('probe decoder', () => {
     expect(events.at(-1)).toMatchObject({ pid: 100, tid: 101, cgroup: 7, ts: 7000 });
   });
 
+  it('descriptors passed by sendmmsg/recvmmsg (MCTL) are lost events named by the call', () => {
+    const events = decodeAll([line('MCTL\t1000001000\t7\t100\t101\t307'), line('MCTL\t1000002000\t7\t100\t101\t299')]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    expect(events).toMatchObject([
+      { kind: 'loss', events: 1, source: 'sendmmsg.control', pid: 100, tid: 101, cgroup: 7 },
+      { kind: 'loss', events: 1, source: 'recvmmsg.control' },
+    ]);
+  });
+
   it('an io_uring open whose path never comes is emitted without one after a second, so nothing waits for ever', () => {
     const d = new ProbeDecoder({ monoEpochNs: EPOCH });
     const open = line('UOPEN\t1000002000\t7\t100\t101\t1018\t4096\t4294967196\t32768\t0\t5\t266338304\t739\t33184');

@@ -2,7 +2,7 @@ import type { Event } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
 import { int32, kernelObjId } from './common.js';
 import { DecodeContext } from './context.js';
-import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
+import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights, decodeMmsgRights } from './fd.js';
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
 import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
@@ -16,7 +16,7 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, Reco
   TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, PTR: decodePtrace,
   OPEN: decodeOpen, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
-  SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights,
+  SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: decodeMmsgRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest, UDEST: decodeUringDest,
   IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
 };
@@ -60,7 +60,7 @@ const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
-  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud',
+  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm',
 ]);
 
 /**

@@ -70,6 +70,8 @@ export const RAW_LAYOUT = {
   URUN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'calls', 'bytes', 'ts_first', 'dev', 'ino'], str: null },
   /** The destination of an io_uring send that names one (taken at submission, printed with the completion before its IO): the address as in-memory 32-bit words (w0 alone for IPv4). */
   UDEST: { nums: ['ts', 'cgroup', 'pid', 'tid', 'ret', 'dev', 'ino', 'family', 'port', 'w0', 'w1', 'w2', 'w3'], str: null },
+  /** sendmmsg/recvmmsg that passed descriptors (SCM_RIGHTS), which the probe does not parse: reported as a lost event. */
+  MCTL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr'], str: null },
   /** An io_uring op the probe cannot follow (splice, accept, direct descriptors, …): reported as lost events. */
   UBLIND: { nums: ['ts', 'cgroup', 'pid', 'tid', 'op', 'ret'], str: null },
   /** A cgroup was removed (cgroup_rmdir): its id, not the remover's cgroup, is the second field. */

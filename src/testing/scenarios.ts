@@ -35,6 +35,42 @@ os.wait()
 '`;
 }
 
+/**
+ * A descriptor of `file` passed with SCM_RIGHTS over a socketpair by
+ * sendmmsg(2) and taken by recvmmsg(2) (python3 through ctypes: the
+ * vector calls whose control data the probe does not parse); the receiver
+ * reads it. Prints the bytes read.
+ */
+export function mmsgRightsScenario(file: string): string {
+  return `python3 -c '
+import ctypes, os, socket, struct
+libc = ctypes.CDLL(None, use_errno=True)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+def one(buf, ctl):
+    iov = iovec(ctypes.addressof(buf), len(buf))
+    return mmsghdr(msghdr(None, 0, ctypes.pointer(iov), 1, ctypes.addressof(ctl), len(ctl), 0), 0), iov
+a, b = socket.socketpair()
+fd = os.open("${file}", os.O_RDONLY)
+ctl = ctypes.create_string_buffer(struct.pack("QiiI", socket.CMSG_LEN(4), socket.SOL_SOCKET, socket.SCM_RIGHTS, fd), socket.CMSG_SPACE(4))
+m, keep = one(ctypes.create_string_buffer(b"x", 1), ctl)
+if libc.sendmmsg(a.fileno(), ctypes.byref(m), 1, 0) != 1:
+    raise OSError(ctypes.get_errno(), "sendmmsg")
+os.close(fd)
+rctl = ctypes.create_string_buffer(socket.CMSG_SPACE(4))
+r, keep2 = one(ctypes.create_string_buffer(1), rctl)
+if libc.recvmmsg(b.fileno(), ctypes.byref(r), 1, 0, None) != 1:
+    raise OSError(ctypes.get_errno(), "recvmmsg")
+got = struct.unpack("QiiI", rctl.raw[:20])[3]
+print(len(os.read(got, 100000)))
+'`;
+}
+
 /** python3 sends `file` to 127.0.0.2:PORT with sendfile(2): the data never passes through the process. */
 export function sendfileScenario(file: string, port: number): string {
   return `python3 -c '
