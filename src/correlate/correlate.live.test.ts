@@ -254,10 +254,16 @@ c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd])
     expect(f.chain[0]!.syscall).toBe('sendmsg(SCM_RIGHTS)');
   });
 
-  it('descriptors passed by sendmmsg and taken by recvmmsg (control data the probe does not parse) are reported, and the received one still resolves', async () => {
+  it('descriptors passed by sendmmsg and taken by recvmmsg (control data the probe does not parse) are reported, the received one still resolves, and the calls count bytes', async () => {
     const r = await h.run('mmsg-rights', mmsgRightsScenario(key));
     expect(r.code, r.stderr).toBe(0);
-    expect(Number(r.stdout.trim())).toBe(KEY_TEXT.length * 20);
+    expect(r.stdout.trim()).toBe(`12 ${KEY_TEXT.length * 20}`);
+    // the vector calls move bytes, not "2" (their return value counts messages)
+    const vec = ofKind(r.events, 'io').filter((e) => e.syscall === 'sendmmsg' || e.syscall === 'recvmmsg');
+    expect(vec.map((e) => [e.syscall, e.bytes, e.calls])).toEqual([
+      ['sendmmsg', 12, 1],
+      ['recvmmsg', 12, 1],
+    ]);
     expect(ofKind(r.events, 'loss').map((l) => `${l.source}×${l.events}`)).toEqual(['sendmmsg.control×1', 'recvmmsg.control×1']);
     // the receiver's read names its object in the kernel: the state resolves the descriptor it never saw arrive
     const read = ofKind(r.events, 'io').find((e) => e.dir === 'in' && e.bytes === KEY_TEXT.length * 20)!;

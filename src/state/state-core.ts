@@ -106,7 +106,12 @@ export class StateCore {
       if (e === undefined || e.obj !== kobj) {
         if (e === undefined) this.stats.healed++;
         else this.stats.corrected++;
-        const o = this.objects.upsert(kobj, { type: typeHint });
+        // a file the state saw closed a moment ago (a descriptor to it passed in a way the probe does not parse,
+        // sendmmsg say): the same inode on the same device is the same file, so it keeps its path; pipe and
+        // socket inode numbers are reused too quickly to trust
+        const was = this.objects.get(kobj) === undefined ? this.objects.recent(kobj) : undefined;
+        const file = was !== undefined && (was.type === 'file' || was.type === 'memfd');
+        const o = this.objects.upsert(kobj, file ? { type: was.type, path: was.path } : { type: typeHint });
         this.install(p.fds, fd, o, e?.obj === kobj ? e.flags : undefined, e?.cloexec ?? false);
       }
     }

@@ -210,6 +210,22 @@ describe('fd-state model', () => {
     expect(st.stats.unresolved).toBe(1);
   });
 
+  it('a descriptor that arrived unseen (sendmmsg) naming a file closed a moment ago resolves to that file; a socket inode reused does not inherit the old socket', () => {
+    const st = new SystemState();
+    st.apply(ev.seen(1));
+    st.apply(ev.open(1, 5, '8:1:77', '/secret'));
+    st.apply(ev.close(1, 5));
+    const r = st.apply(ev.read(1, 6, 10, '8:1:77'));
+    expect(r.res?.fd).toMatchObject({ id: '8:1:77', type: 'file', path: '/secret' });
+    expect(st.stats.healed).toBe(1);
+    st.apply({ kind: 'fd.socket', ts: 2, cgroup: 1, pid: 1, tid: 1, family: 'inet', sock_type: 1, protocol: 0, ret: 7, obj: '0:9:500' });
+    st.apply({ kind: 'net.addr', ts: 3, cgroup: 1, pid: 1, tid: 1, op: 'connect', fd: 7, ret: 0, obj: '0:9:500', family: 'inet', addr: '10.0.0.1', port: 443, peer_obj: null });
+    st.apply(ev.close(1, 7));
+    const s = st.apply(ev.read(1, 8, 10, '0:9:500'));
+    expect(s.res?.fd?.peer).toBeUndefined();
+    expect(s.res?.fd?.type).toBe('unknown');
+  });
+
   it('an io_uring send with a destination (fd -1, the socket by obj) gives the socket that peer, as sendto does', () => {
     const st = new SystemState();
     st.apply(ev.seen(1));

@@ -38,8 +38,9 @@ os.wait()
 /**
  * A descriptor of `file` passed with SCM_RIGHTS over a socketpair by
  * sendmmsg(2) and taken by recvmmsg(2) (python3 through ctypes: the
- * vector calls whose control data the probe does not parse); the receiver
- * reads it. Prints the bytes read.
+ * vector calls whose control data the probe does not parse), with a
+ * second datagram of eleven bytes in the same calls; the receiver reads
+ * the descriptor. Prints the bytes received by recvmmsg and those read.
  */
 export function mmsgRightsScenario(file: string): string {
   return `python3 -c '
@@ -52,22 +53,25 @@ class msghdr(ctypes.Structure):
                 ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int)]
 class mmsghdr(ctypes.Structure):
     _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+keep = []  # every buffer the kernel is pointed at stays alive until the end
 def one(buf, ctl):
     iov = iovec(ctypes.addressof(buf), len(buf))
-    return mmsghdr(msghdr(None, 0, ctypes.pointer(iov), 1, ctypes.addressof(ctl), len(ctl), 0), 0), iov
-a, b = socket.socketpair()
+    keep.extend([buf, ctl, iov])
+    return mmsghdr(msghdr(None, 0, ctypes.pointer(iov), 1, ctypes.addressof(ctl) if ctl is not None else None, len(ctl) if ctl is not None else 0, 0), 0)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
 fd = os.open("${file}", os.O_RDONLY)
 ctl = ctypes.create_string_buffer(struct.pack("QiiI", socket.CMSG_LEN(4), socket.SOL_SOCKET, socket.SCM_RIGHTS, fd), socket.CMSG_SPACE(4))
-m, keep = one(ctypes.create_string_buffer(b"x", 1), ctl)
-if libc.sendmmsg(a.fileno(), ctypes.byref(m), 1, 0) != 1:
+# two datagrams in one call: one byte with the descriptor, then eleven bytes
+out = (mmsghdr * 2)(one(ctypes.create_string_buffer(b"x", 1), ctl), one(ctypes.create_string_buffer(b"hello world", 11), None))
+if libc.sendmmsg(a.fileno(), out, 2, 0) != 2:
     raise OSError(ctypes.get_errno(), "sendmmsg")
 os.close(fd)
 rctl = ctypes.create_string_buffer(socket.CMSG_SPACE(4))
-r, keep2 = one(ctypes.create_string_buffer(1), rctl)
-if libc.recvmmsg(b.fileno(), ctypes.byref(r), 1, 0, None) != 1:
+into = (mmsghdr * 2)(one(ctypes.create_string_buffer(64), rctl), one(ctypes.create_string_buffer(64), ctypes.create_string_buffer(socket.CMSG_SPACE(4))))
+if libc.recvmmsg(b.fileno(), into, 2, 0, None) != 2:
     raise OSError(ctypes.get_errno(), "recvmmsg")
 got = struct.unpack("QiiI", rctl.raw[:20])[3]
-print(len(os.read(got, 100000)))
+print(into[0].len + into[1].len, len(os.read(got, 100000)))
 '`;
 }
 
