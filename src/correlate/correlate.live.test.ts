@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -162,6 +162,45 @@ describe('live: read-then-transmit chains', () => {
     // the mapped length is what was read
     expect(f.bytes_read).toBe(KEY_TEXT.length * 20);
     expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+  });
+
+  it('shared memory, no syscall between them: a forked child that never opens the secret takes it from an anonymous shared mapping its parent filled later, and sends it', async () => {
+    const r = await h.run('shm-anon', sharedMemoryScenario(key, tcp.port, { mode: 'anon' }));
+    expect(r.code, r.stderr).toBe(0);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+    const hops = f.chain.map((x) => x.syscall);
+    expect(hops).toEqual(['read', 'mapped.write', 'mapped.read', 'sendto']);
+    const [read, write, take, send] = f.chain;
+    // the parent read and wrote, the child (forked before the read) took and sent
+    expect(write!.pid).toBe(read!.pid);
+    expect(take!.pid).toBe(send!.pid);
+    expect(send!.pid).not.toBe(read!.pid);
+    expect(write!.object).toMatch(/^shm 0:0:\d+$/);
+    expect(take!.object).toBe(write!.object);
+    expect(f.process.pid).toBe(send!.pid);
+    expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+    // the anonymous mapping (glibc's iconv also maps its module cache shared, read-only, in most programs)
+    const anon = r.events.filter((e) => e.kind === 'mem.map' && e.fd === -1 && e.pid === read!.pid);
+    expect(anon).toHaveLength(1);
+    expect(anon[0]).toMatchObject({ obj: null, len: 1 << 16, res: { fd: { type: 'shm', id: write!.object.slice(4) } } });
+  });
+
+  it('shared memory staging: the secret copied into a file mapped shared (no write(2)), unmapped, and the file uploaded by curl', async () => {
+    const stage = join(dir, 'stage-mapped.bin');
+    const r = await h.run('shm-file', sharedMemoryScenario(key, http.port, { mode: 'file', stage }));
+    expect(r.code, r.stderr).toBe(0);
+    // curl sends the 64 KiB stage after its headers: the finding's update has the whole of it
+    const f = only([...new Map(r.findings.map((x) => [x.id, x])).values()]);
+    expect(f.bytes_sent).toBeGreaterThan(1 << 16);
+    expect(f).toMatchObject({ source: { path: key }, sink: { address: '127.0.0.2', port: http.port } });
+    const write = f.chain.find((x) => x.syscall === 'mapped.write');
+    expect(write?.object).toBe(stage);
+    // then curl reads the stage and sends
+    const after = f.chain.slice(f.chain.indexOf(write!) + 1);
+    expect(after[0]).toMatchObject({ object: stage, comm: 'curl' });
+    expect(after.at(-1)).toMatchObject({ object: `socket 127.0.0.2:${http.port}`, comm: 'curl' });
+    expect(r.events.some((e) => e.kind === 'mem.unmap' && e.pid === write!.pid)).toBe(true);
   });
 
   it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {
@@ -379,6 +418,17 @@ describe('live: look-alikes that must not fire', () => {
     expect(r.code).toBe(0);
     expect(r.findings).toEqual([]);
     expect(r.events.some((e) => e.kind === 'io' && e.syscall === 'mmap' && e.res?.fd?.path === join(dir, 'notes.txt'))).toBe(true);
+  });
+
+  it('a file mapped shared and unmapped before the secret is read holds no secret: uploading it is quiet', async () => {
+    const stage = join(dir, 'stage-unmapped.bin');
+    const r = await h.run('shm-file-unmapped', sharedMemoryScenario(key, http.port, { mode: 'file', stage, unmapFirst: true }));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.findings).toEqual([]);
+    // it was mapped, and unmapped, as seen by the probe
+    const mapped = r.events.find((e) => e.kind === 'mem.map' && e.res?.fd?.path === stage);
+    expect(mapped).toBeDefined();
+    expect(r.events.some((e) => e.kind === 'mem.unmap' && e.pid === mapped!.pid && mapped!.kind === 'mem.map' && e.addr <= mapped!.addr)).toBe(true);
   });
 
   it('reading a secret and never sending anything', async () => {

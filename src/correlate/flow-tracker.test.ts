@@ -410,3 +410,177 @@ describe('flow tracker', () => {
     );
   });
 });
+
+describe('flow tracker: shared memory', () => {
+  const O_RDWR = 2;
+  const send = (w: World, pid: number, fd: number): void => {
+    w.socket('t', pid, fd);
+    w.io('t', pid, 'out', fd, 631);
+  };
+
+  it('an anonymous shared mapping made before fork: what the parent reads later, the child takes and sends, with no syscall between them', () => {
+    const w = new World();
+    w.proc('t', 50, 'parent');
+    w.map('t', 50, 0x10000, 4096);
+    w.fork('t', 50, 51);
+    w.open('t', 50, 3, '/etc/shadow');
+    w.io('t', 50, 'in', 3, 631);
+    send(w, 51, 4);
+    expect(w.out).toHaveLength(1);
+    expect(w.out[0]!.process.pid).toBe(51);
+    expect(w.out[0]!.chain.map((h) => [h.pid, h.syscall])).toEqual([
+      [50, 'read'],
+      [50, 'mapped.write'],
+      [51, 'mapped.read'],
+      [51, 'write'],
+    ]);
+    expect(w.out[0]!.chain[1]!.object).toMatch(/^shm 0:0:\d+$/);
+    expect(w.correlator.flow.stats().sharedMappings).toBe(2);
+  });
+
+  it('the link ends with munmap of the whole mapping, with exec and with exit; a partial munmap or a move (mremap) keeps it', () => {
+    const run = (between: (w: World) => void): number => {
+      const w = new World();
+      w.proc('t', 50);
+      w.map('t', 50, 0x10000, 8192);
+      w.fork('t', 50, 51);
+      between(w);
+      w.open('t', 50, 3, '/etc/shadow');
+      w.io('t', 50, 'in', 3, 631);
+      send(w, 51, 4);
+      return w.out.length;
+    };
+    expect(run(() => undefined)).toBe(1);
+    expect(run((w) => w.unmap('t', 51, 0x10000, 8192))).toBe(0);
+    expect(run((w) => w.unmap('t', 51, 0x8000, 0x20000))).toBe(0);
+    expect(run((w) => w.unmap('t', 50, 0x10000, 8192))).toBe(0);
+    expect(run((w) => w.exec('t', 51, ['sh']))).toBe(0);
+    // the child's part of it gone but a page left
+    expect(run((w) => w.unmap('t', 51, 0x10000, 4096))).toBe(1);
+    // moved, then the old place unmapped: still shared at the new one
+    expect(run((w) => (w.remap('t', 51, 0x10000, 8192, 0x40000, 8192), w.unmap('t', 51, 0x10000, 8192)))).toBe(1);
+    expect(run((w) => (w.remap('t', 51, 0x10000, 8192, 0x40000, 8192), w.unmap('t', 51, 0x40000, 8192)))).toBe(0);
+    // a copy (old length 0) is one more mapping: unmapping the original leaves the copy
+    expect(run((w) => (w.remap('t', 51, 0x10000, 0, 0x40000, 8192), w.unmap('t', 51, 0x10000, 8192)))).toBe(1);
+  });
+
+  it('a carrier that maps a file shared and writable marks it (staging with no write(2)); read-only, it cannot', () => {
+    for (const [flags, prot, fires] of [[O_RDWR, 3, 1], [O_RDWR, 1, 1], [0, 1, 0]] as const) {
+      const w = new World();
+      w.proc('t', 60, 'stager');
+      w.open('t', 60, 3, '/etc/shadow');
+      w.io('t', 60, 'in', 3, 631);
+      const stage = w.open('t', 60, 4, '/tmp/stage', undefined, flags);
+      w.map('t', 60, 0x10000, 4096, 4, stage, prot);
+      w.close('t', 60, 4);
+      w.exit('t', 60);
+      w.proc('t', 61, 'curl');
+      w.open('t', 61, 3, '/tmp/stage', stage);
+      w.io('t', 61, 'in', 3, 4096);
+      send(w, 61, 5);
+      expect(w.out, `flags ${flags} prot ${prot}`).toHaveLength(fires);
+      if (fires) expect(w.out[0]!.chain.map((h) => h.syscall)).toEqual(['read', 'mapped.write', 'read', 'write']);
+    }
+  });
+
+  it('a process that maps a file shared takes what another process writes into it later (write(2)), with no read', () => {
+    const w = new World();
+    w.proc('t', 70, 'reader');
+    const shared = w.open('t', 70, 3, '/dev/shm/buf', undefined, O_RDWR);
+    w.map('t', 70, 0x10000, 4096, 3, shared);
+    w.proc('t', 71, 'writer');
+    w.open('t', 71, 3, '/etc/shadow');
+    w.io('t', 71, 'in', 3, 631);
+    w.open('t', 71, 4, '/dev/shm/buf', shared, O_RDWR);
+    w.io('t', 71, 'out', 4, 631);
+    send(w, 70, 5);
+    expect(w.out).toHaveLength(1);
+    expect(w.out[0]!.chain.map((h) => [h.pid, h.syscall])).toEqual([
+      [71, 'read'],
+      [71, 'write'],
+      [70, 'mapped.read'],
+      [70, 'write'],
+    ]);
+  });
+
+  it('a process sharing memory with nothing sensitive in it sends freely', () => {
+    const w = new World();
+    w.proc('t', 80);
+    w.map('t', 80, 0x10000, 4096);
+    w.fork('t', 80, 81);
+    w.open('t', 80, 3, '/etc/hostname');
+    w.io('t', 80, 'in', 3);
+    send(w, 81, 4);
+    expect(w.out).toEqual([]);
+  });
+
+  it('property: links are counted exactly (a reference model of who maps what) and none outlives its process', () => {
+    type Op = { op: 'map' | 'unmap' | 'fork' | 'exec' | 'exit' | 'remap'; p: number; slot: number; n: number };
+    const op = fc.record({ op: fc.constantFrom<Op['op']>('map', 'map', 'unmap', 'fork', 'exec', 'exit', 'remap'), p: fc.nat(3), slot: fc.nat(3), n: fc.integer({ min: 1, max: 3 }) });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const w = new World();
+        const base = 100;
+        // the model: pid → [start, end) of each link
+        const model = new Map<number, [number, number][]>();
+        const live = new Set<number>();
+        let next = base + 10;
+        const pids: number[] = [];
+        for (let i = 0; i < 4; i++) {
+          w.proc('t', base + i);
+          live.add(base + i);
+          pids.push(base + i);
+        }
+        for (const o of ops) {
+          const pid = pids[o.p % pids.length]!;
+          if (!live.has(pid)) continue;
+          const at = 0x10000 * (o.slot + 1);
+          const ls = model.get(pid) ?? [];
+          switch (o.op) {
+            case 'map':
+              w.map('t', pid, at, 0x1000 * o.n);
+              ls.push([at, at + 0x1000 * o.n]);
+              break;
+            case 'unmap': {
+              w.unmap('t', pid, at, 0x1000 * o.n);
+              const end = at + 0x1000 * o.n;
+              for (let j = ls.length - 1; j >= 0; j--) if (ls[j]![0] >= at && ls[j]![1] <= end) ls.splice(j, 1);
+              break;
+            }
+            case 'remap': {
+              const l = ls.find((x) => x[0] === at);
+              w.remap('t', pid, at, 0x1000 * o.n, 0x100000 + at, 0x1000);
+              if (l !== undefined) {
+                if (0x1000 * o.n >= l[1] - l[0]) [l[0], l[1]] = [0x100000 + at, 0x100000 + at + 0x1000];
+                else ls.push([0x100000 + at, 0x100000 + at + 0x1000]);
+              }
+              break;
+            }
+            case 'fork': {
+              const child = next++;
+              w.fork('t', pid, child);
+              model.set(child, ls.map(([a, b]) => [a, b]));
+              live.add(child);
+              pids.push(child);
+              break;
+            }
+            case 'exec':
+              w.exec('t', pid, ['x']);
+              ls.length = 0;
+              break;
+            case 'exit':
+              w.exit('t', pid);
+              ls.length = 0;
+              live.delete(pid);
+              break;
+          }
+          model.set(pid, ls);
+          const count = [...model.values()].reduce((n, x) => n + x.length, 0);
+          expect(w.correlator.flow.stats().sharedMappings).toBe(count);
+        }
+        for (const pid of live) w.exit('t', pid);
+        expect(w.correlator.flow.stats().sharedMappings).toBe(0);
+      }),
+    );
+  });
+});

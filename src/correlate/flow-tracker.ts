@@ -13,6 +13,14 @@ import { describeObject } from './describe-object.js';
  * the environment can carry it). When carried or copied data reaches a
  * network socket, the tracker reports a *transmit*.
  *
+ * Shared memory (MAP_SHARED mappings of a file, a memfd, or anonymous memory
+ * shared with forked children) moves data with no syscall at all: a process
+ * is *linked* to every object it maps shared. Whatever a linked process
+ * comes to carry, it can write there (when the mapping is or can be made
+ * writable), so the object is marked; whatever marks the object, every
+ * process linked to it can read, so each becomes a carrier. Links are
+ * inherited by fork and end with munmap of the whole mapping, exec and exit.
+ *
  * Marks are keyed by the kernel channel alone: a secret staged by one
  * sandbox in a shared file and sent by another is one chain (its hops show
  * both tasks); tasks that share no object never share a chain. Bounded:
@@ -49,8 +57,23 @@ export interface Transmit {
   key: string;
 }
 
+/** A shared mapping of one process: the memory it shares with every other mapper of `view`'s channel. */
+interface MemLink {
+  addr: number;
+  end: number;
+  view: ObjectView;
+  /** Writable now or after an mprotect: anonymous, or a file opened read-write (or with unknown flags). */
+  write: boolean;
+  /** The mapper's name, for the hops of data it takes. */
+  comm: string;
+}
+
 export interface FlowStats {
   carriers: number;
+  /** Shared mappings followed (a process linked to memory other processes may map). */
+  sharedMappings: number;
+  /** Shared mappings not followed because their process already had the most the tracker keeps: a blind spot, never silent. */
+  mappingsOverBound: number;
   /** Channels holding marks (dormant ones included). */
   marks: number;
   /** Marked channels no descriptor points at any more (a closed pipe, both ends of a socket pair closed): dropped first at the bound. */
@@ -72,6 +95,11 @@ const MAX_HOPS = 32;
  */
 const WAKE_RACE_NS = 5_000_000;
 const RECENT_READS_PER_CHANNEL = 4;
+/** Shared mappings followed per process (a database may map thousands of segments; past this, counted). */
+const MAX_LINKS_PER_PROCESS = 4096;
+const PROT_WRITE = 2;
+const O_ACCMODE = 3;
+const O_RDWR = 2;
 const MAX_RECENT_CHANNELS = 4096;
 /** Dormant marks kept at most (oldest dropped first, counted): they matter only if a process outside the watch passes the channel back. */
 const MAX_DORMANT_MARKS = 10_000;
@@ -117,6 +145,12 @@ export class FlowTracker {
   private readonly recentReads = new Map<string, { pid: number; tid: number; ts: number; hop: ChainHop }[]>();
   /** Marked channels whose objects every watched descriptor has closed (oldest first): dropped before any live mark. */
   private readonly dormant = new Set<string>();
+  /** pid → its shared mappings */
+  private readonly links = new Map<number, MemLink[]>();
+  /** channel → pid → how many of its shared mappings are of that channel */
+  private readonly mappers = new Map<string, Map<number, number>>();
+  private linkCount = 0;
+  private mappingsOverBound = 0;
   private dormantDropped = 0;
   private marksEvicted = 0;
   transmits = 0;
@@ -141,6 +175,8 @@ export class FlowTracker {
   stats(): FlowStats {
     return {
       carriers: this.carriers.size,
+      sharedMappings: this.linkCount,
+      mappingsOverBound: this.mappingsOverBound,
       marks: this.marks.size,
       dormantMarks: this.dormant.size,
       dormantDropped: this.dormantDropped,
@@ -156,7 +192,8 @@ export class FlowTracker {
    * when the marks reach their bound.
    */
   channelGone(channel: string): void {
-    if (this.marks.has(channel)) {
+    // still mapped: readable through memory with no descriptor
+    if (this.marks.has(channel) && !this.mappers.has(channel)) {
       this.dormant.delete(channel);
       this.dormant.add(channel);
       if (this.dormant.size > MAX_DORMANT_MARKS) this.dropOneMark();
@@ -178,13 +215,32 @@ export class FlowTracker {
       case 'io.xfer':
         return this.onXfer(ev);
       case 'process.fork':
-        if (!ev.thread) this.onFork(ev);
+        if (!ev.thread) {
+          this.onFork(ev);
+          this.forkLinks(ev);
+        }
+        return [];
+      case 'process.exec':
+        // a new image: no mapping survives exec
+        this.unlinkAll(ev.pid);
+        return [];
+      case 'mem.map':
+        this.onMap(ev);
+        return [];
+      case 'mem.unmap':
+        this.onUnmap(ev);
+        return [];
+      case 'mem.remap':
+        this.onRemap(ev);
         return [];
       case 'process.vm':
         this.onProcessVm(ev);
         return [];
       case 'process.exit':
-        if (ev.group_dead) this.carriers.delete(ev.pid);
+        if (ev.group_dead) {
+          this.carriers.delete(ev.pid);
+          this.unlinkAll(ev.pid);
+        }
         return [];
       default:
         return [];
@@ -215,7 +271,11 @@ export class FlowTracker {
     return out;
   }
 
-  /** `pid` holds `taints` from `since` (the first call that moved them, by thread `tid`) on. */
+  /**
+   * `pid` holds `taints` from `since` (the first call that moved them, by
+   * thread `tid`) on; what is new to it also goes into the shared memory it
+   * can write.
+   */
   private carry(pid: number, taints: Taint[], since: number, tid: number): void {
     if (taints.length === 0) return;
     let c = this.carriers.get(pid);
@@ -223,18 +283,33 @@ export class FlowTracker {
       c = new Map();
       this.carriers.set(pid, c);
     }
+    let added: Taint[] | undefined;
     for (const t of taints) {
       const k = `${t.cls}|${t.sourceObj}`;
       const had = c.get(k);
-      if (had === undefined) c.set(k, { ...t, heldSince: since, heldBy: tid });
-      else {
+      if (had === undefined) {
+        const held = { ...t, heldSince: since, heldBy: tid };
+        c.set(k, held);
+        (added ??= []).push(held);
+      } else {
         if (t.hops.length === 1) had.bytesRead += t.bytesRead; // another direct read of the source: count its bytes
         if (had.heldSince !== undefined && since < had.heldSince) [had.heldSince, had.heldBy] = [since, tid];
       }
     }
+    const links = this.links.get(pid);
+    if (added === undefined || links === undefined) return;
+    for (const l of links) {
+      if (!l.write) continue;
+      const hop: ChainHop = { pid, comm: l.comm, syscall: 'mapped.write', fd: -1, object: describeObject(l.view), ts_ns: since, bytes: l.end - l.addr };
+      this.mark(l.view, added, hop, since, tid, pid);
+    }
   }
 
-  private mark(v: ObjectView, taints: Iterable<Taint>, hop: ChainHop, since: number, tid: number): void {
+  /**
+   * Marks `v`'s channel with `taints` (written there by process `writer`);
+   * what is new to it reaches every other process that maps it shared.
+   */
+  private mark(v: ObjectView, taints: Iterable<Taint>, hop: ChainHop, since: number, tid: number, writer: number): void {
     const key = v.channel;
     let m = this.marks.get(key);
     if (m === undefined) {
@@ -242,10 +317,98 @@ export class FlowTracker {
       m = new Map();
       this.marks.set(key, m);
     } else if (this.dormant.size > 0) this.dormant.delete(key);
+    let added: Taint[] | undefined;
     for (const t of taints) {
       const k = `${t.cls}|${t.sourceObj}`;
-      if (!m.has(k)) m.set(k, { ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file', heldSince: since, heldBy: tid });
+      if (m.has(k)) continue;
+      const marked = { ...t, hops: appendHop(t.hops, hop), viaFile: t.viaFile || v.type === 'file', heldSince: since, heldBy: tid };
+      m.set(k, marked);
+      (added ??= []).push(marked);
     }
+    const mappers = this.mappers.get(key);
+    if (added === undefined || mappers === undefined) return;
+    for (const pid of mappers.keys()) {
+      if (pid === writer) continue;
+      const l = this.links.get(pid)?.find((x) => x.view.channel === key);
+      if (l === undefined) continue;
+      const read: ChainHop = { pid, comm: l.comm, syscall: 'mapped.read', fd: -1, object: describeObject(l.view), ts_ns: since, bytes: l.end - l.addr };
+      this.carry(pid, added.map((t) => ({ ...t, hops: appendHop(t.hops, read) })), since, tid);
+    }
+  }
+
+  /** A shared mapping made: `pid` is linked to its object, and what it carries now may already be written there. */
+  private onMap(ev: EventOf<'mem.map'>): void {
+    const v = ev.res?.fd;
+    if (v === undefined) return;
+    const write = v.type === 'shm' || (ev.prot & PROT_WRITE) !== 0 || v.flags === undefined || (v.flags & O_ACCMODE) === O_RDWR;
+    const l: MemLink = { addr: ev.addr, end: ev.addr + ev.len, view: v, write, comm: ev.proc?.comm ?? '?' };
+    if (!this.link(ev.pid, l)) return;
+    if (!write) return;
+    const carried = this.carried(ev.pid, ev.ts, ev.tid);
+    if (carried.length === 0) return;
+    const hop: ChainHop = { pid: ev.pid, comm: l.comm, syscall: 'mapped.write', fd: ev.fd, object: describeObject(v), ts_ns: ev.ts, bytes: ev.len };
+    this.mark(v, carried, hop, ev.ts, ev.tid, ev.pid);
+  }
+
+  /** munmap: the mappings wholly inside the range are gone (one cut in part still shares what is left of it). */
+  private onUnmap(ev: EventOf<'mem.unmap'>): void {
+    const links = this.links.get(ev.pid);
+    if (links === undefined) return;
+    const end = ev.addr + ev.len;
+    const gone = links.filter((l) => l.addr >= ev.addr && l.end <= end);
+    for (const l of gone) this.unlink(ev.pid, l);
+  }
+
+  /** mremap: a mapping moved whole goes with it; part of one, or a copy (old length 0), is one more mapping at the new place. */
+  private onRemap(ev: EventOf<'mem.remap'>): void {
+    const links = this.links.get(ev.pid);
+    const l = links?.find((x) => x.addr === ev.addr);
+    if (l === undefined) return;
+    if (ev.old_len !== 0 && ev.old_len >= l.end - l.addr) {
+      l.addr = ev.new_addr;
+      l.end = ev.new_addr + ev.new_len;
+      return;
+    }
+    this.link(ev.pid, { ...l, addr: ev.new_addr, end: ev.new_addr + ev.new_len });
+  }
+
+  /** False when `pid` has as many links as are kept (counted). */
+  private link(pid: number, l: MemLink): boolean {
+    let links = this.links.get(pid);
+    if (links === undefined) this.links.set(pid, (links = []));
+    if (links.length >= MAX_LINKS_PER_PROCESS) {
+      this.mappingsOverBound++;
+      return false;
+    }
+    links.push(l);
+    this.linkCount++;
+    let m = this.mappers.get(l.view.channel);
+    if (m === undefined) this.mappers.set(l.view.channel, (m = new Map()));
+    m.set(pid, (m.get(pid) ?? 0) + 1);
+    return true;
+  }
+
+  private unlink(pid: number, l: MemLink): void {
+    const links = this.links.get(pid);
+    if (links === undefined) return;
+    const i = links.indexOf(l);
+    if (i < 0) return;
+    links.splice(i, 1);
+    if (links.length === 0) this.links.delete(pid);
+    this.linkCount--;
+    const m = this.mappers.get(l.view.channel);
+    if (m === undefined) return;
+    const n = (m.get(pid) ?? 1) - 1;
+    if (n > 0) m.set(pid, n);
+    else {
+      m.delete(pid);
+      if (m.size === 0) this.mappers.delete(l.view.channel);
+    }
+  }
+
+  private unlinkAll(pid: number): void {
+    const links = this.links.get(pid);
+    if (links !== undefined) for (const l of [...links]) this.unlink(pid, l);
   }
 
   /** At the bound: the oldest dormant mark, else (counted: a blind spot) the oldest live one. */
@@ -344,7 +507,7 @@ export class FlowTracker {
       return [];
     }
     if (canCarry(v)) {
-      this.mark(v, carried, hop, ev.ts_first, ev.tid);
+      this.mark(v, carried, hop, ev.ts_first, ev.tid, ev.pid);
       this.racedReaders(v.channel, ev.pid, ev.ts);
     }
     return [];
@@ -361,7 +524,7 @@ export class FlowTracker {
     if (taints.length === 0) return [];
     const outHop = this.hop(ev, ev.syscall, ev.fd_out, vout, ev.bytes);
     if (isNetwork(vout)) return this.transmit(task, ev, vout, taints, outHop, ev.bytes);
-    if (canCarry(vout)) this.mark(vout, taints, outHop, ev.ts_first, ev.tid);
+    if (canCarry(vout)) this.mark(vout, taints, outHop, ev.ts_first, ev.tid, ev.pid);
     return [];
   }
 
@@ -373,6 +536,13 @@ export class FlowTracker {
       child.set(k, { ...t, hops: appendHop(t.hops, { pid: ev.child_tid, comm: ev.proc?.comm ?? '?', syscall: 'fork', fd: -1, object: `from pid ${ev.pid}`, ts_ns: ev.ts, bytes: 0 }) });
     }
     this.carriers.set(ev.child_tid, child);
+  }
+
+  /** A forked child shares its parent's shared mappings (at the same addresses). */
+  private forkLinks(ev: EventOf<'process.fork'>): void {
+    const parent = this.links.get(ev.pid);
+    if (parent === undefined) return;
+    for (const l of [...parent]) this.link(ev.child_tid, { ...l });
   }
 
   private transmit(task: string, ev: EventOf<'io'> | EventOf<'io.xfer'>, sink: ObjectView, taints: Iterable<Taint>, hop: ChainHop, bytes: number): Transmit[] {

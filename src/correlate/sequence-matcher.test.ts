@@ -164,7 +164,7 @@ rules:
     // res carries the descriptors the state resolves for that kind: an io event has res.fd, not res.ret
     expect(bad('        - match: { kind: io, res.ret.type: socket }\n')).toContain('kind io has no field res.ret.type; did you mean res.fd.type?');
     expect(bad('        - match: { kind: io, res.fd.type: sockte }\n')).toBe(
-      'rules/chains.yaml:10:43: rules.0.sequence.steps.0.match.res.fd.type: res.fd.type is one of file, dir, pipe, socket, memfd, device, anon, unknown: "sockte" never matches; did you mean socket?',
+      'rules/chains.yaml:10:43: rules.0.sequence.steps.0.match.res.fd.type: res.fd.type is one of file, dir, pipe, socket, memfd, device, anon, shm, unknown: "sockte" never matches; did you mean socket?',
     );
     expect(bad('        - match: { kind: io, res.fd.family: { not: [inet, inet7] } }\n')).toContain('res.fd.family is one of unix, inet, inet6, netlink, packet, vsock, other: "inet7" never matches');
     expect(bad('        - match: { kind: io, bytes: "100" }\n')).toContain('bytes holds a number, so "100" never matches');

@@ -337,6 +337,23 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('shared mappings (MAP), munmap (UNMAP) and mremap (REMAP): a file\'s mapping names its object, an anonymous one none', () => {
+    const addr = 0x7f12_3456_7000;
+    const events = decodeAll([
+      line(`MAP\t1000001000\t7\t100\t101\t${addr}\t65536\t3\t1\t4\t265289728\t1234`),
+      line(`MAP\t1000002000\t7\t100\t101\t${addr + 65536}\t4096\t3\t33\t-1\t0\t0`),
+      line(`REMAP\t1000003000\t7\t100\t101\t${addr}\t65536\t${addr * 2}\t131072`),
+      line(`UNMAP\t1000004000\t7\t100\t101\t${addr * 2}\t131072`),
+    ]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    expect(events).toMatchObject([
+      { kind: 'mem.map', addr, len: 65536, prot: 3, flags: 1, fd: 4, obj: '253:0:1234', pid: 100, tid: 101, cgroup: 7 },
+      { kind: 'mem.map', addr: addr + 65536, len: 4096, flags: 33, fd: -1, obj: null },
+      { kind: 'mem.remap', addr, old_len: 65536, new_addr: addr * 2, new_len: 131072 },
+      { kind: 'mem.unmap', addr: addr * 2, len: 131072 },
+    ]);
+  });
+
   it('an io_uring open whose path never comes is emitted without one after a second, so nothing waits for ever', () => {
     const d = new ProbeDecoder({ monoEpochNs: EPOCH });
     const open = line('UOPEN\t1000002000\t7\t100\t101\t1018\t4096\t4294967196\t32768\t0\t5\t266338304\t739\t33184');

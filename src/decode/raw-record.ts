@@ -74,6 +74,12 @@ export const RAW_LAYOUT = {
   MCTL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr'], str: null },
   /** An io_uring op the probe cannot follow (splice, accept, direct descriptors, …): reported as lost events. */
   UBLIND: { nums: ['ts', 'cgroup', 'pid', 'tid', 'op', 'ret'], str: null },
+  /** A shared mapping (MAP_SHARED) made: its address, length, prot, flags, the fd (-1: anonymous) and the file's dev, ino (0 when anonymous). */
+  MAP: { nums: ['ts', 'cgroup', 'pid', 'tid', 'addr', 'len', 'prot', 'flags', 'fd', 'dev', 'ino'], str: null },
+  /** munmap of a process that has shared mappings. */
+  UNMAP: { nums: ['ts', 'cgroup', 'pid', 'tid', 'addr', 'len'], str: null },
+  /** mremap of a process that has shared mappings: the old range, the new address and length. */
+  REMAP: { nums: ['ts', 'cgroup', 'pid', 'tid', 'addr', 'old_len', 'new_addr', 'new_len'], str: null },
   /** A cgroup was removed (cgroup_rmdir): its id, not the remover's cgroup, is the second field. */
   CGRM: { nums: ['ts', 'cgroup'], str: null },
   XFER: {

@@ -35,7 +35,7 @@ export const Endpoint = z.object({
 });
 export type Endpoint = z.infer<typeof Endpoint>;
 
-export const ObjectType = z.enum(['file', 'dir', 'pipe', 'socket', 'memfd', 'device', 'anon', 'unknown']);
+export const ObjectType = z.enum(['file', 'dir', 'pipe', 'socket', 'memfd', 'device', 'anon', 'shm', 'unknown']);
 export type ObjectType = z.infer<typeof ObjectType>;
 
 /** What a descriptor points at, as resolved by the state stage. */
@@ -246,6 +246,33 @@ export const IoXfer = z.object({
  * -errno. Data moves between two processes with no object between them.
  */
 export const ProcessVm = z.object({ ...base, kind: z.literal('process.vm'), syscall: z.string(), dir: z.enum(['in', 'out']), target: z.number().int(), ret });
+/**
+ * A shared mapping (MAP_SHARED) was made: memory that every process mapping
+ * the same object sees, written and read with no syscall. `fd` -1 and `obj`
+ * null for an anonymous one (shared with the children forked after it: the
+ * state gives it an identity of its own). `addr` is where it was mapped.
+ */
+export const MemMap = z.object({
+  ...base,
+  kind: z.literal('mem.map'),
+  addr: z.number().int().nonnegative(),
+  len: z.number().int().nonnegative(),
+  prot: z.number().int().nonnegative(),
+  flags: z.number().int().nonnegative(),
+  fd,
+  obj: objOrNull,
+});
+/** munmap by a process that has shared mappings: those lying wholly in [addr, addr + len) are gone. */
+export const MemUnmap = z.object({ ...base, kind: z.literal('mem.unmap'), addr: z.number().int().nonnegative(), len: z.number().int().nonnegative() });
+/** mremap by a process that has shared mappings: what was mapped at `addr` is now (also, if only part moved) at `new_addr`. */
+export const MemRemap = z.object({
+  ...base,
+  kind: z.literal('mem.remap'),
+  addr: z.number().int().nonnegative(),
+  old_len: z.number().int().nonnegative(),
+  new_addr: z.number().int().nonnegative(),
+  new_len: z.number().int().nonnegative(),
+});
 export const EnforceKill = z.object({ ...base, kind: z.literal('enforce.kill'), what: z.enum(['exec', 'connect']), intent: z.string(), detail: z.string() });
 export const Loss = z.object({ ...base, kind: z.literal('loss'), events: z.number().int().nonnegative(), source: z.string() });
 
@@ -292,6 +319,7 @@ export const Event = z.discriminatedUnion('kind', [
   FileOpen, FileMemfd, FilePath2, FileUnlink,
   FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights,
   NetAddr, NetAccept, NetDest,
+  MemMap, MemUnmap, MemRemap,
   Io, IoXfer, EnforceKill, Loss, SnapshotProcess, SnapshotFd, TaskCgroup, TaskCgroupGone,
 ]);
 export type Event = z.infer<typeof Event>;

@@ -3,6 +3,7 @@ import { onAddr, onAccept, onDest } from './apply-net.js';
 import { onClose, onCloseRange, onDup, onFcntl, onPipe, onRights, onSocket, onSocketpair } from './apply-fd.js';
 import { onMemfd, onOpen, onPath2, onSnapshotFd, onUnlink } from './apply-file.js';
 import { onIo, onXfer } from './apply-io.js';
+import { onMap, onRemap, onUnmap } from './apply-memory.js';
 import { onChdir, onComm, onExec, onExit, onFork, onLoss, onSeen, onSnapshotProcess, onTaskCgroup, onTaskCgroupGone } from './apply-process.js';
 import type { Handler, HandlerTable } from './handler.js';
 import { StateCore } from './state-core.js';
@@ -14,6 +15,7 @@ const HANDLERS: HandlerTable = {
   'fd.dup': onDup, 'fd.fcntl': onFcntl, 'fd.close': onClose, 'fd.close_range': onCloseRange,
   'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights,
   'net.addr': onAddr, 'net.accept': onAccept, 'net.dest': onDest,
+  'mem.map': onMap, 'mem.unmap': onUnmap, 'mem.remap': onRemap,
   io: onIo, 'io.xfer': onXfer, loss: onLoss, 'enforce.kill': () => undefined, 'process.vm': () => undefined,
   'snapshot.process': onSnapshotProcess, 'snapshot.fd': onSnapshotFd, 'task.cgroup': onTaskCgroup, 'task.cgroup_gone': onTaskCgroupGone,
 };

