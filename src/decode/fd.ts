@@ -75,7 +75,7 @@ export function decodeSocketpair(rec: RawRecord, ctx: DecodeContext): EventOf<'f
 }
 
 export function decodeRights(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.rights'> {
-  return {
+  const e: EventOf<'fd.rights'> = {
     ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'fd.rights',
     dir: rec.n[4] === 1 ? 'send' : 'recv',
@@ -85,6 +85,8 @@ export function decodeRights(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.ri
     fd: int32(rec.n[8]!),
     obj: kernelObjId(rec.n[9]!, rec.n[10]!),
   };
+  if (rec.n[4] === 2) e.cloexec = true;
+  return e;
 }
 
 /** MCTL: descriptors passed by sendmmsg/recvmmsg, not parsed by the probe: a lost event, never silent. */

@@ -328,6 +328,20 @@ describe('probe decoder', () => {
     expect(events.at(-1)).toMatchObject({ pid: 100, tid: 101, cgroup: 7, ts: 7000 });
   });
 
+  it('SCM_RIGHTS records: sent (dir 1), received (0), received close-on-exec (2, MSG_CMSG_CLOEXEC)', () => {
+    const events = decodeAll([
+      line('RIGHTS\t1000001000\t7\t100\t101\t1\t5\t0\t1\t3\t265289728\t77'),
+      line('RIGHTS\t1000002000\t7\t200\t201\t0\t6\t0\t1\t9\t265289728\t77'),
+      line('RIGHTS\t1000003000\t7\t200\t201\t2\t6\t0\t1\t10\t265289728\t77'),
+    ]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    expect(events.map((e) => e.kind === 'fd.rights' && [e.dir, e.fd, e.obj, e.cloexec])).toEqual([
+      ['send', 3, '253:0:77', undefined],
+      ['recv', 9, '253:0:77', undefined],
+      ['recv', 10, '253:0:77', true],
+    ]);
+  });
+
   it('descriptors passed by sendmmsg/recvmmsg (MCTL) are lost events named by the call', () => {
     const events = decodeAll([line('MCTL\t1000001000\t7\t100\t101\t307'), line('MCTL\t1000002000\t7\t100\t101\t299')]);
     for (const e of events) expect(() => Event.parse(e)).not.toThrow();

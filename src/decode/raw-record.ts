@@ -46,6 +46,7 @@ export const RAW_LAYOUT = {
     str: 'peer_addr',
   },
   DEST: { nums: ['ts', 'cgroup', 'pid', 'tid', 'fd', 'ret', 'family', 'port'], str: 'addr' },
+  /** dir: 1 sent, 0 received, 2 received close-on-exec (recvmsg with MSG_CMSG_CLOEXEC). */
   RIGHTS: { nums: ['ts', 'cgroup', 'pid', 'tid', 'dir', 'sock_fd', 'index', 'count', 'fd', 'dev', 'ino'], str: null },
   IO: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'ret', 'dev', 'ino'], str: null },
   RUN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'fd2', 'calls', 'bytes', 'ts_first'], str: null },

@@ -122,6 +122,18 @@ os.waitpid(pid, 0)
     expect(accepted!.res!.ret!.channel, seen).toBe(`pair:${a}|${b}`);
   });
 
+  it('SCM_RIGHTS with MSG_CMSG_CLOEXEC: the received descriptor is close-on-exec (without the flag it is not)', async () => {
+    for (const cloexec of [true, false]) {
+      const sock = join(dir, `pass-cloexec-${cloexec}.sock`);
+      const r = await h.run(`scm-rights-cloexec-${cloexec}`, scmRightsScenario(sock, '/etc/hostname', undefined, { cloexec }));
+      expect(r.code).toBe(0);
+      const recv = ofKind(r.events, 'fd.rights').find((e) => e.dir === 'recv');
+      expect(recv?.res?.fd?.path).toBe('/etc/hostname');
+      expect(recv!.cloexec === true).toBe(cloexec);
+      expect(recv!.res!.fd!.cloexec).toBe(cloexec);
+    }
+  });
+
   it('sendfile: a file reaches a socket with no read or write', async () => {
     const file = join(dir, 'data.txt');
     const r = await h.run('sendfile', sendfileScenario(file, sink.port));

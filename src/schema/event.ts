@@ -166,6 +166,8 @@ export const FdRights = z.object({
   count: z.number().int().nonnegative(),
   fd,
   obj: objOrNull,
+  /** Received close-on-exec (recvmsg with MSG_CMSG_CLOEXEC): gone at the receiver's next exec. */
+  cloexec: z.literal(true).optional(),
 });
 
 export const NetAddr = z.object({

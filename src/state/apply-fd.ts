@@ -136,7 +136,7 @@ export const onRights: Handler<'fd.rights'> = (st, ev, p) => {
   if (ev.fd < 0 || ev.obj === null) return { res };
   const o = st.objects.get(ev.obj) ?? st.objects.upsert(ev.obj, { type: 'unknown' });
   const sent = st.inflight.get(ev.obj);
-  st.install(p.fds, ev.fd, o, sent?.flags, false);
+  st.install(p.fds, ev.fd, o, sent?.flags, ev.cloexec === true);
   if (sent !== undefined) {
     st.inflight.delete(ev.obj);
     st.objects.unref(ev.obj);

@@ -302,6 +302,19 @@ describe('the state as events (the start of a rotated recording\'s later segment
     );
   });
 
+  it('a descriptor received close-on-exec (MSG_CMSG_CLOEXEC) is gone after exec; one received without it stays', () => {
+    const st = new SystemState();
+    let ts = 1;
+    const b0 = (pid: number) => ({ ts: ts++, cgroup: 7, pid, tid: pid });
+    st.apply({ ...b0(10), kind: 'process.seen', ppid: 1, comm: 'agent' });
+    st.apply({ ...b0(10), kind: 'fd.rights', dir: 'recv', sock_fd: 6, index: 0, count: 2, fd: 9, obj: '8:1:900', cloexec: true });
+    st.apply({ ...b0(10), kind: 'fd.rights', dir: 'recv', sock_fd: 6, index: 1, count: 2, fd: 10, obj: '8:1:901' });
+    expect(st.viewOf(st.procs.get(10)!.fds, 9)?.cloexec).toBe(true);
+    st.apply({ ...b0(10), kind: 'process.exec', filename: '/bin/sh', argv: ['sh'], argv_truncated: false, old_tid: 10, ppid: 1, exe_obj: null });
+    expect(st.procs.get(10)!.fds.get(9)).toBeUndefined();
+    expect(st.viewOf(st.procs.get(10)!.fds, 10)?.id).toBe('8:1:901');
+  });
+
   it('keeps pipes, socket pairs, accepted and connected sockets, memfds, unknown flags, cgroup names and process trees', () => {
     const a = new SystemState();
     let ts = 1;

@@ -15,7 +15,7 @@ import { packageDir } from '../util/package-dir.js';
  * to link); the server receives the fd and reads the file through it, and
  * with `sendToPort` sends what it read to 127.0.0.2:PORT.
  */
-export function scmRightsScenario(sock: string, file: string, sendToPort?: number): string {
+export function scmRightsScenario(sock: string, file: string, sendToPort?: number, o: { cloexec?: boolean } = {}): string {
   const send = sendToPort === undefined ? '' : `\ns = socket.create_connection(("127.0.0.2", ${sendToPort})); s.sendall(data); s.close()`;
   return `python3 -c '
 import os, socket, array
@@ -27,7 +27,7 @@ if os.fork() == 0:
     c.recv(1)
     os._exit(0)
 conn, _ = srv.accept()
-msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4))
+msg, anc, flags, addr = conn.recvmsg(1, socket.CMSG_SPACE(4)${o.cloexec ? ', socket.MSG_CMSG_CLOEXEC' : ''})
 conn.send(b"k")
 got = array.array("i"); got.frombytes(anc[0][2])
 data = os.read(got[0], 100000)${send}
