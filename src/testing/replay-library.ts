@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { outsideFdReceiver } from './live-harness.js';
-import { buildUringExfil, mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
+import { buildUringExfil, mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
 
 /** What a recording run provides to the scenarios' scripts. */
 export interface Workbench {
@@ -75,6 +75,12 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     what: '/etc/shadow mapped into memory (`mmap`, no read), the descriptor closed, the mapping sent to 127.0.0.2',
     mustYield: ['exfil.read-then-transmit'],
     script: (w) => mmapScenario('/etc/shadow', w.tcpPort),
+  },
+  {
+    name: 'shm-fork-shadow',
+    what: 'python3 shares anonymous memory with a child it forks, then reads /etc/shadow into it; the child, which never opens it and makes no syscall with the parent, sends it to 127.0.0.2',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => sharedMemoryScenario('/etc/shadow', w.tcpPort, { mode: 'anon' }),
   },
   {
     name: 'uring-shadow',
