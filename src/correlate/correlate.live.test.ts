@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -201,6 +201,29 @@ describe('live: read-then-transmit chains', () => {
     expect(after[0]).toMatchObject({ object: stage, comm: 'curl' });
     expect(after.at(-1)).toMatchObject({ object: `socket 127.0.0.2:${http.port}`, comm: 'curl' });
     expect(r.events.some((e) => e.kind === 'mem.unmap' && e.pid === write!.pid)).toBe(true);
+  });
+
+  it('System V shared memory between unrelated processes: one puts the secret in a segment and exits, a later one attaches it read-only and sends it', async () => {
+    for (const readFirst of [false, true]) {
+      const r = await h.run(`sysv-shm-${readFirst}`, sysvShmScenario(key, tcp.port, 0x43570000 + tcp.port + (readFirst ? 1 : 0), { readFirst }));
+      expect(r.code, r.stderr).toBe(0);
+      const f = only(r.findings);
+      expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+      expect(f.chain.map((x) => x.syscall)).toEqual(['read', 'mapped.write', 'mapped.read', 'sendto']);
+      const [read, write, take, send] = f.chain;
+      expect(write!.pid).toBe(read!.pid);
+      expect([take!.pid, send!.pid]).toEqual([f.process.pid, f.process.pid]);
+      expect(send!.pid).not.toBe(read!.pid);
+      expect(take!.object).toBe(write!.object);
+      // both attached the one segment (same id in the same IPC namespace); the reader read-only, both detached
+      const attach = r.events.filter((e) => e.kind === 'mem.map' && e.shmid !== undefined);
+      expect(attach.map((e) => e.kind === 'mem.map' && [e.pid, e.prot, e.res?.fd?.id])).toEqual([
+        [read!.pid, 3, write!.object.slice(4)],
+        [send!.pid, 1, write!.object.slice(4)],
+      ]);
+      expect(r.events.filter((e) => e.kind === 'mem.unmap' && e.len === 0).map((e) => e.pid)).toEqual([read!.pid, send!.pid]);
+      expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+    }
   });
 
   it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {
@@ -429,6 +452,13 @@ describe('live: look-alikes that must not fire', () => {
     const mapped = r.events.find((e) => e.kind === 'mem.map' && e.res?.fd?.path === stage);
     expect(mapped).toBeDefined();
     expect(r.events.some((e) => e.kind === 'mem.unmap' && e.pid === mapped!.pid && mapped!.kind === 'mem.map' && e.addr <= mapped!.addr)).toBe(true);
+  });
+
+  it('System V shared memory holding nothing sensitive, sent by the process that attaches it later', async () => {
+    const r = await h.run('sysv-shm-plain', sysvShmScenario(join(dir, 'notes.txt'), tcp.port, 0x43580000 + tcp.port));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.findings).toEqual([]);
+    expect(r.events.filter((e) => e.kind === 'mem.map' && e.shmid !== undefined)).toHaveLength(2);
   });
 
   it('reading a secret and never sending anything', async () => {

@@ -503,6 +503,48 @@ describe('flow tracker: shared memory', () => {
     ]);
   });
 
+  it('System V segments: one identity per IPC namespace and id, whoever attaches it and whenever; SHM_RDONLY cannot write; shmdt detaches', () => {
+    const run = (o: { ns?: number; id?: number; writerReadOnly?: boolean; detach?: boolean } = {}): Finding[] => {
+      const w = new World();
+      w.proc('t', 90, 'writer');
+      w.open('t', 90, 3, '/etc/shadow');
+      w.io('t', 90, 'in', 3, 631);
+      w.shmat('t', 90, 0x20000, 32769, undefined, o.writerReadOnly);
+      if (o.detach) w.unmap('t', 90, 0x20000, 0);
+      w.exit('t', 90);
+      // attached after the writer is gone: the segment still holds the data
+      w.proc('t', 91, 'reader');
+      w.shmat('t', 91, 0x30000, o.id ?? 32769, o.ns, true);
+      send(w, 91, 4);
+      return w.out;
+    };
+    const f = run();
+    expect(f).toHaveLength(1);
+    expect(f[0]!.chain.map((h) => [h.pid, h.syscall])).toEqual([
+      [90, 'read'],
+      [90, 'mapped.write'],
+      [91, 'mapped.read'],
+      [91, 'write'],
+    ]);
+    expect(run({ id: 32770 })).toEqual([]);
+    expect(run({ ns: 4026532000 })).toEqual([]);
+    expect(run({ writerReadOnly: true })).toEqual([]);
+    // detached after the data went in: it is still in the segment
+    expect(run({ detach: true })).toHaveLength(1);
+    // a reader that detaches before the data goes in takes nothing
+    const w = new World();
+    w.proc('t', 92, 'reader');
+    w.shmat('t', 92, 0x30000, 7);
+    w.unmap('t', 92, 0x30000, 0);
+    w.proc('t', 93, 'writer');
+    w.open('t', 93, 3, '/etc/shadow');
+    w.io('t', 93, 'in', 3, 631);
+    w.shmat('t', 93, 0x20000, 7);
+    send(w, 92, 4);
+    expect(w.out).toEqual([]);
+    expect(w.correlator.flow.stats().sharedMappings).toBe(1);
+  });
+
   it('a process sharing memory with nothing sensitive in it sends freely', () => {
     const w = new World();
     w.proc('t', 80);

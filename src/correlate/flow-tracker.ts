@@ -340,9 +340,16 @@ export class FlowTracker {
   private onMap(ev: EventOf<'mem.map'>): void {
     const v = ev.res?.fd;
     if (v === undefined) return;
-    const write = v.type === 'shm' || (ev.prot & PROT_WRITE) !== 0 || v.flags === undefined || (v.flags & O_ACCMODE) === O_RDWR;
+    // anonymous memory can always be made writable; a System V segment attached SHM_RDONLY cannot
+    const write = v.type === 'shm' ? ev.shmid === undefined || (ev.prot & PROT_WRITE) !== 0 : (ev.prot & PROT_WRITE) !== 0 || v.flags === undefined || (v.flags & O_ACCMODE) === O_RDWR;
     const l: MemLink = { addr: ev.addr, end: ev.addr + ev.len, view: v, write, comm: ev.proc?.comm ?? '?' };
     if (!this.link(ev.pid, l)) return;
+    // what the memory already holds (a file's mapping is also a read of the file, which takes its marks)
+    const held = v.type === 'shm' ? this.marks.get(v.channel) : undefined;
+    if (held !== undefined) {
+      const read: ChainHop = { pid: ev.pid, comm: l.comm, syscall: 'mapped.read', fd: -1, object: describeObject(v), ts_ns: ev.ts, bytes: ev.len };
+      this.carry(ev.pid, [...held.values()].map((t) => ({ ...t, hops: appendHop(t.hops, read) })), ev.ts, ev.tid);
+    }
     if (!write) return;
     const carried = this.carried(ev.pid, ev.ts, ev.tid);
     if (carried.length === 0) return;
@@ -350,7 +357,7 @@ export class FlowTracker {
     this.mark(v, carried, hop, ev.ts, ev.tid, ev.pid);
   }
 
-  /** munmap: the mappings wholly inside the range are gone (one cut in part still shares what is left of it). */
+  /** munmap: the mappings wholly inside the range are gone (one cut in part still shares what is left of it); shmdt (length 0): the segment at that address. */
   private onUnmap(ev: EventOf<'mem.unmap'>): void {
     const links = this.links.get(ev.pid);
     if (links === undefined) return;

@@ -16,7 +16,26 @@ export function decodeMap(rec: RawRecord, ctx: DecodeContext): EventOf<'mem.map'
   };
 }
 
-/** UNMAP: munmap of a process that has shared mappings. */
+const SHM_RDONLY = 0o10000;
+const MAP_SHARED = 1;
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+
+/** SHMAT: a System V segment attached: a shared mapping of unknown length (0), read-only with SHM_RDONLY. */
+export function decodeShmat(rec: RawRecord, ctx: DecodeContext): EventOf<'mem.map'> {
+  const n = rec.n;
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'mem.map',
+    addr: n[5]!, len: 0, prot: (n[6]! & SHM_RDONLY) !== 0 ? PROT_READ : PROT_READ | PROT_WRITE, flags: MAP_SHARED,
+    fd: -1,
+    obj: null,
+    shmid: n[4]!,
+    ipc_ns: n[7]!,
+  };
+}
+
+/** UNMAP: munmap of a process that has shared mappings, or its shmdt (length 0). */
 export function decodeUnmap(rec: RawRecord, ctx: DecodeContext): EventOf<'mem.unmap'> {
   const n = rec.n;
   return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'mem.unmap', addr: n[4]!, len: n[5]! };

@@ -351,13 +351,16 @@ describe('probe decoder', () => {
     ]);
   });
 
-  it('shared mappings (MAP), munmap (UNMAP) and mremap (REMAP): a file\'s mapping names its object, an anonymous one none', () => {
+  it('shared mappings (MAP), munmap (UNMAP), mremap (REMAP), System V shmat (SHMAT) and shmdt (UNMAP of length 0): a file\'s mapping names its object, an anonymous one none', () => {
     const addr = 0x7f12_3456_7000;
     const events = decodeAll([
       line(`MAP\t1000001000\t7\t100\t101\t${addr}\t65536\t3\t1\t4\t265289728\t1234`),
       line(`MAP\t1000002000\t7\t100\t101\t${addr + 65536}\t4096\t3\t33\t-1\t0\t0`),
       line(`REMAP\t1000003000\t7\t100\t101\t${addr}\t65536\t${addr * 2}\t131072`),
       line(`UNMAP\t1000004000\t7\t100\t101\t${addr * 2}\t131072`),
+      line(`SHMAT\t1000005000\t7\t100\t101\t32769\t${addr * 3}\t4096\t4026531839`),
+      line(`SHMAT\t1000006000\t7\t100\t101\t32769\t${addr * 4}\t0\t4026531839`),
+      line(`UNMAP\t1000007000\t7\t100\t101\t${addr * 3}\t0`),
     ]);
     for (const e of events) expect(() => Event.parse(e)).not.toThrow();
     expect(events).toMatchObject([
@@ -365,6 +368,10 @@ describe('probe decoder', () => {
       { kind: 'mem.map', addr: addr + 65536, len: 4096, flags: 33, fd: -1, obj: null },
       { kind: 'mem.remap', addr, old_len: 65536, new_addr: addr * 2, new_len: 131072 },
       { kind: 'mem.unmap', addr: addr * 2, len: 131072 },
+      // System V: SHM_RDONLY (0o10000) is read-only, the length unknown
+      { kind: 'mem.map', addr: addr * 3, len: 0, prot: 1, flags: 1, fd: -1, obj: null, shmid: 32769, ipc_ns: 4026531839 },
+      { kind: 'mem.map', addr: addr * 4, len: 0, prot: 3, shmid: 32769 },
+      { kind: 'mem.unmap', addr: addr * 3, len: 0 },
     ]);
   });
 

@@ -77,7 +77,9 @@ export const RAW_LAYOUT = {
   UBLIND: { nums: ['ts', 'cgroup', 'pid', 'tid', 'op', 'ret'], str: null },
   /** A shared mapping (MAP_SHARED) made: its address, length, prot, flags, the fd (-1: anonymous) and the file's dev, ino (0 when anonymous). */
   MAP: { nums: ['ts', 'cgroup', 'pid', 'tid', 'addr', 'len', 'prot', 'flags', 'fd', 'dev', 'ino'], str: null },
-  /** munmap of a process that has shared mappings. */
+  /** shmat: System V segment `shmid` of IPC namespace `ipc_ns` (its inode number) attached at `addr`, with shmat's flags. */
+  SHMAT: { nums: ['ts', 'cgroup', 'pid', 'tid', 'shmid', 'addr', 'shmflg', 'ipc_ns'], str: null },
+  /** munmap of a process that has shared mappings; shmdt (len 0: the segment attached at addr). */
   UNMAP: { nums: ['ts', 'cgroup', 'pid', 'tid', 'addr', 'len'], str: null },
   /** mremap of a process that has shared mappings: the old range, the new address and length. */
   REMAP: { nums: ['ts', 'cgroup', 'pid', 'tid', 'addr', 'old_len', 'new_addr', 'new_len'], str: null },

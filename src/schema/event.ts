@@ -263,8 +263,20 @@ export const MemMap = z.object({
   flags: z.number().int().nonnegative(),
   fd,
   obj: objOrNull,
+  /**
+   * A System V segment attached (shmat): its id in IPC namespace `ipc_ns`
+   * (that namespace's inode number). `len` is 0 (unknown), `prot` read and
+   * write unless attached SHM_RDONLY; the state names the segment once per
+   * namespace and id, so every process attaching it shares one identity.
+   */
+  shmid: z.number().int().nonnegative().optional(),
+  ipc_ns: z.number().int().nonnegative().optional(),
 });
-/** munmap by a process that has shared mappings: those lying wholly in [addr, addr + len) are gone. */
+/**
+ * munmap by a process that has shared mappings: those lying wholly in
+ * [addr, addr + len) are gone. `len` 0: shmdt, the System V segment
+ * attached at `addr`.
+ */
 export const MemUnmap = z.object({ ...base, kind: z.literal('mem.unmap'), addr: z.number().int().nonnegative(), len: z.number().int().nonnegative() });
 /** mremap by a process that has shared mappings: what was mapped at `addr` is now (also, if only part moved) at `new_addr`. */
 export const MemRemap = z.object({

@@ -30,6 +30,7 @@ export const RES_KEYS: Partial<Record<EventKind, readonly string[]>> = {
   'net.addr': ['fd'],
   'net.accept': ['listen_fd', 'ret'],
   'net.dest': ['fd'],
+  'mem.map': ['fd'],
   io: ['fd'],
   'io.xfer': ['fd_in', 'fd_out'],
   'snapshot.fd': ['fd'],

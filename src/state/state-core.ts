@@ -35,6 +35,8 @@ export class StateCore {
   readonly cgroups = new Map<number, TaskName>();
   /** Descriptions of objects sent over SCM_RIGHTS, waiting for the receiver (bounded). */
   readonly inflight = new Map<ObjId, { flags: number | undefined }>();
+  /** System V shared memory segments by `IPC_NS:SHMID` → the identity the state gave each (bounded, oldest dropped). */
+  readonly sysvSegments = new Map<string, ObjId>();
   readonly stats: StateStats = { events: 0, unknownProcesses: 0, healed: 0, corrected: 0, unresolved: 0, exitedProcesses: 0 };
 
   taskOf(cgroup: number): string {

@@ -175,6 +175,49 @@ ${copy.join('\n')}
 }
 
 /**
+ * System V shared memory between two unrelated processes: a python3 makes
+ * segment `key`, attaches it, reads `file` into it and detaches, then
+ * exits; a second python3, started afterwards and never opening `file`,
+ * attaches the segment read-only, sends what it finds to 127.0.0.2:PORT and
+ * removes the segment. `readFirst`: the first reads `file` before it even
+ * attaches (the data it carries goes into the segment all the same).
+ */
+export function sysvShmScenario(file: string, port: number, key: number, o: { readFirst?: boolean } = {}): string {
+  const libc = [
+    'import ctypes, socket',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'libc.shmat.restype = ctypes.c_void_p',
+    'libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]',
+    'libc.shmdt.argtypes = [ctypes.c_void_p]',
+  ].join('\n');
+  const read = `d = open("${file}", "rb").read()`;
+  return `python3 -c '
+${libc}
+${o.readFirst ? read : ''}
+sid = libc.shmget(${key}, 1 << 16, 0o1000 | 0o600)
+assert sid >= 0, ctypes.get_errno()
+a = libc.shmat(sid, None, 0)
+${o.readFirst ? '' : read}
+ctypes.memmove(a + 5, d, len(d))
+ctypes.memmove(a + 1, len(d).to_bytes(4, "little"), 4)
+ctypes.memmove(a, bytes([1]), 1)
+assert libc.shmdt(a) == 0
+' && python3 -c '
+${libc}
+sid = libc.shmget(${key}, 0, 0)
+assert sid >= 0, ctypes.get_errno()
+a = libc.shmat(sid, None, 0o10000)
+assert ctypes.string_at(a, 1) == bytes([1])
+n = int.from_bytes(ctypes.string_at(a + 1, 4), "little")
+s = socket.create_connection(("127.0.0.2", ${port}))
+s.sendall(ctypes.string_at(a + 5, n))
+s.close()
+libc.shmdt(a)
+libc.shmctl(sid, 0, None)
+'`;
+}
+
+/**
  * Another process' memory: a python3 "server" reads `file` and keeps it in
  * memory; a second python3, which never opens `file`, finds it in the
  * server's memory (regions from /proc/PID/maps, read through /proc/PID/mem

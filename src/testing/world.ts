@@ -70,6 +70,10 @@ export class TestWorld {
   map(task: string, pid: number, addr: number, len: number, fd = -1, obj: string | null = null, prot = 3): void {
     this.feed({ ...this.b(task, pid), kind: 'mem.map', addr, len, prot, flags: 1 | (fd < 0 ? 0x20 : 0), fd, obj });
   }
+  /** shmat of System V segment `shmid` in IPC namespace `ns` at `addr` (read-only: SHM_RDONLY). */
+  shmat(task: string, pid: number, addr: number, shmid: number, ns = 4026531839, readOnly = false): void {
+    this.feed({ ...this.b(task, pid), kind: 'mem.map', addr, len: 0, prot: readOnly ? 1 : 3, flags: 1, fd: -1, obj: null, shmid, ipc_ns: ns });
+  }
   unmap(task: string, pid: number, addr: number, len: number): void {
     this.feed({ ...this.b(task, pid), kind: 'mem.unmap', addr, len });
   }
