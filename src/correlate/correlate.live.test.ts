@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { buildSharedVmExfil, mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -222,6 +222,25 @@ describe('live: read-then-transmit chains', () => {
         [send!.pid, 1, write!.object.slice(4)],
       ]);
       expect(r.events.filter((e) => e.kind === 'mem.unmap' && e.len === 0).map((e) => e.pid)).toEqual([read!.pid, send!.pid]);
+      expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+    }
+  });
+
+  it('a child in its parent\'s memory (vfork; clone with CLONE_VM) reads the secret; the parent, which never opens it, sends what the child left', async () => {
+    const bin = buildSharedVmExfil(dir);
+    for (const mode of ['vfork', 'clonevm']) {
+      const r = await h.run(`shared-vm-${mode}`, `${bin} ${mode} ${key} ${tcp.port}`);
+      expect(r.code, r.stderr).toBe(0);
+      const f = only(r.findings);
+      expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+      const [read, write, take, send] = f.chain;
+      expect(f.chain.map((x) => x.syscall)).toEqual(['read', 'mapped.write', 'mapped.read', 'write']);
+      expect(take!.pid).toBe(send!.pid);
+      expect(write!.pid).toBe(read!.pid);
+      expect(read!.pid).not.toBe(send!.pid);
+      expect(write!.object).toBe(`memory of pid ${send!.pid}`);
+      const fork = r.events.find((e) => e.kind === 'process.fork' && e.child_tid === read!.pid);
+      expect(fork?.kind === 'process.fork' && fork.clone_flags & 0x100).toBe(0x100);
       expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
     }
   });

@@ -545,6 +545,47 @@ describe('flow tracker: shared memory', () => {
     expect(w.correlator.flow.stats().sharedMappings).toBe(1);
   });
 
+  it('a CLONE_VM child (vfork, posix_spawn) reads into its parent\'s memory: the parent holds it; a forked child (a copy) does not share back', () => {
+    const run = (flags: number, between?: (w: World) => void): Finding[] => {
+      const w = new World();
+      w.proc('t', 100, 'spawner');
+      w.fork('t', 100, 101, flags);
+      between?.(w);
+      w.open('t', 101, 3, '/etc/shadow');
+      w.io('t', 101, 'in', 3, 631);
+      w.exit('t', 101);
+      send(w, 100, 4);
+      return w.out;
+    };
+    const vfork = run(0x4111);
+    expect(vfork).toHaveLength(1);
+    expect(vfork[0]!.chain.map((h) => [h.pid, h.syscall, h.object])).toEqual([
+      [101, 'read', '/etc/shadow'],
+      [101, 'mapped.write', 'memory of pid 100'],
+      [100, 'mapped.read', 'memory of pid 100'],
+      [100, 'write', 'socket 10.0.0.9:443'],
+    ]);
+    expect(run(17)).toEqual([]);
+    // after its exec the child has memory of its own; an munmap cannot cut the link
+    expect(run(0x4111, (w) => w.exec('t', 101, ['cat']))).toEqual([]);
+    expect(run(0x4111, (w) => w.unmap('t', 101, 0, 2 ** 47))).toHaveLength(1);
+    // a plain fork of the CLONE_VM child has a copy, not the shared memory
+    const w = new World();
+    w.proc('t', 100);
+    w.fork('t', 100, 101, 0x4111);
+    w.fork('t', 101, 102);
+    w.open('t', 102, 3, '/etc/shadow');
+    w.io('t', 102, 'in', 3, 631);
+    send(w, 100, 4);
+    expect(w.out).toEqual([]);
+    // one link per spawner, however many children it spawns
+    for (let c = 200; c < 210; c++) {
+      w.fork('t', 100, c, 0x4111);
+      w.exec('t', c, ['true']);
+    }
+    expect(w.correlator.flow.stats().sharedMappings).toBe(2);
+  });
+
   it('a process sharing memory with nothing sensitive in it sends freely', () => {
     const w = new World();
     w.proc('t', 80);

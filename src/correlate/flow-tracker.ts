@@ -20,6 +20,10 @@ import { describeObject } from './describe-object.js';
  * writable), so the object is marked; whatever marks the object, every
  * process linked to it can read, so each becomes a carrier. Links are
  * inherited by fork and end with munmap of the whole mapping, exec and exit.
+ * A child made with CLONE_VM (vfork, posix_spawn, clone) runs in its
+ * parent's memory until it execs or exits: the two are linked the same way
+ * (channel `vm:PARENT`), so what the child reads before its exec, the
+ * parent holds.
  *
  * Marks are keyed by the kernel channel alone: a secret staged by one
  * sandbox in a shared file and sent by another is one chain (its hops show
@@ -98,6 +102,9 @@ const RECENT_READS_PER_CHANNEL = 4;
 /** Shared mappings followed per process (a database may map thousands of segments; past this, counted). */
 const MAX_LINKS_PER_PROCESS = 4096;
 const PROT_WRITE = 2;
+const CLONE_VM = 0x100;
+/** The channel of a process' own memory, which CLONE_VM children share until they exec. */
+const VM_CHANNEL = 'vm:';
 const O_ACCMODE = 3;
 const O_RDWR = 2;
 const MAX_RECENT_CHANNELS = 4096;
@@ -545,11 +552,29 @@ export class FlowTracker {
     this.carriers.set(ev.child_tid, child);
   }
 
-  /** A forked child shares its parent's shared mappings (at the same addresses). */
+  /**
+   * A forked child shares its parent's shared mappings (at the same
+   * addresses). A CLONE_VM child shares all of its memory: it is linked to
+   * the parent's own (and to whatever that was linked to); a child with a
+   * copy of the memory is not.
+   */
   private forkLinks(ev: EventOf<'process.fork'>): void {
-    const parent = this.links.get(ev.pid);
-    if (parent === undefined) return;
-    for (const l of [...parent]) this.link(ev.child_tid, { ...l });
+    const sharesVm = (ev.clone_flags & CLONE_VM) !== 0;
+    for (const l of [...(this.links.get(ev.pid) ?? [])]) {
+      if (sharesVm || !l.view.channel.startsWith(VM_CHANNEL)) this.linkOnce(ev.child_tid, { ...l });
+    }
+    if (!sharesVm) return;
+    // outside any address range, so no munmap or shmdt can cut it; only exec and exit end it
+    const view: ObjectView = { id: '0:0:0', type: 'shm', channel: `${VM_CHANNEL}${ev.pid}`, path: `memory of pid ${ev.pid}` };
+    const comm = ev.proc?.comm ?? '?';
+    this.linkOnce(ev.pid, { addr: -1, end: -1, view, write: true, comm });
+    this.linkOnce(ev.child_tid, { addr: -1, end: -1, view, write: true, comm });
+  }
+
+  /** Links `pid` to `l`'s channel unless it already is (to one of its addresses). */
+  private linkOnce(pid: number, l: MemLink): void {
+    if (this.links.get(pid)?.some((x) => x.view.channel === l.view.channel && x.addr === l.addr) === true) return;
+    this.link(pid, l);
   }
 
   private transmit(task: string, ev: EventOf<'io'> | EventOf<'io.xfer'>, sink: ObjectView, taints: Iterable<Taint>, hop: ChainHop, bytes: number): Transmit[] {

@@ -350,3 +350,12 @@ export function buildUringExfil(dir: string): string {
   execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(src, 'testing/uring-exfil.c'), '-luring'], { stdio: 'pipe' });
   return bin;
 }
+
+/** Compiles src/testing/shared-vm-exfil.c into `dir` (gcc); returns the binary's path. */
+export function buildSharedVmExfil(dir: string): string {
+  const src = packageDir('src', 'testing/shared-vm-exfil.c');
+  if (src === undefined) throw new Error('src/testing/shared-vm-exfil.c not found above this module');
+  const bin = join(dir, 'shared-vm-exfil');
+  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(src, 'testing/shared-vm-exfil.c')], { stdio: 'pipe' });
+  return bin;
+}

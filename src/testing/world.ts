@@ -60,8 +60,8 @@ export class TestWorld {
   pipe(task: string, pid: number, r: number, w: number): void {
     this.feed({ ...this.b(task, pid), kind: 'fd.pipe', flags: 0, ret: 0, fds: [r, w], obj: `0:15:${this.ino++}` });
   }
-  fork(task: string, pid: number, child: number): void {
-    this.feed({ ...this.b(task, pid), kind: 'process.fork', child_tid: child, thread: false, clone_flags: 17 });
+  fork(task: string, pid: number, child: number, cloneFlags = 17): void {
+    this.feed({ ...this.b(task, pid), kind: 'process.fork', child_tid: child, thread: false, clone_flags: cloneFlags });
   }
   exec(task: string, pid: number, argv: string[], truncated = false): void {
     this.feed({ ...this.b(task, pid), kind: 'process.exec', filename: `/usr/bin/${argv[0]}`, argv, argv_truncated: truncated, old_tid: pid, ppid: this.st.procs.get(pid)?.ppid ?? 1, exe_obj: null });
