@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { buildSharedVmExfil, mmapScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { buildSharedVmExfil, mmapScenario, pidfdGetfdScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -243,6 +243,17 @@ describe('live: read-then-transmit chains', () => {
       expect(fork?.kind === 'process.fork' && fork.clone_flags & 0x100).toBe(0x100);
       expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
     }
+  });
+
+  it('a descriptor of the secret taken out of another process (pidfd_getfd), read and sent by a process that never opened it', async () => {
+    const r = await h.run('pidfd-getfd', pidfdGetfdScenario(key, tcp.port));
+    expect(r.code, r.stderr).toBe(0);
+    const [target] = r.stdout.trim().split(' ').map(Number);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+    expect(f.chain.map((x) => [x.syscall, x.object])).toEqual([['read', key], ['sendto', `socket 127.0.0.2:${tcp.port}`]]);
+    expect(f.process.pid).not.toBe(target);
+    expect(r.events.some((e) => e.kind === 'fd.getfd' && e.target === target && e.res?.ret?.path === key)).toBe(true);
   });
 
   it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {

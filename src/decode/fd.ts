@@ -89,6 +89,20 @@ export function decodeRights(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.ri
   return e;
 }
 
+/** GETFD: a descriptor taken out of another process with pidfd_getfd. */
+export function decodeGetfd(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.getfd'> {
+  const n = rec.n;
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'fd.getfd',
+    pidfd: int32(n[4]!),
+    target_fd: int32(n[5]!),
+    target: int32(n[6]!),
+    ret: int32(n[7]!),
+    obj: kernelObjId(n[8]!, n[9]!),
+  };
+}
+
 /** MCTL: descriptors passed by sendmmsg/recvmmsg, not parsed by the probe: a lost event, never silent. */
 export function decodeMmsgRights(rec: RawRecord, ctx: DecodeContext): EventOf<'loss'> {
   const n = rec.n;

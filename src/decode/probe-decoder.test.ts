@@ -342,6 +342,18 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('pidfd_getfd (GETFD): the target, its fd, the new fd and the object; a target the probe could not read is -1', () => {
+    const events = decodeAll([
+      line('GETFD\t1000001000\t7\t100\t101\t5\t3\t200\t6\t265289728\t77'),
+      line('GETFD\t1000002000\t7\t100\t101\t5\t3\t-1\t-9\t0\t0'),
+    ]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    expect(events).toMatchObject([
+      { kind: 'fd.getfd', pidfd: 5, target_fd: 3, target: 200, ret: 6, obj: '253:0:77', pid: 100, tid: 101 },
+      { kind: 'fd.getfd', target: -1, ret: -9, obj: null },
+    ]);
+  });
+
   it('descriptors passed by sendmmsg/recvmmsg (MCTL) are lost events named by the call', () => {
     const events = decodeAll([line('MCTL\t1000001000\t7\t100\t101\t307'), line('MCTL\t1000002000\t7\t100\t101\t299')]);
     for (const e of events) expect(() => Event.parse(e)).not.toThrow();

@@ -2,7 +2,7 @@ import type { Event } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
 import { int32, kernelObjId } from './common.js';
 import { DecodeContext } from './context.js';
-import { decodeDup, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights, decodeMmsgRights } from './fd.js';
+import { decodeDup, decodeGetfd, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights, decodeMmsgRights } from './fd.js';
 import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
 import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeMap, decodeRemap, decodeShmat, decodeUnmap } from './memory.js';
@@ -20,7 +20,7 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, Reco
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: decodeMmsgRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest, UDEST: decodeUringDest,
   IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
-  MAP: decodeMap, UNMAP: decodeUnmap, REMAP: decodeRemap, SHMAT: decodeShmat,
+  MAP: decodeMap, UNMAP: decodeUnmap, REMAP: decodeRemap, SHMAT: decodeShmat, GETFD: decodeGetfd,
 };
 
 /** A line the decoder could not use: counted, reported with its line number, never fatal. */
@@ -62,7 +62,7 @@ const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
-  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm', '@mmb', '@msh', '@shm', '@mun', '@mrm', '@sha', '@sdt',
+  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm', '@mmb', '@msh', '@shm', '@mun', '@mrm', '@sha', '@sdt', '@gfd',
 ]);
 
 /**

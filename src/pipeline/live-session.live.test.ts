@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Event, EventOf } from '../schema/event.js';
 import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
-import { scmRightsScenario, sendfileScenario } from '../testing/scenarios.js';
+import { pidfdGetfdScenario, scmRightsScenario, sendfileScenario } from '../testing/scenarios.js';
 
 /**
  * Real programs under the real probes (root, bpftrace, tracepoints). One
@@ -132,6 +132,20 @@ os.waitpid(pid, 0)
       expect(recv!.cloexec === true).toBe(cloexec);
       expect(recv!.res!.fd!.cloexec).toBe(cloexec);
     }
+  });
+
+  it('pidfd_getfd: a descriptor taken out of another process resolves to its file, with its open flags, close-on-exec', async () => {
+    const r = await h.run('pidfd-getfd', pidfdGetfdScenario('/etc/hostname'));
+    expect(r.code, r.stderr).toBe(0);
+    const [target, targetFd, fd] = r.stdout.trim().split(' ').map(Number);
+    const got = ofKind(r.events, 'fd.getfd').find((e) => e.target === target);
+    expect(got, JSON.stringify(ofKind(r.events, 'fd.getfd'))).toMatchObject({ target_fd: targetFd, ret: fd });
+    expect(got!.pid).not.toBe(target);
+    expect(got!.res?.ret).toMatchObject({ path: '/etc/hostname', cloexec: true });
+    expect((got!.res!.ret!.flags ?? -1) & O_ACCMODE).toBe(O_RDONLY);
+    const read = ioOf(r.events, 'in').find((e) => e.pid === got!.pid && e.fd === fd);
+    expect(read?.res?.fd?.path).toBe('/etc/hostname');
+    expect(read?.res?.fd?.id).toBe(got!.obj);
   });
 
   it('sendfile: a file reaches a socket with no read or write', async () => {

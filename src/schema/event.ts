@@ -170,6 +170,13 @@ export const FdRights = z.object({
   cloexec: z.literal(true).optional(),
 });
 
+/**
+ * pidfd_getfd: the caller took a copy of descriptor `target_fd` of process
+ * `target` (named by `pidfd`; -1 when the probe could not read it) as
+ * `ret`, close-on-exec, pointing at the target's object `obj`.
+ */
+export const FdGetfd = z.object({ ...base, kind: z.literal('fd.getfd'), pidfd: fd, target_fd: fd, target: z.number().int(), ret, obj: objOrNull });
+
 export const NetAddr = z.object({
   ...base,
   kind: z.literal('net.addr'),
@@ -331,7 +338,7 @@ export const TaskCgroupGone = z.object({ ...base, kind: z.literal('task.cgroup_g
 export const Event = z.discriminatedUnion('kind', [
   ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir, ProcessVm,
   FileOpen, FileMemfd, FilePath2, FileUnlink,
-  FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights,
+  FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights, FdGetfd,
   NetAddr, NetAccept, NetDest,
   MemMap, MemUnmap, MemRemap,
   Io, IoXfer, EnforceKill, Loss, SnapshotProcess, SnapshotFd, TaskCgroup, TaskCgroupGone,

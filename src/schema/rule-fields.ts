@@ -27,6 +27,7 @@ export const RES_KEYS: Partial<Record<EventKind, readonly string[]>> = {
   'fd.socket': ['ret'],
   'fd.socketpair': ['fd0', 'fd1'],
   'fd.rights': ['sock_fd', 'fd'],
+  'fd.getfd': ['pidfd', 'ret'],
   'net.addr': ['fd'],
   'net.accept': ['listen_fd', 'ret'],
   'net.dest': ['fd'],

@@ -113,6 +113,26 @@ const INFLIGHT_MAX = 65536;
  * installs a descriptor in the receiver pointing at the kernel object the
  * probe read from the receiver's own table.
  */
+/**
+ * pidfd_getfd: the new descriptor points at what the target's descriptor
+ * points at (with its open flags, when the state knows it), close-on-exec
+ * as the kernel makes it; the kernel's identity decides when the two
+ * disagree (the target's table changed unseen).
+ */
+export const onGetfd: Handler<'fd.getfd'> = (st, ev, p) => {
+  const res: Record<string, ObjectView> = {};
+  const pidfd = st.viewOf(p.fds, ev.pidfd);
+  if (pidfd !== undefined) res.pidfd = pidfd;
+  if (ev.ret < 0) return { res };
+  const theirs = ev.target >= 0 ? st.procs.get(ev.target)?.fds.get(ev.target_fd) : undefined;
+  const same = theirs !== undefined && (ev.obj === null || theirs.obj === ev.obj);
+  const o = same ? st.objects.get(theirs.obj) : ev.obj === null ? undefined : st.objectOf(ev.obj);
+  if (o === undefined) return { res };
+  st.install(p.fds, ev.ret, o, same ? theirs.flags : undefined, true);
+  res.ret = st.viewOf(p.fds, ev.ret)!;
+  return { res };
+};
+
 export const onRights: Handler<'fd.rights'> = (st, ev, p) => {
   const sock = st.viewOf(p.fds, ev.sock_fd);
   const res: Record<string, ObjectView> = {};

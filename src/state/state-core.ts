@@ -108,18 +108,25 @@ export class StateCore {
       if (e === undefined || e.obj !== kobj) {
         if (e === undefined) this.stats.healed++;
         else this.stats.corrected++;
-        // a file the state saw closed a moment ago (a descriptor to it passed in a way the probe does not parse,
-        // sendmmsg say): the same inode on the same device is the same file, so it keeps its path; pipe and
-        // socket inode numbers are reused too quickly to trust
-        const was = this.objects.get(kobj) === undefined ? this.objects.recent(kobj) : undefined;
-        const file = was !== undefined && (was.type === 'file' || was.type === 'memfd');
-        const o = this.objects.upsert(kobj, file ? { type: was.type, path: was.path } : { type: typeHint });
-        this.install(p.fds, fd, o, e?.obj === kobj ? e.flags : undefined, e?.cloexec ?? false);
+        this.install(p.fds, fd, this.objectOf(kobj, typeHint), e?.obj === kobj ? e.flags : undefined, e?.cloexec ?? false);
       }
     }
     const v = this.viewOf(p.fds, fd);
     if (v === undefined) this.stats.unresolved++;
     return v;
+  }
+
+  /**
+   * The object of kernel identity `kobj` for a descriptor the state did not
+   * see made: the live one, else a new one. A file or memfd the state saw
+   * closed a moment ago (a descriptor to it passed in a way the probe does
+   * not parse, sendmmsg say) is the same file, so it keeps its path; pipe
+   * and socket inode numbers are reused too quickly to trust.
+   */
+  objectOf(kobj: ObjId, typeHint: ObjectType = 'unknown'): KernelObject {
+    const was = this.objects.get(kobj) === undefined ? this.objects.recent(kobj) : undefined;
+    const file = was !== undefined && (was.type === 'file' || was.type === 'memfd');
+    return this.objects.upsert(kobj, file ? { type: was.type, path: was.path } : { type: typeHint });
   }
 
   /**

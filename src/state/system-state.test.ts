@@ -302,6 +302,26 @@ describe('the state as events (the start of a rotated recording\'s later segment
     );
   });
 
+  it('pidfd_getfd: the new descriptor points at the target\'s object with its flags, close-on-exec; an unknown target falls back to the kernel identity', () => {
+    const st = new SystemState();
+    let ts = 1;
+    const b0 = (pid: number) => ({ ts: ts++, cgroup: 7, pid, tid: pid });
+    st.apply({ ...b0(20), kind: 'process.seen', ppid: 1, comm: 'holder' });
+    st.apply({ ...b0(20), kind: 'file.open', syscall: 'openat', dirfd: -100, path: '/etc/shadow', path_truncated: false, flags: 0o2, mode: 0, ret: 5, obj: '8:1:42', file_type: 'file' });
+    st.apply({ ...b0(21), kind: 'process.seen', ppid: 1, comm: 'taker' });
+    const got = st.apply({ ...b0(21), kind: 'fd.getfd', pidfd: 3, target_fd: 5, target: 20, ret: 4, obj: '8:1:42' });
+    expect(got.res?.ret).toMatchObject({ id: '8:1:42', path: '/etc/shadow', flags: 0o2, cloexec: true });
+    // the target unknown: the kernel's identity names the (live) object
+    const blind = st.apply({ ...b0(21), kind: 'fd.getfd', pidfd: 3, target_fd: 9, target: -1, ret: 6, obj: '8:1:42' });
+    expect(blind.res?.ret).toMatchObject({ id: '8:1:42', path: '/etc/shadow', cloexec: true });
+    expect(blind.res?.ret?.flags).toBeUndefined();
+    // a failed call installs nothing
+    st.apply({ ...b0(21), kind: 'fd.getfd', pidfd: 3, target_fd: 9, target: 20, ret: -9, obj: null });
+    expect(st.procs.get(21)!.fds.get(-9)).toBeUndefined();
+    st.apply({ ...b0(21), kind: 'process.exec', filename: '/bin/sh', argv: ['sh'], argv_truncated: false, old_tid: 21, ppid: 1, exe_obj: null });
+    expect(st.procs.get(21)!.fds.entries.size).toBe(0);
+  });
+
   it('a descriptor received close-on-exec (MSG_CMSG_CLOEXEC) is gone after exec; one received without it stays', () => {
     const st = new SystemState();
     let ts = 1;

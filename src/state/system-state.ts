@@ -1,6 +1,6 @@
 import type { Event, EventKind } from '../schema/event.js';
 import { onAddr, onAccept, onDest } from './apply-net.js';
-import { onClose, onCloseRange, onDup, onFcntl, onPipe, onRights, onSocket, onSocketpair } from './apply-fd.js';
+import { onClose, onCloseRange, onDup, onFcntl, onGetfd, onPipe, onRights, onSocket, onSocketpair } from './apply-fd.js';
 import { onMemfd, onOpen, onPath2, onSnapshotFd, onUnlink } from './apply-file.js';
 import { onIo, onXfer } from './apply-io.js';
 import { onMap, onRemap, onUnmap } from './apply-memory.js';
@@ -13,7 +13,7 @@ const HANDLERS: HandlerTable = {
   'process.exit': onExit, 'process.chdir': onChdir,
   'file.open': onOpen, 'file.memfd': onMemfd, 'file.path2': onPath2, 'file.unlink': onUnlink,
   'fd.dup': onDup, 'fd.fcntl': onFcntl, 'fd.close': onClose, 'fd.close_range': onCloseRange,
-  'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights,
+  'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights, 'fd.getfd': onGetfd,
   'net.addr': onAddr, 'net.accept': onAccept, 'net.dest': onDest,
   'mem.map': onMap, 'mem.unmap': onUnmap, 'mem.remap': onRemap,
   io: onIo, 'io.xfer': onXfer, loss: onLoss, 'enforce.kill': () => undefined, 'process.vm': () => undefined,

@@ -36,6 +36,37 @@ os.wait()
 }
 
 /**
+ * pidfd_getfd(2): a python3 child opens `file` and waits; its parent, which
+ * never opens `file`, takes a copy of the child's descriptor through a
+ * pidfd (the child says its fd number over a pipe), reads it and, with
+ * `sendToPort`, sends what it read to 127.0.0.2:PORT. Prints the target
+ * pid, the target's fd and the new fd.
+ */
+export function pidfdGetfdScenario(file: string, sendToPort?: number): string {
+  const send = sendToPort === undefined ? '' : `\ns = socket.create_connection(("127.0.0.2", ${sendToPort})); s.sendall(data); s.close()`;
+  return `python3 -c '
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+go_r, go_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    fd = os.open("${file}", os.O_RDONLY)
+    os.write(w, str(fd).encode())
+    os.read(go_r, 1)
+    os._exit(0)
+tfd = int(os.read(r, 16))
+pfd = os.pidfd_open(pid)
+n = libc.syscall(438, pfd, tfd, 0)
+assert n >= 0, ctypes.get_errno()
+data = os.read(n, 100000)
+print(pid, tfd, n)${send}
+os.write(go_w, b"x")
+os.waitpid(pid, 0)
+'`;
+}
+
+/**
  * A descriptor of `file` passed with SCM_RIGHTS over a socketpair by
  * sendmmsg(2) and taken by recvmmsg(2) (python3 through ctypes: the
  * vector calls whose control data the probe does not parse), with a
