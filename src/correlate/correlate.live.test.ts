@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { buildSharedVmExfil, mmapScenario, pidfdGetfdScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { buildSharedVmExfil, mmapScenario, pidfdGetfdScenario, vmspliceScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -254,6 +254,22 @@ describe('live: read-then-transmit chains', () => {
     expect(f.chain.map((x) => [x.syscall, x.object])).toEqual([['read', key], ['sendto', `socket 127.0.0.2:${tcp.port}`]]);
     expect(f.process.pid).not.toBe(target);
     expect(r.events.some((e) => e.kind === 'fd.getfd' && e.target === target && e.res?.ret?.path === key)).toBe(true);
+  });
+
+  it('vmsplice: the secret moved from memory into a pipe (and out of one into memory) by vmsplice(2), sent by the process at the other end', async () => {
+    for (const [way, hops] of [
+      ['into', ['read', 'vmsplice', 'read', 'sendto']],
+      ['outOf', ['read', 'write', 'vmsplice', 'sendto']],
+    ] as const) {
+      const r = await h.run(`vmsplice-${way}`, vmspliceScenario(key, tcp.port, way));
+      expect(r.code, r.stderr).toBe(0);
+      const f = only(r.findings);
+      expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+      expect(f.chain.map((x) => x.syscall), way).toEqual(hops);
+      expect(f.chain[1]!.object).toMatch(/^pipe /);
+      expect(f.chain[2]!.object).toBe(f.chain[1]!.object);
+      expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
+    }
   });
 
   it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {

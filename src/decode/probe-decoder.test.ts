@@ -342,6 +342,17 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('vmsplice (278) is a write into a pipe (slot 1) or a read out of one (slot 0), as the probe found the end\'s mode', () => {
+    const events = decodeAll([
+      line('IO\t1000001000\t7\t100\t101\t1\t278\t4\t1980\t15\t900'),
+      line('IO\t1000002000\t7\t200\t201\t0\t278\t3\t1980\t15\t900'),
+    ]);
+    expect(events.map((e) => e.kind === 'io' && [e.syscall, e.dir, e.fd, e.bytes, e.obj])).toEqual([
+      ['vmsplice', 'out', 4, 1980, '0:15:900'],
+      ['vmsplice', 'in', 3, 1980, '0:15:900'],
+    ]);
+  });
+
   it('pidfd_getfd (GETFD): the target, its fd, the new fd and the object; a target the probe could not read is -1', () => {
     const events = decodeAll([
       line('GETFD\t1000001000\t7\t100\t101\t5\t3\t200\t6\t265289728\t77'),

@@ -36,6 +36,44 @@ os.wait()
 }
 
 /**
+ * vmsplice(2) through a pipe between python3 and its forked child, which
+ * sends what it gets to 127.0.0.2:PORT. `into`: the parent reads `file` and
+ * vmsplices it into the pipe (user memory → pipe), the child read()s;
+ * `outOf`: the parent write()s it, the child vmsplices it out of the pipe
+ * (pipe → user memory).
+ */
+export function vmspliceScenario(file: string, port: number, way: 'into' | 'outOf'): string {
+  const childTakes =
+    way === 'outOf'
+      ? ['buf = ctypes.create_string_buffer(1 << 16)', 'iov = iovec(ctypes.addressof(buf), 1 << 16)', 'n = libc.vmsplice(r, ctypes.byref(iov), 1, 0)', 'assert n > 0, ctypes.get_errno()', 'data = buf.raw[:n]']
+      : ['data = b""', 'while True:', '    b = os.read(r, 1 << 16)', '    if not b: break', '    data += b'];
+  const parentGives =
+    way === 'into'
+      ? ['buf = ctypes.create_string_buffer(d, len(d))', 'iov = iovec(ctypes.addressof(buf), len(d))', 'n = libc.vmsplice(w, ctypes.byref(iov), 1, 0)', 'assert n == len(d), ctypes.get_errno()']
+      : ['os.write(w, d)'];
+  return `python3 -c '
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+${childTakes.map((l) => `    ${l}`).join('\n')}
+    s = socket.create_connection(("127.0.0.2", ${port}))
+    s.sendall(data)
+    s.close()
+    os._exit(0)
+os.close(r)
+d = open("${file}", "rb").read()
+${parentGives.join('\n')}
+os.close(w)
+os.waitpid(pid, 0)
+'`;
+}
+
+/**
  * pidfd_getfd(2): a python3 child opens `file` and waits; its parent, which
  * never opens `file`, takes a copy of the child's descriptor through a
  * pidfd (the child says its fd number over a pipe), reads it and, with
