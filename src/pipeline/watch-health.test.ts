@@ -33,4 +33,22 @@ describe('watch health', () => {
       vi.useRealTimers();
     }
   });
+
+  it('warns when a process has more shared mappings than the flow tracker follows', () => {
+    vi.useFakeTimers();
+    try {
+      const w = new TestWorld(new Correlator(new FlowTracker(() => []), new SequenceMatcher(loadChainRules(chainRulesFile()).rules), new FindingBuilder({ host: 'h', wallEpochNs: 0n, policyHash: null })));
+      const said: [string, Record<string, unknown>, string][] = [];
+      const t = watchHealth(w.correlator, () => ({}), (level, fields, msg) => said.push([level, fields, msg]));
+      w.proc('t', 1, 'db');
+      for (let i = 0; i < 4098; i++) w.map('t', 1, 0x10000 + i * 0x1000, 0x1000);
+      vi.advanceTimersByTime(HEALTH_EVERY_MS);
+      expect(said).toEqual([['warn', { mappings_not_followed: 2, total: 2, followed: 4096 }, 'shared mappings not followed: their process has as many as the flow tracker keeps']]);
+      vi.advanceTimersByTime(HEALTH_EVERY_MS);
+      expect(said).toHaveLength(1);
+      clearInterval(t);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
