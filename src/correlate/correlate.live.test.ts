@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { buildSharedVmExfil, mmapScenario, pidfdGetfdScenario, vmspliceScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { buildSharedVmExfil, mmapScenario, packetSocketScenario, pidfdGetfdScenario, vmspliceScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -270,6 +270,16 @@ describe('live: read-then-transmit chains', () => {
       expect(f.chain[2]!.object).toBe(f.chain[1]!.object);
       expect(f.bytes_sent).toBe(KEY_TEXT.length * 20);
     }
+  });
+
+  it('raw frames: the secret sent in an Ethernet frame on a packet socket (AF_PACKET, no IP socket at all)', async () => {
+    const r = await h.run('packet-socket', packetSocketScenario(key));
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number(r.stdout.trim())).toBe(14 + KEY_TEXT.length * 20);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'packet' }, bytes_sent: 14 + KEY_TEXT.length * 20 });
+    expect(f.chain.map((x) => x.syscall)).toEqual(['read', 'sendto']);
+    expect(f.summary).toMatch(/to a packet socket \(0:\d+:\d+\)/);
   });
 
   it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {

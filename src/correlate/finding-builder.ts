@@ -341,7 +341,8 @@ export class FindingBuilder {
   private fromTransmit(m: RuleMatch, x: FlowTransmitFact): Finding {
     const t = x.transmit;
     const sink = t.sink;
-    const sinkText = sink.peer?.addr !== undefined ? `${sink.peer.addr}:${sink.peer.port ?? 0}` : (sink.peer?.path ?? sink.id);
+    // a socket with no peer address (a packet socket's raw frames): its family and identity
+    const sinkText = sink.peer?.addr !== undefined ? `${sink.peer.addr}:${sink.peer.port ?? 0}` : (sink.peer?.path ?? `a ${sink.family ?? 'socket'} socket (${sink.id})`);
     const latencyMs = x.latency_ns / 1e6;
     const comm = x.proc?.comm ?? '?';
     return {

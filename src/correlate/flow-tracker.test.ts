@@ -192,6 +192,21 @@ describe('flow tracker', () => {
     expect(w.out[0]!.process.pid).toBe(31);
   });
 
+  it('data leaves through packet sockets (raw frames) and vsock (a guest to its host) too; netlink stays on the machine', () => {
+    for (const [family, fires] of [['packet', 1], ['vsock', 1], ['netlink', 0], ['unix', 0]] as const) {
+      const w = new World();
+      w.proc('t', 45);
+      w.open('t', 45, 3, '/etc/shadow');
+      w.io('t', 45, 'in', 3, 631);
+      w.feed({ ...w.b('t', 45), kind: 'fd.socket', family, sock_type: 3, protocol: 0, ret: 4, obj: '0:9:4500' });
+      if (family === 'vsock') w.feed({ ...w.b('t', 45), kind: 'net.addr', op: 'connect', fd: 4, ret: 0, obj: '0:9:4500', family, addr: 'cid:2', port: 1024, peer_obj: null });
+      w.io('t', 45, 'out', 4, 631);
+      expect(w.out, family).toHaveLength(fires);
+      if (family === 'packet') expect(w.out[0]).toMatchObject({ sink: { family: 'packet' }, summary: expect.stringContaining('to a packet socket (0:9:4500)') });
+      if (family === 'vsock') expect(w.out[0]).toMatchObject({ sink: { family: 'vsock', address: 'cid:2', port: 1024 } });
+    }
+  });
+
   it('sendfile from a secret into a socket, no process memory involved', () => {
     const w = new World();
     w.proc('t', 40);

@@ -124,8 +124,13 @@ function couldMove(t: Taint, ts: number, tid: number): boolean {
   return tid !== t.heldBy && t.heldSince - ts <= WAKE_RACE_NS;
 }
 
+/**
+ * Sockets whose data leaves the machine (or the guest): IP, packet sockets
+ * (raw frames: CAP_NET_RAW, which containers often keep) and vsock (a Kata
+ * guest's way to its host). Unix and netlink sockets stay on the machine.
+ */
 function isNetwork(v: ObjectView): boolean {
-  return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
+  return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6' || v.family === 'packet' || v.family === 'vsock');
 }
 
 /** `/proc/PID/mem` (or a thread's, `/proc/PID/task/TID/mem`): another process' memory, read or written like a file. */

@@ -202,6 +202,36 @@ describe('policy: per-intent capabilities on resolved events', () => {
     expect(net.summary).toContain('127.0.0.3:8443');
   });
 
+  it('default-deny on the network covers raw frames: a send on a packet socket is a violation unless a capability names the family', () => {
+    const w = world();
+    const t = 'sandboxes/summarize-8';
+    w.proc(t, 21, 'agent');
+    w.feed({ ...w.b(t, 21), kind: 'fd.socket', family: 'packet', sock_type: 3, protocol: 0, ret: 4, obj: '0:9:7100' });
+    w.io(t, 21, 'out', 4, 64);
+    expect(w.found.map((f) => [f.rule, f.policy?.violation])).toEqual([['policy.network', 'sent 64 bytes to a packet socket (raw frames); no network capability of the intent allows sending there']]);
+    const policy = join(dir, 'packet-policy.yaml');
+    writeFileSync(
+      policy,
+      [
+        'version: 1',
+        'intents:',
+        '  sniffer:',
+        '    description: sends raw frames',
+        '    network:',
+        '      - { id: frames, ops: [send], family: packet, why: it crafts frames, risk: R-NET }',
+        'manifest:',
+        '  - { cgroup: /sandboxes/sniff-*, intent: sniffer }',
+      ].join('\n'),
+    );
+    const found: Finding[] = [];
+    const c = buildCorrelation({ host: 'h', wallEpochNs: 0n, policy: loadPolicy(policy), onFinding: (f) => found.push(f) });
+    const w2 = new TestWorld(c.correlator);
+    w2.proc('sandboxes/sniff-1', 22, 'agent');
+    w2.feed({ ...w2.b('sandboxes/sniff-1', 22), kind: 'fd.socket', family: 'packet', sock_type: 3, protocol: 0, ret: 4, obj: '0:9:7101' });
+    w2.io('sandboxes/sniff-1', 22, 'out', 4, 64);
+    expect(found.filter((f) => f.rule === 'policy.network')).toEqual([]);
+  });
+
   it('default-deny on files: an unlisted path, and a listed one opened for more than it allows (capability, why and risk named)', () => {
     const w = world();
     const t = 'sandboxes/summarize-1';

@@ -109,7 +109,8 @@ function destMatcher(d: { family?: string | undefined; cidrs?: string[] | undefi
   };
 }
 
-const destText = (d: Dest): string => (d.family === 'unix' ? `unix:${d.path ?? '(unnamed)'}` : `${d.addr ?? '?'}:${d.port ?? '?'}`);
+const destText = (d: Dest): string =>
+  d.family === 'unix' ? `unix:${d.path ?? '(unnamed)'}` : d.family === 'packet' ? 'a packet socket (raw frames)' : `${d.family === 'vsock' ? 'vsock ' : ''}${d.addr ?? '?'}:${d.port ?? '?'}`;
 
 export interface PolicyEngineOptions {
   /** Check executables' SHA-256 where a capability names one (live; a replay on another host cannot). */
@@ -295,7 +296,8 @@ export class PolicyEngine {
   }
 
   private checkSend(c: Compiled, ev: Event, v: ObjectView | undefined, bytes: number): Violation[] {
-    if (v?.type !== 'socket' || (v.family !== 'inet' && v.family !== 'inet6' && v.family !== 'unix')) return [];
+    // sockets that carry data off the machine, and unix ones (local, but a capability names them)
+    if (v?.type !== 'socket' || (v.family !== 'inet' && v.family !== 'inet6' && v.family !== 'unix' && v.family !== 'packet' && v.family !== 'vsock')) return [];
     const out: Violation[] = [];
     const d = destOf(v);
     if (v.family !== 'unix' && !c.network.some((n) => n.ops.has('send') && n.dest(d))) {

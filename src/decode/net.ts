@@ -19,6 +19,7 @@ export function decodeAddr(rec: RawRecord, ctx: DecodeContext): EventOf<'net.add
     obj: kernelObjId(dev, rec.n[8]!),
     family,
     ...(inet ? { addr: rec.s, port: rec.n[10]! } : {}),
+    ...(family === 'vsock' && /^\d+$/.test(rec.s) ? { addr: `cid:${rec.s}`, port: rec.n[10]! } : {}),
     ...(family === 'unix' ? { path: rec.s } : {}),
     peer_obj: kernelObjId(dev, rec.n[11]!),
   };

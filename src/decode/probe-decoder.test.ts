@@ -353,6 +353,12 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('a vsock connect (ADDR, family 40) names the peer by its CID and port', () => {
+    const [e] = decodeAll([line('ADDR\t1000001000\t7\t100\t101\t42\t5\t0\t9\t5000\t40\t1024\t0\t2')]);
+    expect(() => Event.parse(e)).not.toThrow();
+    expect(e).toMatchObject({ kind: 'net.addr', op: 'connect', family: 'vsock', addr: 'cid:2', port: 1024 });
+  });
+
   it('pidfd_getfd (GETFD): the target, its fd, the new fd and the object; a target the probe could not read is -1', () => {
     const events = decodeAll([
       line('GETFD\t1000001000\t7\t100\t101\t5\t3\t200\t6\t265289728\t77'),

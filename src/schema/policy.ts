@@ -89,7 +89,7 @@ export const ExecCap = z.strictObject({
   args: z.array(ArgsForm).min(1, 'list at least one argument form, or leave args out for any arguments').optional(),
 });
 const Destination = {
-  family: z.enum(['inet', 'inet6', 'unix']).optional(),
+  family: z.enum(['inet', 'inet6', 'unix', 'packet', 'vsock']).optional(),
   cidrs: z.array(Cidr).min(1).optional(),
   ports: z.array(Ports).min(1).optional(),
   unix_paths: z.array(Glob).min(1).optional(),

@@ -74,6 +74,23 @@ os.waitpid(pid, 0)
 }
 
 /**
+ * Raw frames: python3 reads `file` and sends it in one Ethernet frame
+ * (local experimental EtherType 0x88b5, broadcast) on a packet socket bound
+ * to `lo` (needs CAP_NET_RAW, which containers often keep). Prints the
+ * bytes sent.
+ */
+export function packetSocketScenario(file: string): string {
+  return `python3 -c '
+import socket
+d = open("${file}", "rb").read()
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("lo", 0))
+print(s.send(bytes([255]) * 6 + bytes(6) + bytes([0x88, 0xb5]) + d))
+s.close()
+'`;
+}
+
+/**
  * pidfd_getfd(2): a python3 child opens `file` and waits; its parent, which
  * never opens `file`, takes a copy of the child's descriptor through a
  * pidfd (the child says its fd number over a pipe), reads it and, with
