@@ -1,5 +1,6 @@
 import type { Event, ObjectView, ProcView } from '../schema/event.js';
 import type { NumericFeature } from '../schema/baseline.js';
+import { leavesMachine } from './egress.js';
 import type { FlowTransmitFact } from './flow-facts.js';
 
 /**
@@ -55,7 +56,6 @@ interface TaskState {
 
 const MINUTE = 60e9;
 
-const isNet = (v: ObjectView | undefined): v is ObjectView => v?.type === 'socket' && (v.family === 'inet' || v.family === 'inet6');
 const destOf = (v: ObjectView): string | undefined => (v.peer?.addr !== undefined ? `${v.peer.addr}:${v.peer.port ?? 0}` : undefined);
 const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
 
@@ -141,13 +141,13 @@ export class BehaviourFeatures {
       case 'io': {
         const v = ev.res?.fd;
         if (ev.dir === 'in' && v?.type === 'file') t.bytesIn += ev.bytes;
-        else if (ev.dir === 'out' && isNet(v)) this.send(t, o, v, ev.bytes, ev.calls ?? 1);
+        else if (ev.dir === 'out' && v !== undefined && leavesMachine(v)) this.send(t, o, v, ev.bytes, ev.calls ?? 1);
         break;
       }
       case 'io.xfer': {
         const v = ev.res?.fd_out;
         if (ev.res?.fd_in?.type === 'file') t.bytesIn += ev.bytes;
-        if (isNet(v)) this.send(t, o, v, ev.bytes, 1);
+        if (v !== undefined && leavesMachine(v)) this.send(t, o, v, ev.bytes, 1);
         break;
       }
       default:

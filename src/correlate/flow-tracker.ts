@@ -1,6 +1,7 @@
 import type { Event, EventOf, ObjectView } from '../schema/event.js';
 import type { ChainHop } from '../schema/finding.js';
 import { describeObject } from './describe-object.js';
+import { leavesMachine } from './egress.js';
 
 /**
  * Data-flow following, per task. A process that reads an object of a
@@ -124,14 +125,6 @@ function couldMove(t: Taint, ts: number, tid: number): boolean {
   return tid !== t.heldBy && t.heldSince - ts <= WAKE_RACE_NS;
 }
 
-/**
- * Sockets whose data leaves the machine (or the guest): IP, packet sockets
- * (raw frames: CAP_NET_RAW, which containers often keep) and vsock (a Kata
- * guest's way to its host). Unix and netlink sockets stay on the machine.
- */
-function isNetwork(v: ObjectView): boolean {
-  return v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6' || v.family === 'packet' || v.family === 'vsock');
-}
 
 /** `/proc/PID/mem` (or a thread's, `/proc/PID/task/TID/mem`): another process' memory, read or written like a file. */
 const PROC_MEM = /^\/proc\/(\d+)\/(?:task\/\d+\/)?mem$/;
@@ -445,7 +438,7 @@ export class FlowTracker {
 
   private onRead(ev: EventOf<'io'>): Transmit[] {
     const v = ev.res?.fd;
-    if (v === undefined || isNetwork(v)) return [];
+    if (v === undefined || leavesMachine(v)) return [];
     const target = memoryOf(v);
     if (target !== undefined) {
       this.fromMemory(ev, target, this.hop(ev, ev.syscall, ev.fd, v, ev.bytes));
@@ -518,7 +511,7 @@ export class FlowTracker {
     if (carried.length === 0) return [];
     const task = ev.proc?.task ?? '';
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
-    if (isNetwork(v)) return this.transmit(task, ev, v, carried, hop, ev.bytes);
+    if (leavesMachine(v)) return this.transmit(task, ev, v, carried, hop, ev.bytes);
     const target = memoryOf(v);
     if (target !== undefined && target !== ev.pid) {
       // written into another process' memory: that process now holds the data
@@ -542,7 +535,7 @@ export class FlowTracker {
     const taints = this.taintsOf(vin, ev.ts_first, ev.bytes, inHop, ev.ts, ev.tid);
     if (taints.length === 0) return [];
     const outHop = this.hop(ev, ev.syscall, ev.fd_out, vout, ev.bytes);
-    if (isNetwork(vout)) return this.transmit(task, ev, vout, taints, outHop, ev.bytes);
+    if (leavesMachine(vout)) return this.transmit(task, ev, vout, taints, outHop, ev.bytes);
     if (canCarry(vout)) this.mark(vout, taints, outHop, ev.ts_first, ev.tid, ev.pid);
     return [];
   }

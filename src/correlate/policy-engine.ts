@@ -6,6 +6,7 @@ import picomatch from 'picomatch';
 import type { Event, EventOf, ObjectView } from '../schema/event.js';
 import { MORE_ARGS, type EffectiveIntent, type EffectivePolicy, type ManifestEntry } from '../schema/policy.js';
 import { pathGlobMatcher } from '../util/path-globs.js';
+import { leavesMachine } from './egress.js';
 import type { FlowTransmitFact } from './flow-facts.js';
 
 /**
@@ -297,7 +298,7 @@ export class PolicyEngine {
 
   private checkSend(c: Compiled, ev: Event, v: ObjectView | undefined, bytes: number): Violation[] {
     // sockets that carry data off the machine, and unix ones (local, but a capability names them)
-    if (v?.type !== 'socket' || (v.family !== 'inet' && v.family !== 'inet6' && v.family !== 'unix' && v.family !== 'packet' && v.family !== 'vsock')) return [];
+    if (v === undefined || !(leavesMachine(v) || (v.type === 'socket' && v.family === 'unix'))) return [];
     const out: Violation[] = [];
     const d = destOf(v);
     if (v.family !== 'unix' && !c.network.some((n) => n.ops.has('send') && n.dest(d))) {
