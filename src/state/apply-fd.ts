@@ -16,7 +16,7 @@ export const onDup: Handler<'fd.dup'> = (st, ev, p): Resolution | undefined => {
   const before = st.viewOf(p.fds, ev.oldfd);
   if (ev.ret < 0) return before === undefined ? undefined : { res: { oldfd: before } };
   const e = p.fds.get(ev.oldfd);
-  const o = e === undefined ? undefined : st.objects.get(e.obj);
+  const o = e?.obj;
   if (e === undefined || o === undefined) {
     // dup of a descriptor we never saw: the new fd is unknown too
     st.release(p.fds, ev.ret);
@@ -40,7 +40,7 @@ export const onFcntl: Handler<'fd.fcntl'> = (st, ev, p): Resolution | undefined 
     return v === undefined ? undefined : { res: { fd: v } };
   }
   // F_DUPFD / F_DUPFD_CLOEXEC
-  const o = e === undefined ? undefined : st.objects.get(e.obj);
+  const o = e?.obj;
   if (e === undefined || o === undefined) {
     st.stats.unresolved++;
     return;
@@ -125,8 +125,8 @@ export const onGetfd: Handler<'fd.getfd'> = (st, ev, p) => {
   if (pidfd !== undefined) res.pidfd = pidfd;
   if (ev.ret < 0) return { res };
   const theirs = ev.target >= 0 ? st.procs.get(ev.target)?.fds.get(ev.target_fd) : undefined;
-  const same = theirs !== undefined && (ev.obj === null || theirs.obj === ev.obj);
-  const o = same ? st.objects.get(theirs.obj) : ev.obj === null ? undefined : st.objectOf(ev.obj);
+  const same = theirs !== undefined && (ev.obj === null || theirs.obj.id === ev.obj);
+  const o = same ? theirs.obj : ev.obj === null ? undefined : st.objectOf(ev.obj);
   if (o === undefined) return { res };
   st.install(p.fds, ev.ret, o, same ? theirs.flags : undefined, true);
   res.ret = st.viewOf(p.fds, ev.ret)!;

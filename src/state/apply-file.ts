@@ -44,8 +44,8 @@ export const onPath2: Handler<'file.path2'> = (st, ev, p) => {
   if (ev.ret === 0 && ev.op === 'rename' && oldAbs !== undefined && newAbs !== undefined) {
     // the object keeps its identity; only its name changes (staging: cp secret /tmp/x; mv /tmp/x /tmp/y)
     for (const fdEntry of p.fds.entries.values()) {
-      const o = st.objects.get(fdEntry.obj);
-      if (o?.path === oldAbs) st.objects.update(o, { path: newAbs });
+      const o = fdEntry.obj;
+      if (o.path === oldAbs) st.objects.update(o, { path: newAbs });
     }
   }
   return { abs };

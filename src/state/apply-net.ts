@@ -51,7 +51,7 @@ export const onDest: Handler<'net.dest'> = (st, ev, p) => {
   // an io_uring send names its socket by kernel identity (fd -1)
   const ring = ev.fd < 0;
   const e = ring ? undefined : p.fds.get(ev.fd);
-  const o = ring ? (ev.obj === undefined ? undefined : st.objects.recent(ev.obj)) : e === undefined ? undefined : st.objects.get(e.obj);
+  const o = ring ? (ev.obj === undefined ? undefined : st.objects.recent(ev.obj)) : e?.obj;
   if (o !== undefined && ev.ret >= 0) {
     const ep = ev.family === 'unix' ? { path: ev.path ?? '' } : { addr: ev.addr ?? '', port: ev.port ?? 0 };
     st.objects.update(o, { peer: ep });

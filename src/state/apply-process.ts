@@ -38,7 +38,7 @@ export const onExec: Handler<'process.exec'> = (st, ev, p) => {
   // de_thread: every other thread is gone; the exec'ing thread becomes the leader
   for (const tid of [...p.threads]) if (tid !== p.pid) st.procs.removeThread(p, tid);
   st.unshareFds(p); // exec unshares a CLONE_FILES table
-  for (const e of p.fds.dropCloexec()) st.objects.unref(e.obj);
+  for (const e of p.fds.dropCloexec()) st.objects.release(e.obj);
   const exe = resolvePath(p.cwd, ev.filename) ?? ev.filename;
   p.exe = exe;
   p.argv = ev.argv;
@@ -73,7 +73,7 @@ export const onChdir: Handler<'process.chdir'> = (st, ev, p) => {
   }
   if (ev.fd !== undefined) {
     const e = p.fds.get(ev.fd);
-    const d = e === undefined ? undefined : st.objects.get(e.obj)?.path;
+    const d = e?.obj.path;
     if (d !== undefined) p.cwd = d;
     else p.cwd = undefined;
   }

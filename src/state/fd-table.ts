@@ -1,8 +1,10 @@
-import type { ObjectView, ObjId } from '../schema/event.js';
+import type { ObjectView } from '../schema/event.js';
+import type { KernelObject } from './object-table.js';
 
 /** One descriptor: which object, the open file description's flags, and close-on-exec. */
 export interface FdEntry {
-  obj: ObjId;
+  /** The object itself, not its id: live while any entry points at it (each entry holds a reference). */
+  obj: KernelObject;
   /** Open flags (O_ACCMODE, O_APPEND, ...), undefined when not known (e.g. received before monitoring). */
   flags: number | undefined;
   cloexec: boolean;
@@ -16,7 +18,7 @@ export interface FdEntry {
   viewVersion: number;
 }
 
-const entry = (obj: ObjId, flags: number | undefined, cloexec: boolean): FdEntry => ({ obj, flags, cloexec, view: undefined, viewVersion: -1 });
+const entry = (obj: KernelObject, flags: number | undefined, cloexec: boolean): FdEntry => ({ obj, flags, cloexec, view: undefined, viewVersion: -1 });
 
 /**
  * A process' descriptor table. Threads share one; fork copies it; a clone
@@ -31,7 +33,7 @@ export class FdTable {
   }
 
   /** Sets fd to a fresh entry; returns the entry it replaced, if any (the caller unrefs its object). */
-  set(fd: number, obj: ObjId, flags: number | undefined, cloexec: boolean): FdEntry | undefined {
+  set(fd: number, obj: KernelObject, flags: number | undefined, cloexec: boolean): FdEntry | undefined {
     const old = this.entries.get(fd);
     this.entries.set(fd, entry(obj, flags, cloexec));
     return old;

@@ -143,9 +143,16 @@ export class ObjectTable {
     o.refs++;
   }
 
+  /** Drops one reference to the object of id (SCM_RIGHTS in flight hold theirs by id). */
   unref(id: ObjId): void {
     const o = this.objects.get(id);
-    if (o === undefined) return;
+    if (o !== undefined) this.release(o);
+  }
+
+  /** Drops one reference to o; the last one evicts it. */
+  release(o: KernelObject): void {
+    if (this.objects.get(o.id) !== o) return;
+    const id = o.id;
     o.refs--;
     if (o.refs > 0) return;
     this.objects.delete(id);

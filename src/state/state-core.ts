@@ -52,23 +52,20 @@ export class StateCore {
   /** Points fd at obj, releasing whatever it pointed at before. */
   install(fds: FdTable, fd: number, obj: KernelObject, flags: number | undefined, cloexec: boolean): void {
     this.objects.ref(obj);
-    const old = fds.set(fd, obj.id, flags, cloexec);
-    if (old !== undefined) this.objects.unref(old.obj);
+    const old = fds.set(fd, obj, flags, cloexec);
+    if (old !== undefined) this.objects.release(old.obj);
   }
 
   release(fds: FdTable, fd: number): FdEntry | undefined {
     const old = fds.delete(fd);
-    if (old !== undefined) this.objects.unref(old.obj);
+    if (old !== undefined) this.objects.release(old.obj);
     return old;
   }
 
   /** A copy of a descriptor table (fork), each object referenced once more. */
   copyFds(fds: FdTable): FdTable {
     const copy = fds.clone();
-    for (const e of copy.entries.values()) {
-      const o = this.objects.get(e.obj);
-      if (o !== undefined) this.objects.ref(o);
-    }
+    for (const e of copy.entries.values()) this.objects.ref(e.obj);
     return copy;
   }
 
@@ -87,8 +84,7 @@ export class StateCore {
   viewOf(fds: FdTable, fd: number): ObjectView | undefined {
     const e = fds.get(fd);
     if (e === undefined) return undefined;
-    const o = this.objects.get(e.obj);
-    if (o === undefined) return undefined;
+    const o = e.obj;
     if (e.view === undefined || e.viewVersion !== o.version) {
       e.view = this.objects.view(o, e.flags, e.cloexec);
       e.viewVersion = o.version;
@@ -105,10 +101,10 @@ export class StateCore {
     if (fd < 0) return this.objectView(kobj);
     if (kobj !== null) {
       const e = p.fds.get(fd);
-      if (e === undefined || e.obj !== kobj) {
+      if (e === undefined || e.obj.id !== kobj) {
         if (e === undefined) this.stats.healed++;
         else this.stats.corrected++;
-        this.install(p.fds, fd, this.objectOf(kobj, typeHint), e?.obj === kobj ? e.flags : undefined, e?.cloexec ?? false);
+        this.install(p.fds, fd, this.objectOf(kobj, typeHint), e?.obj.id === kobj ? e.flags : undefined, e?.cloexec ?? false);
       }
     }
     const v = this.viewOf(p.fds, fd);
@@ -148,7 +144,7 @@ export class StateCore {
   baseDir(p: Process, dirfd: number): string | undefined {
     if (dirfd === AT_FDCWD) return p.cwd;
     const e = p.fds.get(dirfd);
-    return e === undefined ? undefined : this.objects.get(e.obj)?.path;
+    return e?.obj.path;
   }
 
   absPath(p: Process, dirfd: number, path: string): string | undefined {

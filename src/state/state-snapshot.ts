@@ -25,8 +25,7 @@ export function stateSnapshot(st: StateCore, ts: number): Event[] {
     out.push(proc);
     for (const fd of [...p.fds.entries.keys()].sort((a, b) => a - b)) {
       const e = p.fds.entries.get(fd)!;
-      const o = st.objects.get(e.obj);
-      if (o === undefined) continue;
+      const o = e.obj;
       out.push(fdEvent(ts, p, fd, o, e.flags, e.cloexec));
     }
   }

@@ -146,7 +146,7 @@ function simulate(ops: Op[]): { events: Event[]; ref: Map<number, RefTable> } {
 
 function tableOf(st: SystemState, pid: number): Record<number, string> {
   const out: Record<number, string> = {};
-  for (const [fd, e] of st.procs.get(pid)?.fds.entries ?? []) out[fd] = `${e.obj}${e.cloexec ? '+cloexec' : ''}`;
+  for (const [fd, e] of st.procs.get(pid)?.fds.entries ?? []) out[fd] = `${e.obj.id}${e.cloexec ? '+cloexec' : ''}`;
   return out;
 }
 
