@@ -279,7 +279,7 @@ describe('live: read-then-transmit chains', () => {
     const f = only(r.findings);
     expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'packet' }, bytes_sent: 14 + KEY_TEXT.length * 20 });
     expect(f.chain.map((x) => x.syscall)).toEqual(['read', 'sendto']);
-    expect(f.summary).toMatch(/to a packet socket \(0:\d+:\d+\)/);
+    expect(f.summary).toMatch(/to a packet socket \(raw frames\), object 0:\d+:\d+/);
   });
 
   it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {

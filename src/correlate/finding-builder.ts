@@ -8,6 +8,7 @@ import type { Deviation } from './baseline-scorer.js';
 import type { Violation } from './policy-engine.js';
 import { isShellRelayFact, type ShellRelayFact } from './relay-tracker.js';
 import type { RuleMatch, RuleInput } from './sequence-matcher.js';
+import { socketText } from './egress.js';
 
 /**
  * Turns rule matches into findings, one per (rule, join key): the first
@@ -342,7 +343,7 @@ export class FindingBuilder {
     const t = x.transmit;
     const sink = t.sink;
     // a socket with no peer address (a packet socket's raw frames): its family and identity
-    const sinkText = sink.peer?.addr !== undefined ? `${sink.peer.addr}:${sink.peer.port ?? 0}` : (sink.peer?.path ?? `a ${sink.family ?? 'socket'} socket (${sink.id})`);
+    const sinkText = sink.peer?.addr !== undefined ? `${sink.peer.addr}:${sink.peer.port ?? 0}` : (sink.peer?.path ?? `${socketText(sink.family)}, object ${sink.id}`);
     const latencyMs = x.latency_ns / 1e6;
     const comm = x.proc?.comm ?? '?';
     return {

@@ -202,8 +202,29 @@ describe('flow tracker', () => {
       if (family === 'vsock') w.feed({ ...w.b('t', 45), kind: 'net.addr', op: 'connect', fd: 4, ret: 0, obj: '0:9:4500', family, addr: 'cid:2', port: 1024, peer_obj: null });
       w.io('t', 45, 'out', 4, 631);
       expect(w.out, family).toHaveLength(fires);
-      if (family === 'packet') expect(w.out[0]).toMatchObject({ sink: { family: 'packet' }, summary: expect.stringContaining('to a packet socket (0:9:4500)') });
+      if (family === 'packet') expect(w.out[0]).toMatchObject({ sink: { family: 'packet' }, summary: expect.stringContaining('to a packet socket (raw frames), object 0:9:4500') });
       if (family === 'vsock') expect(w.out[0]).toMatchObject({ sink: { family: 'vsock', address: 'cid:2', port: 1024 } });
+    }
+  });
+
+  it('default-deny on socket families: AF_XDP, bluetooth, a family the model does not name and a socket of unknown family carry data out; AF_ALG (kernel crypto) does not', () => {
+    for (const [family, fires, text] of [
+      ['xdp', 1, 'to an AF_XDP socket (raw frames), object 0:9:4600'],
+      ['bluetooth', 1, 'to a bluetooth socket, object 0:9:4600'],
+      ['other', 1, 'to a socket of a family chainwatch does not name, object 0:9:4600'],
+      [undefined, 1, 'to a socket of unknown family, object 0:9:4600'],
+      ['alg', 0, ''],
+    ] as const) {
+      const w = new World();
+      w.proc('t', 46);
+      w.open('t', 46, 3, '/etc/shadow');
+      w.io('t', 46, 'in', 3, 631);
+      // a socket of unknown family: one open before monitoring that no /proc/net table listed
+      if (family === undefined) w.feed({ ...w.b('t', 46), kind: 'snapshot.fd', fd: 4, obj: '0:9:4600', target: 'socket:[4600]', flags: 2, object_type: 'socket' });
+      else w.feed({ ...w.b('t', 46), kind: 'fd.socket', family, sock_type: 3, protocol: 0, ret: 4, obj: '0:9:4600' });
+      w.io('t', 46, 'out', 4, 631);
+      expect(w.out, String(family)).toHaveLength(fires);
+      if (fires) expect(w.out[0]!.summary, String(family)).toContain(text);
     }
   });
 

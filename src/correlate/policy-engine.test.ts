@@ -232,6 +232,22 @@ describe('policy: per-intent capabilities on resolved events', () => {
     expect(found.filter((f) => f.rule === 'policy.network')).toEqual([]);
   });
 
+  it('default-deny on socket families: a send on AF_XDP or on a family the model does not name is a violation; one on AF_ALG (kernel crypto) is not', () => {
+    const w = world();
+    const t = 'sandboxes/summarize-9';
+    w.proc(t, 23, 'agent');
+    w.feed({ ...w.b(t, 23), kind: 'fd.socket', family: 'xdp', sock_type: 3, protocol: 0, ret: 4, obj: '0:9:7200' });
+    w.feed({ ...w.b(t, 23), kind: 'fd.socket', family: 'other', sock_type: 2, protocol: 0, ret: 5, obj: '0:9:7201' });
+    w.feed({ ...w.b(t, 23), kind: 'fd.socket', family: 'alg', sock_type: 5, protocol: 0, ret: 6, obj: '0:9:7202' });
+    w.io(t, 23, 'out', 4, 64);
+    w.io(t, 23, 'out', 5, 32);
+    w.io(t, 23, 'out', 6, 16);
+    expect(w.found.map((f) => f.policy?.violation)).toEqual([
+      'sent 64 bytes to an AF_XDP socket (raw frames); no network capability of the intent allows sending there',
+      'sent 32 bytes to a socket of a family chainwatch does not name; no network capability of the intent allows sending there',
+    ]);
+  });
+
   it('default-deny on files: an unlisted path, and a listed one opened for more than it allows (capability, why and risk named)', () => {
     const w = world();
     const t = 'sandboxes/summarize-1';

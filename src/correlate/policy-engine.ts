@@ -3,10 +3,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import picomatch from 'picomatch';
-import type { Event, EventOf, ObjectView } from '../schema/event.js';
+import type { Event, EventOf, Family, ObjectView } from '../schema/event.js';
 import { MORE_ARGS, type EffectiveIntent, type EffectivePolicy, type ManifestEntry } from '../schema/policy.js';
 import { pathGlobMatcher } from '../util/path-globs.js';
-import { leavesMachine } from './egress.js';
+import { leavesMachine, socketText } from './egress.js';
 import type { FlowTransmitFact } from './flow-facts.js';
 
 /**
@@ -47,7 +47,7 @@ interface Compiled {
 }
 
 interface Dest {
-  family?: string | undefined;
+  family?: Family | undefined;
   addr?: string | undefined;
   port?: number | undefined;
   path?: string | undefined;
@@ -110,8 +110,11 @@ function destMatcher(d: { family?: string | undefined; cidrs?: string[] | undefi
   };
 }
 
-const destText = (d: Dest): string =>
-  d.family === 'unix' ? `unix:${d.path ?? '(unnamed)'}` : d.family === 'packet' ? 'a packet socket (raw frames)' : `${d.family === 'vsock' ? 'vsock ' : ''}${d.addr ?? '?'}:${d.port ?? '?'}`;
+const destText = (d: Dest): string => {
+  if (d.family === 'unix') return `unix:${d.path ?? '(unnamed)'}`;
+  if (d.addr !== undefined) return `${d.family === 'vsock' ? 'vsock ' : ''}${d.addr}:${d.port ?? '?'}`;
+  return socketText(d.family);
+};
 
 export interface PolicyEngineOptions {
   /** Check executables' SHA-256 where a capability names one (live; a replay on another host cannot). */

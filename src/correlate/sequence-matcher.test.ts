@@ -166,7 +166,7 @@ rules:
     expect(bad('        - match: { kind: io, res.fd.type: sockte }\n')).toBe(
       'rules/chains.yaml:10:43: rules.0.sequence.steps.0.match.res.fd.type: res.fd.type is one of file, dir, pipe, socket, memfd, device, anon, shm, unknown: "sockte" never matches; did you mean socket?',
     );
-    expect(bad('        - match: { kind: io, res.fd.family: { not: [inet, inet7] } }\n')).toContain('res.fd.family is one of unix, inet, inet6, netlink, packet, vsock, other: "inet7" never matches');
+    expect(bad('        - match: { kind: io, res.fd.family: { not: [inet, inet7] } }\n')).toContain('res.fd.family is one of unix, inet, inet6, netlink, packet, vsock, alg, xdp, bluetooth, can, tipc, rds, other: "inet7" never matches');
     expect(bad('        - match: { kind: io, bytes: "100" }\n')).toContain('bytes holds a number, so "100" never matches');
     expect(bad('        - match: { kind: io, bytes: { glob: "1*" } }\n')).toContain('glob needs a string, and bytes holds a number');
     expect(bad('        - match: { kind: process.exec, filename: { gt: 3 } }\n')).toContain('gt needs a number, and filename holds a string');

@@ -1,7 +1,10 @@
 import type { Family, FileType } from '../schema/event.js';
 export { kernelObjId, statObjId } from '../util/obj-id.js';
 
-const FAMILIES: Record<number, Family> = { 1: 'unix', 2: 'inet', 10: 'inet6', 16: 'netlink', 17: 'packet', 40: 'vsock' };
+/** AF_* numbers (include/linux/socket.h) of the families named in the canonical model. */
+const FAMILIES: Record<number, Family> = {
+  1: 'unix', 2: 'inet', 10: 'inet6', 16: 'netlink', 17: 'packet', 21: 'rds', 29: 'can', 30: 'tipc', 31: 'bluetooth', 38: 'alg', 40: 'vsock', 44: 'xdp',
+};
 export function familyName(n: number): Family {
   return FAMILIES[n] ?? 'other';
 }

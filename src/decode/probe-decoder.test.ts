@@ -353,6 +353,15 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('socket families by their AF_* number; one the model does not name is other', () => {
+    const fams = [1, 2, 10, 16, 17, 21, 29, 30, 31, 38, 40, 44, 42].map((f, i) => {
+      const [e] = decodeAll([line(`SOCK\t${1000001000 + i}\t7\t100\t101\t${f}\t3\t0\t${4 + i}\t9\t${6000 + i}`)]);
+      expect(() => Event.parse(e)).not.toThrow();
+      return e!.kind === 'fd.socket' ? e!.family : e!.kind;
+    });
+    expect(fams).toEqual(['unix', 'inet', 'inet6', 'netlink', 'packet', 'rds', 'can', 'tipc', 'bluetooth', 'alg', 'vsock', 'xdp', 'other']);
+  });
+
   it('a vsock connect (ADDR, family 40) names the peer by its CID and port', () => {
     const [e] = decodeAll([line('ADDR\t1000001000\t7\t100\t101\t42\t5\t0\t9\t5000\t40\t1024\t0\t2')]);
     expect(() => Event.parse(e)).not.toThrow();

@@ -46,7 +46,8 @@ const CLONE: Record<string, number> = {
   CLONE_CHILD_SETTID: 0x1000000, CLONE_NEWCGROUP: 0x2000000, CLONE_NEWUTS: 0x4000000, CLONE_NEWIPC: 0x8000000,
   CLONE_NEWUSER: 0x10000000, CLONE_NEWPID: 0x20000000, CLONE_NEWNET: 0x40000000, CLONE_IO: 0x80000000,
 };
-const AF: Record<string, Family> = { AF_UNIX: 'unix', AF_LOCAL: 'unix', AF_INET: 'inet', AF_INET6: 'inet6', AF_NETLINK: 'netlink', AF_PACKET: 'packet', AF_VSOCK: 'vsock' };
+const AF: Record<string, Family> = { AF_UNIX: 'unix', AF_LOCAL: 'unix', AF_INET: 'inet', AF_INET6: 'inet6', AF_NETLINK: 'netlink', AF_PACKET: 'packet', AF_VSOCK: 'vsock',
+  AF_ALG: 'alg', AF_XDP: 'xdp', AF_BLUETOOTH: 'bluetooth', AF_CAN: 'can', AF_TIPC: 'tipc', AF_RDS: 'rds' };
 
 const READS = new Set(['read', 'readv', 'pread', 'pread64', 'preadv', 'preadv2', 'recv', 'recvfrom', 'recvmsg', 'recvmmsg']);
 const WRITES = new Set(['write', 'writev', 'pwrite', 'pwrite64', 'pwritev', 'pwritev2', 'send', 'sendto', 'sendmsg', 'sendmmsg']);

@@ -39,6 +39,10 @@ beforeAll(async () => {
         'import os, socket, sys',
         `fd = os.open(${JSON.stringify(join(dir, 'data.txt'))}, os.O_RDONLY)`,
         'os.dup2(fd, 7)',
+        // sockets of families the snapshot learns from /proc/net/{packet,netlink,raw}: fds 8, 9, 10
+        'pk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0); os.dup2(pk.fileno(), 8)',
+        'nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0); nl.bind((0, 0)); os.dup2(nl.fileno(), 9)',
+        'rw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); os.dup2(rw.fileno(), 10)',
         'sys.stdout.write("ready\\n"); sys.stdout.flush()',
         'sys.stdin.readline()',
         'data = os.read(7, 100)',
@@ -48,7 +52,10 @@ beforeAll(async () => {
     },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  await new Promise<void>((r) => early.stdout!.once('data', () => r()));
+  await new Promise<void>((r, j) => {
+    early.stdout!.once('data', () => r());
+    early.once('exit', (c) => j(new Error(`the process started before monitoring exited (${c}) before it was ready`)));
+  });
   await h.start();
 }, 180_000);
 
@@ -231,6 +238,9 @@ os.execv("/bin/bash", ["bash", "-c", "read -r line <&21; exec 21<&-; exec 20<&- 
   it('a process started before monitoring: its open descriptor still resolves (from /proc)', async () => {
     const snap = ofKind(h.events, 'snapshot.fd').find((e) => e.cgroup === earlyCg.id && e.fd === 7);
     expect(snap?.target).toBe(join(dir, 'data.txt'));
+    // its sockets keep their families: a socket with none counts as one that may leave the machine (correlate/egress.ts)
+    const family = (fd: number): string | undefined => ofKind(h.events, 'snapshot.fd').find((e) => e.cgroup === earlyCg.id && e.fd === fd)?.family;
+    expect([family(8), family(9), family(10)]).toEqual(['packet', 'netlink', 'inet']);
     early.stdin!.end('go\n');
     const code = await new Promise<number | null>((res) => early.once('exit', (c) => res(c)));
     expect(code).toBe(0);

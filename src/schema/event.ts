@@ -22,7 +22,12 @@ import { compileFastValidator } from './fast-validator.js';
 export const ObjId = z.string().regex(/^\d+:\d+:\d+$/, 'expected MAJOR:MINOR:INODE');
 export type ObjId = z.infer<typeof ObjId>;
 
-export const Family = z.enum(['unix', 'inet', 'inet6', 'netlink', 'packet', 'vsock', 'other']);
+/**
+ * Socket families by name. `other` is any family not named here (the
+ * kernel has ~45); `alg` is the kernel's crypto API. Which of them keep
+ * data on the machine is decided in one place (correlate/egress.ts).
+ */
+export const Family = z.enum(['unix', 'inet', 'inet6', 'netlink', 'packet', 'vsock', 'alg', 'xdp', 'bluetooth', 'can', 'tipc', 'rds', 'other']);
 export type Family = z.infer<typeof Family>;
 
 export const FileType = z.enum(['file', 'dir', 'chr', 'blk', 'fifo', 'sock', 'link', 'unknown']);

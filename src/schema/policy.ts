@@ -89,7 +89,8 @@ export const ExecCap = z.strictObject({
   args: z.array(ArgsForm).min(1, 'list at least one argument form, or leave args out for any arguments').optional(),
 });
 const Destination = {
-  family: z.enum(['inet', 'inet6', 'unix', 'packet', 'vsock']).optional(),
+  /** Any family a send can leave by (correlate/egress.ts), or unix. */
+  family: z.enum(['inet', 'inet6', 'unix', 'packet', 'vsock', 'xdp', 'bluetooth', 'can', 'tipc', 'rds', 'other']).optional(),
   cidrs: z.array(Cidr).min(1).optional(),
   ports: z.array(Ports).min(1).optional(),
   unix_paths: z.array(Glob).min(1).optional(),

@@ -80,7 +80,8 @@ function endpoint(hex: string, v6: boolean): Endpoint {
 /** Socket inode → addresses, from /proc/PID/net/* (the process' network namespace). */
 export function readSockets(pid: number, procRoot = '/proc'): Map<number, SocketInfo> {
   const map = new Map<number, SocketInfo>();
-  for (const [file, family] of [['tcp', 'inet'], ['udp', 'inet'], ['tcp6', 'inet6'], ['udp6', 'inet6']] as const) {
+  const inetTables = [['tcp', 'inet'], ['udp', 'inet'], ['udplite', 'inet'], ['raw', 'inet'], ['tcp6', 'inet6'], ['udp6', 'inet6'], ['udplite6', 'inet6'], ['raw6', 'inet6']] as const;
+  for (const [file, family] of inetTables) {
     let text: string;
     try {
       text = readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8');
@@ -108,6 +109,21 @@ export function readSockets(pid: number, procRoot = '/proc'): Map<number, Socket
     }
   } catch {
     // no unix table in this namespace view
+  }
+  // families with no addresses here, only their inode (the last column): a socket none of these tables lists keeps no
+  // family, and counts as one that may leave the machine (correlate/egress.ts)
+  for (const [file, family] of [['packet', 'packet'], ['netlink', 'netlink']] as const) {
+    let text: string;
+    try {
+      text = readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const ino = Number(f[f.length - 1]);
+      if (f.length >= 9 && ino > 0 && !map.has(ino)) map.set(ino, { family });
+    }
   }
   return map;
 }
