@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { buildSharedVmExfil, mmapScenario, packetSocketScenario, pidfdGetfdScenario, vmspliceScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
+import { buildSharedVmExfil, buildXdpExfil, mmapScenario, packetSocketScenario, pidfdGetfdScenario, vmspliceScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -280,6 +280,17 @@ describe('live: read-then-transmit chains', () => {
     expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'packet' }, bytes_sent: 14 + KEY_TEXT.length * 20 });
     expect(f.chain.map((x) => x.syscall)).toEqual(['read', 'sendto']);
     expect(f.summary).toMatch(/to a packet socket \(raw frames\), object 0:\d+:\d+/);
+  });
+
+  it("AF_XDP: the secret read into the socket's registered memory leaves as a frame through a mapped TX ring, with a zero-byte sendto (no write of the data at all)", async () => {
+    const bin = buildXdpExfil(dir);
+    const r = await h.run('xdp-exfil', `${bin} ${key} lo`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`sent ${KEY_TEXT.length * 20} bytes`);
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'xdp' }, bytes_sent: 0 });
+    expect(f.chain.map((x) => x.syscall)).toEqual(['read', 'mapped.send']);
+    expect(f.summary).toMatch(/to an AF_XDP socket \(raw frames\), object 0:\d+:\d+, through the socket's memory mapped into its own/);
   });
 
   it('mmap with high bits set in the descriptor (the kernel ignores them) is still seen', async () => {

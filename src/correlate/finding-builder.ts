@@ -356,7 +356,8 @@ export class FindingBuilder {
       chain: t.taint.hops,
       coverage: { lost_events: this.lostBetween(t.taint.firstReadTs, x.ts), window_start_ns: t.taint.firstReadTs, window_end_ns: x.ts },
       summary:
-        `${comm} (pid ${x.pid}, task ${x.proc?.task ?? ''}) sent ${t.taint.cls} data from ${t.taint.sourcePath} to ${sinkText} ` +
+        `${comm} (pid ${x.pid}, task ${x.proc?.task ?? ''}) sent ${t.taint.cls} data from ${t.taint.sourcePath} to ${sinkText}` +
+        (t.taint.hops[t.taint.hops.length - 1]?.syscall === 'mapped.send' ? ", through the socket's memory mapped into its own (no write(2): bytes not seen), " : ' ') +
         `${latencyMs < 1000 ? `${latencyMs.toFixed(1)} ms` : `${(latencyMs / 1000).toFixed(1)} s`} after reading it` +
         (x.processes > 1 ? `, through ${x.processes} processes` : '') +
         (t.taint.viaFile ? ', staged in a file' : '') +

@@ -500,6 +500,37 @@ describe('flow tracker: shared memory', () => {
     expect(run((w) => (w.remap('t', 51, 0x10000, 0, 0x40000, 8192), w.unmap('t', 51, 0x10000, 8192)))).toBe(1);
   });
 
+  it("a socket's memory mapped writable (an AF_XDP or packet TX ring) sends what the process holds, with no write(2): mapped before or after the read, one finding per socket however many rings", () => {
+    for (const order of ['map-then-read', 'read-then-map'] as const) {
+      const w = new World();
+      w.proc('t', 60, 'xsk');
+      w.feed({ ...w.b('t', 60), kind: 'fd.socket', family: 'xdp', sock_type: 3, protocol: 0, ret: 4, obj: '0:9:6000' });
+      w.open('t', 60, 3, '/etc/shadow');
+      const rings = (): void => {
+        w.map('t', 60, 0x7000_0000, 4096, 4, '0:9:6000'); // TX ring
+        w.map('t', 60, 0x7000_2000, 4096, 4, '0:9:6000'); // completion ring
+      };
+      if (order === 'map-then-read') rings();
+      w.io('t', 60, 'in', 3, 631);
+      if (order === 'read-then-map') rings();
+      expect(w.out, order).toHaveLength(1);
+      const f = w.out[0]!;
+      expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', sink: { family: 'xdp' }, bytes_sent: 0, process: { pid: 60 } });
+      expect(f.chain.map((h) => h.syscall)).toEqual(['read', 'mapped.send']);
+      expect(f.summary).toContain("to an AF_XDP socket (raw frames), object 0:9:6000, through the socket's memory mapped into its own (no write(2): bytes not seen), ");
+    }
+  });
+
+  it("a socket's memory mapped read-only (TCP zero-copy receive) sends nothing", () => {
+    const w = new World();
+    w.proc('t', 61);
+    w.socket('t', 61, 4);
+    w.open('t', 61, 3, '/etc/shadow');
+    w.io('t', 61, 'in', 3, 631);
+    w.map('t', 61, 0x7100_0000, 4096, 4, null, 1);
+    expect(w.out).toEqual([]);
+  });
+
   it('a carrier that maps a file shared and writable marks it (staging with no write(2)); read-only, it cannot', () => {
     for (const [flags, prot, fires] of [[O_RDWR, 3, 1], [O_RDWR, 1, 1], [0, 1, 0]] as const) {
       const w = new World();

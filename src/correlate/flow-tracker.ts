@@ -1,4 +1,4 @@
-import type { Event, EventOf, ObjectView } from '../schema/event.js';
+import type { Event, EventOf, ObjectView, ProcView } from '../schema/event.js';
 import type { ChainHop } from '../schema/finding.js';
 import { describeObject } from './describe-object.js';
 import { leavesMachine } from './egress.js';
@@ -55,7 +55,14 @@ export interface Taint {
 
 export interface Transmit {
   taint: Taint;
-  ev: EventOf<'io'> | EventOf<'io.xfer'>;
+  /** What showed it: the write or copy; for a socket's memory mapped into the sender, the map or the event that made the sender a carrier. */
+  ev: Event;
+  /** Who sent, and when: `ev`'s process, or another process that maps the socket's memory. */
+  ts: number;
+  pid: number;
+  tid: number;
+  cgroup: number;
+  proc: ProcView | undefined;
   sink: ObjectView;
   bytes: number;
   /** Chain identity: same task, class, source and sink channel. */
@@ -71,6 +78,9 @@ interface MemLink {
   write: boolean;
   /** The mapper's name, for the hops of data it takes. */
   comm: string;
+  /** The mapper as the state described it when it mapped (the sender, when the mapping is of a socket's memory). */
+  proc: ProcView | undefined;
+  cgroup: number;
 }
 
 export interface FlowStats {
@@ -158,6 +168,9 @@ export class FlowTracker {
   private mappingsOverBound = 0;
   private dormantDropped = 0;
   private marksEvicted = 0;
+  /** The event being observed, and transmits through mapped socket memory found while following it (see `carry`). */
+  private current: Event | undefined;
+  private pending: Transmit[] = [];
   transmits = 0;
 
   constructor(
@@ -214,6 +227,15 @@ export class FlowTracker {
   }
 
   observe(ev: Event): Transmit[] {
+    this.current = ev;
+    const out = this.observeOne(ev);
+    if (this.pending.length === 0) return out;
+    const mapped = this.pending;
+    this.pending = [];
+    return out.length === 0 ? mapped : [...out, ...mapped];
+  }
+
+  private observeOne(ev: Event): Transmit[] {
     switch (ev.kind) {
       case 'io':
         return ev.dir === 'in' ? this.onRead(ev) : this.onWrite(ev);
@@ -303,8 +325,18 @@ export class FlowTracker {
     }
     const links = this.links.get(pid);
     if (added === undefined || links === undefined) return;
+    let sentTo: Set<string> | undefined;
     for (const l of links) {
       if (!l.write) continue;
+      if (leavesMachine(l.view)) {
+        // one socket's rings are several mappings (TX, completion): one send of what is new
+        if (sentTo?.has(l.view.channel) === true) continue;
+        (sentTo ??= new Set()).add(l.view.channel);
+        // the socket's own memory (an AF_XDP or packet TX ring): what the process holds can leave with no write(2)
+        const hop: ChainHop = { pid, comm: l.comm, syscall: 'mapped.send', fd: -1, object: describeObject(l.view), ts_ns: since, bytes: 0 };
+        this.pending.push(...this.transmit(l.proc?.task ?? '', this.current!, l.view, added, hop, 0, { ts: since, pid, tid, cgroup: l.cgroup, proc: l.proc }));
+        continue;
+      }
       const hop: ChainHop = { pid, comm: l.comm, syscall: 'mapped.write', fd: -1, object: describeObject(l.view), ts_ns: since, bytes: l.end - l.addr };
       this.mark(l.view, added, hop, since, tid, pid);
     }
@@ -346,8 +378,14 @@ export class FlowTracker {
     const v = ev.res?.fd;
     if (v === undefined) return;
     // anonymous memory can always be made writable; a System V segment attached SHM_RDONLY cannot
-    const write = v.type === 'shm' ? ev.shmid === undefined || (ev.prot & PROT_WRITE) !== 0 : (ev.prot & PROT_WRITE) !== 0 || v.flags === undefined || (v.flags & O_ACCMODE) === O_RDWR;
-    const l: MemLink = { addr: ev.addr, end: ev.addr + ev.len, view: v, write, comm: ev.proc?.comm ?? '?' };
+    // a socket's memory (TX rings, TCP zero-copy receive) is writable only as mapped: the kernel refuses mprotect to more
+    const write =
+      v.type === 'shm' ? ev.shmid === undefined || (ev.prot & PROT_WRITE) !== 0
+      : v.type === 'socket' ? (ev.prot & PROT_WRITE) !== 0
+      : (ev.prot & PROT_WRITE) !== 0 || v.flags === undefined || (v.flags & O_ACCMODE) === O_RDWR;
+    const l: MemLink = { addr: ev.addr, end: ev.addr + ev.len, view: v, write, comm: ev.proc?.comm ?? '?', proc: ev.proc, cgroup: ev.cgroup };
+    // a socket's memory already mapped writable: what the process carries has been sent to it (see `carry`)
+    const sentAlready = leavesMachine(v) && this.links.get(ev.pid)?.some((x) => x.write && x.view.channel === v.channel) === true;
     if (!this.link(ev.pid, l)) return;
     // what the memory already holds (a file's mapping is also a read of the file, which takes its marks)
     const held = v.type === 'shm' ? this.marks.get(v.channel) : undefined;
@@ -358,6 +396,12 @@ export class FlowTracker {
     if (!write) return;
     const carried = this.carried(ev.pid, ev.ts, ev.tid);
     if (carried.length === 0) return;
+    if (leavesMachine(v)) {
+      if (sentAlready) return;
+      const hop: ChainHop = { pid: ev.pid, comm: l.comm, syscall: 'mapped.send', fd: ev.fd, object: describeObject(v), ts_ns: ev.ts, bytes: 0 };
+      this.pending.push(...this.transmit(ev.proc?.task ?? '', ev, v, carried, hop, 0));
+      return;
+    }
     const hop: ChainHop = { pid: ev.pid, comm: l.comm, syscall: 'mapped.write', fd: ev.fd, object: describeObject(v), ts_ns: ev.ts, bytes: ev.len };
     this.mark(v, carried, hop, ev.ts, ev.tid, ev.pid);
   }
@@ -559,14 +603,14 @@ export class FlowTracker {
   private forkLinks(ev: EventOf<'process.fork'>): void {
     const sharesVm = (ev.clone_flags & CLONE_VM) !== 0;
     for (const l of [...(this.links.get(ev.pid) ?? [])]) {
-      if (sharesVm || !l.view.channel.startsWith(VM_CHANNEL)) this.linkOnce(ev.child_tid, { ...l });
+      if (sharesVm || !l.view.channel.startsWith(VM_CHANNEL)) this.linkOnce(ev.child_tid, { ...l, proc: l.proc && { ...l.proc, ppid: ev.pid } });
     }
     if (!sharesVm) return;
     // outside any address range, so no munmap or shmdt can cut it; only exec and exit end it
     const view: ObjectView = { id: '0:0:0', type: 'shm', channel: `${VM_CHANNEL}${ev.pid}`, path: `memory of pid ${ev.pid}` };
     const comm = ev.proc?.comm ?? '?';
-    this.linkOnce(ev.pid, { addr: -1, end: -1, view, write: true, comm });
-    this.linkOnce(ev.child_tid, { addr: -1, end: -1, view, write: true, comm });
+    this.linkOnce(ev.pid, { addr: -1, end: -1, view, write: true, comm, proc: ev.proc, cgroup: ev.cgroup });
+    this.linkOnce(ev.child_tid, { addr: -1, end: -1, view, write: true, comm, proc: ev.proc && { ...ev.proc, ppid: ev.pid }, cgroup: ev.cgroup });
   }
 
   /** Links `pid` to `l`'s channel unless it already is (to one of its addresses). */
@@ -575,13 +619,21 @@ export class FlowTracker {
     this.link(pid, l);
   }
 
-  private transmit(task: string, ev: EventOf<'io'> | EventOf<'io.xfer'>, sink: ObjectView, taints: Iterable<Taint>, hop: ChainHop, bytes: number): Transmit[] {
+  private transmit(
+    task: string,
+    ev: Event,
+    sink: ObjectView,
+    taints: Iterable<Taint>,
+    hop: ChainHop,
+    bytes: number,
+    who: Pick<Transmit, 'ts' | 'pid' | 'tid' | 'cgroup' | 'proc'> = { ts: ev.ts, pid: ev.pid, tid: ev.tid, cgroup: ev.cgroup, proc: ev.proc },
+  ): Transmit[] {
     const out: Transmit[] = [];
     for (const t of taints) {
       // a server answering on a connection it accepted, after reading the key it serves with: using it, not sending it
       if (sink.accepted === true && this.readToServe(t.cls, task)) continue;
       this.transmits++;
-      out.push({ taint: { ...t, hops: appendHop(t.hops, hop) }, ev, sink, bytes, key: `${task}|${t.cls}|${t.sourceObj}|${sink.channel}` });
+      out.push({ taint: { ...t, hops: appendHop(t.hops, hop) }, ev, ...who, sink, bytes, key: `${task}|${t.cls}|${t.sourceObj}|${sink.channel}` });
     }
     return out;
   }

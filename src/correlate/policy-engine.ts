@@ -239,7 +239,7 @@ export class PolicyEngine {
 
   /** Violations of flow capabilities and timing limits by a transmit of classified data. */
   observeTransmit(x: FlowTransmitFact): Violation[] {
-    const c = this.compiledFor(x.transmit.ev.cgroup, x.proc?.task);
+    const c = this.compiledFor(x.transmit.cgroup, x.proc?.task);
     if (c === undefined) return [];
     const out: Violation[] = [];
     const d = destOf(x.transmit.sink);

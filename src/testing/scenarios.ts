@@ -439,9 +439,24 @@ export function buildUringExfil(dir: string): string {
 
 /** Compiles src/testing/shared-vm-exfil.c into `dir` (gcc); returns the binary's path. */
 export function buildSharedVmExfil(dir: string): string {
-  const src = packageDir('src', 'testing/shared-vm-exfil.c');
-  if (src === undefined) throw new Error('src/testing/shared-vm-exfil.c not found above this module');
-  const bin = join(dir, 'shared-vm-exfil');
-  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(src, 'testing/shared-vm-exfil.c')], { stdio: 'pipe' });
+  return buildTestProgram(dir, 'shared-vm-exfil');
+}
+
+/**
+ * AF_XDP with no write(2) of the data (src/testing/xdp-exfil.c): the secret
+ * read into the memory registered with an AF_XDP socket leaves as an
+ * Ethernet frame through a TX ring mapped from the socket, kicked by a
+ * zero-byte sendto. Usage: BIN SECRET IFNAME; prints "sent N bytes".
+ */
+export function buildXdpExfil(dir: string): string {
+  return buildTestProgram(dir, 'xdp-exfil');
+}
+
+/** Compiles src/testing/NAME.c into dir (gcc; CI installs it with build-essential). */
+function buildTestProgram(dir: string, name: string): string {
+  const src = packageDir('src', `testing/${name}.c`);
+  if (src === undefined) throw new Error(`src/testing/${name}.c not found above this module`);
+  const bin = join(dir, name);
+  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(src, `testing/${name}.c`)], { stdio: 'pipe' });
   return bin;
 }
