@@ -290,6 +290,9 @@ describe('live: read-then-transmit chains', () => {
     const f = only(r.findings);
     expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'xdp' }, bytes_sent: 0 });
     expect(f.chain.map((x) => x.syscall)).toEqual(['read', 'mapped.send']);
+    // the TX and completion rings: shared mappings of the socket, writable (what the policy checks as the send)
+    const rings = r.events.filter((e) => e.kind === 'mem.map' && e.res?.fd?.family === 'xdp');
+    expect(rings.map((e) => e.kind === 'mem.map' && e.prot)).toEqual([3, 3]);
     expect(f.summary).toMatch(/to an AF_XDP socket \(raw frames\), object 0:\d+:\d+, through the socket's memory mapped into its own/);
   });
 

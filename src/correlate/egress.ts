@@ -1,4 +1,4 @@
-import type { Family, ObjectView } from '../schema/event.js';
+import type { EventOf, Family, ObjectView } from '../schema/event.js';
 
 /** Families whose sockets keep their data on this machine (or guest): unix, netlink (to the kernel), alg (the kernel's crypto API). */
 const STAYS_LOCAL: ReadonlySet<Family> = new Set<Family>(['unix', 'netlink', 'alg']);
@@ -15,6 +15,19 @@ const STAYS_LOCAL: ReadonlySet<Family> = new Set<Family>(['unix', 'netlink', 'al
  */
 export function leavesMachine(v: ObjectView): boolean {
   return v.type === 'socket' && (v.family === undefined || !STAYS_LOCAL.has(v.family));
+}
+
+const PROT_WRITE = 2;
+
+/**
+ * The socket a shared mapping sends from, if any: one that may leave the
+ * machine, mapped writable (an AF_XDP socket's rings, a packet socket's
+ * PACKET_TX_RING). Frames leave from that memory, kicked by a zero-byte
+ * sendto or a poll: no write(2) carries them.
+ */
+export function mappedSendSocket(ev: EventOf<'mem.map'>): ObjectView | undefined {
+  const v = ev.res?.fd;
+  return v !== undefined && (ev.prot & PROT_WRITE) !== 0 && leavesMachine(v) ? v : undefined;
 }
 
 const FAMILY_TEXT: Partial<Record<Family, string>> = {

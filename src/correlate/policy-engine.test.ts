@@ -248,6 +248,19 @@ describe('policy: per-intent capabilities on resolved events', () => {
     ]);
   });
 
+  it('default-deny covers AF_XDP rings: mapping a socket\'s memory writable is the send (frames leave from it with no write), checked whatever the data', () => {
+    const w = world();
+    const t = 'sandboxes/summarize-10';
+    w.proc(t, 24, 'agent');
+    w.feed({ ...w.b(t, 24), kind: 'fd.socket', family: 'xdp', sock_type: 3, protocol: 0, ret: 4, obj: '0:9:7300' });
+    w.map(t, 24, 0x7000_0000, 4096, 4, '0:9:7300', 1); // read-only: the RX ring, nothing leaves
+    w.map(t, 24, 0x7000_2000, 4096, 4, '0:9:7300'); // the TX ring
+    w.map(t, 24, 0x7000_4000, 4096, 4, '0:9:7300'); // the completion ring: the same send, reported once
+    expect(w.found.map((f) => [f.rule, f.policy?.violation])).toEqual([
+      ['policy.network', 'mapped the memory of an AF_XDP socket (raw frames) writable, to send from it with no write(2); no network capability of the intent allows sending there'],
+    ]);
+  });
+
   it('default-deny on files: an unlisted path, and a listed one opened for more than it allows (capability, why and risk named)', () => {
     const w = world();
     const t = 'sandboxes/summarize-1';

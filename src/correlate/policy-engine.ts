@@ -6,7 +6,7 @@ import picomatch from 'picomatch';
 import type { Event, EventOf, Family, ObjectView } from '../schema/event.js';
 import { MORE_ARGS, type EffectiveIntent, type EffectivePolicy, type ManifestEntry } from '../schema/policy.js';
 import { pathGlobMatcher } from '../util/path-globs.js';
-import { leavesMachine, socketText } from './egress.js';
+import { leavesMachine, mappedSendSocket, socketText } from './egress.js';
 import type { FlowTransmitFact } from './flow-facts.js';
 
 /**
@@ -218,6 +218,8 @@ export class PolicyEngine {
         return ev.dir === 'out' ? this.checkSend(c, ev, ev.res?.fd, ev.bytes) : [];
       case 'io.xfer':
         return this.checkSend(c, ev, ev.res?.fd_out, ev.bytes);
+      case 'mem.map':
+        return this.checkMappedSend(c, ev);
       case 'enforce.kill': {
         // the kernel killed it at the syscall: the same violation the user-space check reports (and then does not repeat)
         const rule = ev.what === 'exec' ? 'policy.exec' : 'policy.network';
@@ -321,6 +323,19 @@ export class PolicyEngine {
       }
     }
     return out;
+  }
+
+  /**
+   * A socket's memory mapped writable (AF_XDP, packet TX rings): frames
+   * leave from it with no write to check, so the mapping is checked as the
+   * send (any data, classified or not; no byte count for the rate limit).
+   */
+  private checkMappedSend(c: Compiled, ev: EventOf<'mem.map'>): Violation[] {
+    const v = mappedSendSocket(ev);
+    if (v === undefined) return [];
+    const d = destOf(v);
+    if (c.network.some((n) => n.ops.has('send') && n.dest(d))) return [];
+    return this.once(c, ev, 'policy.network', `send ${destText(d)}`, `mapped the memory of ${destText(d)} writable, to send from it with no write(2); no network capability of the intent allows sending there`);
   }
 
   private once(c: Compiled, ev: Event | FlowTransmitFact, rule: PolicyRule, object: string, what: string, limit?: { id: string; why: string; risk: string }): Violation[] {

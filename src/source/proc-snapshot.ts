@@ -77,52 +77,44 @@ function endpoint(hex: string, v6: boolean): Endpoint {
   return { addr: v6 ? ipv6Text(hexWords(a)) : ipv4Text(parseInt(a, 16)), port: parseInt(p, 16) };
 }
 
+/** The rows of /proc/PID/net/FILE split into fields, header dropped; none when the table is missing in that namespace. */
+function* netTable(procRoot: string, pid: number, file: string): Generator<string[]> {
+  let text: string;
+  try {
+    text = readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8');
+  } catch {
+    return;
+  }
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 1) yield f;
+  }
+}
+
+const INET_TABLES = [['tcp', 'inet'], ['udp', 'inet'], ['udplite', 'inet'], ['raw', 'inet'], ['tcp6', 'inet6'], ['udp6', 'inet6'], ['udplite6', 'inet6'], ['raw6', 'inet6']] as const;
+
 /** Socket inode → addresses, from /proc/PID/net/* (the process' network namespace). */
 export function readSockets(pid: number, procRoot = '/proc'): Map<number, SocketInfo> {
   const map = new Map<number, SocketInfo>();
-  const inetTables = [['tcp', 'inet'], ['udp', 'inet'], ['udplite', 'inet'], ['raw', 'inet'], ['tcp6', 'inet6'], ['udp6', 'inet6'], ['udplite6', 'inet6'], ['raw6', 'inet6']] as const;
-  for (const [file, family] of inetTables) {
-    let text: string;
-    try {
-      text = readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const ino = Number(f[9]);
+  for (const [file, family] of INET_TABLES) {
+    for (const f of netTable(procRoot, pid, file)) {
+      const ino = f.length >= 10 ? Number(f[9]) : 0;
       if (!ino) continue;
       const local = endpoint(f[1]!, family === 'inet6');
       const rem = endpoint(f[2]!, family === 'inet6');
       map.set(ino, { family, local, ...(rem.port !== 0 && { peer: rem }) });
     }
   }
-  try {
-    const text = readFileSync(`${procRoot}/${pid}/net/unix`, 'utf8');
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 7) continue;
-      const ino = Number(f[6]);
-      if (!ino) continue;
-      map.set(ino, { family: 'unix', ...(f[7] !== undefined && { local: { path: f.slice(7).join(' ') } }) });
-    }
-  } catch {
-    // no unix table in this namespace view
+  for (const f of netTable(procRoot, pid, 'unix')) {
+    const ino = f.length >= 7 ? Number(f[6]) : 0;
+    if (ino) map.set(ino, { family: 'unix', ...(f[7] !== undefined && { local: { path: f.slice(7).join(' ') } }) });
   }
   // families with no addresses here, only their inode (the last column): a socket none of these tables lists keeps no
   // family, and counts as one that may leave the machine (correlate/egress.ts)
-  for (const [file, family] of [['packet', 'packet'], ['netlink', 'netlink']] as const) {
-    let text: string;
-    try {
-      text = readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      const ino = Number(f[f.length - 1]);
-      if (f.length >= 9 && ino > 0 && !map.has(ino)) map.set(ino, { family });
+  for (const family of ['packet', 'netlink'] as const) {
+    for (const f of netTable(procRoot, pid, family)) {
+      const ino = f.length >= 9 ? Number(f[f.length - 1]) : 0;
+      if (ino > 0 && !map.has(ino)) map.set(ino, { family });
     }
   }
   return map;
