@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { outsideFdReceiver } from './live-harness.js';
-import { buildUringExfil, mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
+import { buildUringExfil, buildXdpExfil, mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
 
 /** What a recording run provides to the scenarios' scripts. */
 export interface Workbench {
@@ -81,6 +81,12 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     what: 'python3 shares anonymous memory with a child it forks, then reads /etc/shadow into it; the child, which never opens it and makes no syscall with the parent, sends it to 127.0.0.2',
     mustYield: ['exfil.read-then-transmit'],
     script: (w) => sharedMemoryScenario('/etc/shadow', w.tcpPort, { mode: 'anon' }),
+  },
+  {
+    name: 'xdp-shadow',
+    what: 'a program reads /etc/shadow into the memory it registered with an AF_XDP socket and sends it as an Ethernet frame on lo through the TX ring it mapped from the socket, kicked by a zero-byte sendto (no write of the data)',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => `${buildXdpExfil(w.dir)} /etc/shadow lo`,
   },
   {
     name: 'uring-shadow',
