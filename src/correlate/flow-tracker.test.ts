@@ -228,6 +228,19 @@ describe('flow tracker', () => {
     }
   });
 
+  it('an inet socket passed in from outside the watch (SCM_RIGHTS; the probe reads its family) is one that may leave: the secret written to it is a finding; a unix one passed in is not', () => {
+    for (const [family, fires] of [['inet', 1], ['unix', 0]] as const) {
+      const w = new World();
+      w.proc('t', 47);
+      w.feed({ ...w.b('t', 47), kind: 'fd.rights', dir: 'recv', sock_fd: 5, index: 0, count: 1, fd: 6, obj: '0:9:4701', family });
+      w.open('t', 47, 3, '/etc/shadow');
+      w.io('t', 47, 'in', 3, 631);
+      w.io('t', 47, 'out', 6, 631);
+      expect(w.out, family).toHaveLength(fires);
+      if (fires) expect(w.out[0]!.summary).toContain('to an unconnected inet socket, object 0:9:4701');
+    }
+  });
+
   it('sendfile from a secret into a socket, no process memory involved', () => {
     const w = new World();
     w.proc('t', 40);

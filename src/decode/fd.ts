@@ -86,6 +86,7 @@ export function decodeRights(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.ri
     obj: kernelObjId(rec.n[9]!, rec.n[10]!),
   };
   if (rec.n[4] === 2) e.cloexec = true;
+  if (rec.n[11]! > 0) e.family = familyName(rec.n[11]!);
   return e;
 }
 

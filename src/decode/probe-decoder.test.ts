@@ -328,17 +328,19 @@ describe('probe decoder', () => {
     expect(events.at(-1)).toMatchObject({ pid: 100, tid: 101, cgroup: 7, ts: 7000 });
   });
 
-  it('SCM_RIGHTS records: sent (dir 1), received (0), received close-on-exec (2, MSG_CMSG_CLOEXEC)', () => {
+  it('SCM_RIGHTS records: sent (dir 1), received (0), received close-on-exec (2, MSG_CMSG_CLOEXEC); a socket passed names its family', () => {
     const events = decodeAll([
-      line('RIGHTS\t1000001000\t7\t100\t101\t1\t5\t0\t1\t3\t265289728\t77'),
-      line('RIGHTS\t1000002000\t7\t200\t201\t0\t6\t0\t1\t9\t265289728\t77'),
-      line('RIGHTS\t1000003000\t7\t200\t201\t2\t6\t0\t1\t10\t265289728\t77'),
+      line('RIGHTS\t1000001000\t7\t100\t101\t1\t5\t0\t1\t3\t265289728\t77\t0'),
+      line('RIGHTS\t1000002000\t7\t200\t201\t0\t6\t0\t1\t9\t265289728\t77\t0'),
+      line('RIGHTS\t1000003000\t7\t200\t201\t2\t6\t0\t1\t10\t265289728\t77\t0'),
+      line('RIGHTS\t1000004000\t7\t200\t201\t0\t6\t0\t1\t11\t8\t900\t2'),
     ]);
     for (const e of events) expect(() => Event.parse(e)).not.toThrow();
-    expect(events.map((e) => e.kind === 'fd.rights' && [e.dir, e.fd, e.obj, e.cloexec])).toEqual([
-      ['send', 3, '253:0:77', undefined],
-      ['recv', 9, '253:0:77', undefined],
-      ['recv', 10, '253:0:77', true],
+    expect(events.map((e) => e.kind === 'fd.rights' && [e.dir, e.fd, e.obj, e.cloexec, e.family])).toEqual([
+      ['send', 3, '253:0:77', undefined, undefined],
+      ['recv', 9, '253:0:77', undefined, undefined],
+      ['recv', 10, '253:0:77', true, undefined],
+      ['recv', 11, '0:8:900', undefined, 'inet'],
     ]);
   });
 

@@ -48,8 +48,8 @@ export const RAW_LAYOUT = {
   DEST: { nums: ['ts', 'cgroup', 'pid', 'tid', 'fd', 'ret', 'family', 'port'], str: 'addr' },
   /** pidfd_getfd: the pidfd, the target's fd, the target process (-1: unknown), the new fd or -errno, its dev and ino. */
   GETFD: { nums: ['ts', 'cgroup', 'pid', 'tid', 'pidfd', 'target_fd', 'target', 'ret', 'dev', 'ino'], str: null },
-  /** dir: 1 sent, 0 received, 2 received close-on-exec (recvmsg with MSG_CMSG_CLOEXEC). */
-  RIGHTS: { nums: ['ts', 'cgroup', 'pid', 'tid', 'dir', 'sock_fd', 'index', 'count', 'fd', 'dev', 'ino'], str: null },
+  /** dir: 1 sent, 0 received, 2 received close-on-exec (recvmsg with MSG_CMSG_CLOEXEC); family: the descriptor's socket family (AF_*), 0 when it is no socket. */
+  RIGHTS: { nums: ['ts', 'cgroup', 'pid', 'tid', 'dir', 'sock_fd', 'index', 'count', 'fd', 'dev', 'ino', 'family'], str: null },
   IO: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'ret', 'dev', 'ino'], str: null },
   RUN: { nums: ['ts', 'cgroup', 'pid', 'tid', 'slot', 'nr', 'fd', 'fd2', 'calls', 'bytes', 'ts_first'], str: null },
   /** The first read of a run, kept by the probe and printed before the process' next record (same fields as IO). */

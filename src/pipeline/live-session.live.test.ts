@@ -129,6 +129,29 @@ os.waitpid(pid, 0)
     expect(accepted!.res!.ret!.channel, seen).toBe(`pair:${a}|${b}`);
   });
 
+  it('SCM_RIGHTS of sockets: the probe names each passed socket\'s family (a TCP connection, a unix socket), a passed file none', async () => {
+    const r = await h.run(
+      'scm-rights-sockets',
+      `python3 -c '
+import os, socket
+a, b = socket.socketpair()
+tcp = socket.create_connection(("127.0.0.2", ${sink.port}))
+u1, u2 = socket.socketpair()
+f = os.open("/etc/hostname", os.O_RDONLY)
+socket.send_fds(a, [b"x"], [tcp.fileno(), u1.fileno(), f])
+msg, fds, flags, addr = socket.recv_fds(b, 1, 3)
+os.write(fds[0], b"hello")
+'`,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const rights = ofKind(r.events, 'fd.rights');
+    for (const dir of ['send', 'recv'] as const) {
+      expect(rights.filter((e) => e.dir === dir).map((e) => [e.index, e.family]), dir).toEqual([[0, 'inet'], [1, 'unix'], [2, undefined]]);
+    }
+    const send = ioOf(r.events, 'out').find((e) => e.fd === rights.find((x) => x.dir === 'recv' && x.index === 0)!.fd);
+    expect(send?.res?.fd).toMatchObject({ type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: sink.port } });
+  });
+
   it('SCM_RIGHTS with MSG_CMSG_CLOEXEC: the received descriptor is close-on-exec (without the flag it is not)', async () => {
     for (const cloexec of [true, false]) {
       const sock = join(dir, `pass-cloexec-${cloexec}.sock`);

@@ -173,6 +173,8 @@ export const FdRights = z.object({
   obj: objOrNull,
   /** Received close-on-exec (recvmsg with MSG_CMSG_CLOEXEC): gone at the receiver's next exec. */
   cloexec: z.literal(true).optional(),
+  /** The descriptor is a socket of this family (read by the probe from the kernel's socket): absent for anything else. */
+  family: Family.optional(),
 });
 
 /**

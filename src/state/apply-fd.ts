@@ -154,7 +154,8 @@ export const onRights: Handler<'fd.rights'> = (st, ev, p) => {
     return { res };
   }
   if (ev.fd < 0 || ev.obj === null) return { res };
-  const o = st.objects.get(ev.obj) ?? st.objects.upsert(ev.obj, { type: 'unknown' });
+  // a socket passed in from outside the watch: the kernel says which family (an inet one may leave the machine)
+  const o = st.objects.upsert(ev.obj, ev.family !== undefined ? { type: 'socket', family: ev.family } : { type: 'unknown' });
   const sent = st.inflight.get(ev.obj);
   st.install(p.fds, ev.fd, o, sent?.flags, ev.cloexec === true);
   if (sent !== undefined) {
