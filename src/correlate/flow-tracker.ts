@@ -1,7 +1,7 @@
 import type { Event, EventOf, ObjectView, ProcView } from '../schema/event.js';
 import type { ChainHop } from '../schema/finding.js';
 import { describeObject } from './describe-object.js';
-import { leavesMachine } from './egress.js';
+import { leavesMachine, mappedSendSocket } from './egress.js';
 
 /**
  * Data-flow following, per task. A process that reads an object of a
@@ -53,16 +53,17 @@ export interface Taint {
   heldBy?: number;
 }
 
-export interface Transmit {
-  taint: Taint;
-  /** What showed it: the write or copy; for a socket's memory mapped into the sender, the map or the event that made the sender a carrier. */
-  ev: Event;
-  /** Who sent, and when: `ev`'s process, or another process that maps the socket's memory. */
+/** Who sent, and when: the writing process, or (a socket's memory mapped into it) the mapper that came to hold the data. */
+export interface Sender {
   ts: number;
   pid: number;
   tid: number;
   cgroup: number;
-  proc: ProcView | undefined;
+  proc?: ProcView | undefined;
+}
+
+export interface Transmit extends Sender {
+  taint: Taint;
   sink: ObjectView;
   bytes: number;
   /** Chain identity: same task, class, source and sink channel. */
@@ -168,8 +169,7 @@ export class FlowTracker {
   private mappingsOverBound = 0;
   private dormantDropped = 0;
   private marksEvicted = 0;
-  /** The event being observed, and transmits through mapped socket memory found while following it (see `carry`). */
-  private current: Event | undefined;
+  /** Transmits through mapped socket memory found while following the event being observed (see `carry`). */
   private pending: Transmit[] = [];
   transmits = 0;
 
@@ -227,7 +227,6 @@ export class FlowTracker {
   }
 
   observe(ev: Event): Transmit[] {
-    this.current = ev;
     const out = this.observeOne(ev);
     if (this.pending.length === 0) return out;
     const mapped = this.pending;
@@ -332,13 +331,10 @@ export class FlowTracker {
         // one socket's rings are several mappings (TX, completion): one send of what is new
         if (sentTo?.has(l.view.channel) === true) continue;
         (sentTo ??= new Set()).add(l.view.channel);
-        // the socket's own memory (an AF_XDP or packet TX ring): what the process holds can leave with no write(2)
-        const hop: ChainHop = { pid, comm: l.comm, syscall: 'mapped.send', fd: -1, object: describeObject(l.view), ts_ns: since, bytes: 0 };
-        this.pending.push(...this.transmit(l.proc?.task ?? '', this.current!, l.view, added, hop, 0, { ts: since, pid, tid, cgroup: l.cgroup, proc: l.proc }));
+        this.sendThroughMapping(l, { ts: since, pid, tid, cgroup: l.cgroup, proc: l.proc }, added, -1);
         continue;
       }
-      const hop: ChainHop = { pid, comm: l.comm, syscall: 'mapped.write', fd: -1, object: describeObject(l.view), ts_ns: since, bytes: l.end - l.addr };
-      this.mark(l.view, added, hop, since, tid, pid);
+      this.mark(l.view, added, linkHop(pid, l, 'mapped.write', since), since, tid, pid);
     }
   }
 
@@ -368,7 +364,7 @@ export class FlowTracker {
       if (pid === writer) continue;
       const l = this.links.get(pid)?.find((x) => x.view.channel === key);
       if (l === undefined) continue;
-      const read: ChainHop = { pid, comm: l.comm, syscall: 'mapped.read', fd: -1, object: describeObject(l.view), ts_ns: since, bytes: l.end - l.addr };
+      const read = linkHop(pid, l, 'mapped.read', since);
       this.carry(pid, added.map((t) => ({ ...t, hops: appendHop(t.hops, read) })), since, tid);
     }
   }
@@ -384,26 +380,29 @@ export class FlowTracker {
       : v.type === 'socket' ? (ev.prot & PROT_WRITE) !== 0
       : (ev.prot & PROT_WRITE) !== 0 || v.flags === undefined || (v.flags & O_ACCMODE) === O_RDWR;
     const l: MemLink = { addr: ev.addr, end: ev.addr + ev.len, view: v, write, comm: ev.proc?.comm ?? '?', proc: ev.proc, cgroup: ev.cgroup };
+    const sends = mappedSendSocket(ev) !== undefined;
     // a socket's memory already mapped writable: what the process carries has been sent to it (see `carry`)
-    const sentAlready = leavesMachine(v) && this.links.get(ev.pid)?.some((x) => x.write && x.view.channel === v.channel) === true;
+    const sentAlready = sends && this.links.get(ev.pid)?.some((x) => x.write && x.view.channel === v.channel) === true;
     if (!this.link(ev.pid, l)) return;
     // what the memory already holds (a file's mapping is also a read of the file, which takes its marks)
     const held = v.type === 'shm' ? this.marks.get(v.channel) : undefined;
     if (held !== undefined) {
-      const read: ChainHop = { pid: ev.pid, comm: l.comm, syscall: 'mapped.read', fd: -1, object: describeObject(v), ts_ns: ev.ts, bytes: ev.len };
+      const read = linkHop(ev.pid, l, 'mapped.read', ev.ts);
       this.carry(ev.pid, [...held.values()].map((t) => ({ ...t, hops: appendHop(t.hops, read) })), ev.ts, ev.tid);
     }
     if (!write) return;
     const carried = this.carried(ev.pid, ev.ts, ev.tid);
     if (carried.length === 0) return;
-    if (leavesMachine(v)) {
-      if (sentAlready) return;
-      const hop: ChainHop = { pid: ev.pid, comm: l.comm, syscall: 'mapped.send', fd: ev.fd, object: describeObject(v), ts_ns: ev.ts, bytes: 0 };
-      this.pending.push(...this.transmit(ev.proc?.task ?? '', ev, v, carried, hop, 0));
+    if (sends) {
+      if (!sentAlready) this.sendThroughMapping(l, ev, carried, ev.fd);
       return;
     }
-    const hop: ChainHop = { pid: ev.pid, comm: l.comm, syscall: 'mapped.write', fd: ev.fd, object: describeObject(v), ts_ns: ev.ts, bytes: ev.len };
-    this.mark(v, carried, hop, ev.ts, ev.tid, ev.pid);
+    this.mark(v, carried, linkHop(ev.pid, l, 'mapped.write', ev.ts, ev.fd), ev.ts, ev.tid, ev.pid);
+  }
+
+  /** The socket's own memory (an AF_XDP or packet TX ring) is mapped into the sender: what it holds can leave with no write(2), bytes unseen. */
+  private sendThroughMapping(l: MemLink, sender: Sender, taints: Taint[], fd: number): void {
+    this.pending.push(...this.transmit(sender, l.view, taints, linkHop(sender.pid, l, 'mapped.send', sender.ts, fd, 0), 0));
   }
 
   /** munmap: the mappings wholly inside the range are gone (one cut in part still shares what is left of it); shmdt (length 0): the segment at that address. */
@@ -553,9 +552,8 @@ export class FlowTracker {
     // what the writer carried by the time of this write (a run's sum may arrive after the process read something)
     const carried = this.carried(ev.pid, ev.ts, ev.tid);
     if (carried.length === 0) return [];
-    const task = ev.proc?.task ?? '';
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
-    if (leavesMachine(v)) return this.transmit(task, ev, v, carried, hop, ev.bytes);
+    if (leavesMachine(v)) return this.transmit(ev, v, carried, hop, ev.bytes);
     const target = memoryOf(v);
     if (target !== undefined && target !== ev.pid) {
       // written into another process' memory: that process now holds the data
@@ -574,12 +572,11 @@ export class FlowTracker {
     const vout = ev.res?.fd_out;
     if (vin === undefined || vout === undefined) return [];
     if (!this.mayTaint(vin)) return [];
-    const task = ev.proc?.task ?? '';
     const inHop = this.hop(ev, ev.syscall, ev.fd_in, vin, ev.bytes);
     const taints = this.taintsOf(vin, ev.ts_first, ev.bytes, inHop, ev.ts, ev.tid);
     if (taints.length === 0) return [];
     const outHop = this.hop(ev, ev.syscall, ev.fd_out, vout, ev.bytes);
-    if (leavesMachine(vout)) return this.transmit(task, ev, vout, taints, outHop, ev.bytes);
+    if (leavesMachine(vout)) return this.transmit(ev, vout, taints, outHop, ev.bytes);
     if (canCarry(vout)) this.mark(vout, taints, outHop, ev.ts_first, ev.tid, ev.pid);
     return [];
   }
@@ -619,24 +616,23 @@ export class FlowTracker {
     this.link(pid, l);
   }
 
-  private transmit(
-    task: string,
-    ev: Event,
-    sink: ObjectView,
-    taints: Iterable<Taint>,
-    hop: ChainHop,
-    bytes: number,
-    who: Pick<Transmit, 'ts' | 'pid' | 'tid' | 'cgroup' | 'proc'> = { ts: ev.ts, pid: ev.pid, tid: ev.tid, cgroup: ev.cgroup, proc: ev.proc },
-  ): Transmit[] {
+  private transmit(sender: Sender, sink: ObjectView, taints: Iterable<Taint>, hop: ChainHop, bytes: number): Transmit[] {
+    const { ts, pid, tid, cgroup, proc } = sender;
+    const task = proc?.task ?? '';
     const out: Transmit[] = [];
     for (const t of taints) {
       // a server answering on a connection it accepted, after reading the key it serves with: using it, not sending it
       if (sink.accepted === true && this.readToServe(t.cls, task)) continue;
       this.transmits++;
-      out.push({ taint: { ...t, hops: appendHop(t.hops, hop) }, ev, ...who, sink, bytes, key: `${task}|${t.cls}|${t.sourceObj}|${sink.channel}` });
+      out.push({ taint: { ...t, hops: appendHop(t.hops, hop) }, ts, pid, tid, cgroup, proc, sink, bytes, key: `${task}|${t.cls}|${t.sourceObj}|${sink.channel}` });
     }
     return out;
   }
+}
+
+/** A hop through a shared mapping `l` of process `pid` (no descriptor unless named; `bytes`: the mapping's length unless given). */
+function linkHop(pid: number, l: MemLink, syscall: string, ts: number, fd = -1, bytes = l.end - l.addr): ChainHop {
+  return { pid, comm: l.comm, syscall, fd, object: describeObject(l.view), ts_ns: ts, bytes };
 }
 
 function appendHop(hops: ChainHop[], hop: ChainHop): ChainHop[] {
