@@ -297,7 +297,7 @@ export class PolicyEngine {
   private checkAddr(c: Compiled, ev: EventOf<'net.addr'>): Violation[] {
     if (ev.ret < 0 && ev.ret !== -115) return []; // failed (EINPROGRESS still connects)
     const d: Dest = { family: ev.family, addr: ev.addr, port: ev.port, path: ev.path };
-    if (c.network.some((n) => n.ops.has(ev.op) && n.dest(d))) return [];
+    if (networkAllows(c, ev.op, d)) return [];
     return this.once(c, ev, 'policy.network', `${ev.op} ${destText(d)}`, `${ev.op === 'connect' ? 'connected to' : 'bound'} ${destText(d)}; no network capability of the intent allows it`);
   }
 
@@ -306,7 +306,7 @@ export class PolicyEngine {
     if (v === undefined || !(leavesMachine(v) || (v.type === 'socket' && v.family === 'unix'))) return [];
     const out: Violation[] = [];
     const d = destOf(v);
-    if (v.family !== 'unix' && !c.network.some((n) => n.ops.has('send') && n.dest(d))) {
+    if (v.family !== 'unix' && !networkAllows(c, 'send', d)) {
       out.push(...this.once(c, ev, 'policy.network', `send ${destText(d)}`, `sent ${bytes} bytes to ${destText(d)}; no network capability of the intent allows sending there`));
     }
     const lim = c.intent.limits.bytes_out_per_minute;
@@ -334,7 +334,7 @@ export class PolicyEngine {
     const v = mappedSendSocket(ev);
     if (v === undefined) return [];
     const d = destOf(v);
-    if (c.network.some((n) => n.ops.has('send') && n.dest(d))) return [];
+    if (networkAllows(c, 'send', d)) return [];
     return this.once(c, ev, 'policy.network', `send ${destText(d)}`, `mapped the memory of ${destText(d)} writable, to send from it with no write(2); no network capability of the intent allows sending there`);
   }
 
@@ -399,6 +399,11 @@ const MAX_DIGESTS = 4096;
 function capOf(caps: { id: string; why: string; risk: string }[], id: string): { id: string; why: string; risk: string } | undefined {
   const c = caps.find((x) => x.id === id);
   return c && { id: c.id, why: c.why, risk: c.risk };
+}
+
+/** Some network capability of the intent allows `op` to `d`. */
+function networkAllows(c: Compiled, op: string, d: Dest): boolean {
+  return c.network.some((n) => n.ops.has(op) && n.dest(d));
 }
 
 function destOf(v: ObjectView): Dest {

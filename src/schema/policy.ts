@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import picomatch from 'picomatch';
 import { z } from 'zod';
 import { Duration } from './chain-rule.js';
+import { Family } from './event.js';
 
 /**
  * The capability policy (rules/policy.yaml): task intents, what each may do,
@@ -89,8 +90,8 @@ export const ExecCap = z.strictObject({
   args: z.array(ArgsForm).min(1, 'list at least one argument form, or leave args out for any arguments').optional(),
 });
 const Destination = {
-  /** Any family a send can leave by (correlate/egress.ts), or unix. */
-  family: z.enum(['inet', 'inet6', 'unix', 'packet', 'vsock', 'xdp', 'bluetooth', 'can', 'tipc', 'rds', 'other']).optional(),
+  /** Any family a send can leave by (correlate/egress.ts), or unix; netlink and alg reach only the kernel. */
+  family: Family.exclude(['netlink', 'alg']).optional(),
   cidrs: z.array(Cidr).min(1).optional(),
   ports: z.array(Ports).min(1).optional(),
   unix_paths: z.array(Glob).min(1).optional(),

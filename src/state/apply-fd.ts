@@ -16,14 +16,13 @@ export const onDup: Handler<'fd.dup'> = (st, ev, p): Resolution | undefined => {
   const before = st.viewOf(p.fds, ev.oldfd);
   if (ev.ret < 0) return before === undefined ? undefined : { res: { oldfd: before } };
   const e = p.fds.get(ev.oldfd);
-  const o = e?.obj;
-  if (e === undefined || o === undefined) {
+  if (e === undefined) {
     // dup of a descriptor we never saw: the new fd is unknown too
     st.release(p.fds, ev.ret);
     st.stats.unresolved++;
     return;
   }
-  if (ev.ret !== ev.oldfd) st.install(p.fds, ev.ret, o, e.flags, (ev.flags & O_CLOEXEC) !== 0);
+  if (ev.ret !== ev.oldfd) st.install(p.fds, ev.ret, e.obj, e.flags, (ev.flags & O_CLOEXEC) !== 0);
   const after = st.viewOf(p.fds, ev.ret)!;
   return { res: { oldfd: before!, ret: after } };
 };
@@ -40,12 +39,11 @@ export const onFcntl: Handler<'fd.fcntl'> = (st, ev, p): Resolution | undefined 
     return v === undefined ? undefined : { res: { fd: v } };
   }
   // F_DUPFD / F_DUPFD_CLOEXEC
-  const o = e?.obj;
-  if (e === undefined || o === undefined) {
+  if (e === undefined) {
     st.stats.unresolved++;
     return;
   }
-  st.install(p.fds, ev.ret, o, e.flags, ev.cmd === F_DUPFD_CLOEXEC);
+  st.install(p.fds, ev.ret, e.obj, e.flags, ev.cmd === F_DUPFD_CLOEXEC);
   return { res: { fd: st.viewOf(p.fds, ev.fd)!, ret: st.viewOf(p.fds, ev.ret)! } };
 };
 

@@ -104,7 +104,8 @@ export class StateCore {
       if (e === undefined || e.obj.id !== kobj) {
         if (e === undefined) this.stats.healed++;
         else this.stats.corrected++;
-        this.install(p.fds, fd, this.objectOf(kobj, typeHint), e?.obj.id === kobj ? e.flags : undefined, e?.cloexec ?? false);
+        // another object than recorded: its open flags are not known
+        this.install(p.fds, fd, this.objectOf(kobj, typeHint), undefined, e?.cloexec ?? false);
       }
     }
     const v = this.viewOf(p.fds, fd);
