@@ -14,7 +14,7 @@ import { flagNames, parseFdArg, parseNum, parseTuple, type FdArg, type SysdigRec
 export interface ImportStats {
   records: number;
   events: number;
-  /** Records of syscalls with no canonical event (mmap, poll, …), by syscall. */
+  /** Records of syscalls with no canonical event (poll, fstat, a private anonymous mmap, …), by syscall. */
   unmapped: Record<string, number>;
   /** Exit records whose enter record was not in the trace (needed args missing), by syscall. */
   unpaired: Record<string, number>;
@@ -46,6 +46,17 @@ const CLONE: Record<string, number> = {
   CLONE_CHILD_SETTID: 0x1000000, CLONE_NEWCGROUP: 0x2000000, CLONE_NEWUTS: 0x4000000, CLONE_NEWIPC: 0x8000000,
   CLONE_NEWUSER: 0x10000000, CLONE_NEWPID: 0x20000000, CLONE_NEWNET: 0x40000000, CLONE_IO: 0x80000000,
 };
+/** mmap flags and protections by sysdig's names, as Linux values (sysdig's own numbers differ). */
+const MAP: Record<string, number> = {
+  MAP_FILE: 0, MAP_SHARED: 0x1, MAP_PRIVATE: 0x2, MAP_SHARED_VALIDATE: 0x3, MAP_FIXED: 0x10, MAP_ANONYMOUS: 0x20, MAP_32BIT: 0x40,
+  MAP_GROWSDOWN: 0x100, MAP_DENYWRITE: 0x800, MAP_EXECUTABLE: 0x1000, MAP_LOCKED: 0x2000, MAP_NORESERVE: 0x4000, MAP_POPULATE: 0x8000,
+  MAP_NONBLOCK: 0x10000, MAP_STACK: 0x20000, MAP_HUGETLB: 0x40000, MAP_SYNC: 0x80000, MAP_FIXED_NOREPLACE: 0x100000,
+};
+const PROT: Record<string, number> = { PROT_NONE: 0, PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4, PROT_SEM: 8, PROT_GROWSDOWN: 0x01000000, PROT_GROWSUP: 0x02000000 };
+const MAP_ANONYMOUS = 0x20;
+const MAP_TYPE = 0xf;
+const O_CLOEXEC = 0o2000000;
+
 const AF: Record<string, Family> = { AF_UNIX: 'unix', AF_LOCAL: 'unix', AF_INET: 'inet', AF_INET6: 'inet6', AF_NETLINK: 'netlink', AF_PACKET: 'packet', AF_VSOCK: 'vsock',
   AF_ALG: 'alg', AF_XDP: 'xdp', AF_BLUETOOTH: 'bluetooth', AF_CAN: 'can', AF_TIPC: 'tipc', AF_RDS: 'rds' };
 
@@ -67,6 +78,12 @@ export class SysdigMapper {
   private readonly procs = new Set<number>();
   /** Thread → process, as the records show them. */
   private readonly tgidOf = new Map<number, number>();
+  /**
+   * Processes that made a shared mapping (or inherited one at fork): their
+   * munmap calls are events, as the live probe prints them for such
+   * processes only; exec and exit end it.
+   */
+  private readonly sharedMappers = new Set<number>();
 
   constructor(
     /** Wall-clock ns of the trace epoch: event ts are relative to it. */
@@ -92,7 +109,10 @@ export class SysdigMapper {
     if (r.dir === '>') {
       if (r.type === 'procexit') {
         out({ ...b, kind: 'process.exit', code: parseNum(r.args.get('status')) ?? 0, group_dead: r.tid === r.pid });
-        if (r.tid === r.pid) this.fds.delete(r.pid);
+        if (r.tid === r.pid) {
+          this.fds.delete(r.pid);
+          this.sharedMappers.delete(r.pid);
+        }
         return;
       }
       this.enters.set(r.tid, r);
@@ -131,12 +151,24 @@ export class SysdigMapper {
       out({ ...b, kind: 'io', dir: READS.has(t) ? 'in' : 'out', syscall: t, fd, bytes: res, calls: 1, ts_first: b.ts, obj: null });
       return;
     }
-    if (t === 'sendfile') {
-      const fdOut = enterFd('out_fd');
-      const fdIn = enterFd('in_fd');
+    if (t === 'sendfile' || t === 'splice' || t === 'copy_file_range') {
+      // in-kernel copies: sendfile(out_fd, in_fd), splice(fd_in, fd_out) on enter; copy_file_range names fdin on enter, fdout on exit
+      const fdIn = enterFd(t === 'sendfile' ? 'in_fd' : t === 'splice' ? 'fd_in' : 'fdin');
+      const fdOut = t === 'copy_file_range' ? parseFdArg(a.get('fdout'))?.num : enterFd(t === 'sendfile' ? 'out_fd' : 'fd_out');
       if (fdOut === undefined || fdIn === undefined) return unpaired();
       const res = parseNum(a.get('res')) ?? -1;
       if (res > 0) out({ ...b, kind: 'io.xfer', syscall: t, fd_in: fdIn, fd_out: fdOut, bytes: res, calls: 1, ts_first: b.ts, obj_in: null, obj_out: null });
+      return;
+    }
+    if (t === 'mmap' || t === 'mmap2') return this.mmap(r, en, b, out, unpaired);
+    if (t === 'munmap') {
+      if (en === undefined) return unpaired();
+      const addr = parseHex(en.get('addr'));
+      if (addr === undefined) return this.unmapped(t);
+      if ((parseNum(a.get('res')) ?? -1) !== 0) return;
+      // the live probe reports munmap only for processes with shared mappings: the others' change nothing followed
+      if (!this.sharedMappers.has(r.pid)) return this.unmapped(t);
+      out({ ...b, kind: 'mem.unmap', addr, len: parseNum(en.get('length')) ?? 0 });
       return;
     }
     if (t === 'close') {
@@ -190,7 +222,9 @@ export class SysdigMapper {
       if (oldfd === undefined) return unpaired();
       const key = this.fds.get(r.pid)?.get(oldfd);
       if (ret >= 0 && key !== undefined) this.open(r.pid, ret, key);
-      out({ ...b, kind: 'fd.dup', syscall: t === 'fcntl' ? 'fcntl' : t, oldfd, newfd: ret, flags: 0, ret });
+      // dup3's O_CLOEXEC and fcntl's F_DUPFD_CLOEXEC make the new descriptor close-on-exec
+      const flags = t === 'fcntl' ? (/F_DUPFD_CLOEXEC/.test(en?.get('cmd') ?? '') ? O_CLOEXEC : 0) : t === 'dup3' ? this.openFlags(a.get('flags') ?? en?.get('flags')) & O_CLOEXEC : 0;
+      out({ ...b, kind: 'fd.dup', syscall: t === 'fcntl' ? 'fcntl' : t, oldfd, newfd: ret, flags, ret });
       return;
     }
     if (t === 'pipe' || t === 'pipe2') {
@@ -205,6 +239,24 @@ export class SysdigMapper {
       this.open(r.pid, f1, key);
       this.open(r.pid, f2, key);
       out({ ...b, kind: 'fd.pipe', flags: 0, ret, fds: [f1, f2], obj: this.idOf(key) });
+      return;
+    }
+    if (t === 'socketpair') {
+      const ret = parseNum(a.get('res')) ?? -1;
+      const family = AF[flagNames(en?.get('domain'))[0] ?? ''] ?? familyOfNum(parseNum(en?.get('domain')));
+      const sockType = parseNum(en?.get('type')) ?? 0;
+      const f1 = parseFdArg(a.get('fd1'))?.num;
+      const f2 = parseFdArg(a.get('fd2'))?.num;
+      if (ret < 0 || f1 === undefined || f2 === undefined) {
+        out({ ...b, kind: 'fd.socketpair', family, sock_type: sockType, ret: ret < 0 ? ret : -1, fds: [-1, -1], objs: [null, null] });
+        return;
+      }
+      // the two ends are two sockets: sysdig names them by their kernel addresses (source, peer)
+      const k1 = `u:${a.get('source') ?? `${r.pid}:${f1}:${r.ts}`}`;
+      const k2 = `u:${a.get('peer') ?? `${r.pid}:${f2}:${r.ts}`}`;
+      this.open(r.pid, f1, k1);
+      this.open(r.pid, f2, k2);
+      out({ ...b, kind: 'fd.socketpair', family, sock_type: sockType, ret, fds: [f1, f2], objs: [this.idOf(k1), this.idOf(k2)] });
       return;
     }
     if (FORKS.has(t)) {
@@ -223,6 +275,8 @@ export class SysdigMapper {
         // the child starts with a copy of the parent's fd table
         const mine = this.fds.get(parentPid);
         if (mine) this.fds.set(r.pid, new Map(mine));
+        // and shares its shared mappings
+        if (this.sharedMappers.has(parentPid)) this.sharedMappers.add(r.pid);
       }
       return;
     }
@@ -233,6 +287,7 @@ export class SysdigMapper {
       const exe = a.get('exe') ?? '';
       const filename = en?.get('filename') ?? exe;
       const argv = [exe, ...argvText.split('.').filter((s) => s.length > 0)];
+      this.sharedMappers.delete(r.pid); // exec replaces the memory
       out({ ...b, kind: 'process.exec', filename, argv, argv_truncated: argvText.endsWith('...'), old_tid: r.tid, ppid: parseNum(a.get('ptid')) ?? 0, exe_obj: null });
       if (a.get('comm')) out({ ...b, kind: 'process.comm', comm: a.get('comm')! });
       return;
@@ -259,7 +314,52 @@ export class SysdigMapper {
       out({ ...b, kind: 'file.unlink', syscall: t, dirfd: -100, path: stripParen(a.get('path') ?? a.get('name') ?? ''), flags: 0, ret: parseNum(a.get('res')) ?? 0 });
       return;
     }
+    this.unmapped(t);
+  }
+
+  private unmapped(t: string): void {
     this.stats.unmapped[t] = (this.stats.unmapped[t] ?? 0) + 1;
+  }
+
+  /**
+   * mmap as the live probe sees it: a mapping of a file is a read of the
+   * mapped length (whatever its protection, as the loader maps libraries);
+   * a shared one (MAP_SHARED, MAP_SHARED_VALIDATE) is also a `mem.map`,
+   * first, linking the process to the file or anonymous memory. A private
+   * anonymous mapping moves nothing between objects: counted as unmapped.
+   */
+  private mmap(r: SysdigRecord, en: Map<string, string> | undefined, b: Base, out: Emit, unpaired: () => void): void {
+    if (en === undefined) return unpaired();
+    const res = r.args.get('res') ?? '';
+    if (res.startsWith('-')) return; // nothing mapped (-errno), as the probe reports nothing
+    const addr = parseHex(res);
+    if (addr === undefined) return this.unmapped(r.type);
+    const len = parseNum(en.get('length')) ?? 0;
+    const flags = this.flagBits(en.get('flags'), MAP);
+    const prot = this.flagBits(en.get('prot'), PROT);
+    const fdArg = parseFdArg(en.get('fd'));
+    // sysdig prints fd -1 as 4294967295; the kernel ignores the descriptor of an anonymous mapping
+    const fd = (flags & MAP_ANONYMOUS) !== 0 || fdArg === undefined || fdArg.num < 0 || fdArg.num > 0x7fffffff ? -1 : fdArg.num;
+    const type = flags & MAP_TYPE;
+    const shared = (type === 1 || type === 3) && len !== 0;
+    if (shared) {
+      const key = fd >= 0 ? this.fds.get(r.pid)?.get(fd) : undefined;
+      this.sharedMappers.add(r.pid);
+      out({ ...b, kind: 'mem.map', addr, len, prot, flags, fd, obj: key === undefined ? null : this.idOf(key) });
+    }
+    if (fd >= 0) out({ ...b, kind: 'io', dir: 'in', syscall: 'mmap', fd, bytes: len, calls: 1, ts_first: b.ts, obj: null });
+    else if (!shared) this.unmapped(r.type);
+  }
+
+  /** `3(PROT_READ|PROT_WRITE)` → Linux's bits for the names (sysdig's own number is not Linux's); unknown names counted. */
+  private flagBits(v: string | undefined, table: Record<string, number>): number {
+    let f = 0;
+    for (const n of flagNames(v)) {
+      const x = table[n];
+      if (x === undefined) this.stats.unknownFlags[n] = (this.stats.unknownFlags[n] ?? 0) + 1;
+      else f |= x;
+    }
+    return f;
   }
 
   /** An fd named on an enter record that the trace never opened: it was open before the trace began. */
@@ -322,18 +422,18 @@ export class SysdigMapper {
   }
 
   private openFlags(v: string | undefined): number {
-    let f = 0;
-    for (const n of flagNames(v)) {
-      const x = O[n];
-      if (x === undefined) this.stats.unknownFlags[n] = (this.stats.unknownFlags[n] ?? 0) + 1;
-      else f |= x;
-    }
-    return f;
+    return this.flagBits(v, O);
   }
 }
 
 function familyOfNum(n: number | undefined): Family {
   return n === 1 ? 'unix' : n === 2 ? 'inet' : n === 10 ? 'inet6' : n === 16 ? 'netlink' : n === 17 ? 'packet' : 'other';
+}
+
+/** An address as sysdig prints it (`7FAD48782000`, hex without 0x) → a number (user addresses fit in 2^53). */
+function parseHex(v: string | undefined): number | undefined {
+  if (v === undefined || !/^(0x)?[0-9a-fA-F]{1,13}$/.test(v)) return undefined;
+  return Number.parseInt(v.startsWith('0x') ? v.slice(2) : v, 16);
 }
 
 function parseEndpoint(v: string | undefined): { addr: string; port: number } | undefined {

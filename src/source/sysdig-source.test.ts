@@ -71,6 +71,16 @@ describe('Falco test-suite captures (.scap through sysdig)', () => {
     expect(libc.flags).toBe(0o2000000); // O_RDONLY|O_CLOEXEC in Linux's values, not sysdig's
     const read = ofKind(events, 'io').find((e) => e.bytes === 832)!;
     expect(read.res?.fd?.path).toBe('/lib/x86_64-linux-gnu/libc.so.6');
+    // the loader maps libc: a read of the mapped length from the file it opened (as the live probe sees mmap)
+    const mapped = ofKind(events, 'io').filter((e) => e.syscall === 'mmap');
+    expect(mapped.map((e) => [e.res?.fd?.path, e.bytes])).toEqual([
+      ['/etc/ld.so.cache', 72949],
+      ['/lib/x86_64-linux-gnu/libc.so.6', 3972864],
+      ['/lib/x86_64-linux-gnu/libc.so.6', 24576],
+      ...mapped.slice(3).map((e) => [e.res?.fd?.path, e.bytes]),
+    ]);
+    // anonymous private mappings move nothing between objects: counted, with every syscall that has no event
+    expect(s.imported!.unmapped.mmap).toBe(10 - mapped.length);
     expect(s.imported!.unmapped['<unknown>']).toBe(1); // one syscall sysdig could not name (enter + exit)
     expect(s.imported!.malformed).toBe(0);
   });
