@@ -1,10 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
-import type { Event, EventOf } from '../schema/event.js';
+import { checkEvent, type Event, type EventOf } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
+import { parseSysdigLine } from './sysdig-line.js';
+import { newImportStats, SysdigMapper } from './sysdig-mapper.js';
 
 /**
  * The sysdig importer on recordings written in sysdig's text layout (the
@@ -27,6 +30,7 @@ function recording() {
       ts += 1000n;
       lines.push(`${ts} 0 ${pid} ${comm} ${tid} ${type} ${dir} ${args}`);
     },
+    text: (): string => `${lines.join('\n')}\n`,
     async replay(name: string): Promise<{ events: Event[]; findings: Finding[]; unmapped: Record<string, number>; unknownFlags: Record<string, number> }> {
       const file = join(dir, `${name}.sc`);
       writeFileSync(file, `${lines.join('\n')}\n`);
@@ -195,5 +199,65 @@ describe('sysdig import: descriptors and in-kernel copies', () => {
       [8, undefined],
       [9, '/etc/hostname'],
     ]);
+  });
+});
+
+describe('sysdig import: untrusted recordings', () => {
+  /** Values an argument may hold in a recording someone else wrote: well-formed, out of range, or garbage. */
+  const value = fc.oneof(
+    fc.constantFrom('0', '-1', '4294967295', '-12(ENOMEM)', '7FAD48782000', 'FFFFFFFFFFFFFFFF', '0x10', '99999999999999999999', ''),
+    fc.constantFrom('3(<f>/etc/shadow)', '4(<4t>10.0.0.2:40000->203.0.113.7:443)', '5(<u>)', '6(<p>)', '-9(EBADF)', '7(<6t>[::1]:80->[::1]:9)'),
+    fc.constantFrom('1(PROT_READ)', '33(MAP_SHARED|MAP_ANONYMOUS)', '1(O_CLOEXEC)', '2(AF_INET)', '1(AF_UNIX)', '8(F_DUPFD_CLOEXEC)', '3(X|Y)'),
+    fc.integer({ min: -(2 ** 40), max: 2 ** 40 }).map(String),
+    fc.string({ maxLength: 12 }).filter((v) => !/[\s=]/.test(v)),
+  );
+  const names = ['fd', 'res', 'addr', 'length', 'prot', 'flags', 'domain', 'type', 'fd1', 'fd2', 'source', 'peer', 'fd_in', 'fd_out', 'fdin', 'fdout',
+    'in_fd', 'out_fd', 'size', 'oldfd', 'newfd', 'cmd', 'tuple', 'name', 'ptid', 'exe', 'args', 'status', 'path', 'mode', 'ino'] as const;
+  const types = ['mmap', 'munmap', 'socketpair', 'splice', 'copy_file_range', 'sendfile', 'dup', 'dup2', 'dup3', 'fcntl', 'read', 'write', 'openat',
+    'close', 'socket', 'connect', 'accept4', 'pipe2', 'clone', 'execve', 'procexit', 'chdir', 'unlink', 'renameat2'] as const;
+  const record = fc.record({
+    pid: fc.integer({ min: 1, max: 4 }),
+    type: fc.constantFrom(...types),
+    dir: fc.constantFrom<'>' | '<'>('>', '<'),
+    args: fc.uniqueArray(fc.tuple(fc.constantFrom(...names), value), { maxLength: 6, selector: (t) => t[0] }),
+  });
+
+  it('never throws, and every event it makes is a valid canonical event (what would not be is counted as rejected)', () => {
+    fc.assert(
+      fc.property(fc.array(record, { maxLength: 40 }), (recs) => {
+        const stats = newImportStats();
+        const mapper = new SysdigMapper(T0, stats);
+        let ts = T0;
+        for (const r of recs) {
+          ts += 1000n;
+          const line = `${ts} 0 ${r.pid} p ${r.pid} ${r.type} ${r.dir} ${r.args.map(([k, v]) => `${k}=${v}`).join(' ')}`;
+          const rec = parseSysdigLine(line);
+          if (typeof rec === 'string') throw new Error(`${rec}: ${line}`);
+          const before = Object.values(stats.rejected).reduce((a, b) => a + b, 0);
+          mapper.map(rec, (ev) => {
+            const ok = checkEvent(ev);
+            if (!ok.success) throw new Error(`${line}\n→ ${JSON.stringify(ev)}\n${ok.error.message}`);
+          });
+          // a rejected record says why
+          const rejected = Object.values(stats.rejected).reduce((a, b) => a + b, 0) - before;
+          if (rejected > 0) expect(stats.rejectedFirst).toMatch(/^[a-z_0-9]+: /);
+        }
+        expect(stats.records).toBe(recs.length);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a value out of range is rejected and counted with the field and the reason, the records around it still mapped', () => {
+    const r = recording();
+    r.line(700, 'mv', 'renameat2', '<', 'res=99999999999999999999 olddirfd=-100 oldpath=/a newdirfd=-100 newpath=/b');
+    r.line(700, 'mv', 'unlink', '<', 'res=0 path=/c');
+    const events: Event[] = [];
+    const stats = newImportStats();
+    const mapper = new SysdigMapper(T0, stats);
+    for (const line of r.text().split('\n').filter(Boolean)) mapper.map(parseSysdigLine(line) as Exclude<ReturnType<typeof parseSysdigLine>, string>, (e) => events.push(e));
+    expect(stats.rejected).toEqual({ renameat2: 1 });
+    expect(stats.rejectedFirst).toMatch(/^renameat2: ret: Too big/);
+    expect(events.map((e) => e.kind)).toEqual(['snapshot.process', 'file.unlink']);
   });
 });

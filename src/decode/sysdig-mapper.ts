@@ -1,4 +1,4 @@
-import type { Event, Family, ObjectType } from '../schema/event.js';
+import { checkEvent, type Event, type Family, type ObjectType } from '../schema/event.js';
 import { flagNames, parseFdArg, parseNum, parseTuple, type FdArg, type SysdigRecord } from './sysdig-line.js';
 
 /**
@@ -24,13 +24,20 @@ export interface ImportStats {
   snapshotFds: number;
   /** Pre-existing sockets whose local end was inferred (lower port = the listening side). */
   socketEndsInferred: number;
+  /**
+   * Records whose event would not be a valid canonical event (a value out of
+   * range: a byte count beyond 2^53, a negative length), by syscall, with
+   * the first reason: not emitted, so nothing invalid reaches the state.
+   */
+  rejected: Record<string, number>;
+  rejectedFirst?: string;
   /** Lines that are not sysdig event lines, with the first few line numbers. */
   malformed: number;
   malformedLines: number[];
 }
 
 export function newImportStats(): ImportStats {
-  return { records: 0, events: 0, unmapped: {}, unpaired: {}, unknownFlags: {}, snapshotFds: 0, socketEndsInferred: 0, malformed: 0, malformedLines: [] };
+  return { records: 0, events: 0, unmapped: {}, unpaired: {}, unknownFlags: {}, rejected: {}, snapshotFds: 0, socketEndsInferred: 0, malformed: 0, malformedLines: [] };
 }
 
 const O: Record<string, number> = {
@@ -94,6 +101,12 @@ export class SysdigMapper {
   map(r: SysdigRecord, emit: Emit): void {
     this.stats.records++;
     const out: Emit = (ev) => {
+      const ok = checkEvent(ev);
+      if (!ok.success) {
+        this.stats.rejected[r.type] = (this.stats.rejected[r.type] ?? 0) + 1;
+        this.stats.rejectedFirst ??= `${r.type}: ${ok.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+        return;
+      }
       this.stats.events++;
       emit(ev);
     };

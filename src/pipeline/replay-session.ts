@@ -230,7 +230,7 @@ async function replayGroup(
     if (p.stats.cut) log.warn({ file, last_whole_line: p.stats.cut.lastWholeLine, reason: p.stats.cut.reason }, 'trace is cut off: replayed everything before the cut');
     if (imported) {
       const s = p.importStats;
-      log.info({ file, format: h.imported_from?.format, records: s.records, events: s.events, unmapped: s.unmapped, unpaired: s.unpaired, unknown_flags: s.unknownFlags, snapshot_fds: s.snapshotFds, socket_ends_inferred: s.socketEndsInferred, malformed: s.malformed, malformed_lines: s.malformedLines, annotations: h.annotations }, 'recording imported');
+      log.info({ file, format: h.imported_from?.format, records: s.records, events: s.events, unmapped: s.unmapped, unpaired: s.unpaired, unknown_flags: s.unknownFlags, rejected: s.rejected, ...(s.rejectedFirst !== undefined && { rejected_first: s.rejectedFirst }), snapshot_fds: s.snapshotFds, socket_ends_inferred: s.socketEndsInferred, malformed: s.malformed, malformed_lines: s.malformedLines, annotations: h.annotations }, 'recording imported');
     }
     log.info({ file, events: summary.events, findings: summary.findings, elapsed_ms: Math.round(summary.elapsedMs), ...(h.segment && { run: h.segment.run, segment: h.segment.index }) }, 'trace replayed');
     return summary;
