@@ -487,7 +487,7 @@ describe('flow tracker: shared memory', () => {
     expect(w.correlator.flow.stats().sharedMappings).toBe(2);
   });
 
-  it('the link ends with munmap of the whole mapping, with exec and with exit; a partial munmap or a move (mremap) keeps it', () => {
+  it('the link ends when munmap has taken all of the mapping (at once or piece by piece), with exec and with exit; a page left or a move (mremap) keeps it', () => {
     const run = (between: (w: World) => void): number => {
       const w = new World();
       w.proc('t', 50);
@@ -511,6 +511,33 @@ describe('flow tracker: shared memory', () => {
     expect(run((w) => (w.remap('t', 51, 0x10000, 8192, 0x40000, 8192), w.unmap('t', 51, 0x40000, 8192)))).toBe(0);
     // a copy (old length 0) is one more mapping: unmapping the original leaves the copy
     expect(run((w) => (w.remap('t', 51, 0x10000, 0, 0x40000, 8192), w.unmap('t', 51, 0x10000, 8192)))).toBe(1);
+    // unmapped in two halves, in either order, or by lengths the kernel rounds up to whole pages: gone
+    expect(run((w) => (w.unmap('t', 51, 0x10000, 4096), w.unmap('t', 51, 0x11000, 4096)))).toBe(0);
+    expect(run((w) => (w.unmap('t', 51, 0x11000, 4096), w.unmap('t', 51, 0x10000, 4096)))).toBe(0);
+    expect(run((w) => (w.unmap('t', 51, 0x10000, 100), w.unmap('t', 51, 0x11000, 1)))).toBe(0);
+    // part of it moved away and unmapped there, the rest unmapped where it was: gone; the rest left: still shared
+    expect(run((w) => (w.remap('t', 51, 0x11000, 4096, 0x40000, 4096), w.unmap('t', 51, 0x40000, 4096), w.unmap('t', 51, 0x10000, 4096)))).toBe(0);
+    expect(run((w) => (w.remap('t', 51, 0x11000, 4096, 0x40000, 4096), w.unmap('t', 51, 0x40000, 4096)))).toBe(1);
+  });
+
+  it('munmap of the middle of a mapping leaves two, each still shared; the link ends with the last of them', () => {
+    const run = (between: (w: World) => void): number => {
+      const w = new World();
+      w.proc('t', 52);
+      w.map('t', 52, 0x10000, 3 * 4096);
+      w.fork('t', 52, 53);
+      between(w);
+      w.open('t', 52, 3, '/etc/shadow');
+      w.io('t', 52, 'in', 3, 631);
+      send(w, 53, 4);
+      return w.out.length;
+    };
+    const hole = (w: World): void => w.unmap('t', 53, 0x11000, 4096);
+    expect(run(hole)).toBe(1);
+    expect(run((w) => (hole(w), w.unmap('t', 53, 0x10000, 4096)))).toBe(1);
+    expect(run((w) => (hole(w), w.unmap('t', 53, 0x12000, 4096)))).toBe(1);
+    expect(run((w) => (hole(w), w.unmap('t', 53, 0x10000, 4096), w.unmap('t', 53, 0x12000, 4096)))).toBe(0);
+    expect(run((w) => (hole(w), w.unmap('t', 53, 0x10000, 3 * 4096)))).toBe(0);
   });
 
   it("a socket's memory mapped writable (an AF_XDP or packet TX ring) sends what the process holds, with no write(2): mapped before or after the read, one finding per socket however many rings", () => {
@@ -677,7 +704,20 @@ describe('flow tracker: shared memory', () => {
     expect(w.out).toEqual([]);
   });
 
-  it('property: links are counted exactly (a reference model of who maps what) and none outlives its process', () => {
+  it('property: links are counted exactly (a reference model of who maps which pages) and none outlives its process', () => {
+    /** [from, to) out of range l of ls: gone, shrunk, or split in two (the tail appended). */
+    const cutOne = (ls: [number, number][], l: [number, number], from: number, to: number): void => {
+      if (l[1] <= from || l[0] >= to) return;
+      if (l[0] >= from && l[1] <= to) ls.splice(ls.indexOf(l), 1);
+      else if (l[0] < from && l[1] > to) {
+        ls.push([to, l[1]]);
+        l[1] = from;
+      } else if (l[0] < from) l[1] = from;
+      else l[0] = to;
+    };
+    const cut = (ls: [number, number][], from: number, to: number): void => {
+      for (const l of [...ls]) cutOne(ls, l, from, to);
+    };
     type Op = { op: 'map' | 'unmap' | 'fork' | 'exec' | 'exit' | 'remap'; p: number; slot: number; n: number };
     const op = fc.record({ op: fc.constantFrom<Op['op']>('map', 'map', 'unmap', 'fork', 'exec', 'exit', 'remap'), p: fc.nat(3), slot: fc.nat(3), n: fc.integer({ min: 1, max: 3 }) });
     fc.assert(
@@ -705,17 +745,18 @@ describe('flow tracker: shared memory', () => {
               ls.push([at, at + 0x1000 * o.n]);
               break;
             case 'unmap': {
-              w.unmap('t', pid, at, 0x1000 * o.n);
-              const end = at + 0x1000 * o.n;
-              for (let j = ls.length - 1; j >= 0; j--) if (ls[j]![0] >= at && ls[j]![1] <= end) ls.splice(j, 1);
+              w.unmap('t', pid, at + 0x1000 * o.slot, 0x1000 * o.n);
+              cut(ls, at + 0x1000 * o.slot, at + 0x1000 * (o.slot + o.n));
               break;
             }
             case 'remap': {
-              const l = ls.find((x) => x[0] === at);
-              w.remap('t', pid, at, 0x1000 * o.n, 0x100000 + at, 0x1000);
+              // the model: the first mapping holding the address loses the moved pages, which are a mapping at the new place
+              const from = at + 0x1000 * (o.n - 1);
+              const l = ls.find((x) => x[0] <= from && from < x[1]);
+              w.remap('t', pid, from, 0x1000, 0x100000 + at, 0x2000);
               if (l !== undefined) {
-                if (0x1000 * o.n >= l[1] - l[0]) [l[0], l[1]] = [0x100000 + at, 0x100000 + at + 0x1000];
-                else ls.push([0x100000 + at, 0x100000 + at + 0x1000]);
+                cutOne(ls, l, from, from + 0x1000);
+                ls.push([0x100000 + at, 0x100000 + at + 0x2000]);
               }
               break;
             }

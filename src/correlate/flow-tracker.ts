@@ -20,7 +20,8 @@ import { leavesMachine, mappedSendSocket } from './egress.js';
  * comes to carry, it can write there (when the mapping is or can be made
  * writable), so the object is marked; whatever marks the object, every
  * process linked to it can read, so each becomes a carrier. Links are
- * inherited by fork and end with munmap of the whole mapping, exec and exit.
+ * inherited by fork; munmap takes its range out of them (a mapping unmapped
+ * piece by piece ends with its last page), and exec and exit end them.
  * A child made with CLONE_VM (vfork, posix_spawn, clone) runs in its
  * parent's memory until it execs or exits: the two are linked the same way
  * (channel `vm:PARENT`), so what the child reads before its exec, the
@@ -114,6 +115,9 @@ const RECENT_READS_PER_CHANNEL = 4;
 /** Shared mappings followed per process (a database may map thousands of segments; past this, counted). */
 const MAX_LINKS_PER_PROCESS = 4096;
 const PROT_WRITE = 2;
+/** The kernel maps and unmaps whole pages: lengths are rounded up to the smallest page size. */
+const PAGE = 4096;
+const pages = (len: number): number => Math.ceil(len / PAGE) * PAGE;
 const CLONE_VM = 0x100;
 /** The channel of a process' own memory, which CLONE_VM children share until they exec. */
 const VM_CHANNEL = 'vm:';
@@ -379,7 +383,7 @@ export class FlowTracker {
       v.type === 'shm' ? ev.shmid === undefined || (ev.prot & PROT_WRITE) !== 0
       : v.type === 'socket' ? (ev.prot & PROT_WRITE) !== 0
       : (ev.prot & PROT_WRITE) !== 0 || v.flags === undefined || (v.flags & O_ACCMODE) === O_RDWR;
-    const l: MemLink = { addr: ev.addr, end: ev.addr + ev.len, view: v, write, comm: ev.proc?.comm ?? '?', proc: ev.proc, cgroup: ev.cgroup };
+    const l: MemLink = { addr: ev.addr, end: ev.addr + pages(ev.len), view: v, write, comm: ev.proc?.comm ?? '?', proc: ev.proc, cgroup: ev.cgroup };
     const sends = mappedSendSocket(ev) !== undefined;
     // a socket's memory already mapped writable: what the process carries has been sent to it (see `carry`)
     const sentAlready = sends && this.links.get(ev.pid)?.some((x) => x.write && x.view.channel === v.channel) === true;
@@ -405,26 +409,56 @@ export class FlowTracker {
     this.pending.push(...this.transmit(sender, l.view, taints, linkHop(sender.pid, l, 'mapped.send', sender.ts, fd, 0), 0));
   }
 
-  /** munmap: the mappings wholly inside the range are gone (one cut in part still shares what is left of it); shmdt (length 0): the segment at that address. */
+  /**
+   * munmap takes its range out of every mapping it overlaps: a mapping
+   * wholly inside is gone, one cut at an end shrinks, one with a hole
+   * punched in it is two. shmdt (length 0) detaches the System V segment
+   * attached at that address; a segment (its length unknown) also goes
+   * with an munmap over its address.
+   */
   private onUnmap(ev: EventOf<'mem.unmap'>): void {
     const links = this.links.get(ev.pid);
     if (links === undefined) return;
-    const end = ev.addr + ev.len;
-    const gone = links.filter((l) => l.addr >= ev.addr && l.end <= end);
-    for (const l of gone) this.unlink(ev.pid, l);
+    const from = ev.addr;
+    const to = ev.addr + pages(ev.len);
+    for (const l of [...links]) {
+      if (l.end > l.addr) {
+        if (to > from) this.cut(ev.pid, l, from, to);
+      } else if (l.addr >= 0 && l.addr >= from && (l.addr < to || (ev.len === 0 && l.addr === from))) {
+        // a System V attachment; the links of CLONE_VM children have no address (-1) and no munmap reaches them
+        this.unlink(ev.pid, l);
+      }
+    }
   }
 
-  /** mremap: a mapping moved whole goes with it; part of one, or a copy (old length 0), is one more mapping at the new place. */
-  private onRemap(ev: EventOf<'mem.remap'>): void {
-    const links = this.links.get(ev.pid);
-    const l = links?.find((x) => x.addr === ev.addr);
-    if (l === undefined) return;
-    if (ev.old_len !== 0 && ev.old_len >= l.end - l.addr) {
-      l.addr = ev.new_addr;
-      l.end = ev.new_addr + ev.new_len;
+  /** [from, to) taken out of mapping `l` of `pid`: all of it, its head or tail, or a hole that leaves two mappings. */
+  private cut(pid: number, l: MemLink, from: number, to: number): void {
+    if (l.end <= from || l.addr >= to) return;
+    if (l.addr >= from && l.end <= to) {
+      this.unlink(pid, l);
       return;
     }
-    this.link(ev.pid, { ...l, addr: ev.new_addr, end: ev.new_addr + ev.new_len });
+    if (l.addr < from && l.end > to) {
+      const tail: MemLink = { ...l, addr: to };
+      l.end = from;
+      this.link(pid, tail);
+      return;
+    }
+    if (l.addr < from) l.end = from;
+    else l.addr = to;
+  }
+
+  /**
+   * mremap of (part of) a mapping: the moved part leaves its old place and is
+   * a mapping at the new one (a move in place is a resize); a copy (old
+   * length 0, shared mappings only) leaves the original as it was.
+   */
+  private onRemap(ev: EventOf<'mem.remap'>): void {
+    const l = this.links.get(ev.pid)?.find((x) => x.end > x.addr && x.addr <= ev.addr && ev.addr < x.end);
+    if (l === undefined) return;
+    const moved: MemLink = { ...l, addr: ev.new_addr, end: ev.new_addr + pages(ev.new_len) };
+    if (ev.old_len !== 0) this.cut(ev.pid, l, ev.addr, ev.addr + pages(ev.old_len));
+    this.link(ev.pid, moved);
   }
 
   /** False when `pid` has as many links as are kept (counted). */

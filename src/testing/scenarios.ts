@@ -261,6 +261,46 @@ ${copy.join('\n')}
 }
 
 /**
+ * Shared memory given up piece by piece: a python3 maps two pages of
+ * anonymous memory shared and forks; the child munmaps its second page and,
+ * with `unmapAll`, its first one too (two calls), tells the parent, which
+ * reads `file` into its own mapping, then wakes the child with a signal (no
+ * channel the parent writes to) and the child sends `hello` to
+ * 127.0.0.2:PORT.
+ */
+export function unmapPiecewiseScenario(file: string, port: number, unmapAll: boolean): string {
+  return `python3 -c '
+import ctypes, os, signal, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+P = 4096
+a = libc.mmap(None, 2 * P, 3, 0x21, -1, 0)
+assert a not in (None, ctypes.c_void_p(-1).value)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    assert libc.munmap(a + P, P) == 0
+    if ${unmapAll ? 'True' : 'False'}:
+        assert libc.munmap(a, P) == 0
+    os.write(w, b"u")
+    signal.sigwait({signal.SIGUSR1})
+    s = socket.create_connection(("127.0.0.2", ${port}))
+    s.sendall(b"hello")
+    s.close()
+    os._exit(0)
+os.read(r, 1)
+d = open("${file}", "rb").read()
+ctypes.memmove(a, d, min(len(d), P))
+os.kill(pid, signal.SIGUSR1)
+_, st = os.waitpid(pid, 0)
+assert st == 0
+'`;
+}
+
+/**
  * System V shared memory between two unrelated processes: a python3 makes
  * segment `key`, attaches it, reads `file` into it and detaches, then
  * exits; a second python3, started afterwards and never opening `file`,
