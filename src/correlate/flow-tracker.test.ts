@@ -520,6 +520,28 @@ describe('flow tracker: shared memory', () => {
     expect(run((w) => (w.remap('t', 51, 0x11000, 4096, 0x40000, 4096), w.unmap('t', 51, 0x40000, 4096)))).toBe(1);
   });
 
+  it('a shared mapping made over another (MAP_FIXED) replaces it there: memory mapped over the shared pages is no longer shared', () => {
+    const run = (between: (w: World) => void): number => {
+      const w = new World();
+      w.proc('t', 54);
+      w.map('t', 54, 0x10000, 2 * 4096);
+      w.fork('t', 54, 55);
+      between(w);
+      w.open('t', 54, 3, '/etc/shadow');
+      w.io('t', 54, 'in', 3, 631);
+      send(w, 55, 4);
+      return w.out.length;
+    };
+    // the child maps a file of its own over both pages: what the parent writes no longer reaches it
+    const own = (w: World, at: number, len: number): void => {
+      const obj = w.open('t', 55, 7, '/tmp/own', undefined, 2);
+      w.feed({ ...w.b('t', 55), kind: 'mem.map', addr: at, len, prot: 3, flags: 0x11, fd: 7, obj });
+    };
+    expect(run((w) => own(w, 0x10000, 2 * 4096))).toBe(0);
+    // over one of the two pages only: the other is still shared
+    expect(run((w) => own(w, 0x11000, 4096))).toBe(1);
+  });
+
   it('munmap of the middle of a mapping leaves two, each still shared; the link ends with the last of them', () => {
     const run = (between: (w: World) => void): number => {
       const w = new World();
@@ -741,7 +763,9 @@ describe('flow tracker: shared memory', () => {
           const ls = model.get(pid) ?? [];
           switch (o.op) {
             case 'map':
+              // a new mapping replaces what was mapped there
               w.map('t', pid, at, 0x1000 * o.n);
+              cut(ls, at, at + 0x1000 * o.n);
               ls.push([at, at + 0x1000 * o.n]);
               break;
             case 'unmap': {

@@ -387,6 +387,8 @@ export class FlowTracker {
     const sends = mappedSendSocket(ev) !== undefined;
     // a socket's memory already mapped writable: what the process carries has been sent to it (see `carry`)
     const sentAlready = sends && this.links.get(ev.pid)?.some((x) => x.write && x.view.channel === v.channel) === true;
+    // a mapping made where others were (MAP_FIXED) replaces them there
+    if (l.end > l.addr) for (const x of [...(this.links.get(ev.pid) ?? [])]) if (x.end > x.addr) this.cut(ev.pid, x, l.addr, l.end);
     if (!this.link(ev.pid, l)) return;
     // what the memory already holds (a file's mapping is also a read of the file, which takes its marks)
     const held = v.type === 'shm' ? this.marks.get(v.channel) : undefined;
