@@ -466,6 +466,22 @@ describe('flow tracker: shared memory', () => {
     w.socket('t', pid, fd);
     w.io('t', pid, 'out', fd, 631);
   };
+  /**
+   * `parent` maps `pages` of anonymous memory shared at 0x10000 and forks
+   * `child`; after `between`, the parent reads the secret and the child
+   * sends: the number of findings (1 when the memory still joins them).
+   */
+  const sharedThenSecret = (parent: number, child: number, pages: number, between: (w: World) => void): number => {
+    const w = new World();
+    w.proc('t', parent);
+    w.map('t', parent, 0x10000, pages * 4096);
+    w.fork('t', parent, child);
+    between(w);
+    w.open('t', parent, 3, '/etc/shadow');
+    w.io('t', parent, 'in', 3, 631);
+    send(w, child, 4);
+    return w.out.length;
+  };
 
   it('an anonymous shared mapping made before fork: what the parent reads later, the child takes and sends, with no syscall between them', () => {
     const w = new World();
@@ -488,17 +504,7 @@ describe('flow tracker: shared memory', () => {
   });
 
   it('the link ends when munmap has taken all of the mapping (at once or piece by piece), with exec and with exit; a page left or a move (mremap) keeps it', () => {
-    const run = (between: (w: World) => void): number => {
-      const w = new World();
-      w.proc('t', 50);
-      w.map('t', 50, 0x10000, 8192);
-      w.fork('t', 50, 51);
-      between(w);
-      w.open('t', 50, 3, '/etc/shadow');
-      w.io('t', 50, 'in', 3, 631);
-      send(w, 51, 4);
-      return w.out.length;
-    };
+    const run = (between: (w: World) => void): number => sharedThenSecret(50, 51, 2, between);
     expect(run(() => undefined)).toBe(1);
     expect(run((w) => w.unmap('t', 51, 0x10000, 8192))).toBe(0);
     expect(run((w) => w.unmap('t', 51, 0x8000, 0x20000))).toBe(0);
@@ -521,17 +527,7 @@ describe('flow tracker: shared memory', () => {
   });
 
   it('a shared mapping made over another (MAP_FIXED) replaces it there: memory mapped over the shared pages is no longer shared', () => {
-    const run = (between: (w: World) => void): number => {
-      const w = new World();
-      w.proc('t', 54);
-      w.map('t', 54, 0x10000, 2 * 4096);
-      w.fork('t', 54, 55);
-      between(w);
-      w.open('t', 54, 3, '/etc/shadow');
-      w.io('t', 54, 'in', 3, 631);
-      send(w, 55, 4);
-      return w.out.length;
-    };
+    const run = (between: (w: World) => void): number => sharedThenSecret(54, 55, 2, between);
     // the child maps a file of its own over both pages: what the parent writes no longer reaches it
     const own = (w: World, at: number, len: number): void => {
       const obj = w.open('t', 55, 7, '/tmp/own', undefined, 2);
@@ -543,17 +539,7 @@ describe('flow tracker: shared memory', () => {
   });
 
   it('munmap of the middle of a mapping leaves two, each still shared; the link ends with the last of them', () => {
-    const run = (between: (w: World) => void): number => {
-      const w = new World();
-      w.proc('t', 52);
-      w.map('t', 52, 0x10000, 3 * 4096);
-      w.fork('t', 52, 53);
-      between(w);
-      w.open('t', 52, 3, '/etc/shadow');
-      w.io('t', 52, 'in', 3, 631);
-      send(w, 53, 4);
-      return w.out.length;
-    };
+    const run = (between: (w: World) => void): number => sharedThenSecret(52, 53, 3, between);
     const hole = (w: World): void => w.unmap('t', 53, 0x11000, 4096);
     expect(run(hole)).toBe(1);
     expect(run((w) => (hole(w), w.unmap('t', 53, 0x10000, 4096)))).toBe(1);
