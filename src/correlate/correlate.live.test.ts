@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -524,6 +525,45 @@ describe('live: look-alikes that must not fire', () => {
     const mapped = r.events.find((e) => e.kind === 'mem.map' && e.res?.fd?.path === stage);
     expect(mapped).toBeDefined();
     expect(r.events.some((e) => e.kind === 'mem.unmap' && e.pid === mapped!.pid && mapped!.kind === 'mem.map' && e.addr <= mapped!.addr)).toBe(true);
+  });
+
+  it('a process that comes into the watch from outside with a TCP connection and a socketpair made there: the secret sent on the connection is a finding, into the socketpair it is not', async () => {
+    const cg = h.cgroup('moved-in');
+    const procs = join(h.cgRoot, cg.path, 'cgroup.procs');
+    // made before it moves into the watched cgroup: no probe sees the connection or the socketpair made
+    const child = spawn('python3', ['-c', `
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.2", ${tcp.port}))
+a, b = socket.socketpair()
+sys.stdout.write("%d %d\\n" % (s.fileno(), b.fileno())); sys.stdout.flush()
+open("${procs}", "w").write(str(os.getpid()))
+d = open("${key}", "rb").read()
+b.sendall(d)
+a.recv(65536)
+s.sendall(d)
+# inherited descriptors live long (stdio, a log connection): chainwatch reads one from /proc as its first use arrives, a
+# millisecond or so later; one closed and gone before then stays unnamed (counted in the session summary)
+time.sleep(0.2)
+s.close()
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    const [sfd, bfd] = out.trim().split(' ').map(Number);
+    await h.waitFor((e) => e.kind === 'process.exit' && e.pid === child.pid && e.group_dead, 15_000);
+    await new Promise((r) => setTimeout(r, 400));
+    const snaps = ofKind(h.events, "snapshot.fd").filter((e) => e.pid === child.pid);
+    expect(snaps.map((e) => [e.fd, e.object_type, e.family])).toEqual(
+      expect.arrayContaining([
+        [sfd, 'socket', 'inet'],
+        [bfd, 'socket', 'unix'],
+      ]),
+    );
+    expect(snaps.find((e) => e.fd === sfd)).toMatchObject({ peer: { addr: '127.0.0.2', port: tcp.port } });
+    const f = only(h.findings.filter((x) => x.process.pid === child.pid));
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
+    expect(f.chain.at(-1)).toMatchObject({ fd: sfd, object: `socket 127.0.0.2:${tcp.port}` });
   });
 
   it('shared memory a child unmapped page by page before the secret was put there: its send is quiet (with a page left, it is not)', async () => {

@@ -22,7 +22,8 @@ import { renderEnforcement } from '../source/enforce-probe.js';
 import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
 import { renderProbe, type WatchScope } from '../source/probe-catalog.js';
-import { descendantsOf, listPids, readProcInfo, snapshotProcesses } from '../source/proc-snapshot.js';
+import { descendantsOf, listPids, ProcFdReader, readProcInfo, snapshotProcesses } from '../source/proc-snapshot.js';
+import { healFromProc, newHealStats, type HealStats } from './operators/heal-from-proc.js';
 import { WatchedCommand } from '../source/watched-command.js';
 import { SystemState } from '../state/system-state.js';
 import { ChainwatchError } from '../util/errors.js';
@@ -152,6 +153,8 @@ export interface LiveSessionSummary {
   /** First reads the probe held back by design that arrived behind later records (expected; ProbeDecoder.emittingDeferred). */
   lateDeferred: number;
   state: SystemState['stats'];
+  /** Descriptors first met in use, read from /proc (operators/heal-from-proc.ts). */
+  fromProc: HealStats;
   processes: number;
   objects: number;
   attachedProbes: number;
@@ -404,8 +407,12 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const snapshot$ = new Subject<Event>();
 
   let lossSeen = 0;
+  // sockets and pipes met in use that no probe saw made are read from /proc as they arrive
+  const healStats = newHealStats();
+  const fdReader = new ProcFdReader();
   const canonical$ = liveEvents(bpf.text$, snapshot$, {
     decoder,
+    heal: healFromProc((fd, base) => fdReader.read(fd, base), healStats),
     reorder: {
       watermark: () => deliveredUpTo,
       onWake: (wake) => (wakeReorder = wake),
@@ -550,6 +557,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     lateSummaries: reorderStats.lateSummaries,
     lateDeferred: reorderStats.lateDeferred,
     state: state.stats,
+    fromProc: healStats,
     processes: state.procs.size,
     objects: state.objects.size,
     attachedProbes,

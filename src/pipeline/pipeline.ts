@@ -1,4 +1,4 @@
-import { merge, pipe, tap, type Observable, type OperatorFunction } from 'rxjs';
+import { identity, merge, pipe, tap, type MonoTypeOperatorFunction, type Observable, type OperatorFunction } from 'rxjs';
 import type { Correlator } from '../correlate/correlator.js';
 import type { ProbeDecoder } from '../decode/probe-decoder.js';
 import type { Finding } from '../schema/finding.js';
@@ -36,11 +36,14 @@ export interface LiveSourceOptions {
   forgetCgroup?: (cgroupId: number) => void;
   /** Called with each canonical event before resolution (the trace recorder). */
   record?: (ev: Event) => void;
+  /** Inserts what /proc says of sockets and pipes first met in use (operators/heal-from-proc.ts), as they arrive. */
+  heal?: MonoTypeOperatorFunction<Event>;
 }
 
 /** Live front end: probe output (plus /proc snapshot events) → canonical, ordered, named events. */
 export function liveEvents(text$: Observable<string>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
   return merge(text$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
+    o.heal ?? identity,
     reorderByTime({ ...o.reorder, deferred: () => o.decoder.emittingDeferred }),
     nameTasks(o.namer, o.forgetCgroup),
     tap((ev) => o.record?.(ev)),

@@ -1,8 +1,10 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSockets } from './proc-snapshot.js';
+import { statObjId } from '../util/obj-id.js';
+import { ProcFdReader, readSockets } from './proc-snapshot.js';
 
 /** /proc/PID/net tables as this kernel prints them (header line first), one socket each. */
 function fakeProc(tables: Record<string, string[]>): string {
@@ -40,5 +42,38 @@ describe('readSockets: the families and addresses of sockets open before monitor
       1005: { family: 'packet' },
       1006: { family: 'netlink' },
     });
+  });
+});
+
+describe('ProcFdReader: one descriptor read from /proc when first met in use', () => {
+  it("names this process' file and TCP connection as the start-up snapshot would; a closed descriptor is undefined", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-fdreader-'));
+    const file = join(dir, 'notes.txt');
+    writeFileSync(file, 'x');
+    const fd = openSync(file, 'r');
+    const server = createServer((s) => s.on('error', () => undefined));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.2', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const client: Socket = await new Promise((r) => {
+      const c = connect(port, '127.0.0.2', () => r(c));
+    });
+    try {
+      const reader = new ProcFdReader();
+      const base = { ts: 5, cgroup: 1, pid: process.pid, tid: process.pid };
+      const st = statSync(file, { bigint: true });
+      const f = reader.read(fd, base)!;
+      expect(f).toEqual({ ...base, kind: 'snapshot.fd', fd, obj: statObjId(st.dev, st.ino), target: file, flags: expect.any(Number), object_type: 'file' });
+      expect(f.flags & 3).toBe(0); // O_RDONLY, as fdinfo shows it
+      // (the socket's descriptor, as libuv holds it)
+      const sfd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+      const s = reader.read(sfd, base)!;
+      expect(s).toMatchObject({ kind: 'snapshot.fd', fd: sfd, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port }, local: { addr: client.localAddress, port: client.localPort } });
+      expect(s.target).toBe(`socket:[${s.obj!.split(':')[2]}]`);
+      closeSync(fd);
+      expect(reader.read(fd, base)).toBeUndefined();
+    } finally {
+      client.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

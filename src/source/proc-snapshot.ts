@@ -130,6 +130,87 @@ function objectTypeOf(target: string, isDir: boolean, isChr: boolean): ObjectTyp
   return 'file';
 }
 
+function tryLink(p: string): string | undefined {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What descriptor `fd` of `base.pid` points at, as a snapshot.fd event:
+ * its target, kernel identity, open flags and, for a socket, its family and
+ * addresses from the process' network namespace. Undefined when the
+ * descriptor (or the process) is gone.
+ */
+export function describeFd(root: string, fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }, sockets: () => Map<number, SocketInfo>): EventOf<'snapshot.fd'> | undefined {
+  const pid = base.pid;
+  const target = tryLink(`${root}/${pid}/fd/${fd}`);
+  if (target === undefined) return undefined;
+  let obj: string | null = null;
+  let isDir = false;
+  let isChr = false;
+  let ino = 0;
+  try {
+    const st = statSync(`${root}/${pid}/fd/${fd}`, { bigint: true });
+    obj = statObjId(st.dev, st.ino);
+    ino = Number(st.ino);
+    isDir = st.isDirectory();
+    isChr = st.isCharacterDevice() || st.isBlockDevice();
+  } catch {
+    obj = null;
+  }
+  let flags = 0;
+  try {
+    const m = /flags:\s*([0-7]+)/.exec(readFileSync(`${root}/${pid}/fdinfo/${fd}`, 'utf8'));
+    if (m) flags = parseInt(m[1]!, 8);
+  } catch {
+    return undefined;
+  }
+  const type = objectTypeOf(target, isDir, isChr);
+  const ev: EventOf<'snapshot.fd'> = { ...base, kind: 'snapshot.fd', fd, obj, target, flags, object_type: type };
+  if (type === 'socket') {
+    const s = sockets().get(ino);
+    if (s !== undefined) {
+      ev.family = s.family;
+      if (s.local !== undefined) ev.local = s.local;
+      if (s.peer !== undefined) ev.peer = s.peer;
+    }
+  }
+  return ev;
+}
+
+/**
+ * Descriptors read from /proc one at a time, as they are first met (a
+ * process that came into the watch from outside, with descriptors made
+ * where no probe saw them). A network namespace's socket tables are read
+ * at most once per `tableTtlMs`.
+ */
+export class ProcFdReader {
+  private readonly tables = new Map<string, { at: number; sockets: Map<number, SocketInfo> }>();
+
+  constructor(
+    private readonly root = '/proc',
+    private readonly tableTtlMs = 50,
+  ) {}
+
+  read(fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }): EventOf<'snapshot.fd'> | undefined {
+    const pid = base.pid;
+    return describeFd(this.root, fd, base, () => {
+      const ns = tryLink(`${this.root}/${pid}/ns/net`) ?? `pid:${pid}`;
+      const now = Date.now();
+      let t = this.tables.get(ns);
+      if (t === undefined || now - t.at > this.tableTtlMs) {
+        if (this.tables.size >= 64) this.tables.clear();
+        t = { at: now, sockets: readSockets(pid, this.root) };
+        this.tables.set(ns, t);
+      }
+      return t.sockets;
+    });
+  }
+}
+
 export interface SnapshotOptions {
   pids: number[];
   /** ns since the trace epoch, for the events' ts. */
@@ -159,13 +240,6 @@ export function snapshotProcesses(opts: SnapshotOptions): Event[] {
   for (const info of infos) {
     const pid = info.pid;
     const base = { ts: opts.now(), cgroup: opts.cgroupId(info.cgroupPath), pid, tid: pid };
-    const tryLink = (p: string): string | undefined => {
-      try {
-        return readlinkSync(p);
-      } catch {
-        return undefined;
-      }
-    };
     let argv: string[] = [];
     try {
       argv = readFileSync(`${root}/${pid}/cmdline`, 'utf8').split('\0').filter((a, i, all) => i < all.length - 1 || a !== '');
@@ -191,46 +265,14 @@ export function snapshotProcesses(opts: SnapshotOptions): Event[] {
       continue;
     }
     const ns = tryLink(`${root}/${pid}/ns/net`) ?? `pid:${pid}`;
-    let sockets = socketsByNs.get(ns);
+    const sockets = (): Map<number, SocketInfo> => {
+      let m = socketsByNs.get(ns);
+      if (m === undefined) socketsByNs.set(ns, (m = readSockets(pid, root)));
+      return m;
+    };
     for (const name of fds) {
-      const fd = Number(name);
-      const target = tryLink(`${root}/${pid}/fd/${fd}`);
-      if (target === undefined) continue;
-      let obj: string | null = null;
-      let isDir = false;
-      let isChr = false;
-      let ino = 0;
-      try {
-        const st = statSync(`${root}/${pid}/fd/${fd}`, { bigint: true });
-        obj = statObjId(st.dev, st.ino);
-        ino = Number(st.ino);
-        isDir = st.isDirectory();
-        isChr = st.isCharacterDevice() || st.isBlockDevice();
-      } catch {
-        obj = null;
-      }
-      let flags = 0;
-      try {
-        const m = /flags:\s*([0-7]+)/.exec(readFileSync(`${root}/${pid}/fdinfo/${fd}`, 'utf8'));
-        if (m) flags = parseInt(m[1]!, 8);
-      } catch {
-        continue;
-      }
-      const type = objectTypeOf(target, isDir, isChr);
-      const ev: EventOf<'snapshot.fd'> = { ...base, kind: 'snapshot.fd', fd, obj, target, flags, object_type: type };
-      if (type === 'socket') {
-        if (sockets === undefined) {
-          sockets = readSockets(pid, root);
-          socketsByNs.set(ns, sockets);
-        }
-        const s = sockets.get(ino);
-        if (s !== undefined) {
-          ev.family = s.family;
-          if (s.local !== undefined) ev.local = s.local;
-          if (s.peer !== undefined) ev.peer = s.peer;
-        }
-      }
-      out.push(ev);
+      const ev = describeFd(root, Number(name), base, sockets);
+      if (ev !== undefined) out.push(ev);
     }
   }
   return out;

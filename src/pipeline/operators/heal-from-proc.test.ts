@@ -1,0 +1,74 @@
+import { from } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { Event, EventOf } from '../../schema/event.js';
+import { SystemState } from '../../state/system-state.js';
+import { healFromProc, newHealStats, type FdReader } from './heal-from-proc.js';
+
+const base = (pid: number, ts: number) => ({ ts, cgroup: 7, pid, tid: pid });
+const seen = (pid: number): Event => ({ ...base(pid, 1), kind: 'process.seen', ppid: 1, comm: 'py' });
+/** Some process makes a socket: its object's device is sockfs's (0:8 here). */
+const madeSocket: Event = { ...base(30, 1), kind: 'fd.socket', family: 'inet', sock_type: 1, protocol: 0, ret: 3, obj: '0:8:100' };
+const write = (pid: number, fd: number, obj: string, ts: number): Event => ({ ...base(pid, ts), kind: 'io', dir: 'out', syscall: 'write', fd, bytes: 10, calls: 1, ts_first: ts, obj });
+
+/** What /proc would say: fd 5 a TCP connection to 127.0.0.2:9000 (object 0:8:500), fd 6 one end of a unix socketpair. */
+const proc: FdReader = (fd, b) => {
+  if (fd === 5) return { ...b, kind: 'snapshot.fd', fd, obj: '0:8:500', target: 'socket:[500]', flags: 2, object_type: 'socket', family: 'inet', local: { addr: '127.0.0.1', port: 40000 }, peer: { addr: '127.0.0.2', port: 9000 } };
+  if (fd === 6) return { ...b, kind: 'snapshot.fd', fd, obj: '0:8:600', target: 'socket:[600]', flags: 2, object_type: 'socket', family: 'unix' };
+  return undefined;
+};
+
+/** The events through the operator, then the state, as in watch; the resolved events, the stats and how many lookups. */
+function run(events: Event[], read: FdReader = proc, perSecond = 200) {
+  const state = new SystemState();
+  const stats = newHealStats();
+  const out: Event[] = [];
+  let reads = 0;
+  from(events)
+    .pipe(healFromProc((fd, b) => (reads++, read(fd, b)), stats, perSecond, () => 0))
+    .subscribe((ev) => out.push(state.apply(ev)));
+  return { out, stats, reads, state };
+}
+
+describe('healFromProc: descriptors first met in use are read from /proc', () => {
+  it('inserts what /proc says before the event, so an inherited TCP socket resolves to its peer and a socketpair end to a unix socket', () => {
+    const { out, stats, state } = run([madeSocket, seen(40), write(40, 5, '0:8:500', 10), write(40, 6, '0:8:600', 11), write(40, 5, '0:8:500', 12)]);
+    expect(out.map((e) => e.kind)).toEqual(['fd.socket', 'process.seen', 'snapshot.fd', 'io', 'snapshot.fd', 'io', 'io']);
+    const io = out.filter((e): e is EventOf<'io'> => e.kind === 'io');
+    expect(io[0]!.res?.fd).toMatchObject({ type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } });
+    expect(io[1]!.res?.fd).toMatchObject({ type: 'socket', family: 'unix' });
+    // the second write on fd 5 needs no lookup: it is known now
+    expect(stats).toEqual({ healed: 2, gone: 0, mismatched: 0, skipped: 0 });
+    expect(state.stats.healed).toBe(0);
+  });
+
+  it('a socket seen made is not looked up, nor a file; a device no event named is classified by one lookup', () => {
+    const open: Event = { ...base(41, 2), kind: 'fd.socket', family: 'inet', sock_type: 1, protocol: 0, ret: 5, obj: '0:8:500' };
+    const { reads, stats } = run([seen(41), open, write(41, 5, '0:8:500', 3)]);
+    // a file on a filesystem the events show files opened on: never looked up
+    const opened: Event = { ...base(41, 2), kind: 'file.open', syscall: 'openat', dirfd: -100, path: '/a', path_truncated: false, flags: 0, mode: 0, ret: 3, obj: '254:0:1', file_type: 'file' };
+    expect(run([opened, seen(41), write(41, 5, '254:0:77', 3)]).reads).toBe(0);
+    // a device no event has named yet: its first object is looked up, which tells what the device holds
+    const first = run([seen(41), write(41, 5, '0:8:500', 3), write(41, 6, '0:8:600', 4)]);
+    expect(first.stats.healed).toBe(2);
+    const fileDev: FdReader = (fd, b) => ({ ...b, kind: 'snapshot.fd', fd, obj: `8:3:${fd}`, target: `/data/${fd}`, flags: 0, object_type: 'file' });
+    const files = run([seen(41), write(41, 7, '8:3:7', 3), write(41, 8, '8:3:8', 4)], fileDev);
+    expect(files.reads).toBe(1);
+    expect(files.stats.healed).toBe(0);
+    expect(files.out.map((e) => e.kind)).toEqual(['process.seen', 'io', 'io']);
+    expect(reads).toBe(0);
+    expect(stats.healed).toBe(0);
+  });
+
+  it('uses /proc only when it shows the object the kernel named; a gone descriptor is counted; lookups stay within the rate bound', () => {
+    // fd 5 closed and reused for another object by the time it is looked up
+    const reused = run([madeSocket, seen(42), write(42, 5, '0:8:999', 10)]);
+    expect(reused.out.map((e) => e.kind)).toEqual(['fd.socket', 'process.seen', 'io']);
+    expect(reused.stats).toMatchObject({ healed: 0, mismatched: 1 });
+    const gone = run([madeSocket, seen(43), write(43, 9, '0:8:900', 10)]);
+    expect(gone.stats).toMatchObject({ healed: 0, gone: 1 });
+    // two lookups a second: the third unknown descriptor is left to the state, counted
+    const many = run([madeSocket, seen(44), write(44, 5, '0:8:500', 10), write(44, 9, '0:8:901', 11), write(44, 6, '0:8:600', 12)], proc, 2);
+    expect(many.reads).toBe(2);
+    expect(many.stats).toEqual({ healed: 1, gone: 1, mismatched: 0, skipped: 1 });
+  });
+});
