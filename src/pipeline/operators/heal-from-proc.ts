@@ -19,40 +19,11 @@ export function newHealStats(): HealStats {
   return { healed: 0, gone: 0, mismatched: 0, skipped: 0 };
 }
 
-/** The (descriptor, kernel object) pairs an event uses. */
-function usedFds(ev: Event): [number, ObjId | null][] {
-  switch (ev.kind) {
-    case 'io':
-    case 'mem.map':
-    case 'net.addr':
-      return [[ev.fd, ev.obj]];
-    case 'io.xfer':
-      return [[ev.fd_in, ev.obj_in], [ev.fd_out, ev.obj_out]];
-    default:
-      return [];
-  }
-}
-
-/** The socket and pipe objects an event makes known (made, accepted, passed in, taken, opened through /proc, or snapshot). */
-function introduced(ev: Event): (ObjId | null)[] {
-  switch (ev.kind) {
-    case 'fd.socket':
-    case 'fd.pipe':
-    case 'net.accept':
-    case 'fd.rights':
-    case 'fd.getfd':
-    case 'file.open':
-    case 'snapshot.fd':
-      return [ev.obj];
-    case 'fd.socketpair':
-      return ev.objs;
-    default:
-      return [];
-  }
-}
-
 /** `MAJOR:MINOR:` of an object id. */
 const devOf = (id: ObjId): string => id.slice(0, id.lastIndexOf(':') + 1);
+
+/** Devices told apart (a host has a few dozen filesystems; beyond this, objects of other devices are each looked up once). */
+const MAX_DEVICES = 256;
 
 /** Socket and pipe objects remembered as known (a busy host has a few thousand live; beyond this the oldest are forgotten and, met again, looked up once more). */
 const MAX_KNOWN = 1 << 18;
@@ -78,9 +49,23 @@ const MAX_KNOWN = 1 << 18;
  * and, for a device none of them named yet, from the first lookup on it.
  */
 export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, now: () => number = Date.now): MonoTypeOperatorFunction<Event> {
-  /** Devices of sockets and pipes (sockfs, pipefs), and of everything else (filesystems, devices): a device neither names is classified by its first lookup. */
-  const devs = new Set<string>();
-  const otherDevs = new Set<string>();
+  /**
+   * Devices classified: of sockets and pipes (sockfs, pipefs), or of
+   * anything else (filesystems, devices). A handful: matched by prefix,
+   * with no string cut or hashed per event (this runs on every event).
+   */
+  const devices: { prefix: string; sockOrPipe: boolean }[] = [];
+  const classOf = (id: ObjId): boolean | undefined => {
+    for (const d of devices) if (id.startsWith(d.prefix)) return d.sockOrPipe;
+    return undefined;
+  };
+  const classify = (id: ObjId, sockOrPipe: boolean): void => {
+    const prefix = devOf(id);
+    const d = devices.find((x) => x.prefix === prefix);
+    if (d === undefined) {
+      if (devices.length < MAX_DEVICES) devices.push({ prefix, sockOrPipe });
+    } else if (sockOrPipe) d.sockOrPipe = true;
+  };
   const known = new Set<ObjId>();
   let windowStart = 0;
   let used = 0;
@@ -88,50 +73,83 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
     if (known.size >= MAX_KNOWN) known.delete(known.values().next().value!);
     known.add(id);
   };
+  /** Before `ev` uses descriptor `fd` (kernel object `obj`): what /proc says of it, if it is a socket or pipe no event made known. */
+  const use = (ev: Event, fd: number, obj: ObjId | null, emit: (e: Event) => void): void => {
+    if (fd < 0 || obj === null) return;
+    const cls = classOf(obj);
+    if (cls === false || known.has(obj)) return;
+    remember(obj);
+    const t = now();
+    if (t - windowStart >= 1000) {
+      windowStart = t;
+      used = 0;
+    }
+    if (used >= perSecond) {
+      stats.skipped++;
+      return;
+    }
+    used++;
+    const snap = read(fd, { ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid });
+    if (snap !== undefined && snap.obj === obj && cls === undefined) {
+      // the first object met on this device says what the device holds
+      const sockOrPipe = snap.object_type === 'socket' || snap.object_type === 'pipe';
+      classify(obj, sockOrPipe);
+      if (!sockOrPipe) return;
+    }
+    if (snap === undefined) stats.gone++;
+    else if (snap.obj !== obj) stats.mismatched++;
+    else {
+      stats.healed++;
+      emit(snap);
+    }
+  };
+  /** An object made known: its device is learnt (`learn`: the event shows it is a socket's or pipe's), and it is remembered if it is one. */
+  const made = (id: ObjId | null, learn: boolean): void => {
+    if (id === null) return;
+    if (learn) classify(id, true);
+    if (classOf(id) === true) remember(id);
+  };
   return (source) =>
-    new Observable<Event>((sub) =>
-      source.subscribe({
+    new Observable<Event>((sub) => {
+      const emit = (e: Event): void => sub.next(e);
+      return source.subscribe({
         next(ev) {
-          if (ev.kind === 'fd.socket' || ev.kind === 'fd.pipe' || ev.kind === 'fd.socketpair' || (ev.kind === 'snapshot.fd' && (ev.object_type === 'socket' || ev.object_type === 'pipe'))) {
-            for (const id of introduced(ev)) if (id !== null) devs.add(devOf(id));
-          }
-          if (ev.kind === 'file.open' && ev.obj !== null && (ev.file_type === 'file' || ev.file_type === 'dir')) otherDevs.add(devOf(ev.obj));
-          for (const id of introduced(ev)) if (id !== null && devs.has(devOf(id))) remember(id);
-          for (const [fd, obj] of usedFds(ev)) {
-            if (fd < 0 || obj === null || known.has(obj)) continue;
-            const dev = devOf(obj);
-            if (otherDevs.has(dev)) continue;
-            remember(obj);
-            const t = now();
-            if (t - windowStart >= 1000) {
-              windowStart = t;
-              used = 0;
-            }
-            if (used >= perSecond) {
-              stats.skipped++;
-              continue;
-            }
-            used++;
-            const snap = read(fd, { ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid });
-            if (snap !== undefined && snap.obj === obj && !devs.has(dev)) {
-              // the first object met on this device says what the device holds
-              if (snap.object_type === 'socket' || snap.object_type === 'pipe') devs.add(dev);
-              else {
-                otherDevs.add(dev);
-                continue;
-              }
-            }
-            if (snap === undefined) stats.gone++;
-            else if (snap.obj !== obj) stats.mismatched++;
-            else {
-              stats.healed++;
-              sub.next(snap);
-            }
+          switch (ev.kind) {
+            case 'io':
+            case 'mem.map':
+            case 'net.addr':
+              use(ev, ev.fd, ev.obj, emit);
+              break;
+            case 'io.xfer':
+              use(ev, ev.fd_in, ev.obj_in, emit);
+              use(ev, ev.fd_out, ev.obj_out, emit);
+              break;
+            case 'fd.socket':
+            case 'fd.pipe':
+              made(ev.obj, true);
+              break;
+            case 'fd.socketpair':
+              made(ev.objs[0], true);
+              made(ev.objs[1], true);
+              break;
+            case 'snapshot.fd':
+              made(ev.obj, ev.object_type === 'socket' || ev.object_type === 'pipe');
+              break;
+            case 'net.accept':
+            case 'fd.rights':
+            case 'fd.getfd':
+              made(ev.obj, false);
+              break;
+            case 'file.open':
+              if (ev.obj !== null && (ev.file_type === 'file' || ev.file_type === 'dir') && classOf(ev.obj) === undefined) classify(ev.obj, false);
+              made(ev.obj, false);
+              break;
+            default:
           }
           sub.next(ev);
         },
         error: (e: unknown) => sub.error(e),
         complete: () => sub.complete(),
-      }),
-    );
+      });
+    });
 }
