@@ -55,6 +55,10 @@ describe('healFromProc: descriptors first met in use are read from /proc', () =>
     expect(files.reads).toBe(1);
     expect(files.stats.healed).toBe(0);
     expect(files.out.map((e) => e.kind)).toEqual(['process.seen', 'io', 'io']);
+    // nothing found on an unnamed device (the process gone): nothing counted, nothing learnt; the next object there is looked up
+    const unnamed = run([seen(41), write(41, 9, '0:8:901', 3), write(41, 5, '0:8:500', 4)]);
+    expect(unnamed.reads).toBe(2);
+    expect(unnamed.stats).toEqual({ healed: 1, gone: 0, mismatched: 0, skipped: 0 });
     expect(reads).toBe(0);
     expect(stats.healed).toBe(0);
   });

@@ -7,7 +7,7 @@ export type FdReader = (fd: number, base: { ts: number; cgroup: number; pid: num
 export interface HealStats {
   /** Sockets and pipes first met in use whose descriptor /proc named (snapshot.fd inserted before the event). */
   healed: number;
-  /** The process or descriptor was gone by the time it was looked up (the state knows that object by its identity alone). */
+  /** A socket or pipe whose process or descriptor was gone by the time it was looked up (the state knows it by its identity alone). */
   gone: number;
   /** /proc showed another object at that descriptor than the kernel named (closed and reused since). */
   mismatched: number;
@@ -90,8 +90,9 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
     }
     used++;
     const snap = read(fd, { ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid });
-    if (snap !== undefined && snap.obj === obj && cls === undefined) {
-      // the first object met on this device says what the device holds
+    if (cls === undefined) {
+      // the first object found on a device no event has named says what the device holds; nothing found, nothing learnt
+      if (snap === undefined || snap.obj !== obj) return;
       const sockOrPipe = snap.object_type === 'socket' || snap.object_type === 'pipe';
       classify(obj, sockOrPipe);
       if (!sockOrPipe) return;
@@ -141,7 +142,8 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
               made(ev.obj, false);
               break;
             case 'file.open':
-              if (ev.obj !== null && (ev.file_type === 'file' || ev.file_type === 'dir') && classOf(ev.obj) === undefined) classify(ev.obj, false);
+              // what open(2) opens lives on a filesystem or is a device (a socket opened through /proc/PID/fd is not)
+              if (ev.obj !== null && ev.file_type !== 'sock' && ev.file_type !== 'unknown' && classOf(ev.obj) === undefined) classify(ev.obj, false);
               made(ev.obj, false);
               break;
             default:
