@@ -142,8 +142,9 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
               made(ev.obj, false);
               break;
             case 'file.open':
-              // what open(2) opens lives on a filesystem or is a device (a socket opened through /proc/PID/fd is not)
-              if (ev.obj !== null && ev.file_type !== 'sock' && ev.file_type !== 'unknown' && classOf(ev.obj) === undefined) classify(ev.obj, false);
+              // what open(2) opens lives on a filesystem or is a device (not a socket or a pipe opened through /proc/PID/fd,
+              // which a pipe shows as a fifo: a named fifo's filesystem is told by the files opened there)
+              if (ev.obj !== null && ev.file_type !== 'sock' && ev.file_type !== 'fifo' && ev.file_type !== 'unknown' && classOf(ev.obj) === undefined) classify(ev.obj, false);
               made(ev.obj, false);
               break;
             default:
