@@ -34,9 +34,9 @@ const MAX_KNOWN = 1 << 18;
  * inherited from an unwatched parent) is named by the kernel's identity of
  * its object alone, so the state would know it only as "something". When
  * such an object is first used, this reads the descriptor from /proc at
- * once (as the events arrive, a millisecond or so after the syscall, before
- * the reorder window: a descriptor closed right after its use is still
- * there) and inserts what it found, as the start-up snapshot does, as a
+ * once (as the events arrive, a millisecond or so after the syscall, not
+ * after the reorder window; one closed and gone even sooner is counted as
+ * `gone`, not named) and inserts what it found, as the start-up snapshot does, as a
  * `snapshot.fd` just before the event (recorded like any event, so a replay
  * heals it the same way): the socket's family and addresses, the pipe. A
  * socket inherited from outside then counts as the way out it is, and a
