@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +114,31 @@ describe('live: exfiltration through io_uring', () => {
     expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'inet', address: '127.0.0.2', port }, bytes_sent: SIZE });
     expect(f.chain.at(-1)).toMatchObject({ syscall, object: `socket 127.0.0.2:${port}`, fd: -1 });
     expect(ringLosses(r)).toEqual([]);
+  });
+
+  it('a send through the ring on a TCP connection made outside the watch (inherited): read from /proc by its object, it is the sink', async () => {
+    const cg = h.cgroup('inherited');
+    const procs = join(h.cgRoot, cg.path, 'cgroup.procs');
+    // the connection is made before the process moves into the watched cgroup; then it execs the ring program on it (fd 7)
+    const child = spawn('python3', ['-c', `
+import os, socket
+s = socket.create_connection(("127.0.0.2", ${tcp.port}))
+os.dup2(s.fileno(), 7)
+open("${procs}", "w").write(str(os.getpid()))
+os.execv("${bin}", ["${bin}", "inherited", "${key}", "7"])
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))).toBe(0);
+    expect(out.trim()).toBe(`read ${SIZE} sent ${SIZE}`);
+    await h.waitFor((e) => e.kind === 'process.exit' && e.pid === child.pid && e.group_dead, 15_000);
+    await new Promise((r) => setTimeout(r, 400));
+    // the ring's send names the socket's object and no descriptor: the descriptor was found by the object
+    const snap = ofKind(h.events, 'snapshot.fd').find((e) => e.pid === child.pid && e.fd === 7);
+    expect(snap).toMatchObject({ object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: tcp.port } });
+    const f = only(h.findings.filter((x) => x.process.pid === child.pid));
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { family: 'inet', address: '127.0.0.2', port: tcp.port } });
+    expect(f.chain.at(-1)).toMatchObject({ syscall: 'io_uring.send', fd: -1, object: `socket 127.0.0.2:${tcp.port}` });
   });
 
   it('a registered file read through the ring after its descriptor was closed', async () => {

@@ -69,6 +69,9 @@ describe('ProcFdReader: one descriptor read from /proc when first met in use', (
       const s = reader.read(sfd, base)!;
       expect(s).toMatchObject({ kind: 'snapshot.fd', fd: sfd, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port }, local: { addr: client.localAddress, port: client.localPort } });
       expect(s.target).toBe(`socket:[${s.obj!.split(':')[2]}]`);
+      // by object (an io_uring operation names no descriptor): the same answer
+      expect(reader.read(-1, base, s.obj!)).toEqual(s);
+      expect(reader.read(-1, base, '0:0:1')).toBeUndefined();
       closeSync(fd);
       expect(reader.read(fd, base)).toBeUndefined();
     } finally {

@@ -195,8 +195,14 @@ export class ProcFdReader {
     private readonly tableTtlMs = 50,
   ) {}
 
-  read(fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }): EventOf<'snapshot.fd'> | undefined {
+  /** Descriptor `fd` of `base.pid`; with fd -1, the descriptor of that process that points at `obj` (undefined when none does). */
+  read(fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }, obj?: string): EventOf<'snapshot.fd'> | undefined {
     const pid = base.pid;
+    if (fd < 0) {
+      const found = obj === undefined ? undefined : this.fdOf(pid, obj);
+      if (found === undefined) return undefined;
+      fd = found;
+    }
     return describeFd(this.root, fd, base, () => {
       const ns = tryLink(`${this.root}/${pid}/ns/net`) ?? `pid:${pid}`;
       const now = Date.now();
@@ -208,6 +214,25 @@ export class ProcFdReader {
       }
       return t.sockets;
     });
+  }
+
+  /** Which descriptor of `pid` points at object `obj` (a process has a few, or a few thousand: each is stat'ed). */
+  private fdOf(pid: number, obj: string): number | undefined {
+    let names: string[];
+    try {
+      names = readdirSync(`${this.root}/${pid}/fd`);
+    } catch {
+      return undefined;
+    }
+    for (const name of names) {
+      try {
+        const st = statSync(`${this.root}/${pid}/fd/${name}`, { bigint: true });
+        if (statObjId(st.dev, st.ino) === obj) return Number(name);
+      } catch {
+        // closed meanwhile
+      }
+    }
+    return undefined;
   }
 }
 

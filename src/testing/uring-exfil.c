@@ -14,6 +14,8 @@
  *   uring-exfil udpto  FILE PORT  as udpmsg, but send with a destination (sqe addr2, as sendto)
  *   uring-exfil rights FILE PORT  open(2) FILE and pass its descriptor over a socketpair with a
  *                                 ring sendmsg (SCM_RIGHTS); prints "passed 1"
+ *   uring-exfil inherited FILE FD as ring, but send on FD, a connected socket it was given
+ *                                 (inherited), and keep it open 200 ms after
  *
  * Prints "read N sent M" and exits 0, or names the step that failed and exits 1.
  */
@@ -79,7 +81,8 @@ int main(int argc, char **argv) {
   int n;
   int chunks = strcmp(mode, "chunks") == 0;
   int udpmsg = strcmp(mode, "udpmsg") == 0, udpto = strcmp(mode, "udpto") == 0;
-  if (strcmp(mode, "ring") == 0 || chunks || udpmsg || udpto) {
+  int inherited = strcmp(mode, "inherited") == 0;
+  if (strcmp(mode, "ring") == 0 || chunks || udpmsg || udpto || inherited) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     io_uring_prep_openat(sqe, AT_FDCWD, file, O_RDONLY, 0);
     int fd = run("openat", sqe, 0);
@@ -148,10 +151,16 @@ int main(int argc, char **argv) {
     printf("read %d sent %d\n", n, sent);
     return 0;
   }
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-  io_uring_prep_connect(sqe, s, (struct sockaddr *)&a, sizeof a);
-  run("connect", sqe, 0);
+  int s;
+  struct io_uring_sqe *sqe;
+  if (inherited) {
+    s = atoi(argv[3]);
+  } else {
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_connect(sqe, s, (struct sockaddr *)&a, sizeof a);
+    run("connect", sqe, 0);
+  }
   int sent = 0;
   while (sent < n) {
     sqe = io_uring_get_sqe(&ring);
@@ -159,6 +168,7 @@ int main(int argc, char **argv) {
     sent += run("send", sqe, 0);
   }
   printf("read %d sent %d\n", n, sent);
+  if (inherited) usleep(200000);
   close(s);
   io_uring_queue_exit(&ring);
   return 0;

@@ -24,7 +24,7 @@ function run(events: Event[], read: FdReader = proc, perSecond = 200) {
   const out: Event[] = [];
   let reads = 0;
   from(events)
-    .pipe(healFromProc((fd, b) => (reads++, read(fd, b)), stats, perSecond, () => 0))
+    .pipe(healFromProc((fd, b, obj) => (reads++, read(fd, b, obj)), stats, perSecond, () => 0))
     .subscribe((ev) => out.push(state.apply(ev)));
   return { out, stats, reads, state };
 }
@@ -39,6 +39,18 @@ describe('healFromProc: descriptors first met in use are read from /proc', () =>
     // the second write on fd 5 needs no lookup: it is known now
     expect(stats).toEqual({ healed: 2, gone: 0, mismatched: 0, skipped: 0 });
     expect(state.stats.healed).toBe(0);
+  });
+
+  it('an io_uring operation names the object, not the descriptor: the descriptor that points at it is looked for', () => {
+    const asked: [number, string][] = [];
+    const byObject: FdReader = (fd, b, obj) => (asked.push([fd, obj]), obj === '0:8:500' ? proc(5, b, obj) : undefined);
+    const ringSend: Event = { ...base(45, 10), kind: 'io', dir: 'out', syscall: 'io_uring.send', fd: -1, bytes: 10, calls: 1, ts_first: 10, obj: '0:8:500' };
+    const { out, stats } = run([madeSocket, seen(45), ringSend], byObject);
+    expect(asked).toEqual([[-1, '0:8:500']]);
+    expect(out.map((e) => e.kind)).toEqual(['fd.socket', 'process.seen', 'snapshot.fd', 'io']);
+    // the state resolves the ring's send through the object it now knows
+    expect((out[3] as EventOf<'io'>).res?.fd).toMatchObject({ type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } });
+    expect(stats.healed).toBe(1);
   });
 
   it('a socket seen made is not looked up, nor a file; a device no event named is classified by one lookup', () => {

@@ -1,8 +1,13 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Event, EventOf, ObjId } from '../../schema/event.js';
 
-/** Reads what a process' descriptor points at now (/proc), as a snapshot.fd event; undefined when it is gone. */
-export type FdReader = (fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }) => EventOf<'snapshot.fd'> | undefined;
+/**
+ * Reads what a process' descriptor points at now (/proc), as a snapshot.fd
+ * event; undefined when it is gone. With `fd` -1 (an io_uring operation,
+ * which names the object, not the descriptor): the descriptor that points
+ * at `obj`, if any.
+ */
+export type FdReader = (fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }, obj: ObjId) => EventOf<'snapshot.fd'> | undefined;
 
 export interface HealStats {
   /** Sockets and pipes first met in use whose descriptor /proc named (snapshot.fd inserted before the event). */
@@ -75,7 +80,7 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
   };
   /** Before `ev` uses descriptor `fd` (kernel object `obj`): what /proc says of it, if it is a socket or pipe no event made known. */
   const use = (ev: Event, fd: number, obj: ObjId | null, emit: (e: Event) => void): void => {
-    if (fd < 0 || obj === null) return;
+    if (obj === null) return;
     const cls = classOf(obj);
     if (cls === false || known.has(obj)) return;
     remember(obj);
@@ -89,7 +94,7 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
       return;
     }
     used++;
-    const snap = read(fd, { ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid });
+    const snap = read(fd < 0 ? -1 : fd, { ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid }, obj);
     if (cls === undefined) {
       // the first object found on a device no event has named says what the device holds; nothing found, nothing learnt
       if (snap === undefined || snap.obj !== obj) return;
