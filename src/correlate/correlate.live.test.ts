@@ -527,7 +527,7 @@ describe('live: look-alikes that must not fire', () => {
     expect(r.events.some((e) => e.kind === 'mem.unmap' && e.pid === mapped!.pid && mapped!.kind === 'mem.map' && e.addr <= mapped!.addr)).toBe(true);
   });
 
-  it('a process that comes into the watch from outside with a TCP connection and a socketpair made there: the secret sent on the connection is a finding, into the socketpair it is not', async () => {
+  it('a process that comes into the watch from outside with a TCP connection and a socketpair made there: read from /proc at first sight, the secret sent on the connection is a finding, into the socketpair it is not', async () => {
     const cg = h.cgroup('moved-in');
     const procs = join(h.cgRoot, cg.path, 'cgroup.procs');
     // made before it moves into the watched cgroup: no probe sees the connection or the socketpair made
@@ -564,6 +564,9 @@ s.close()
     const f = only(h.findings.filter((x) => x.process.pid === child.pid));
     expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key }, sink: { address: '127.0.0.2', port: tcp.port } });
     expect(f.chain.at(-1)).toMatchObject({ fd: sfd, object: `socket 127.0.0.2:${tcp.port}` });
+    // read whole from /proc at first sight, as at start: its command line too
+    expect(ofKind(h.events, 'snapshot.process').find((e) => e.pid === child.pid)).toMatchObject({ argv: [expect.stringMatching(/python3$/), '-c', expect.any(String)] });
+    expect(f.process.args?.slice(0, 2)).toEqual([expect.stringMatching(/python3$/), '-c']);
   });
 
   it('shared memory a child unmapped page by page before the secret was put there: its send is quiet (with a page left, it is not)', async () => {

@@ -412,7 +412,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const fdReader = new ProcFdReader();
   const canonical$ = liveEvents(bpf.text$, snapshot$, {
     decoder,
-    heal: healFromProc((fd, base, obj) => fdReader.read(fd, base, obj), healStats),
+    heal: healFromProc({ fd: (fd, base, obj) => fdReader.read(fd, base, obj), process: (base) => fdReader.process(base) }, healStats),
     reorder: {
       watermark: () => deliveredUpTo,
       onWake: (wake) => (wakeReorder = wake),

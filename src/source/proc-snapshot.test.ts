@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, mkdtempSync, openSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,8 +72,14 @@ describe('ProcFdReader: one descriptor read from /proc when first met in use', (
       // by object (an io_uring operation names no descriptor): the same answer
       expect(reader.read(-1, base, s.obj!)).toEqual(s);
       expect(reader.read(-1, base, '0:0:1')).toBeUndefined();
+      // the whole process, as at start: its command line first, then every descriptor, this socket's among them
+      const whole = reader.process(base)!;
+      const cmdline = readFileSync('/proc/self/cmdline', 'utf8').split('\0').slice(0, -1);
+      expect(whole[0]).toMatchObject({ kind: 'snapshot.process', pid: process.pid, ts: 5, cgroup: 1, argv: cmdline });
+      expect(whole.find((e) => e.kind === 'snapshot.fd' && e.fd === sfd)).toEqual(s);
       closeSync(fd);
       expect(reader.read(fd, base)).toBeUndefined();
+      expect(reader.process({ ...base, pid: 0x3fffffff })).toBeUndefined();
     } finally {
       client.destroy();
       await new Promise((r) => server.close(r));

@@ -216,6 +216,12 @@ export class ProcFdReader {
     });
   }
 
+  /** A process read whole, as at start (snapshot.process, then its descriptors); undefined when it is gone. */
+  process(base: { ts: number; cgroup: number; pid: number; tid: number }): Event[] | undefined {
+    const evs = snapshotProcesses({ pids: [base.pid], now: () => base.ts, cgroupId: () => base.cgroup, procRoot: this.root });
+    return evs.length === 0 ? undefined : evs;
+  }
+
   /** Which descriptor of `pid` points at object `obj` (a process has a few, or a few thousand: each is stat'ed). */
   private fdOf(pid: number, obj: string): number | undefined {
     let names: string[];

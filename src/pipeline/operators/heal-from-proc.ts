@@ -9,7 +9,19 @@ import type { Event, EventOf, ObjId } from '../../schema/event.js';
  */
 export type FdReader = (fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }, obj: ObjId) => EventOf<'snapshot.fd'> | undefined;
 
+/** Reads a whole process from /proc (snapshot.process, then a snapshot.fd per descriptor), as the start-up snapshot does; undefined when it is gone. */
+export type ProcessReader = (base: { ts: number; cgroup: number; pid: number; tid: number }) => Event[] | undefined;
+
+export interface ProcReaders {
+  fd: FdReader;
+  process: ProcessReader;
+}
+
 export interface HealStats {
+  /** Processes first seen with no fork in view (came into the watch from outside) that /proc described: command line, descriptors. */
+  processes: number;
+  /** Such processes gone before they could be read. */
+  processesGone: number;
   /** Sockets and pipes first met in use whose descriptor /proc named (snapshot.fd inserted before the event). */
   healed: number;
   /** A socket or pipe whose process or descriptor was gone by the time it was looked up (the state knows it by its identity alone). */
@@ -21,11 +33,14 @@ export interface HealStats {
 }
 
 export function newHealStats(): HealStats {
-  return { healed: 0, gone: 0, mismatched: 0, skipped: 0 };
+  return { processes: 0, processesGone: 0, healed: 0, gone: 0, mismatched: 0, skipped: 0 };
 }
 
 /** `MAJOR:MINOR:` of an object id. */
 const devOf = (id: ObjId): string => id.slice(0, id.lastIndexOf(':') + 1);
+
+/** How long (stream time) a socket or pipe not found stays uncounted, in case the record of its making is still on its way. */
+const GONE_AFTER_NS = 2e9;
 
 /** Devices told apart (a host has a few dozen filesystems; beyond this, objects of other devices are each looked up once). */
 const MAX_DEVICES = 256;
@@ -34,7 +49,13 @@ const MAX_DEVICES = 256;
 const MAX_KNOWN = 1 << 18;
 
 /**
- * Live only. A socket or pipe no probe saw made (the process came into the
+ * Live only. A process first seen with no fork in view (it came into the
+ * watch from outside: moved into a watched cgroup, or the child of an
+ * unwatched parent) is read whole from /proc when its first record
+ * arrives, as the start-up snapshot reads the processes there at start:
+ * its command line, executable, working directory and every descriptor.
+ *
+ * And a socket or pipe no probe saw made (the process came into the
  * watch from outside: moved into a watched cgroup, its descriptors
  * inherited from an unwatched parent) is named by the kernel's identity of
  * its object alone, so the state would know it only as "something". When
@@ -53,7 +74,14 @@ const MAX_KNOWN = 1 << 18;
  * and pipes the events show made (sockfs, pipefs), of the files opened,
  * and, for a device none of them named yet, from the first lookup on it.
  */
-export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, now: () => number = Date.now): MonoTypeOperatorFunction<Event> {
+export function healFromProc(readers: ProcReaders, stats: HealStats, perSecond = 200, now: () => number = Date.now): MonoTypeOperatorFunction<Event> {
+  const read = readers.fd;
+  /** Processes the stream has described (start-up snapshot, a fork in view, or read here): not read again until they exit. */
+  const described = new Set<number>();
+  const describe = (pid: number): void => {
+    if (described.size >= MAX_KNOWN) described.delete(described.values().next().value!);
+    described.add(pid);
+  };
   /**
    * Devices classified: of sockets and pipes (sockfs, pipefs), or of
    * anything else (filesystems, devices). A handful: matched by prefix,
@@ -72,18 +100,28 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
     } else if (sockOrPipe) d.sockOrPipe = true;
   };
   const known = new Set<ObjId>();
+  /**
+   * Objects looked up and not found, by the time of their use: records come
+   * here in the order each CPU's buffer delivers them, so a pipe's use can
+   * arrive before the record of its making (another CPU). Counted as gone
+   * only once nothing made them within GONE_AFTER_NS of the stream's time.
+   */
+  const goneAt = new Map<ObjId, number>();
+  const settleGone = (upTo: number): void => {
+    for (const [id, ts] of goneAt) {
+      if (ts > upTo) continue;
+      goneAt.delete(id);
+      stats.gone++;
+    }
+  };
   let windowStart = 0;
   let used = 0;
   const remember = (id: ObjId): void => {
     if (known.size >= MAX_KNOWN) known.delete(known.values().next().value!);
     known.add(id);
   };
-  /** Before `ev` uses descriptor `fd` (kernel object `obj`): what /proc says of it, if it is a socket or pipe no event made known. */
-  const use = (ev: Event, fd: number, obj: ObjId | null, emit: (e: Event) => void): void => {
-    if (obj === null) return;
-    const cls = classOf(obj);
-    if (cls === false || known.has(obj)) return;
-    remember(obj);
+  /** One more lookup within the rate bound, or false (counted). */
+  const allowed = (): boolean => {
     const t = now();
     if (t - windowStart >= 1000) {
       windowStart = t;
@@ -91,9 +129,18 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
     }
     if (used >= perSecond) {
       stats.skipped++;
-      return;
+      return false;
     }
     used++;
+    return true;
+  };
+  /** Before `ev` uses descriptor `fd` (kernel object `obj`): what /proc says of it, if it is a socket or pipe no event made known. */
+  const use = (ev: Event, fd: number, obj: ObjId | null, emit: (e: Event) => void): void => {
+    if (obj === null) return;
+    const cls = classOf(obj);
+    if (cls === false || known.has(obj)) return;
+    remember(obj);
+    if (!allowed()) return;
     const snap = read(fd < 0 ? -1 : fd, { ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid }, obj);
     if (cls === undefined) {
       // the first object found on a device no event has named says what the device holds; nothing found, nothing learnt
@@ -102,7 +149,7 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
       classify(obj, sockOrPipe);
       if (!sockOrPipe) return;
     }
-    if (snap === undefined) stats.gone++;
+    if (snap === undefined) goneAt.set(obj, ev.ts);
     else if (snap.obj !== obj) stats.mismatched++;
     else {
       stats.healed++;
@@ -112,15 +159,47 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
   /** An object made known: its device is learnt (`learn`: the event shows it is a socket's or pipe's), and it is remembered if it is one. */
   const made = (id: ObjId | null, learn: boolean): void => {
     if (id === null) return;
+    // made after all: its record came from another CPU after the use
+    goneAt.delete(id);
     if (learn) classify(id, true);
     if (classOf(id) === true) remember(id);
   };
   return (source) =>
     new Observable<Event>((sub) => {
       const emit = (e: Event): void => sub.next(e);
+      /** What a snapshot.fd makes known (its object, its device when it is a socket's or pipe's). */
+      const snapshotFd = (ev: EventOf<'snapshot.fd'>): void => made(ev.obj, ev.object_type === 'socket' || ev.object_type === 'pipe');
       return source.subscribe({
         next(ev) {
+          if (goneAt.size > 0) settleGone(ev.ts - GONE_AFTER_NS);
           switch (ev.kind) {
+            case 'process.seen':
+              // first seen with no fork in view: it came from outside (moved into a watched cgroup, a child of an
+              // unwatched parent); read it whole, as the start-up snapshot reads the processes there at start
+              if (!described.has(ev.pid)) {
+                describe(ev.pid);
+                if (allowed()) {
+                  const snap = readers.process({ ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid });
+                  if (snap === undefined) stats.processesGone++;
+                  else {
+                    stats.processes++;
+                    for (const e of snap) {
+                      if (e.kind === 'snapshot.fd') snapshotFd(e);
+                      sub.next(e);
+                    }
+                  }
+                }
+              }
+              break;
+            case 'snapshot.process':
+              describe(ev.pid);
+              break;
+            case 'process.fork':
+              if (!ev.thread) describe(ev.child_tid);
+              break;
+            case 'process.exit':
+              if (ev.group_dead) described.delete(ev.pid);
+              break;
             case 'io':
             case 'mem.map':
             case 'net.addr':
@@ -139,7 +218,7 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
               made(ev.objs[1], true);
               break;
             case 'snapshot.fd':
-              made(ev.obj, ev.object_type === 'socket' || ev.object_type === 'pipe');
+              snapshotFd(ev);
               break;
             case 'net.accept':
             case 'fd.rights':
@@ -157,7 +236,10 @@ export function healFromProc(read: FdReader, stats: HealStats, perSecond = 200, 
           sub.next(ev);
         },
         error: (e: unknown) => sub.error(e),
-        complete: () => sub.complete(),
+        complete: () => {
+          settleGone(Number.POSITIVE_INFINITY);
+          sub.complete();
+        },
       });
     });
 }
