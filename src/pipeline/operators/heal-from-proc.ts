@@ -55,14 +55,14 @@ const MAX_KNOWN = 1 << 18;
  * arrives, as the start-up snapshot reads the processes there at start:
  * its command line, executable, working directory and every descriptor.
  *
- * And a socket or pipe no probe saw made (the process came into the
- * watch from outside: moved into a watched cgroup, its descriptors
- * inherited from an unwatched parent) is named by the kernel's identity of
- * its object alone, so the state would know it only as "something". When
- * such an object is first used, this reads the descriptor from /proc at
- * once (as the events arrive, a millisecond or so after the syscall, not
- * after the reorder window; one closed and gone even sooner is counted as
- * `gone`, not named) and inserts what it found, as the start-up snapshot does, as a
+ * And a socket or pipe no probe saw made and no snapshot named (one that
+ * reached a process from outside after it was read, or one of a process
+ * read too late) is named by the kernel's identity of its object alone,
+ * so the state would know it only as "something". When such an object is
+ * first used, this reads the descriptor from /proc at once (as the events
+ * arrive, a millisecond or so after the syscall, not after the reorder
+ * window; one gone even sooner is counted as `gone`, not named) and inserts
+ * what it found, as the start-up snapshot does, as a
  * `snapshot.fd` just before the event (recorded like any event, so a replay
  * heals it the same way): the socket's family and addresses, the pipe. A
  * socket inherited from outside then counts as the way out it is, and a
