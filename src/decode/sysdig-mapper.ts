@@ -194,7 +194,7 @@ export class SysdigMapper {
     }
     if (t === 'socket') {
       const ret = parseFdArg(a.get('fd'))?.num ?? parseNum(a.get('res')) ?? -1;
-      const family = AF[flagNames(en?.get('domain'))[0] ?? ''] ?? familyOfNum(parseNum(en?.get('domain')));
+      const family = domainOf(en);
       const key = `s:${r.pid}:${ret}:${r.ts}`;
       if (ret >= 0) this.open(r.pid, ret, key);
       out({ ...b, kind: 'fd.socket', family, sock_type: parseNum(en?.get('type')) ?? 0, protocol: parseNum(en?.get('proto')) ?? 0, ret, obj: ret >= 0 ? this.idOf(key) : null });
@@ -256,7 +256,7 @@ export class SysdigMapper {
     }
     if (t === 'socketpair') {
       const ret = parseNum(a.get('res')) ?? -1;
-      const family = AF[flagNames(en?.get('domain'))[0] ?? ''] ?? familyOfNum(parseNum(en?.get('domain')));
+      const family = domainOf(en);
       const sockType = parseNum(en?.get('type')) ?? 0;
       const f1 = parseFdArg(a.get('fd1'))?.num;
       const f2 = parseFdArg(a.get('fd2'))?.num;
@@ -437,6 +437,11 @@ export class SysdigMapper {
   private openFlags(v: string | undefined): number {
     return this.flagBits(v, O);
   }
+}
+
+/** socket/socketpair's domain, by sysdig's name for it or else its number. */
+function domainOf(en: Map<string, string> | undefined): Family {
+  return AF[flagNames(en?.get('domain'))[0] ?? ''] ?? familyOfNum(parseNum(en?.get('domain')));
 }
 
 function familyOfNum(n: number | undefined): Family {

@@ -153,7 +153,7 @@ export interface LiveSessionSummary {
   /** First reads the probe held back by design that arrived behind later records (expected; ProbeDecoder.emittingDeferred). */
   lateDeferred: number;
   state: SystemState['stats'];
-  /** Descriptors first met in use, read from /proc (operators/heal-from-proc.ts). */
+  /** Processes from outside the watch and sockets and pipes no probe saw made, read from /proc (operators/heal-from-proc.ts). */
   fromProc: HealStats;
   processes: number;
   objects: number;
@@ -407,7 +407,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const snapshot$ = new Subject<Event>();
 
   let lossSeen = 0;
-  // sockets and pipes met in use that no probe saw made are read from /proc as they arrive
+  // processes from outside the watch, and sockets and pipes no probe saw made, are read from /proc as they arrive
   const healStats = newHealStats();
   const fdReader = new ProcFdReader();
   const canonical$ = liveEvents(bpf.text$, snapshot$, {

@@ -130,6 +130,11 @@ function objectTypeOf(target: string, isDir: boolean, isChr: boolean): ObjectTyp
   return 'file';
 }
 
+/** The network namespace `pid` is in (a name to key its socket tables by). */
+function netNamespace(root: string, pid: number): string {
+  return tryLink(`${root}/${pid}/ns/net`) ?? `pid:${pid}`;
+}
+
 function tryLink(p: string): string | undefined {
   try {
     return readlinkSync(p);
@@ -203,23 +208,25 @@ export class ProcFdReader {
       if (found === undefined) return undefined;
       fd = found;
     }
-    return describeFd(this.root, fd, base, () => {
-      const ns = tryLink(`${this.root}/${pid}/ns/net`) ?? `pid:${pid}`;
-      const now = Date.now();
-      let t = this.tables.get(ns);
-      if (t === undefined || now - t.at > this.tableTtlMs) {
-        if (this.tables.size >= 64) this.tables.clear();
-        t = { at: now, sockets: readSockets(pid, this.root) };
-        this.tables.set(ns, t);
-      }
-      return t.sockets;
-    });
+    return describeFd(this.root, fd, base, () => this.sockets(pid, netNamespace(this.root, pid)));
   }
 
   /** A process read whole, as at start (snapshot.process, then its descriptors); undefined when it is gone. */
   process(base: { ts: number; cgroup: number; pid: number; tid: number }): Event[] | undefined {
-    const evs = snapshotProcesses({ pids: [base.pid], now: () => base.ts, cgroupId: () => base.cgroup, procRoot: this.root });
+    const evs = snapshotProcesses({ pids: [base.pid], now: () => base.ts, cgroupId: () => base.cgroup, procRoot: this.root, sockets: (pid, ns) => this.sockets(pid, ns) });
     return evs.length === 0 ? undefined : evs;
+  }
+
+  /** The socket tables of network namespace `ns` (as `pid` sees them), read again once older than `tableTtlMs`. */
+  private sockets(pid: number, ns: string): Map<number, SocketInfo> {
+    const now = Date.now();
+    let t = this.tables.get(ns);
+    if (t === undefined || now - t.at > this.tableTtlMs) {
+      if (this.tables.size >= 64) this.tables.clear();
+      t = { at: now, sockets: readSockets(pid, this.root) };
+      this.tables.set(ns, t);
+    }
+    return t.sockets;
   }
 
   /** Which descriptor of `pid` points at object `obj` (a process has a few, or a few thousand: each is stat'ed). */
@@ -249,6 +256,8 @@ export interface SnapshotOptions {
   /** cgroup v2 id of a process' cgroup path. */
   cgroupId: (path: string) => number;
   procRoot?: string;
+  /** The socket tables of a network namespace, as `pid` sees them (default: read once per namespace for this call). */
+  sockets?: (pid: number, ns: string) => Map<number, SocketInfo>;
 }
 
 /**
@@ -268,6 +277,13 @@ export function snapshotProcesses(opts: SnapshotOptions): Event[] {
   infos.sort((a, b) => depth(a) - depth(b) || a.pid - b.pid);
   const out: Event[] = [];
   const socketsByNs = new Map<string, Map<number, SocketInfo>>();
+  const socketsOf =
+    opts.sockets ??
+    ((pid: number, ns: string): Map<number, SocketInfo> => {
+      let m = socketsByNs.get(ns);
+      if (m === undefined) socketsByNs.set(ns, (m = readSockets(pid, root)));
+      return m;
+    });
   for (const info of infos) {
     const pid = info.pid;
     const base = { ts: opts.now(), cgroup: opts.cgroupId(info.cgroupPath), pid, tid: pid };
@@ -295,14 +311,9 @@ export function snapshotProcesses(opts: SnapshotOptions): Event[] {
     } catch {
       continue;
     }
-    const ns = tryLink(`${root}/${pid}/ns/net`) ?? `pid:${pid}`;
-    const sockets = (): Map<number, SocketInfo> => {
-      let m = socketsByNs.get(ns);
-      if (m === undefined) socketsByNs.set(ns, (m = readSockets(pid, root)));
-      return m;
-    };
+    const ns = netNamespace(root, pid);
     for (const name of fds) {
-      const ev = describeFd(root, Number(name), base, sockets);
+      const ev = describeFd(root, Number(name), base, () => socketsOf(pid, ns));
       if (ev !== undefined) out.push(ev);
     }
   }

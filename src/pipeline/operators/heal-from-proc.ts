@@ -28,7 +28,7 @@ export interface HealStats {
   gone: number;
   /** /proc showed another object at that descriptor than the kernel named (closed and reused since). */
   mismatched: number;
-  /** Lookups left out to stay within the rate bound (the state heals those with an object of unknown type). */
+  /** Reads left out to stay within the rate bound (a process so left is not read; a descriptor, the state heals with an object of unknown type). */
   skipped: number;
 }
 
