@@ -259,6 +259,8 @@ os.execv("/bin/bash", ["bash", "-c", "read -r line <&21; exec 21<&-; exec 20<&- 
   });
 
   it('a process started before monitoring: its open descriptor still resolves (from /proc)', async () => {
+    // (the snapshot passes the reorder stage like any event: run alone, this test comes before it is out)
+    await h.waitFor((e) => e.kind === 'snapshot.fd' && e.cgroup === earlyCg.id && e.fd === 10, 10_000);
     const snap = ofKind(h.events, 'snapshot.fd').find((e) => e.cgroup === earlyCg.id && e.fd === 7);
     expect(snap?.target).toBe(join(dir, 'data.txt'));
     // its sockets keep their families: a socket with none counts as one that may leave the machine (correlate/egress.ts)
