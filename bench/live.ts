@@ -1,9 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { LiveHarness, ofKind } from '../src/testing/live-harness.js';
 import { freePort } from '../src/testing/rsyslog.js';
 import { probeTracepoints, withEmptyPrograms } from './probe-floor.js';
+import { ownBpftrace, probeCostAround, withBpfStats, withDiscardingProbe, type ProbeCost } from './probe-cost.js';
+import { cgroupV2Root } from '../src/source/cgroups.js';
 
 /**
  * `npm run bench:live` (root, real kernel): overhead of watching on two
@@ -77,16 +81,59 @@ async function main(): Promise<void> {
   for (const [floor, t] of floors) {
     for (const name of Object.keys(workloads)) console.log(`  ${floor}: ${name}: ${compare('with empty programs', plain[name]!, t[name]!)}`);
   }
+  // the probe alone: chainwatch's real probe on a cgroup, its records read and thrown away (no pipeline)
+  const cgRoot = cgroupV2Root();
+  const bare = `/chainwatch-bench-probe-${process.pid}`;
+  mkdirSync(join(cgRoot, bare));
+  const inCgroup = (cmd: string): string => `echo $$ > ${join(cgRoot, bare, 'cgroup.procs')}; ${cmd}`;
+  const probeOnly: Record<string, { t: Timing[]; cost: ProbeCost; lines: number; consumerMs: number }> = {};
+  try {
+    for (const [name, cmd] of Object.entries(workloads)) {
+      const r = await withBpfStats(() =>
+        withDiscardingProbe({ path: bare, id: Number(statSync(join(cgRoot, bare)).ino) }, async () => {
+          const t: Timing[] = [];
+          for (let i = 0; i < REPS; i++) t.push(parseTimed((await promisify(execFile)('/bin/bash', ['-c', inCgroup(timed(cmd))], { encoding: 'utf8' })).stdout));
+          return t;
+        }),
+      );
+      probeOnly[name] = { t: r.result, cost: r.cost, lines: r.lines, consumerMs: r.consumerMs };
+    }
+  } finally {
+    rmdirSync(join(cgRoot, bare));
+  }
+  const perRun = (ms: number): string => `${(ms / REPS).toFixed(0)} ms`;
+  console.log('the probe alone, its records discarded (median of %d):', REPS);
+  for (const [name, r] of Object.entries(probeOnly)) {
+    console.log(`  ${name}: ${compare('probe only', plain[name]!, r.t)}`);
+    console.log(
+      `    per run: BPF programs in the kernel ${perRun(r.cost.kernelMs)} (${Math.round(r.cost.programRuns / REPS)} runs), bpftrace ${perRun(r.cost.bpftraceMs)}, ` +
+        `${Math.round(r.lines / REPS)} records, reading them ${perRun(r.consumerMs)}`,
+    );
+  }
   const h = new LiveHarness('bench');
   await h.start();
-  const watched: Record<string, Timing[]> = {};
+  const watched: Record<string, { t: Timing[]; cost: ProbeCost; chainwatchMs: number }> = {};
   let n = 0;
+  const bpftrace = ownBpftrace();
+  if (bpftrace === undefined) throw new Error('the live session runs no bpftrace child of this process');
   for (const [name, cmd] of Object.entries(workloads)) {
-    watched[name] = [];
-    for (let i = 0; i < REPS; i++) watched[name].push(parseTimed((await h.run(`w${n++}`, timed(cmd))).stdout));
+    const cpu0 = process.cpuUsage();
+    const { result, cost } = await withBpfStats(() =>
+      probeCostAround(bpftrace, async () => {
+        const t: Timing[] = [];
+        for (let i = 0; i < REPS; i++) t.push(parseTimed((await h.run(`w${n++}`, timed(cmd))).stdout));
+        return t;
+      }),
+    );
+    const cpu = process.cpuUsage(cpu0);
+    watched[name] = { t: result, cost, chainwatchMs: (cpu.user + cpu.system) / 1000 };
   }
   console.log('slowdown caused by watching (median of %d):', REPS);
-  for (const name of Object.keys(workloads)) console.log(`  ${name}: ${compare('watched', plain[name]!, watched[name]!)}`);
+  for (const [name, w] of Object.entries(watched)) {
+    console.log(`  ${name}: ${compare('watched', plain[name]!, w.t)}`);
+    // this process is chainwatch here (the live session runs in it), plus the harness' waits between runs
+    console.log(`    per run: BPF programs in the kernel ${perRun(w.cost.kernelMs)}, bpftrace ${perRun(w.cost.bpftraceMs)}, chainwatch ${perRun(w.chainwatchMs)}`);
+  }
   // detection latency: the transmit syscall's kernel timestamp → the finding leaving the pipeline
   const before = h.findings.length;
   for (let i = 0; i < 20; i++) {
