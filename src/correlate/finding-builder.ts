@@ -9,6 +9,7 @@ import type { Violation } from './policy-engine.js';
 import { isShellRelayFact, type ShellRelayFact } from './relay-tracker.js';
 import type { RuleMatch, RuleInput } from './sequence-matcher.js';
 import { socketText } from './egress.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /**
  * Turns rule matches into findings, one per (rule, join key): the first
@@ -83,6 +84,7 @@ function argsOf(l: Lineage, max: number): Pick<ProcessRef, 'args' | 'args_trunca
 export class FindingBuilder {
   /** Open chains by key, least recently updated first. */
   private readonly open = new Map<string, Open>();
+  private readonly openOrder = new OldestFirst(this.open);
   /** Open chains with counters not yet emitted (dirty). */
   private readonly dirty = new Set<Open>();
   /** No dirty chain falls quiet before this kernel time. */
@@ -156,8 +158,7 @@ export class FindingBuilder {
 
   /** Closes the least recently updated chain, emitting its last counters if they were not. */
   private close(out: Finding[]): void {
-    const [k, o] = this.open.entries().next().value!;
-    this.open.delete(k);
+    const [, o] = this.openOrder.evict()!;
     if (this.dirty.has(o)) out.push(this.report(o));
     this.counts.closed++;
   }

@@ -2,6 +2,7 @@ import type { Event, EventOf, ObjectView, ProcView } from '../schema/event.js';
 import type { ChainHop } from '../schema/finding.js';
 import { describeObject } from './describe-object.js';
 import { leavesMachine, mappedSendSocket } from './egress.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /**
  * Data-flow following, per task. A process that reads an object of a
@@ -161,10 +162,13 @@ export class FlowTracker {
   private readonly carriers = new Map<number, Map<string, Taint>>();
   /** channel → taint key → taint (insertion order = age, for eviction) */
   private readonly marks = new Map<string, Map<string, Taint>>();
+  private readonly marksOrder = new OldestFirst(this.marks);
   /** channel → the last reads of it (pipes and unix sockets), for the wake-up race */
   private readonly recentReads = new Map<string, { pid: number; tid: number; ts: number; hop: ChainHop }[]>();
+  private readonly recentReadsOrder = new OldestFirst(this.recentReads);
   /** Marked channels whose objects every watched descriptor has closed (oldest first): dropped before any live mark. */
   private readonly dormant = new Set<string>();
+  private readonly dormantOrder = new OldestFirst(this.dormant);
   /** pid → its shared mappings */
   private readonly links = new Map<number, MemLink[]>();
   /** channel → pid → how many of its shared mappings are of that channel */
@@ -504,14 +508,13 @@ export class FlowTracker {
 
   /** At the bound: the oldest dormant mark, else (counted: a blind spot) the oldest live one. */
   private dropOneMark(): void {
-    const gone = this.dormant.values().next();
-    if (!gone.done) {
-      this.dormant.delete(gone.value);
-      this.marks.delete(gone.value);
+    const gone = this.dormantOrder.evict();
+    if (gone !== undefined) {
+      this.marks.delete(gone[0]);
       this.dormantDropped++;
       return;
     }
-    this.marks.delete(this.marks.keys().next().value!);
+    this.marksOrder.evict();
     this.marksEvicted++;
   }
 
@@ -564,7 +567,7 @@ export class FlowTracker {
   private noteRead(channel: string, pid: number, tid: number, ts: number, hop: ChainHop): void {
     let r = this.recentReads.get(channel);
     if (r === undefined) {
-      if (this.recentReads.size >= MAX_RECENT_CHANNELS) this.recentReads.delete(this.recentReads.keys().next().value!);
+      if (this.recentReads.size >= MAX_RECENT_CHANNELS) this.recentReadsOrder.evict();
       this.recentReads.set(channel, (r = []));
     }
     r.push({ pid, tid, ts, hop });

@@ -8,6 +8,7 @@ import { MORE_ARGS, type EffectiveIntent, type EffectivePolicy, type ManifestEnt
 import { pathGlobMatcher } from '../util/path-globs.js';
 import { leavesMachine, mappedSendSocket, socketText } from './egress.js';
 import type { FlowTransmitFact } from './flow-facts.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /**
  * Checks each task's behaviour against its intent (rules/policy.yaml,
@@ -130,6 +131,7 @@ export class PolicyEngine {
   /** bytes out per task: [minute window start, bytes]. */
   private readonly rate = new Map<string, { start: number; bytes: number }>();
   private readonly digestCache = new Map<string, string | null>();
+  private readonly digestCacheOrder = new OldestFirst(this.digestCache);
   /** Processes the kernel killed, with the rule: user space does not report the same denial again. */
   private readonly killedInKernel = new Map<number, Set<PolicyRule>>();
   /** The keys in `reported` by pid, forgotten when the process exits. */
@@ -386,7 +388,7 @@ export class PolicyEngine {
       } catch {
         d = null;
       }
-      if (this.digestCache.size >= MAX_DIGESTS) this.digestCache.delete(this.digestCache.keys().next().value!);
+      if (this.digestCache.size >= MAX_DIGESTS) this.digestCacheOrder.evict();
       this.digestCache.set(id, d);
     }
     return d;

@@ -4,6 +4,7 @@ import type { ShellRelayFields } from '../schema/rule-fields.js';
 import type { Event, EventOf, ObjectView } from '../schema/event.js';
 import { describeObject } from './describe-object.js';
 import type { RuleInput } from './sequence-matcher.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /**
  * Relayed shells (`ncat -e`, `socat … EXEC:/bin/sh`): the shell never holds
@@ -28,8 +29,10 @@ interface NetRead {
 
 export class RelayTracker {
   private readonly netReaders = new Map<number, NetRead>();
+  private readonly netReadersOrder = new OldestFirst(this.netReaders);
   /** channel → the net reader feeding it, and the hop that did. */
   private readonly fedByNet = new Map<string, { pid: number; read: NetRead; hop: ChainHop }>();
+  private readonly fedByNetOrder = new OldestFirst(this.fedByNet);
   private readonly shells = new Map<number, string>();
   private readonly reported = new Set<number>();
 
@@ -63,7 +66,7 @@ export class RelayTracker {
     if (v === undefined) return [];
     if (v.type === 'socket' && (v.family === 'inet' || v.family === 'inet6') && v.peer !== undefined) {
       // at the bound the oldest entry goes (a Map keeps insertion order), not all of them
-      if (this.netReaders.size >= MAX && !this.netReaders.has(ev.pid)) this.netReaders.delete(this.netReaders.keys().next().value!);
+      if (this.netReaders.size >= MAX && !this.netReaders.has(ev.pid)) this.netReadersOrder.evict();
       this.netReaders.set(ev.pid, { socket: v, hop: hopOf(ev, v), comm: ev.proc?.comm ?? '?', exe: ev.proc?.exe });
       return [];
     }
@@ -96,7 +99,7 @@ export class RelayTracker {
     const read = this.netReaders.get(ev.pid);
     if (v === undefined || read === undefined) return [];
     if (v.type === 'pipe' || (v.type === 'socket' && v.family === 'unix')) {
-      if (this.fedByNet.size >= MAX && !this.fedByNet.has(v.channel)) this.fedByNet.delete(this.fedByNet.keys().next().value!);
+      if (this.fedByNet.size >= MAX && !this.fedByNet.has(v.channel)) this.fedByNetOrder.evict();
       this.fedByNet.set(v.channel, { pid: ev.pid, read, hop: hopOf(ev, v) });
     }
     return [];

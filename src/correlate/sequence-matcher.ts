@@ -1,5 +1,6 @@
 import picomatch from 'picomatch';
 import { stepAlternatives, type ChainRule, type FieldTest, type Match, type Step } from '../schema/chain-rule.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /**
  * What rules match: a resolved canonical event, or a fact the flow tracker
@@ -53,7 +54,7 @@ const MAX_KEYS_PER_RULE = 100_000;
  */
 export class SequenceMatcher {
   private compiled: Compiled[];
-  private readonly partials = new Map<string, Map<string, Partial[]>>();
+  private readonly partials = new Map<string, { byKey: Map<string, Partial[]>; order: OldestFirst<string, Partial[]> }>();
   /** Partials waiting on an absent step. */
   private readonly waiting: { c: Compiled; key: string; p: Partial }[] = [];
 
@@ -124,11 +125,13 @@ export class SequenceMatcher {
       const { rule, steps } = c;
       const key = keyOf(x, rule.sequence.by);
       if (key === undefined) continue;
-      let byKey = this.partials.get(rule.id);
-      if (byKey === undefined) {
-        byKey = new Map();
-        this.partials.set(rule.id, byKey);
+      let ofRule = this.partials.get(rule.id);
+      if (ofRule === undefined) {
+        const byKey = new Map<string, Partial[]>();
+        ofRule = { byKey, order: new OldestFirst(byKey) };
+        this.partials.set(rule.id, ofRule);
       }
+      const byKey = ofRule.byKey;
       const span = rule.sequence.maxspan;
       // a sequence waiting on `absent` is bounded by that step's window, not by maxspan
       const live = (byKey.get(key) ?? []).filter((p) => !p.dead && (p.deadline !== undefined || span === undefined || x.ts - p.startTs <= span));
@@ -154,7 +157,7 @@ export class SequenceMatcher {
       }
       if (next.length === 0) byKey.delete(key);
       else {
-        if (!byKey.has(key) && byKey.size >= MAX_KEYS_PER_RULE) byKey.delete(byKey.keys().next().value!);
+        if (!byKey.has(key) && byKey.size >= MAX_KEYS_PER_RULE) ofRule.order.evict();
         byKey.set(key, next.slice(-MAX_PARTIALS_PER_KEY));
       }
     }

@@ -1,5 +1,6 @@
 import type { EventOf } from '../schema/event.js';
 import type { RawRecord } from './raw-record.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /** BPFTRACE_STRLEN the probes run with; a string of STRLEN-1 bytes may have been cut. */
 export const PROBE_STRLEN = 160;
@@ -36,6 +37,7 @@ export class DecodeContext {
    * without them.
    */
   private readonly awaitingArgv = new Map<number, { ev: { argv: string[]; argv_truncated: boolean }; ts: number }>();
+  private readonly awaitingArgvOrder = new OldestFirst(this.awaitingArgv);
   /**
    * io_uring opens, by request: the path (UPATH, printed at submission) and
    * the completion (UOPEN) come from different programs, often on different
@@ -43,6 +45,7 @@ export class DecodeContext {
    * completion waits here for its path; see ProbeDecoder.
    */
   private readonly uringPaths = new Map<number, string>();
+  private readonly uringPathsOrder = new OldestFirst(this.uringPaths);
   private readonly uringOpens = new Map<number, EventOf<'file.open'>>();
   /** Records whose timestamp was before the epoch (clamped to 0). */
   beforeEpoch = 0;
@@ -111,7 +114,7 @@ export class DecodeContext {
     this.awaitingArgv.delete(tid);
     this.awaitingArgv.set(tid, { ev, ts });
     // a thread that execs and never makes another string record keeps its entry: keep the newest only
-    if (this.awaitingArgv.size > MAX_AWAITING_ARGV) this.awaitingArgv.delete(this.awaitingArgv.keys().next().value!);
+    if (this.awaitingArgv.size > MAX_AWAITING_ARGV) this.awaitingArgvOrder.evict();
   }
 
   /** A submitted open's path: the open that waited for it (to emit now), or null (kept for its completion). */
@@ -123,7 +126,7 @@ export class DecodeContext {
       return held;
     }
     this.uringPaths.set(req, path);
-    if (this.uringPaths.size > MAX_URING_PENDING) this.uringPaths.delete(this.uringPaths.keys().next().value!);
+    if (this.uringPaths.size > MAX_URING_PENDING) this.uringPathsOrder.evict();
     return null;
   }
 

@@ -9,6 +9,7 @@ import { AgentListener, type RefusedConnection } from './agent-listener.js';
 import { ClockOffset } from './clock-offset.js';
 import { SequenceLedger, type Gap } from './sequence-ledger.js';
 import { sandboxOfAltNames, type TlsMaterial } from './tls-files.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 
 /**
@@ -106,6 +107,7 @@ export class IngestServer {
   private readonly ledger: SequenceLedger;
   private readonly streams = new Map<string, Stream>();
   private readonly past = new Map<string, AgentStatus>();
+  private readonly pastOrder = new OldestFirst(this.past);
   /** Streams with events not yet acknowledged (one acknowledgement round for all of them). */
   private readonly ackDue = new Set<Stream>();
   private ackTimer: NodeJS.Timeout | undefined;
@@ -409,7 +411,7 @@ export class IngestServer {
     // the last status of each sandbox gone, for the admin API; the oldest go first past the bound
     this.past.delete(s.sandbox);
     this.past.set(s.sandbox, this.statusOf(s));
-    if (this.past.size > MAX_PAST_STREAMS) this.past.delete(this.past.keys().next().value!);
+    if (this.past.size > MAX_PAST_STREAMS) this.pastOrder.evict();
     if (clean) this.o.log.info({ sandbox: s.sandbox, reason }, 'agent stream ended');
     else this.o.log.warn({ sandbox: s.sandbox, remote: s.remote, reason }, `agent stream of sandbox ${s.sandbox} ended: ${reason}`);
     s.lane?.closed(reason, clean);

@@ -1,5 +1,6 @@
 import type { ChainHop, Finding, ProcessRef } from '../schema/finding.js';
 import { commandLine } from './command-line.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /**
  * Findings as text for a person at a terminal (`--findings-format text`, the
@@ -57,6 +58,7 @@ const MAX_SHOWN = 20_000;
 export class FindingText {
   /** Findings already shown in full, oldest first: a later report of one is an update line (of one forgotten, the full text again). */
   private readonly shown = new Set<string>();
+  private readonly shownOrder = new OldestFirst(this.shown);
 
   constructor(private readonly o: FindingTextOptions = {}) {}
 
@@ -72,7 +74,7 @@ export class FindingText {
       return `${head}  update ${f.id}: ${f.sends} send(s), ${bytes(f.bytes_sent)} sent${f.coverage.lost_events > 0 ? `, ${f.coverage.lost_events} kernel events lost` : ''}\n`;
     }
     this.shown.add(f.id);
-    if (this.shown.size > MAX_SHOWN) this.shown.delete(this.shown.values().next().value!);
+    if (this.shown.size > MAX_SHOWN) this.shownOrder.evict();
     const lines = [head, `  ${printable(f.summary)}`];
     if (f.process.comm !== 'chainwatch' || f.process.args !== undefined) {
       lines.push(field('process', proc(f.process)));

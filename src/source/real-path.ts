@@ -2,6 +2,7 @@ import { readlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
 import { inDir, isOneName } from '../util/path-name.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 const AT_FDCWD = -100;
 /** x86-64 / arm64 asm-generic value. */
@@ -70,6 +71,7 @@ const MAX_KNOWN_CWDS = 65_536;
  */
 export class OpenPathResolver {
   private readonly cwds = new Map<number, string>();
+  private readonly cwdsOrder = new OldestFirst(this.cwds);
   /**
    * Absolute path → the kernel object an open of it reached and its real path then (null: the path itself).
    * Reused only when an open of the same path reaches the same object (dev:ino from the probe): a swapped
@@ -79,6 +81,7 @@ export class OpenPathResolver {
    * configuration, a tree read twice) cost a map lookup instead of a realpath.
    */
   private readonly known = new Map<string, { obj: string; real: string | null }>();
+  private readonly knownOrder = new OldestFirst(this.known);
 
   /** Call with every decoded event, in order; sets `real_path` on opens it can resolve. */
   observe(e: Event): void {
@@ -131,7 +134,7 @@ export class OpenPathResolver {
     if (obj !== null) {
       this.known.delete(path);
       this.known.set(path, { obj, real: real ?? null });
-      if (this.known.size > MAX_KNOWN_PATHS) this.known.delete(this.known.keys().next().value!);
+      if (this.known.size > MAX_KNOWN_PATHS) this.knownOrder.evict();
     }
     return real;
   }
@@ -147,6 +150,6 @@ export class OpenPathResolver {
     this.cwds.delete(pid);
     this.cwds.set(pid, cwd);
     // bounded: exits can be lost with kernel events; the oldest entries go first
-    if (this.cwds.size > MAX_KNOWN_CWDS) this.cwds.delete(this.cwds.keys().next().value!);
+    if (this.cwds.size > MAX_KNOWN_CWDS) this.cwdsOrder.evict();
   }
 }

@@ -141,9 +141,7 @@ export const onRights: Handler<'fd.rights'> = (st, ev, p) => {
       res.fd = v;
       if (!st.inflight.has(v.id)) {
         if (st.inflight.size >= INFLIGHT_MAX) {
-          const oldest = st.inflight.keys().next().value!;
-          st.inflight.delete(oldest);
-          st.objects.unref(oldest);
+          st.objects.unref(st.inflightOrder.evict()![0]);
         }
         st.objects.ref(st.objects.get(v.id)!);
       }

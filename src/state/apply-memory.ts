@@ -27,7 +27,7 @@ function segmentId(st: StateCore, key: string): ObjId {
   let id = st.sysvSegments.get(key);
   if (id === undefined) {
     id = st.objects.syntheticId();
-    if (st.sysvSegments.size >= MAX_SEGMENTS) st.sysvSegments.delete(st.sysvSegments.keys().next().value!);
+    if (st.sysvSegments.size >= MAX_SEGMENTS) st.sysvSegmentsOrder.evict();
     st.sysvSegments.set(key, id);
   }
   return id;

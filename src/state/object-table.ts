@@ -1,4 +1,5 @@
 import type { Endpoint, Family, ObjectType, ObjectView, ObjId } from '../schema/event.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /** A kernel object some descriptor points at (file, pipe, socket, memfd...). */
 export interface KernelObject {
@@ -39,6 +40,7 @@ export class ObjectTable {
   private readonly objects = new Map<ObjId, KernelObject>();
   /** The last MAX_RELEASED objects evicted, newest last. */
   private readonly released = new Map<ObjId, KernelObject>();
+  private readonly releasedOrder = new OldestFirst(this.released);
   private synthetic = 0;
   /** When set, channels that lose their last descriptor are collected for `takeGone` (the flow tracker's dormant marks). */
   collectGone = false;
@@ -158,7 +160,7 @@ export class ObjectTable {
     this.objects.delete(id);
     this.released.delete(id);
     this.released.set(id, o);
-    if (this.released.size > MAX_RELEASED) this.released.delete(this.released.keys().next().value!);
+    if (this.released.size > MAX_RELEASED) this.releasedOrder.evict();
     // a pipe, a socket (a pair once both ends are gone) or a memfd no descriptor points at: nothing can read it again
     // through a descriptor we watch; a file keeps its content and can be opened again
     if (this.collectGone && (o.type === 'pipe' || o.type === 'socket' || o.type === 'memfd') && (o.peerId === undefined || !this.objects.has(o.peerId))) {

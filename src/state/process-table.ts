@@ -1,5 +1,6 @@
 import type { ProcView } from '../schema/event.js';
 import { FdTable } from './fd-table.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 /**
  * A process as its descendants name it: pid, name, executable and command
@@ -57,6 +58,7 @@ export class ProcessTable {
   readonly pidOfTid = new Map<number, number>();
   /** Lineages of the last RECENTLY_EXITED processes to exit, oldest first. */
   private readonly exited = new Map<number, Lineage>();
+  private readonly exitedOrder = new OldestFirst(this.exited);
 
   get size(): number {
     return this.byPid.size;
@@ -96,7 +98,7 @@ export class ProcessTable {
     this.byPid.delete(p.pid);
     this.exited.delete(p.pid);
     this.exited.set(p.pid, this.lineageOf(p));
-    if (this.exited.size > RECENTLY_EXITED) this.exited.delete(this.exited.keys().next().value!);
+    if (this.exited.size > RECENTLY_EXITED) this.exitedOrder.evict();
   }
 
   /** The lineage of a running process, or of one among the last to exit. */

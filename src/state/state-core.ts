@@ -3,6 +3,7 @@ import type { FdEntry, FdTable } from './fd-table.js';
 import { ObjectTable, type KernelObject } from './object-table.js';
 import { resolvePath } from './paths.js';
 import { ProcessTable, type Process } from './process-table.js';
+import { OldestFirst } from '../util/oldest-first.js';
 
 export const O_CLOEXEC = 0o2000000;
 export const AT_FDCWD = -100;
@@ -35,8 +36,10 @@ export class StateCore {
   readonly cgroups = new Map<number, TaskName>();
   /** Descriptions of objects sent over SCM_RIGHTS, waiting for the receiver (bounded). */
   readonly inflight = new Map<ObjId, { flags: number | undefined }>();
+  readonly inflightOrder = new OldestFirst(this.inflight);
   /** System V shared memory segments by `IPC_NS:SHMID` → the identity the state gave each (bounded, oldest dropped). */
   readonly sysvSegments = new Map<string, ObjId>();
+  readonly sysvSegmentsOrder = new OldestFirst(this.sysvSegments);
   readonly stats: StateStats = { events: 0, unknownProcesses: 0, healed: 0, corrected: 0, unresolved: 0, exitedProcesses: 0 };
 
   taskOf(cgroup: number): string {

@@ -1,5 +1,6 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Event, EventOf, ObjId } from '../../schema/event.js';
+import { OldestFirst } from '../../util/oldest-first.js';
 
 /**
  * Reads what a process' descriptor points at now (/proc), as a snapshot.fd
@@ -78,8 +79,9 @@ export function healFromProc(readers: ProcReaders, stats: HealStats, perSecond =
   const read = readers.fd;
   /** Processes the stream has described (start-up snapshot, a fork in view, or read here): not read again until they exit. */
   const described = new Set<number>();
+  const describedOrder = new OldestFirst(described);
   const describe = (pid: number): void => {
-    if (described.size >= MAX_KNOWN) described.delete(described.values().next().value!);
+    if (described.size >= MAX_KNOWN) describedOrder.evict();
     described.add(pid);
   };
   /**
@@ -100,6 +102,7 @@ export function healFromProc(readers: ProcReaders, stats: HealStats, perSecond =
     } else if (sockOrPipe) d.sockOrPipe = true;
   };
   const known = new Set<ObjId>();
+  const knownOrder = new OldestFirst(known);
   /**
    * Objects looked up and not found, by the time of their use: records come
    * here in the order each CPU's buffer delivers them, so a pipe's use can
@@ -117,7 +120,7 @@ export function healFromProc(readers: ProcReaders, stats: HealStats, perSecond =
   let windowStart = 0;
   let used = 0;
   const remember = (id: ObjId): void => {
-    if (known.size >= MAX_KNOWN) known.delete(known.values().next().value!);
+    if (known.size >= MAX_KNOWN) knownOrder.evict();
     known.add(id);
   };
   /** One more lookup within the rate bound, or false (counted). */
