@@ -40,6 +40,9 @@ export interface RunOptions {
 
 export class LiveHarness {
   readonly events: Event[] = [];
+  /** The same events by cgroup, and the loss events: a run's own are found without scanning all the session's. */
+  private readonly byCgroup = new Map<number, Event[]>();
+  private readonly losses: Event[] = [];
   readonly findings: Finding[] = [];
   readonly root: string;
   readonly cgRoot: string;
@@ -68,7 +71,13 @@ export class LiveHarness {
     this.session = runLiveSession({
       target: { mode: 'cgroup', path: this.root },
       stopSignal: stopped,
-      onEvent: (ev) => this.events.push(ev),
+      onEvent: (ev) => {
+        this.events.push(ev);
+        if (ev.kind === 'loss') this.losses.push(ev);
+        let list = this.byCgroup.get(ev.cgroup);
+        if (list === undefined) this.byCgroup.set(ev.cgroup, (list = []));
+        list.push(ev);
+      },
       onFinding: (f) => this.findings.push(f),
       onReady: () => ready(),
       ...this.extra,
@@ -96,7 +105,7 @@ export class LiveHarness {
 
   async runIn(cg: { path: string; id: number }, script: string, env: Record<string, string> = {}, opts: RunOptions = {}): Promise<ScenarioResult> {
     const procs = join(this.cgRoot, cg.path, 'cgroup.procs');
-    const lossesBefore = this.events.filter((e) => e.kind === 'loss').length;
+    const lossesBefore = this.losses.length;
     const child = spawn('/bin/bash', ['-c', `echo $$ > ${procs} && exec /bin/bash -c "$CW_SCRIPT"`], {
       env: { ...process.env, ...env, CW_SCRIPT: script },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,21 +120,23 @@ export class LiveHarness {
       try {
         await this.waitFor((e) => e.kind === 'process.exit' && e.pid === pid && e.group_dead, 15_000);
       } catch (e) {
-        const lost = this.events.filter((ev) => ev.kind === 'loss').length > lossesBefore;
+        const lost = this.losses.length > lossesBefore;
         if (!(opts.waitForExitEvent === 'unless-lost' && lost)) throw e;
       }
     }
     await sleep(400); // stragglers from other CPUs and the reorder window
-    const events = this.events.filter((e) => e.cgroup === cg.id);
+    const events = [...(this.byCgroup.get(cg.id) ?? [])];
     const pids = new Set(events.map((e) => e.pid));
     return { events, findings: this.findings.filter((f) => pids.has(f.process.pid)), code, stdout, stderr, cgroup: cg.id };
   }
 
   async waitFor(pred: (e: Event) => boolean, timeoutMs: number): Promise<Event> {
     const until = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.events.find(pred);
-      if (hit) return hit;
+    // each event is tested once: a poll looks only at what arrived since the last
+    for (let from = 0; ; ) {
+      const to = this.events.length;
+      for (let i = from; i < to; i++) if (pred(this.events[i]!)) return this.events[i]!;
+      from = to;
       if (Date.now() > until) throw new Error('timed out waiting for an event');
       await sleep(20);
     }
