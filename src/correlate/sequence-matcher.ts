@@ -41,6 +41,7 @@ type Compiled = {
 
 /** Returned when nothing matched (frozen: a caller that pushes onto it fails loudly). */
 const NONE = Object.freeze([]) as unknown as RuleMatch[];
+const NO_PARTIALS: readonly Partial[] = Object.freeze([]);
 
 const MAX_PARTIALS_PER_KEY = 16;
 const MAX_KEYS_PER_RULE = 100_000;
@@ -121,45 +122,50 @@ export class SequenceMatcher {
     for (const c of this.compiled) {
       // an input no step can match leaves every partial as it is (expired ones are dropped at the next input that can)
       if (c.kinds !== null && !c.kinds.has(x.kind)) continue;
-      if (done === NONE) done = [];
       const { rule, steps } = c;
+      const ofRule = this.partials.get(rule.id);
+      const starts = steps[0]!(x);
+      // nothing waits in this rule and the input starts nothing: no key, no allocation (most inputs)
+      if (!starts && (ofRule === undefined || ofRule.byKey.size === 0)) continue;
       const key = keyOf(x, rule.sequence.by);
       if (key === undefined) continue;
-      let ofRule = this.partials.get(rule.id);
-      if (ofRule === undefined) {
-        const byKey = new Map<string, Partial[]>();
-        ofRule = { byKey, order: new OldestFirst(byKey) };
-        this.partials.set(rule.id, ofRule);
-      }
-      const byKey = ofRule.byKey;
+      const had = ofRule?.byKey.get(key);
+      if (had === undefined && !starts) continue;
       const span = rule.sequence.maxspan;
-      // a sequence waiting on `absent` is bounded by that step's window, not by maxspan
-      const live = (byKey.get(key) ?? []).filter((p) => !p.dead && (p.deadline !== undefined || span === undefined || x.ts - p.startTs <= span));
       const next: Partial[] = [];
-      for (const p of live) {
+      for (const p of had ?? NO_PARTIALS) {
+        // a sequence waiting on `absent` is bounded by that step's window, not by maxspan
+        if (p.dead || (p.deadline === undefined && span !== undefined && x.ts - p.startTs > span)) continue;
         if (p.deadline !== undefined) {
           // waiting on `absent`: the awaited thing happened, so this sequence is void
           if (steps[p.step]!(x)) p.dead = true;
-          else if (!p.dead) next.push(p);
+          else next.push(p);
           continue;
         }
         if (steps[p.step]!(x)) {
           const inputs = [...p.inputs, x];
-          if (p.step + 1 === steps.length) done.push({ rule, key, inputs });
+          if (p.step + 1 === steps.length) (done === NONE ? (done = []) : done).push({ rule, key, inputs });
           else next.push(this.advance(c, key, { step: p.step + 1, startTs: p.startTs, inputs }, x.ts));
         } else {
           next.push(p);
         }
       }
-      if (steps[0]!(x)) {
-        if (steps.length === 1) done.push({ rule, key, inputs: [x] });
+      if (starts) {
+        if (steps.length === 1) (done === NONE ? (done = []) : done).push({ rule, key, inputs: [x] });
         else next.push(this.advance(c, key, { step: 1, startTs: x.ts, inputs: [x] }, x.ts));
       }
-      if (next.length === 0) byKey.delete(key);
-      else {
-        if (!byKey.has(key) && byKey.size >= MAX_KEYS_PER_RULE) ofRule.order.evict();
-        byKey.set(key, next.slice(-MAX_PARTIALS_PER_KEY));
+      if (next.length === 0) {
+        if (had !== undefined) ofRule!.byKey.delete(key);
+        continue;
       }
+      let rulePartials = ofRule;
+      if (rulePartials === undefined) {
+        const byKey = new Map<string, Partial[]>();
+        rulePartials = { byKey, order: new OldestFirst(byKey) };
+        this.partials.set(rule.id, rulePartials);
+      }
+      if (had === undefined && rulePartials.byKey.size >= MAX_KEYS_PER_RULE) rulePartials.order.evict();
+      rulePartials.byKey.set(key, next.length > MAX_PARTIALS_PER_KEY ? next.slice(-MAX_PARTIALS_PER_KEY) : next);
     }
     if (done.length < 2) return done;
     const superseded = new Set(done.flatMap((m) => (m.rule.supersedes ?? []).map((id) => `${id}\n${m.key}`)));
