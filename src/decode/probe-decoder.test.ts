@@ -300,6 +300,18 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it("a thread's first 32-bit syscall (I32) is a process.compat_syscall event naming the i386 call", () => {
+    const issues: DecodeIssue[] = [];
+    const events = decodeAll([line('I32\t1000001000\t7\t100\t101\t5'), line('I32\t1000001100\t7\t100\t102\t102'), line('I32\t1000001200\t7\t100\t103\t999')], issues);
+    expect(issues).toEqual([]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+    expect(events).toMatchObject([
+      { kind: 'process.compat_syscall', pid: 100, tid: 101, cgroup: 7, nr: 5, syscall: 'ia32.open' },
+      { kind: 'process.compat_syscall', tid: 102, nr: 102, syscall: 'ia32.socketcall' },
+      { kind: 'process.compat_syscall', tid: 103, nr: 999, syscall: 'ia32.999' },
+    ]);
+  });
+
   it('memory of another process: process_vm_readv/writev (PVM) and ptrace peeks and pokes (PTR) are process.vm events with the bytes moved', () => {
     const issues: DecodeIssue[] = [];
     const events = decodeAll([

@@ -7,14 +7,14 @@ import { decodeOpen, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, de
 import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeMap, decodeRemap, decodeShmat, decodeUnmap } from './memory.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
-import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodePtrace, ptraceEvent, decodeString, decodeCgroupGone } from './process.js';
+import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeCompatSyscall, decodePtrace, ptraceEvent, decodeString, decodeCgroupGone } from './process.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
 
 /** One decoder per task record kind. Liveness records are handled by ProbeDecoder itself. */
 const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, RecordDecoder> = {
-  TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, PTR: decodePtrace,
+  TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, I32: decodeCompatSyscall, PTR: decodePtrace,
   OPEN: decodeOpen, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: decodeMmsgRights,
@@ -62,7 +62,7 @@ const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
-  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm', '@mmb', '@msh', '@shm', '@mun', '@mrm', '@sha', '@sdt', '@gfd', '@vsr',
+  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm', '@mmb', '@msh', '@shm', '@mun', '@mrm', '@sha', '@sdt', '@gfd', '@vsr', '@i32',
 ]);
 
 /**

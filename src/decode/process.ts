@@ -1,5 +1,5 @@
 import type { EventOf } from '../schema/event.js';
-import { syscallName } from '../util/syscalls.js';
+import { ia32SyscallName, syscallName } from '../util/syscalls.js';
 import { kernelObjId, int32 } from './common.js';
 import { PROBE_STRLEN, type DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
@@ -99,6 +99,12 @@ export function decodePtrace(rec: RawRecord, ctx: DecodeContext): EventOf<'proce
 export function ptraceEvent(ts: number, cgroup: number, pid: number, tid: number, request: number, target: number, bytes: number): EventOf<'process.vm'> {
   const req = PTRACE_MEMORY[request] ?? { name: `ptrace.request_${request}`, dir: 'in' as const };
   return { ts, cgroup, pid, tid, kind: 'process.vm', syscall: req.name, dir: req.dir, target: int32(target), ret: bytes };
+}
+
+/** I32: a thread's first 32-bit syscall (the tracepoints report none of them). */
+export function decodeCompatSyscall(rec: RawRecord, ctx: DecodeContext): EventOf<'process.compat_syscall'> {
+  const n = rec.n;
+  return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'process.compat_syscall', nr: n[4]!, syscall: ia32SyscallName(n[4]!) };
 }
 
 export function decodeProcessVm(rec: RawRecord, ctx: DecodeContext): EventOf<'process.vm'> {

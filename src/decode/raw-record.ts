@@ -63,6 +63,8 @@ export const RAW_LAYOUT = {
   KILL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'what'], str: 'detail' },
   /** process_vm_readv / process_vm_writev: the target process and the bytes moved (or -errno). */
   PVM: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'target', 'ret'], str: null },
+  /** The first 32-bit (ia32) syscall of a thread: its i386 number. */
+  I32: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr'], str: null },
   /** ptrace peeks and pokes of another process' memory: the request (1, 2 peek; 4, 5 poke), the target, the bytes (a run's first word, then the sum of the rest). */
   PTR: { nums: ['ts', 'cgroup', 'pid', 'tid', 'request', 'target', 'bytes'], str: null },
   /** An io_uring open's path, printed at its submission (req: the request's address, cut to 44 bits). */

@@ -263,6 +263,14 @@ export const IoXfer = z.object({
  */
 export const ProcessVm = z.object({ ...base, kind: z.literal('process.vm'), syscall: z.string(), dir: z.enum(['in', 'out']), target: z.number().int(), ret });
 /**
+ * The thread made a 32-bit system call (ia32: `int $0x80`, or a 32-bit
+ * program): the kernel's syscall tracepoints do not report those, so
+ * nothing that thread does through them (opens, reads, connects, sends) is
+ * seen. Printed once per thread, for its first such call; `nr` is the ia32
+ * number and `syscall` its name (`ia32.read`; `ia32.N` when not known).
+ */
+export const ProcessCompatSyscall = z.object({ ...base, kind: z.literal('process.compat_syscall'), nr: z.number().int().nonnegative(), syscall: z.string() });
+/**
  * A shared mapping (MAP_SHARED) was made: memory that every process mapping
  * the same object sees, written and read with no syscall. `fd` -1 and `obj`
  * null for an anonymous one (shared with the children forked after it: the
@@ -343,7 +351,7 @@ export const TaskCgroup = z.object({ ...base, kind: z.literal('task.cgroup'), pa
 export const TaskCgroupGone = z.object({ ...base, kind: z.literal('task.cgroup_gone'), path: z.string(), task: z.string() });
 
 export const Event = z.discriminatedUnion('kind', [
-  ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir, ProcessVm,
+  ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir, ProcessVm, ProcessCompatSyscall,
   FileOpen, FileMemfd, FilePath2, FileUnlink,
   FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights, FdGetfd,
   NetAddr, NetAccept, NetDest,

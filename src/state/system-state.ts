@@ -16,7 +16,7 @@ const HANDLERS: HandlerTable = {
   'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights, 'fd.getfd': onGetfd,
   'net.addr': onAddr, 'net.accept': onAccept, 'net.dest': onDest,
   'mem.map': onMap, 'mem.unmap': onUnmap, 'mem.remap': onRemap,
-  io: onIo, 'io.xfer': onXfer, loss: onLoss, 'enforce.kill': () => undefined, 'process.vm': () => undefined,
+  io: onIo, 'io.xfer': onXfer, loss: onLoss, 'enforce.kill': () => undefined, 'process.vm': () => undefined, 'process.compat_syscall': () => undefined,
   'snapshot.process': onSnapshotProcess, 'snapshot.fd': onSnapshotFd, 'task.cgroup': onTaskCgroup, 'task.cgroup_gone': onTaskCgroupGone,
 };
 

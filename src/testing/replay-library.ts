@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { outsideFdReceiver } from './live-harness.js';
-import { buildUringExfil, buildXdpExfil, mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
+import { buildIa32Exfil, buildUringExfil, buildXdpExfil, mmapScenario, procMemScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, tlsServerScenario, udpLeakScenario } from './scenarios.js';
 
 /** What a recording run provides to the scenarios' scripts. */
 export interface Workbench {
@@ -93,6 +93,12 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     what: 'a program opens /etc/shadow, reads it, connects to 127.0.0.2 and sends it, all through an io_uring ring (no open, read, connect or send syscall)',
     mustYield: ['exfil.read-then-transmit'],
     script: (w) => `${buildUringExfil(w.dir)} ring /etc/shadow ${w.tcpPort}`,
+  },
+  {
+    name: 'ia32-shadow',
+    what: 'a 64-bit program opens /etc/shadow, reads it, connects to 127.0.0.2 and sends it with 32-bit syscalls (int 0x80), which the syscall tracepoints do not report: no chain, but the compat calls are a finding',
+    mustYield: ['integrity.ia32-syscalls'],
+    script: (w) => `${buildIa32Exfil(w.dir)} /etc/shadow ${w.tcpPort}`,
   },
   {
     name: 'uring-udp-shadow',

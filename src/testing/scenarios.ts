@@ -492,11 +492,21 @@ export function buildXdpExfil(dir: string): string {
   return buildTestProgram(dir, 'xdp-exfil');
 }
 
+/**
+ * Exfiltration through 32-bit syscalls (`int $0x80`) from a 64-bit process
+ * (src/testing/ia32-exfil.c), which the syscall tracepoints do not report.
+ * Usage: BIN FILE PORT (to 127.0.0.2); prints "read N sent M".
+ */
+export function buildIa32Exfil(dir: string): string {
+  // static and not position-independent: the buffers it hands the kernel need 32-bit addresses
+  return buildTestProgram(dir, 'ia32-exfil', ['-static', '-no-pie']);
+}
+
 /** Compiles src/testing/NAME.c into dir (gcc; CI installs it with build-essential). */
-function buildTestProgram(dir: string, name: string): string {
+function buildTestProgram(dir: string, name: string, flags: string[] = []): string {
   const src = packageDir('src', `testing/${name}.c`);
   if (src === undefined) throw new Error(`src/testing/${name}.c not found above this module`);
   const bin = join(dir, name);
-  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, join(src, `testing/${name}.c`)], { stdio: 'pipe' });
+  execFileSync('gcc', ['-O2', '-Wall', ...flags, '-o', bin, join(src, `testing/${name}.c`)], { stdio: 'pipe' });
   return bin;
 }

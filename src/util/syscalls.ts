@@ -42,3 +42,22 @@ export function syscallName(nr: number): string {
   if (nr >= IO_URING_BASE && nr < IO_URING_BASE + 256) return `io_uring.${uringOpName(nr - IO_URING_BASE)}`;
   return X86_64_SYSCALLS[nr] ?? `syscall_${nr}`;
 }
+
+/**
+ * i386 syscall numbers (arch/x86/entry/syscalls/syscall_32.tbl) of the calls
+ * that move data, make descriptors or run programs: the ones worth naming
+ * when a watched thread makes 32-bit syscalls the tracepoints do not see.
+ */
+const I386_SYSCALLS: Record<number, string> = {
+  3: 'read', 4: 'write', 5: 'open', 6: 'close', 8: 'creat', 9: 'link', 10: 'unlink', 11: 'execve', 38: 'rename', 41: 'dup',
+  42: 'pipe', 63: 'dup2', 83: 'symlink', 90: 'mmap', 102: 'socketcall', 120: 'clone', 145: 'readv', 146: 'writev', 180: 'pread64',
+  181: 'pwrite64', 187: 'sendfile', 190: 'vfork', 192: 'mmap2', 239: 'sendfile64', 295: 'openat', 313: 'splice', 330: 'dup3',
+  331: 'pipe2', 333: 'preadv', 334: 'pwritev', 356: 'memfd_create', 358: 'execveat', 359: 'socket', 360: 'socketpair', 361: 'bind',
+  362: 'connect', 364: 'accept4', 369: 'sendto', 370: 'sendmsg', 371: 'recvfrom', 372: 'recvmsg', 377: 'copy_file_range',
+  437: 'openat2',
+};
+
+/** The name of a 32-bit (ia32) syscall: `ia32.read`, or `ia32.N` for one not in the table. */
+export function ia32SyscallName(nr: number): string {
+  return `ia32.${I386_SYSCALLS[nr] ?? nr}`;
+}
