@@ -22,6 +22,7 @@ import { renderEnforcement } from '../source/enforce-probe.js';
 import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
 import { renderProbe, type WatchScope } from '../source/probe-catalog.js';
+import { ia32Emulation } from '../source/ia32-emulation.js';
 import { descendantsOf, listPids, ProcFdReader, readProcInfo, snapshotProcesses } from '../source/proc-snapshot.js';
 import { healFromProc, newHealStats, type HealStats } from './operators/heal-from-proc.js';
 import { WatchedCommand } from '../source/watched-command.js';
@@ -235,7 +236,10 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   // --enforce: the policy's single-event hard denies are compiled into the probe and killed in the kernel
   const enforcement = o.enforce && o.policy ? renderEnforcement(o.policy.effective, dir.all()) : undefined;
   if (enforcement) log.info({ intents: enforcement.intents, in_user_space_only: enforcement.notInKernel }, 'in-kernel enforcement of exec and IPv4 connect denies');
-  const rendered = renderProbe(scope, excludes, undefined, enforcement);
+  // 32-bit syscalls bypass the syscall tracepoints: while the kernel runs them, one program on every syscall entry reports them
+  const ia32 = ia32Emulation();
+  log.info({ ia32_emulation: ia32.enabled, why: ia32.why }, ia32.enabled ? '32-bit syscalls are possible: their first use per thread is reported' : 'no 32-bit syscalls on this kernel: no program on every syscall entry');
+  const rendered = renderProbe(scope, excludes, undefined, enforcement, ia32.enabled);
   const header = runHeader(
     {
       mode: o.target.mode,

@@ -42,10 +42,20 @@ const SAFE_CGROUP_PATH = /^\/[A-Za-z0-9._@:+=,\/-]*$/;
  * expands macros only in expression position), prepends the scope filter as
  * `WATCHED`, and appends the BEGIN block that seeds the filter maps.
  */
-export function renderProbe(scope: WatchScope, excludePids: number[], source?: string, enforcement?: { script: string; execCheck: string; seed: string[] }): RenderedProbe {
+export function renderProbe(
+  scope: WatchScope,
+  excludePids: number[],
+  source?: string,
+  enforcement?: { script: string; execCheck: string; seed: string[] },
+  /** Keep the program that reports 32-bit syscalls (false: the kernel runs none, see ia32-emulation.ts). */
+  ia32Check = true,
+): RenderedProbe {
   const file = join(probesDir(), CORE_PROBE);
-  const text = source ?? readFileSync(file, 'utf8');
-  const seed: string[] = ['@w[0] = 0;', '@cg[0] = 0;', '@ex[0] = 0;', '@ex[pid] = 1;'];
+  const full = source ?? readFileSync(file, 'utf8');
+  // the one program on every syscall entry goes when there are no 32-bit syscalls to report
+  const text = ia32Check ? full : full.replace(/^\/\/ @ia32-begin[^\n]*\n[\s\S]*?^\/\/ @ia32-end\n/m, '');
+  // @i32 is defined here too: the thread-exit and END cleanups name it with or without its program
+  const seed: string[] = ['@w[0] = 0;', '@cg[0] = 0;', '@ex[0] = 0;', '@ex[pid] = 1;', '@i32[0] = 0;'];
   for (const p of excludePids) seed.push(`@ex[${int(p)}] = 1;`);
   let watched: string;
   let extra = '';
@@ -81,7 +91,7 @@ export function renderProbe(scope: WatchScope, excludePids: number[], source?: s
     extra +
     (enforcement?.script ?? '') +
     `BEGIN { ${seed.join(' ')} printf("HELLO\\t%lu\\t%d\\n", nsecs, pid); }\n`;
-  return { script, probes: [{ file: `probes/${CORE_PROBE}`, sha256: sha256(text) }], renderedSha256: sha256(script) };
+  return { script, probes: [{ file: `probes/${CORE_PROBE}`, sha256: sha256(full) }], renderedSha256: sha256(script) };
 }
 
 function int(n: number): number {
