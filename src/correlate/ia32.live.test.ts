@@ -1,10 +1,7 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
 import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
-import { buildIa32Exfil } from '../testing/scenarios.js';
+import { buildIa32Exfil, scratchWithKey } from '../testing/scenarios.js';
 
 /**
  * 32-bit system calls (`int $0x80`) from a 64-bit process never reach the
@@ -22,10 +19,7 @@ let bin: string;
 const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nchainwatch-ia32-test\n-----END OPENSSH PRIVATE KEY-----\n';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cw-ia32-'));
-  mkdirSync(join(dir, '.ssh'));
-  key = join(dir, '.ssh', 'id_rsa'); // class `secret`
-  writeFileSync(key, KEY_TEXT);
+  ({ dir, key } = scratchWithKey('cw-ia32-', KEY_TEXT));
   // no gcc or static libc (scripts/setup.sh installs gcc and libc6-dev): this fails loudly, it does not skip
   bin = buildIa32Exfil(dir);
   tcp = await tcpSink();

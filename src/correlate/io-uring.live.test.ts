@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
 import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
-import { buildUringExfil } from '../testing/scenarios.js';
+import { buildUringExfil, scratchWithKey } from '../testing/scenarios.js';
 
 /**
  * I/O done by the kernel through an io_uring ring makes no read(2), open(2),
@@ -23,10 +21,7 @@ let bin: string;
 const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nchainwatch-uring-test\n-----END OPENSSH PRIVATE KEY-----\n';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cw-uring-'));
-  mkdirSync(join(dir, '.ssh'));
-  key = join(dir, '.ssh', 'id_rsa'); // class `secret`
-  writeFileSync(key, KEY_TEXT.repeat(10));
+  ({ dir, key } = scratchWithKey('cw-uring-', KEY_TEXT.repeat(10)));
   // no gcc or liburing (scripts/setup.sh installs both): this fails loudly, it does not skip
   bin = buildUringExfil(dir);
   tcp = await tcpSink();

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageDir } from '../util/package-dir.js';
 
@@ -461,6 +462,15 @@ export function tlsServerScenario(dir: string, port: number): string {
     ].join('\n'),
   );
   return `python3 ${join(dir, 'server.py')} & sleep 1; curl -sk -m 10 https://127.0.0.2:${port}/ -o ${join(dir, 'got')}; wait`;
+}
+
+/** A scratch directory (`prefix` + random) holding an ssh private key, `DIR/.ssh/id_rsa` (class `secret`), made of `text`. */
+export function scratchWithKey(prefix: string, text: string): { dir: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(dir, '.ssh'));
+  const key = join(dir, '.ssh', 'id_rsa');
+  writeFileSync(key, text);
+  return { dir, key };
 }
 
 /**
