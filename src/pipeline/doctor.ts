@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { eventsCacheLibrary, perfBatchLibrary, tracepointsOf } from '../source/bpftrace-process.js';
 import { cgroupV2Root } from '../source/cgroups.js';
+import { ia32Emulation } from '../source/ia32-emulation.js';
 import { renderProbe } from '../source/probe-catalog.js';
 import { ChainwatchError } from '../util/errors.js';
 import { runLiveSession } from './live-session.js';
@@ -80,6 +81,15 @@ export async function runDoctor(o: { selfTest: boolean }): Promise<DoctorReport>
   add({ name: 'batched delivery', required: false, ok: batch !== undefined, detail: batch ?? 'dist/perf-batch.so not built: bpftrace is woken for every record, which slows watched programs', fix: 'apt-get install -y gcc libc6-dev, then npm run build' });
   const cache = eventsCacheLibrary();
   add({ name: 'attach cache', required: false, ok: cache !== undefined, detail: cache ?? 'dist/events-cache.so not built: attaching takes ~15 s instead of ~5 s', fix: 'apt-get install -y gcc libc6-dev, then npm run build' });
+  const ia32 = ia32Emulation();
+  add({
+    name: '32-bit syscalls',
+    required: false,
+    ok: true,
+    detail: ia32.enabled
+      ? `possible (${ia32.why}): the syscall tracepoints do not report them, so the probe keeps one program on every syscall entry (~50 ns each) to report a watched thread's first one; a host that runs no 32-bit programs can boot with ia32_emulation=false (Linux 6.7+) to close this path and drop the program`
+      : `not possible (${ia32.why}): nothing to report, no program on every syscall entry`,
+  });
 
   const ready = checks.every((c) => c.ok || !c.required);
   if (o.selfTest) {

@@ -413,7 +413,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   let lossSeen = 0;
   // processes from outside the watch, and sockets and pipes no probe saw made, are read from /proc as they arrive
   const healStats = newHealStats();
-  const fdReader = new ProcFdReader();
+  const fdReader = new ProcFdReader('/proc', undefined, monoEpoch);
   const canonical$ = liveEvents(bpf.text$, snapshot$, {
     decoder,
     heal: healFromProc({ fd: (fd, base, obj) => fdReader.read(fd, base, obj), process: (base) => fdReader.process(base) }, healStats),

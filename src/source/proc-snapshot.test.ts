@@ -85,4 +85,20 @@ describe('ProcFdReader: one descriptor read from /proc when first met in use', (
       await new Promise((r) => server.close(r));
     }
   });
+
+  it('a pid is taken for the process a record named only if that process had started by the record (a reused pid is not)', () => {
+    const now = process.hrtime.bigint();
+    // the stream began a minute ago and the record is from just now: this process had started, it is read
+    const live = new ProcFdReader('/proc', 50, now - 60_000_000_000n);
+    expect(live.process({ ts: 60_000_000_000, cgroup: 1, pid: process.pid, tid: process.pid })?.[0]).toMatchObject({ kind: 'snapshot.process', pid: process.pid });
+    // a record from long before this process started (its pid held by another process then, since gone): not this one
+    const early = new ProcFdReader('/proc', 50, 0n);
+    expect(early.process({ ts: 1_000_000, cgroup: 1, pid: process.pid, tid: process.pid })).toBeUndefined();
+    // a record from just after it started (within the clocks' 10 ms steps): this one
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const startBootNs = BigInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!) * 10_000_000n;
+    const uptimeNs = BigInt(Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1e9));
+    const startMono = startBootNs - (uptimeNs - process.hrtime.bigint());
+    expect(early.process({ ts: Number(startMono + 30_000_000n), cgroup: 1, pid: process.pid, tid: process.pid })).toBeDefined();
+  });
 });

@@ -186,6 +186,31 @@ export function describeFd(root: string, fd: number, base: { ts: number; cgroup:
   return ev;
 }
 
+/** /proc/PID/stat counts a process' start in clock ticks of 10 ms (USER_HZ) since boot. */
+const NS_PER_TICK = 10_000_000n;
+/** Start time and uptime are both cut to 10 ms: two ticks of slack. */
+const START_SLACK_NS = 2n * NS_PER_TICK;
+
+/**
+ * When process `pid` started, on the monotonic clock the probe's
+ * timestamps use (its start is kept on the boot clock, which runs ahead by
+ * the time the machine was suspended: /proc/uptime against the monotonic
+ * clock now gives the difference). Undefined when it is gone.
+ */
+function startedMonoNs(root: string, pid: number): bigint | undefined {
+  try {
+    const stat = readFileSync(`${root}/${pid}/stat`, 'utf8');
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const uptime = readFileSync(`${root}/uptime`, 'utf8').split(' ')[0]!;
+    const monoNow = process.hrtime.bigint();
+    const [whole, frac = '0'] = uptime.split('.');
+    const bootNow = BigInt(whole!) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
+    return BigInt(ticks!) * NS_PER_TICK - (bootNow - monoNow);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Descriptors read from /proc one at a time, as they are first met (a
  * process that came into the watch from outside, with descriptors made
@@ -198,6 +223,13 @@ export class ProcFdReader {
   constructor(
     private readonly root = '/proc',
     private readonly tableTtlMs = 50,
+    /**
+     * The stream's monotonic epoch (events' ts count from it). With it, a
+     * process /proc shows under a pid is taken for the one a record named
+     * only if it had started by that record's time: a pid freed and reused
+     * meanwhile belongs to another process.
+     */
+    private readonly monoEpochNs?: bigint,
   ) {}
 
   /** Descriptor `fd` of `base.pid`; with fd -1, the descriptor of that process that points at `obj` (undefined when none does). */
@@ -213,6 +245,11 @@ export class ProcFdReader {
 
   /** A process read whole, as at start (snapshot.process, then its descriptors); undefined when it is gone. */
   process(base: { ts: number; cgroup: number; pid: number; tid: number }): Event[] | undefined {
+    if (this.monoEpochNs !== undefined) {
+      const started = startedMonoNs(this.root, base.pid);
+      // gone, or started after the record that named the pid: not the process the record was about
+      if (started === undefined || started > this.monoEpochNs + BigInt(base.ts) + START_SLACK_NS) return undefined;
+    }
     const evs = snapshotProcesses({ pids: [base.pid], now: () => base.ts, cgroupId: () => base.cgroup, procRoot: this.root, sockets: (pid, ns) => this.sockets(pid, ns) });
     return evs.length === 0 ? undefined : evs;
   }
