@@ -460,6 +460,9 @@ function hopOf(e: Event): ChainHop {
       return { ...base, syscall: e.syscall, fd: e.fd, object: describeObject(e.res?.fd), bytes: e.bytes };
     case 'fd.rights':
       return { ...base, syscall: e.dir === 'send' ? 'sendmsg(SCM_RIGHTS)' : 'recvmsg(SCM_RIGHTS)', fd: e.fd, object: describeObject(e.res?.fd) };
+    case 'process.compat_syscall':
+      // the thread's first 32-bit call; what it and the ones after it touched is not seen
+      return { ...base, syscall: e.syscall, fd: -1, object: '(32-bit syscalls: not followed)' };
     default: {
       const v = Object.values(e.res ?? {})[0];
       return { ...base, syscall: e.kind, fd: -1, object: describeObject(v) };
