@@ -108,11 +108,27 @@ describe('healFromProc: descriptors first met in use are read from /proc', () =>
     const { out, stats, reads, state } = run([seen(50), write(50, 5, '0:8:500', 3), { ...seen(50), tid: 52 }, forked, seen(51), seen(60)], proc, 200, whole);
     // read once for 50 (not again for its thread, not for its child forked in view); 60 is gone
     expect(asked).toEqual([50, 60]);
-    expect(stats).toMatchObject({ processes: 1, processesGone: 1 });
+    expect(stats).toMatchObject({ processes: 1, processesGone: 1, processesExeced: 0 });
     expect(out.slice(0, 4).map((e) => e.kind)).toEqual(['snapshot.process', 'snapshot.fd', 'process.seen', 'io']);
     // its descriptor is known from the snapshot: no lookup of its own; the send resolves to the connection
     expect(reads).toBe(0);
     expect((out[3] as EventOf<'io'>).res?.fd).toMatchObject({ family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } });
     expect(state.procs.lineage(50)?.argv).toEqual(['python3', '-c', 'x']);
+  });
+
+  it('a process /proc shows under another name than its record has exec\'d since: its descriptors are taken, not the later program', () => {
+    // the record says `py`; by the time /proc is read it runs /usr/bin/env (a shebang on its way to another program)
+    const whole: ProcessReader = (b) => [
+      { ...b, kind: 'snapshot.process', ppid: 1, comm: 'env', argv: ['/usr/bin/env', 'bash', 'shim'], exe: '/usr/bin/env' },
+      { ...b, kind: 'snapshot.fd', fd: 5, obj: '0:8:500', target: 'socket:[500]', flags: 2, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } },
+    ];
+    const { out, stats, state } = run([seen(70), write(70, 5, '0:8:500', 3)], proc, 200, whole);
+    expect(stats).toMatchObject({ processes: 1, processesExeced: 1 });
+    expect(out.map((e) => e.kind)).toEqual(['snapshot.fd', 'process.seen', 'io']);
+    expect((out[2] as EventOf<'io'>).res?.fd).toMatchObject({ family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } });
+    // the process is named as its record names it, with no executable from the future
+    expect(out[2]!.proc).toMatchObject({ comm: 'py' });
+    expect(out[2]!.proc?.exe).toBeUndefined();
+    expect(state.procs.get(70)?.exe).toBeUndefined();
   });
 });

@@ -23,6 +23,12 @@ export interface HealStats {
   processes: number;
   /** Such processes gone before they could be read. */
   processesGone: number;
+  /**
+   * Such processes /proc showed under another name than their record (they
+   * had exec'd since): their descriptors were taken, not their program,
+   * command line or executable, which are a later program's.
+   */
+  processesExeced: number;
   /** Sockets and pipes first met in use whose descriptor /proc named (snapshot.fd inserted before the event). */
   healed: number;
   /** A socket or pipe whose process or descriptor was gone by the time it was looked up (the state knows it by its identity alone). */
@@ -34,7 +40,7 @@ export interface HealStats {
 }
 
 export function newHealStats(): HealStats {
-  return { processes: 0, processesGone: 0, healed: 0, gone: 0, mismatched: 0, skipped: 0 };
+  return { processes: 0, processesGone: 0, processesExeced: 0, healed: 0, gone: 0, mismatched: 0, skipped: 0 };
 }
 
 /** `MAJOR:MINOR:` of an object id. */
@@ -186,7 +192,12 @@ export function healFromProc(readers: ProcReaders, stats: HealStats, perSecond =
                   if (snap === undefined) stats.processesGone++;
                   else {
                     stats.processes++;
+                    // /proc shows the process as it is now: under another name than the record's it has exec'd since
+                    // (a shebang through /usr/bin/env, say), and its program would name its events before that exec
+                    const later = snap.some((e) => e.kind === 'snapshot.process' && e.comm !== ev.comm);
+                    if (later) stats.processesExeced++;
                     for (const e of snap) {
+                      if (later && e.kind === 'snapshot.process') continue;
                       if (e.kind === 'snapshot.fd') snapshotFd(e);
                       sub.next(e);
                     }
