@@ -89,6 +89,8 @@ interface Stream {
   info?: StreamInfo;
   clock: ClockOffset;
   probes: Map<string, bigint>;
+  /** The oldest clock probe still unanswered, for the bound of 16. */
+  probesOrder: OldestFirst<string, bigint>;
   agentEpoch: bigint;
   lastTs: number;
   lastMessage: number;
@@ -179,12 +181,14 @@ export class IngestServer {
       this.o.log.warn({ sandbox, remote, previous: old.remote }, `a new stream for sandbox ${sandbox} from ${remote} replaces the one from ${old.remote}`);
       this.end(old, status.ABORTED, 'replaced by a newer stream for the same sandbox', false);
     }
+    const probes = new Map<string, bigint>();
     const s: Stream = {
       sandbox,
       remote,
       call,
       clock: new ClockOffset(),
-      probes: new Map(),
+      probes,
+      probesOrder: new OldestFirst(probes),
       agentEpoch: 0n,
       lastTs: 0,
       lastMessage: Date.now(),
@@ -221,7 +225,7 @@ export class IngestServer {
   private probe(s: Stream): void {
     const t = mono();
     s.probes.set(t.toString(), t);
-    if (s.probes.size > 16) s.probes.delete(s.probes.keys().next().value!);
+    if (s.probes.size > 16) s.probesOrder.evict();
     s.call.write({ clock: { host_mono_ns: t.toString() } });
   }
 
