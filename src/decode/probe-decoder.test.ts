@@ -37,6 +37,17 @@ function decodeAll(lines: string[], issues: DecodeIssue[] = []): Event[] {
 }
 
 describe('probe decoder', () => {
+  it('a thread first seen (TASK) names its parent, its name and its program (where its command line starts); a kernel thread has none', () => {
+    const issues: DecodeIssue[] = [];
+    const events = decodeAll([line('TASK\t1000001000\t7\t100\t101\t1\t140722998942438\tbash\twith tab'), line('TASK\t1000002000\t1\t2\t2\t0\t0\tkthreadd')], issues);
+    expect(issues).toEqual([]);
+    expect(events).toEqual([
+      { ts: 1000, cgroup: 7, pid: 100, tid: 101, kind: 'process.seen', ppid: 1, comm: 'bash\twith tab', arg_start: 140722998942438 },
+      { ts: 2000, cgroup: 1, pid: 2, tid: 2, kind: 'process.seen', ppid: 0, comm: 'kthreadd' },
+    ]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+  });
+
   it('decodes a session into valid canonical events', () => {
     const issues: DecodeIssue[] = [];
     const events = decodeAll(SESSION, issues);

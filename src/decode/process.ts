@@ -7,7 +7,10 @@ import type { RawRecord } from './raw-record.js';
 const CLONE_THREAD = 0x10000;
 
 export function decodeTask(rec: RawRecord, ctx: DecodeContext): EventOf<'process.seen'> {
-  return { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'process.seen', ppid: rec.n[4]!, comm: rec.s };
+  const ev: EventOf<'process.seen'> = { ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!, kind: 'process.seen', ppid: rec.n[4]!, comm: rec.s };
+  // a kernel thread has no program (no memory of its own): nothing to name
+  if (rec.n[5]! !== 0) ev.arg_start = rec.n[5]!;
+  return ev;
 }
 
 export function decodeFork(rec: RawRecord, ctx: DecodeContext): EventOf<'process.fork'> {

@@ -12,7 +12,7 @@ export const RAW_LAYOUT = {
   HELLO: { nums: ['ts', 'bpftrace_pid'], str: null },
   TICK: { nums: ['ts'], str: null },
   BYE: { nums: ['ts'], str: null },
-  TASK: { nums: ['ts', 'cgroup', 'pid', 'tid', 'ppid'], str: 'comm' },
+  TASK: { nums: ['ts', 'cgroup', 'pid', 'tid', 'ppid', 'arg_start'], str: 'comm' },
   FORK: { nums: ['ts', 'cgroup', 'pid', 'tid', 'child_tid', 'clone_flags'], str: null },
   S: { nums: ['ts', 'cgroup', 'pid', 'tid', 'index'], str: 'value' },
   EXEC: { nums: ['ts', 'cgroup', 'pid', 'tid', 'old_tid', 'ppid', 'exe_dev', 'exe_ino'], str: 'filename' },

@@ -258,6 +258,29 @@ os.execv("/bin/bash", ["bash", "-c", "read -r line <&21; exec 21<&-; exec 20<&- 
     expect(execs.map((e) => e.argv.join('|'))).toEqual(Array.from({ length: 500 }, (_, i) => `/bin/true|arg ${i + 1}|b`));
   });
 
+  it("a thread's first record names its program by where its command line starts, as /proc shows it; an exec moves it", async () => {
+    const seenOf = (pid: number): (number | undefined)[] => ofKind(h.events, 'process.seen').filter((e) => e.pid === pid).map((e) => e.arg_start);
+    const argStartOf = (stdout: string): number => Number(stdout.trim());
+    // a shell that moves itself into the watch and prints what /proc says of its program: its first record says the same
+    const cg = h.cgroup('arg-start');
+    const shell = spawn('/bin/bash', ['-c', `echo $$ > ${join(h.cgRoot, cg.path, 'cgroup.procs')}; cut -d' ' -f48 /proc/$$/stat; true`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    shell.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await new Promise<number | null>((res) => shell.once('exit', (c) => res(c)))).toBe(0);
+    await h.waitFor((e) => e.kind === 'process.exit' && e.pid === shell.pid && e.group_dead, 15_000);
+    expect(argStartOf(out)).toBeGreaterThan(0);
+    expect(seenOf(shell.pid!)).toEqual([argStartOf(out)]);
+    // the harness' shell is first seen before it execs the script's bash, which prints its own: another program, another address
+    const r = await h.run('arg-start-exec', "cut -d' ' -f48 /proc/$$/stat; true");
+    expect(r.code, r.stderr).toBe(0);
+    const exec = ofKind(r.events, 'process.exec').find((e) => e.filename === '/bin/bash');
+    expect(exec).toBeDefined();
+    const before = seenOf(exec!.pid);
+    expect(before).toHaveLength(1);
+    expect(before[0]).toBeGreaterThan(0);
+    expect(before[0]).not.toBe(argStartOf(r.stdout));
+  });
+
   it('a process started before monitoring: its open descriptor still resolves (from /proc)', async () => {
     // (the snapshot passes the reorder stage like any event: run alone, this test comes before it is out)
     await h.waitFor((e) => e.kind === 'snapshot.fd' && e.cgroup === earlyCg.id && e.fd === 10, 10_000);

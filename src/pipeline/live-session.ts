@@ -416,7 +416,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   const fdReader = new ProcFdReader('/proc', undefined, monoEpoch);
   const canonical$ = liveEvents(bpf.text$, snapshot$, {
     decoder,
-    heal: healFromProc({ fd: (fd, base, obj) => fdReader.read(fd, base, obj), process: (base) => fdReader.process(base) }, healStats),
+    heal: healFromProc({ fd: (fd, base, obj) => fdReader.read(fd, base, obj), process: (base, argStart) => fdReader.process(base, argStart) }, healStats),
     reorder: {
       watermark: () => deliveredUpTo,
       onWake: (wake) => (wakeReorder = wake),

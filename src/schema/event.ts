@@ -87,7 +87,18 @@ const fd = z.number().int();
 const ret = z.number().int();
 const objOrNull = ObjId.nullable();
 
-export const ProcessSeen = z.object({ ...base, kind: z.literal('process.seen'), ppid: z.number().int(), comm: z.string() });
+export const ProcessSeen = z.object({
+  ...base,
+  kind: z.literal('process.seen'),
+  ppid: z.number().int(),
+  comm: z.string(),
+  /**
+   * The program the thread ran then, named by where its command line starts
+   * in its memory (a new address on each exec): /proc showing another
+   * address shows a later program. Absent for a kernel thread.
+   */
+  arg_start: z.number().int().nonnegative().optional(),
+});
 export const ProcessFork = z.object({
   ...base,
   kind: z.literal('process.fork'),

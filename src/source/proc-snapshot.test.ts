@@ -73,10 +73,17 @@ describe('ProcFdReader: one descriptor read from /proc when first met in use', (
       expect(reader.read(-1, base, s.obj!)).toEqual(s);
       expect(reader.read(-1, base, '0:0:1')).toBeUndefined();
       // the whole process, as at start: its command line first, then every descriptor, this socket's among them
-      const whole = reader.process(base)!;
+      const read = reader.process(base)!;
+      const whole = read.events;
       const cmdline = readFileSync('/proc/self/cmdline', 'utf8').split('\0').slice(0, -1);
       expect(whole[0]).toMatchObject({ kind: 'snapshot.process', pid: process.pid, ts: 5, cgroup: 1, argv: cmdline });
       expect(whole.find((e) => e.kind === 'snapshot.fd' && e.fd === sfd)).toEqual(s);
+      // which program it is: told by where its command line starts (field 48 of stat), the record's or another
+      expect(read.later).toBe(false);
+      const argStart = Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[48 - 3]);
+      expect(argStart).toBeGreaterThan(0);
+      expect(reader.process(base, argStart)!.later).toBe(false);
+      expect(reader.process(base, argStart + 4096)!.later).toBe(true);
       closeSync(fd);
       expect(reader.read(fd, base)).toBeUndefined();
       expect(reader.process({ ...base, pid: 0x3fffffff })).toBeUndefined();
@@ -90,7 +97,7 @@ describe('ProcFdReader: one descriptor read from /proc when first met in use', (
     const now = process.hrtime.bigint();
     // the stream began a minute ago and the record is from just now: this process had started, it is read
     const live = new ProcFdReader('/proc', 50, now - 60_000_000_000n);
-    expect(live.process({ ts: 60_000_000_000, cgroup: 1, pid: process.pid, tid: process.pid })?.[0]).toMatchObject({ kind: 'snapshot.process', pid: process.pid });
+    expect(live.process({ ts: 60_000_000_000, cgroup: 1, pid: process.pid, tid: process.pid })?.events[0]).toMatchObject({ kind: 'snapshot.process', pid: process.pid });
     // a record from long before this process started (its pid held by another process then, since gone): not this one
     const early = new ProcFdReader('/proc', 50, 0n);
     expect(early.process({ ts: 1_000_000, cgroup: 1, pid: process.pid, tid: process.pid })).toBeUndefined();

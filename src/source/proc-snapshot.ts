@@ -191,24 +191,44 @@ const NS_PER_TICK = 10_000_000n;
 /** Start time and uptime are both cut to 10 ms: two ticks of slack. */
 const START_SLACK_NS = 2n * NS_PER_TICK;
 
+/** What /proc/PID/stat says of the program a process runs now; undefined when it is gone. */
+interface ProgramStat {
+  /** Its start, on the monotonic clock the probe's timestamps use. */
+  startedMonoNs: bigint;
+  /** Where its command line starts in its memory (field 48): a new address on each exec. 0 when unreadable (a kernel thread, a zombie). */
+  argStart: number;
+}
+
 /**
- * When process `pid` started, on the monotonic clock the probe's
- * timestamps use (its start is kept on the boot clock, which runs ahead by
- * the time the machine was suspended: /proc/uptime against the monotonic
- * clock now gives the difference). Undefined when it is gone.
+ * The process' start is kept on the boot clock, which runs ahead of the
+ * monotonic clock by the time the machine was suspended: /proc/uptime
+ * against the monotonic clock now gives the difference.
  */
-function startedMonoNs(root: string, pid: number): bigint | undefined {
+function programStat(root: string, pid: number): ProgramStat | undefined {
   try {
     const stat = readFileSync(`${root}/${pid}/stat`, 'utf8');
-    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // fields from the third (state) on, after the parenthesised comm
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const uptime = readFileSync(`${root}/uptime`, 'utf8').split(' ')[0]!;
     const monoNow = process.hrtime.bigint();
     const [whole, frac = '0'] = uptime.split('.');
     const bootNow = BigInt(whole!) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
-    return BigInt(ticks!) * NS_PER_TICK - (bootNow - monoNow);
+    return { startedMonoNs: BigInt(f[22 - 3]!) * NS_PER_TICK - (bootNow - monoNow), argStart: Number(f[48 - 3] ?? 0) };
   } catch {
     return undefined;
   }
+}
+
+/** A process read whole from /proc, and whether what /proc showed is the program the record named. */
+export interface ProcessRead {
+  /** snapshot.process, then a snapshot.fd per descriptor. */
+  events: Event[];
+  /**
+   * /proc showed a later program than the record named (the process exec'd
+   * since, or while it was read): its command line, executable and working
+   * directory are not the record's program's.
+   */
+  later: boolean;
 }
 
 /**
@@ -243,15 +263,24 @@ export class ProcFdReader {
     return describeFd(this.root, fd, base, () => this.sockets(pid, netNamespace(this.root, pid)));
   }
 
-  /** A process read whole, as at start (snapshot.process, then its descriptors); undefined when it is gone. */
-  process(base: { ts: number; cgroup: number; pid: number; tid: number }): Event[] | undefined {
-    if (this.monoEpochNs !== undefined) {
-      const started = startedMonoNs(this.root, base.pid);
-      // gone, or started after the record that named the pid: not the process the record was about
-      if (started === undefined || started > this.monoEpochNs + BigInt(base.ts) + START_SLACK_NS) return undefined;
-    }
-    const evs = snapshotProcesses({ pids: [base.pid], now: () => base.ts, cgroupId: () => base.cgroup, procRoot: this.root, sockets: (pid, ns) => this.sockets(pid, ns) });
-    return evs.length === 0 ? undefined : evs;
+  /**
+   * A process read whole, as at start (snapshot.process, then its
+   * descriptors); undefined when it is gone. `argStart` (the record's
+   * process.seen) names the program the record saw: /proc showing another,
+   * before or after the read, makes the read `later`.
+   */
+  process(base: { ts: number; cgroup: number; pid: number; tid: number }, argStart?: number): ProcessRead | undefined {
+    const before = programStat(this.root, base.pid);
+    if (before === undefined) return undefined;
+    // started after the record that named the pid: not the process the record was about
+    if (this.monoEpochNs !== undefined && before.startedMonoNs > this.monoEpochNs + BigInt(base.ts) + START_SLACK_NS) return undefined;
+    const events = snapshotProcesses({ pids: [base.pid], now: () => base.ts, cgroupId: () => base.cgroup, procRoot: this.root, sockets: (pid, ns) => this.sockets(pid, ns) });
+    if (events.length === 0) return undefined;
+    // /proc's files are read one by one: an exec between the two stat reads may have mixed two programs (seen: one's
+    // comm, the next one's executable); gone meanwhile, what was read is still the first one's
+    const after = programStat(this.root, base.pid);
+    const later = (argStart !== undefined && before.argStart !== argStart) || (after !== undefined && after.argStart !== before.argStart);
+    return { events, later };
   }
 
   /** The socket tables of network namespace `ns` (as `pid` sees them), read again once older than `tableTtlMs`. */

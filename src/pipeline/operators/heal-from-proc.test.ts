@@ -1,8 +1,16 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { from } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Event, EventOf } from '../../schema/event.js';
+import { ProcFdReader } from '../../source/proc-snapshot.js';
 import { SystemState } from '../../state/system-state.js';
 import { healFromProc, newHealStats, type FdReader, type ProcessReader } from './heal-from-proc.js';
+
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
 
 const base = (pid: number, ts: number) => ({ ts, cgroup: 7, pid, tid: pid });
 const seen = (pid: number): Event => ({ ...base(pid, 1), kind: 'process.seen', ppid: 1, comm: 'py' });
@@ -99,10 +107,13 @@ describe('healFromProc: descriptors first met in use are read from /proc', () =>
     const whole: ProcessReader = (b) => {
       asked.push(b.pid);
       if (b.pid !== 50) return undefined;
-      return [
-        { ...b, kind: 'snapshot.process', ppid: 1, comm: 'py', argv: ['python3', '-c', 'x'], exe: '/usr/bin/python3' },
-        { ...b, kind: 'snapshot.fd', fd: 5, obj: '0:8:500', target: 'socket:[500]', flags: 2, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } },
-      ];
+      return {
+        events: [
+          { ...b, kind: 'snapshot.process', ppid: 1, comm: 'py', argv: ['python3', '-c', 'x'], exe: '/usr/bin/python3' },
+          { ...b, kind: 'snapshot.fd', fd: 5, obj: '0:8:500', target: 'socket:[500]', flags: 2, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } },
+        ],
+        later: false,
+      };
     };
     const forked: Event = { ...base(50, 2), kind: 'process.fork', child_tid: 51, thread: false, clone_flags: 17 };
     const { out, stats, reads, state } = run([seen(50), write(50, 5, '0:8:500', 3), { ...seen(50), tid: 52 }, forked, seen(51), seen(60)], proc, 200, whole);
@@ -118,10 +129,13 @@ describe('healFromProc: descriptors first met in use are read from /proc', () =>
 
   it('a process /proc shows under another name than its record has exec\'d since: its descriptors are taken, not the later program', () => {
     // the record says `py`; by the time /proc is read it runs /usr/bin/env (a shebang on its way to another program)
-    const whole: ProcessReader = (b) => [
-      { ...b, kind: 'snapshot.process', ppid: 1, comm: 'env', argv: ['/usr/bin/env', 'bash', 'shim'], exe: '/usr/bin/env' },
-      { ...b, kind: 'snapshot.fd', fd: 5, obj: '0:8:500', target: 'socket:[500]', flags: 2, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } },
-    ];
+    const whole: ProcessReader = (b) => ({
+      events: [
+        { ...b, kind: 'snapshot.process', ppid: 1, comm: 'env', argv: ['/usr/bin/env', 'bash', 'shim'], exe: '/usr/bin/env' },
+        { ...b, kind: 'snapshot.fd', fd: 5, obj: '0:8:500', target: 'socket:[500]', flags: 2, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } },
+      ],
+      later: false,
+    });
     const { out, stats, state } = run([seen(70), write(70, 5, '0:8:500', 3)], proc, 200, whole);
     expect(stats).toMatchObject({ processes: 1, processesExeced: 1 });
     expect(out.map((e) => e.kind)).toEqual(['snapshot.fd', 'process.seen', 'io']);
@@ -130,5 +144,57 @@ describe('healFromProc: descriptors first met in use are read from /proc', () =>
     expect(out[2]!.proc).toMatchObject({ comm: 'py' });
     expect(out[2]!.proc?.exe).toBeUndefined();
     expect(state.procs.get(70)?.exe).toBeUndefined();
+  });
+  it('a process the reader finds running a later program under the same name (bash exec bash) gives its descriptors, not that program', () => {
+    const asked: (number | undefined)[] = [];
+    const whole: ProcessReader = (b, argStart) => {
+      asked.push(argStart);
+      return {
+        events: [
+          { ...b, kind: 'snapshot.process', ppid: 1, comm: 'py', argv: ['py', 'later.py'], exe: '/usr/bin/py' },
+          { ...b, kind: 'snapshot.fd', fd: 5, obj: '0:8:500', target: 'socket:[500]', flags: 2, object_type: 'socket', family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } },
+        ],
+        later: true,
+      };
+    };
+    const { out, stats, state } = run([{ ...seen(71), arg_start: 0x7ffd0000 }, write(71, 5, '0:8:500', 3)], proc, 200, whole);
+    // the reader was told which program the record saw
+    expect(asked).toEqual([0x7ffd0000]);
+    expect(stats).toMatchObject({ processes: 1, processesExeced: 1 });
+    expect(out.map((e) => e.kind)).toEqual(['snapshot.fd', 'process.seen', 'io']);
+    expect((out[2] as EventOf<'io'>).res?.fd).toMatchObject({ family: 'inet', peer: { addr: '127.0.0.2', port: 9000 } });
+    expect(state.procs.get(71)?.argv).toBeUndefined();
+    expect(state.procs.get(71)?.exe).toBeUndefined();
+  });
+
+  it('with the real /proc: a process that exec\'d a same-named program after its record is not described by that program', async () => {
+    // bash, then (on a line from us) exec bash again: the same comm, another program
+    const child = spawn('/bin/bash', ['-c', 'read line; exec /bin/bash -c "read line; true"'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      const pid = child.pid!;
+      await waitFor(() => readFileSync(`/proc/${pid}/comm`, 'utf8') === 'bash\n');
+      const argStartOf = (): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[48 - 3]);
+      const first = argStartOf();
+      const reader = new ProcFdReader();
+      const record = (argStart: number): Event => ({ ts: 1, cgroup: 7, pid, tid: pid, kind: 'process.seen', ppid: process.pid, comm: 'bash', arg_start: argStart });
+      const readWith = (argStart: number) => run([record(argStart)], proc, 200, (b, a) => reader.process(b, a));
+      // still the program the record saw: described whole
+      const same = readWith(first);
+      expect(same.stats).toMatchObject({ processes: 1, processesExeced: 0 });
+      expect(same.state.procs.get(pid)?.argv).toEqual(['/bin/bash', '-c', 'read line; exec /bin/bash -c "read line; true"']);
+      child.stdin.write('go\n');
+      await waitFor(() => argStartOf() !== first);
+      // it has exec'd since (bash again, the same name): its descriptors are taken, its program is not
+      const later = readWith(first);
+      expect(later.stats).toMatchObject({ processes: 1, processesExeced: 1 });
+      expect(later.out.filter((e) => e.kind === 'snapshot.process')).toEqual([]);
+      expect(later.out.at(-1)?.kind).toBe('process.seen');
+      // (its stdin: node's end of a unix socketpair)
+      expect(later.out.find((e) => e.kind === 'snapshot.fd' && e.fd === 0)).toMatchObject({ object_type: 'socket', family: 'unix' });
+      expect(later.state.procs.get(pid)?.argv).toBeUndefined();
+      expect(later.state.procs.get(pid)?.comm).toBe('bash');
+    } finally {
+      child.kill();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Event, EventOf, ObjId } from '../../schema/event.js';
+import type { ProcessRead } from '../../source/proc-snapshot.js';
 import { OldestFirst } from '../../util/oldest-first.js';
 
 /**
@@ -10,8 +11,13 @@ import { OldestFirst } from '../../util/oldest-first.js';
  */
 export type FdReader = (fd: number, base: { ts: number; cgroup: number; pid: number; tid: number }, obj: ObjId) => EventOf<'snapshot.fd'> | undefined;
 
-/** Reads a whole process from /proc (snapshot.process, then a snapshot.fd per descriptor), as the start-up snapshot does; undefined when it is gone. */
-export type ProcessReader = (base: { ts: number; cgroup: number; pid: number; tid: number }) => Event[] | undefined;
+/**
+ * Reads a whole process from /proc (snapshot.process, then a snapshot.fd
+ * per descriptor), as the start-up snapshot does; undefined when it is
+ * gone. `argStart`, the record's name for the program it saw (process.seen),
+ * lets the reader tell a later program (`later`).
+ */
+export type ProcessReader = (base: { ts: number; cgroup: number; pid: number; tid: number }, argStart: number | undefined) => ProcessRead | undefined;
 
 export interface ProcReaders {
   fd: FdReader;
@@ -24,8 +30,9 @@ export interface HealStats {
   /** Such processes gone before they could be read. */
   processesGone: number;
   /**
-   * Such processes /proc showed under another name than their record (they
-   * had exec'd since): their descriptors were taken, not their program,
+   * Such processes /proc showed running a later program than their record
+   * named (another command line address or name: they had exec'd since, or
+   * did while read): their descriptors were taken, not their program,
    * command line or executable, which are a later program's.
    */
   processesExeced: number;
@@ -188,13 +195,15 @@ export function healFromProc(readers: ProcReaders, stats: HealStats, perSecond =
               if (!described.has(ev.pid)) {
                 describe(ev.pid);
                 if (allowed()) {
-                  const snap = readers.process({ ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid });
-                  if (snap === undefined) stats.processesGone++;
+                  const read = readers.process({ ts: ev.ts, cgroup: ev.cgroup, pid: ev.pid, tid: ev.pid }, ev.arg_start);
+                  if (read === undefined) stats.processesGone++;
                   else {
                     stats.processes++;
-                    // /proc shows the process as it is now: under another name than the record's it has exec'd since
-                    // (a shebang through /usr/bin/env, say), and its program would name its events before that exec
-                    const later = snap.some((e) => e.kind === 'snapshot.process' && e.comm !== ev.comm);
+                    // /proc shows the process as it is now: a later program than the record's (another command line
+                    // address, or another name) has exec'd since (a shebang through /usr/bin/env, say), and its program
+                    // would name the events from before that exec
+                    const snap = read.events;
+                    const later = read.later || snap.some((e) => e.kind === 'snapshot.process' && e.comm !== ev.comm);
                     if (later) stats.processesExeced++;
                     for (const e of snap) {
                       if (later && e.kind === 'snapshot.process') continue;
