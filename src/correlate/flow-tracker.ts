@@ -228,9 +228,21 @@ export class FlowTracker {
 
   /** The sensitive data an object holds: its own class, or data marked into its channel (for descriptor passing). */
   sensitivityOf(v: ObjectView): { cls: string; sourcePath: string }[] {
-    const out: { cls: string; sourcePath: string }[] = [];
-    if (v.path !== undefined && v.type !== 'socket') for (const cls of this.classify(v.path)) out.push({ cls, sourcePath: v.path });
+    const out: { cls: string; sourcePath: string }[] = this.ownClasses(v);
     for (const t of this.marks.get(v.channel)?.values() ?? []) out.push({ cls: t.cls, sourcePath: t.sourcePath });
+    return out;
+  }
+
+  /**
+   * The classes of a file by its names: the one it is open under and its
+   * first one (`aka`: a secret linked or renamed to an ordinary name is
+   * still the secret), each class once, named by the path that gave it.
+   */
+  private ownClasses(v: ObjectView): { cls: string; sourcePath: string }[] {
+    const out: { cls: string; sourcePath: string }[] = [];
+    if (v.type === 'socket') return out;
+    if (v.path !== undefined) for (const cls of this.classify(v.path)) out.push({ cls, sourcePath: v.path });
+    if (v.aka !== undefined) for (const cls of this.classify(v.aka)) if (!out.some((o) => o.cls === cls)) out.push({ cls, sourcePath: v.aka });
     return out;
   }
 
@@ -287,16 +299,17 @@ export class FlowTracker {
 
   /** Reading `v` can yield something: it is of a sensitive class or its channel is marked (what taintsOf looks at). */
   private mayTaint(v: ObjectView): boolean {
-    return this.marks.has(v.channel) || (v.path !== undefined && v.type !== 'socket' && this.classify(v.path).length > 0);
+    return (
+      this.marks.has(v.channel) ||
+      (v.type !== 'socket' && ((v.path !== undefined && this.classify(v.path).length > 0) || (v.aka !== undefined && this.classify(v.aka).length > 0)))
+    );
   }
 
   /** What reading `v` yields: its own class if it is sensitive, plus whatever marks its channel. */
   private taintsOf(v: ObjectView, tsFirst: number, bytes: number, hop: ChainHop, ts: number, tid: number): Taint[] {
     const out: Taint[] = [];
-    if (v.path !== undefined && v.type !== 'socket') {
-      for (const cls of this.classify(v.path)) {
-        out.push({ cls, sourcePath: v.path, sourceObj: v.id, firstReadTs: tsFirst, bytesRead: bytes, hops: [hop], viaFile: false });
-      }
+    for (const { cls, sourcePath } of this.ownClasses(v)) {
+      out.push({ cls, sourcePath, sourceObj: v.id, firstReadTs: tsFirst, bytesRead: bytes, hops: [hop], viaFile: false });
     }
     const marked = this.marks.get(v.channel);
     if (marked !== undefined) {

@@ -168,6 +168,29 @@ describe('policy: reports per process', () => {
   });
 });
 
+describe('policy: a file is judged by its first name too', () => {
+  it('a file linked or renamed into an allowed place is still the file it was: /etc/shadow linked into the scratch directory and opened there is a violation naming both', () => {
+    const w = world();
+    const t = 'sandboxes/summarize-7';
+    w.proc(t, 31, 'agent');
+    const scratch = '/tmp/summarize-7/notes.txt';
+    // an ordinary scratch file: allowed
+    w.open(t, 31, 3, '/tmp/summarize-7/draft.txt');
+    expect(w.found.filter((f) => f.rule === 'policy.file')).toEqual([]);
+    w.feed({ ...w.b(t, 31), kind: 'file.path2', syscall: 'linkat', op: 'link', old_dirfd: -100, old_path: '/etc/shadow', new_dirfd: -100, new_path: scratch, flags: 0, ret: 0 });
+    w.open(t, 31, 4, scratch);
+    const v = w.found.filter((f) => f.rule === 'policy.file');
+    expect(v).toHaveLength(1);
+    // the file opened, and in the violation the name it was judged by
+    expect(v[0]!.source.path).toBe(scratch);
+    expect(v[0]!.policy?.violation).toContain(`opened ${scratch} (first named /etc/shadow) for read`);
+    // a failed link names nothing
+    w.feed({ ...w.b(t, 31), kind: 'file.path2', syscall: 'linkat', op: 'link', old_dirfd: -100, old_path: '/etc/gshadow', new_dirfd: -100, new_path: '/tmp/summarize-7/other.txt', flags: 0, ret: -1 });
+    w.open(t, 31, 5, '/tmp/summarize-7/other.txt');
+    expect(w.found.filter((f) => f.rule === 'policy.file')).toHaveLength(1);
+  });
+});
+
 describe('policy: per-intent capabilities on resolved events', () => {
   it('browse-user-data: reading the user’s files is fine; sending what was read anywhere is a flow violation, would-kill in a dry run', () => {
     const w = world();

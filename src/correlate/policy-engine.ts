@@ -262,9 +262,14 @@ export class PolicyEngine {
 
   private checkOpen(c: Compiled, ev: EventOf<'file.open'>): Violation[] {
     // the file reached, not the name used: a symlink into a forbidden place is the forbidden place
-    const path = normalisePath(ev.abs?.real ?? ev.abs?.path ?? ev.path);
+    const reached = normalisePath(ev.abs?.real ?? ev.abs?.path ?? ev.path);
     const want = accessOf(ev.flags);
-    if (c.files.some((f) => f.match(path) && [...want].every((a) => f.access.has(a)))) return [];
+    const allowed = (p: string): boolean => c.files.some((f) => f.match(p) && [...want].every((a) => f.access.has(a)));
+    // and a file linked or renamed into an allowed place is still the file it first was: both names must be allowed
+    const first = ev.abs?.aka;
+    if (allowed(reached) && (first === undefined || allowed(first))) return [];
+    const path = allowed(reached) && first !== undefined ? normalisePath(first) : reached;
+    const shown = path === reached ? path : `${reached} (first named ${path})`;
     const partial = c.files.find((f) => f.match(path));
     const missing = [...want].filter((a) => !partial?.access.has(a));
     return this.once(
@@ -272,7 +277,7 @@ export class PolicyEngine {
       ev,
       'policy.file',
       `${path} (${[...want].join('+')})`,
-      partial ? `opened ${path} for ${missing.join('+')}; capability ${partial.id} allows only ${[...partial.access].join('+')}` : `opened ${path} for ${[...want].join('+')}; no file capability of the intent covers it`,
+      partial ? `opened ${shown} for ${missing.join('+')}; capability ${partial.id} allows only ${[...partial.access].join('+')}` : `opened ${shown} for ${[...want].join('+')}; no file capability of the intent covers it`,
       partial && capOf(c.intent.files, partial.id),
     );
   }

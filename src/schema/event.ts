@@ -50,6 +50,13 @@ export const ObjectView = z.object({
   /** The conduit data moves through: the pipe for both pipe ends, the pair for connected unix sockets, else the object itself. */
   channel: z.string(),
   path: z.string().optional(),
+  /**
+   * The file's first name, when `path` is a later one: given by a link or
+   * rename the watch saw (`ln ~/.ssh/id_ed25519 /tmp/notes.txt`), or the
+   * name it was open under before. Data classes and file policies judge
+   * both.
+   */
+  aka: z.string().optional(),
   /** Open flags of the open file description (O_ACCMODE, O_APPEND, ...), as numbers. */
   flags: z.number().int().optional(),
   cloexec: z.boolean().optional(),

@@ -10,13 +10,22 @@ export const onOpen: Handler<'file.open'> = (st, ev, p) => {
   // an empty path: an io_uring open whose path was not seen (no open(2) accepts one)
   const asked = ev.path === '' ? undefined : st.absPath(p, ev.dirfd, ev.path);
   const r: Resolution = {};
-  if (asked !== undefined) r.abs = ev.real_path !== undefined ? { path: asked, real: ev.real_path } : { path: asked };
+  const name = ev.real_path ?? asked;
+  // the first name of what was opened, when a link or rename seen gave it this one
+  const first = name === undefined || ev.path_truncated ? undefined : st.earlierNames.firstNameOf(name);
+  if (asked !== undefined) {
+    r.abs = ev.real_path !== undefined ? { path: asked, real: ev.real_path } : { path: asked };
+    if (first !== undefined) r.abs.aka = first;
+  }
   if (ev.ret < 0 || ev.obj === null) return r;
   const o = st.objects.upsert(ev.obj, { type: OBJECT_TYPE_OF_FILE[ev.file_type] });
   // a path learnt from a complete (not cut) open names the object (the resolved one: a symlink is not the file); renames update it
-  const name = ev.real_path ?? asked;
   if (name !== undefined && !ev.path_truncated && o.path !== name && (o.type === 'file' || o.type === 'dir' || o.type === 'device' || o.type === 'pipe')) {
-    st.objects.update(o, { path: name });
+    // the same file open under another name (a hard link): it keeps its first name
+    const aka = first ?? o.aka ?? (o.type === 'file' ? o.path : undefined);
+    st.objects.update(o, { path: name, aka: aka !== name ? aka : undefined });
+  } else if (first !== undefined && o.aka === undefined) {
+    st.objects.update(o, { aka: first });
   }
   st.install(p.fds, ev.ret, o, ev.flags & ~O_CLOEXEC, (ev.flags & O_CLOEXEC) !== 0);
   const v = st.viewOf(p.fds, ev.ret);
@@ -41,11 +50,15 @@ export const onPath2: Handler<'file.path2'> = (st, ev, p) => {
   const abs: Record<string, string> = {};
   if (oldAbs !== undefined) abs.old_path = oldAbs;
   if (newAbs !== undefined) abs.new_path = newAbs;
-  if (ev.ret === 0 && ev.op === 'rename' && oldAbs !== undefined && newAbs !== undefined) {
-    // the object keeps its identity; only its name changes (staging: cp secret /tmp/x; mv /tmp/x /tmp/y)
-    for (const fdEntry of p.fds.entries.values()) {
-      const o = fdEntry.obj;
-      if (o.path === oldAbs) st.objects.update(o, { path: newAbs });
+  if (ev.ret === 0 && oldAbs !== undefined && newAbs !== undefined) {
+    if (ev.op === 'link') st.earlierNames.linked(oldAbs, newAbs);
+    else if (ev.op === 'rename') {
+      st.earlierNames.renamed(oldAbs, newAbs);
+      // the object keeps its identity; only its name changes (staging: cp secret /tmp/x; mv /tmp/x /tmp/y)
+      for (const fdEntry of p.fds.entries.values()) {
+        const o = fdEntry.obj;
+        if (o.path === oldAbs) st.objects.update(o, { path: newAbs, aka: o.aka ?? oldAbs });
+      }
     }
   }
   return { abs };
@@ -53,6 +66,7 @@ export const onPath2: Handler<'file.path2'> = (st, ev, p) => {
 
 export const onUnlink: Handler<'file.unlink'> = (st, ev, p) => {
   const abs = st.absPath(p, ev.dirfd, ev.path);
+  if (abs !== undefined && ev.ret === 0) st.earlierNames.unlinked(abs);
   return abs === undefined ? undefined : { abs: { path: abs } };
 };
 

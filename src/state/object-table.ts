@@ -6,6 +6,8 @@ export interface KernelObject {
   id: ObjId;
   type: ObjectType;
   path?: string;
+  /** The first name of the file when `path` is a later one (a link or rename seen, or an open under another name). */
+  aka?: string;
   family?: Family;
   sockType?: number;
   local?: Endpoint;
@@ -72,6 +74,7 @@ export class ObjectTable {
         id,
         type: init.type,
         path: init.path,
+        aka: init.aka,
         family: init.family,
         sockType: init.sockType,
         local: init.local,
@@ -128,7 +131,7 @@ export class ObjectTable {
     return `0:0:${this.synthetic}`;
   }
 
-  update(o: KernelObject, patch: Partial<Pick<KernelObject, 'path' | 'local' | 'peer' | 'peerId' | 'family'>>): void {
+  update(o: KernelObject, patch: Partial<Pick<KernelObject, 'path' | 'aka' | 'local' | 'peer' | 'peerId' | 'family'>>): void {
     Object.assign(o, patch);
     o.version++;
   }
@@ -179,6 +182,7 @@ export class ObjectTable {
   view(o: KernelObject, flags: number | undefined, cloexec: boolean): ObjectView {
     const v: ObjectView = { id: o.id, type: o.type, channel: channelOf(o) };
     if (o.path !== undefined) v.path = o.path;
+    if (o.aka !== undefined) v.aka = o.aka;
     if (flags !== undefined) v.flags = flags;
     v.cloexec = cloexec;
     if (o.family !== undefined) v.family = o.family;

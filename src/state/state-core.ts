@@ -1,5 +1,6 @@
 import type { ObjectType, ObjectView, ObjId } from '../schema/event.js';
 import type { FdEntry, FdTable } from './fd-table.js';
+import { EarlierNames } from './earlier-names.js';
 import { ObjectTable, type KernelObject } from './object-table.js';
 import { resolvePath } from './paths.js';
 import { ProcessTable, type Process } from './process-table.js';
@@ -33,6 +34,8 @@ export interface TaskName {
 export class StateCore {
   readonly objects = new ObjectTable();
   readonly procs = new ProcessTable();
+  /** Each name a link or rename gave, with the name it had before (files are judged by their first name). */
+  readonly earlierNames = new EarlierNames();
   readonly cgroups = new Map<number, TaskName>();
   /** Descriptions of objects sent over SCM_RIGHTS, waiting for the receiver (bounded). */
   readonly inflight = new Map<ObjId, { flags: number | undefined }>();
@@ -126,7 +129,7 @@ export class StateCore {
   objectOf(kobj: ObjId, typeHint: ObjectType = 'unknown'): KernelObject {
     const was = this.objects.get(kobj) === undefined ? this.objects.recent(kobj) : undefined;
     const file = was !== undefined && (was.type === 'file' || was.type === 'memfd');
-    return this.objects.upsert(kobj, file ? { type: was.type, path: was.path } : { type: typeHint });
+    return this.objects.upsert(kobj, file ? { type: was.type, path: was.path, aka: was.aka } : { type: typeHint });
   }
 
   /**

@@ -243,7 +243,48 @@ describe('fd-state model', () => {
     const o = st.apply({ ...ev.open(1, 3, '8:1:9', '../u/./.ssh/id_rsa') });
     expect(o.abs?.path).toBe('/home/u/.ssh/id_rsa');
     st.apply({ kind: 'file.path2', ts: 5, cgroup: 1, pid: 1, tid: 1, syscall: 'rename', op: 'rename', old_dirfd: -100, old_path: '.ssh/id_rsa', new_dirfd: -100, new_path: '/tmp/x', flags: 0, ret: 0 });
-    expect(st.apply(ev.read(1, 3)).res?.fd?.path).toBe('/tmp/x');
+    const moved = st.apply(ev.read(1, 3)).res?.fd;
+    expect(moved?.path).toBe('/tmp/x');
+    // and it keeps the name it had: the first one judges it (a secret renamed is still the secret)
+    expect(moved?.aka).toBe('/home/u/.ssh/id_rsa');
+  });
+
+  it('a file open under a second name (a hard link) keeps its first name; opened under its first name again, it has no other', () => {
+    const st = new SystemState();
+    st.apply({ kind: 'snapshot.process', ts: 1, cgroup: 1, pid: 1, tid: 1, ppid: 0, comm: 'sh', argv: [], cwd: '/' });
+    st.apply(ev.open(1, 3, '8:1:9', '/home/u/.ssh/id_rsa'));
+    const second = st.apply(ev.open(1, 4, '8:1:9', '/tmp/notes.txt'));
+    expect(second.res?.ret).toMatchObject({ path: '/tmp/notes.txt', aka: '/home/u/.ssh/id_rsa' });
+    // one object: both descriptors show it as it is now
+    expect(st.apply(ev.read(1, 3)).res?.fd).toMatchObject({ path: '/tmp/notes.txt', aka: '/home/u/.ssh/id_rsa' });
+    const again = st.apply(ev.open(1, 5, '8:1:9', '/home/u/.ssh/id_rsa'));
+    expect(again.res?.ret?.path).toBe('/home/u/.ssh/id_rsa');
+    expect(again.res?.ret?.aka).toBeUndefined();
+    // another file under that second name (not linked): no first name of its own
+    st.apply(ev.close(1, 3));
+    st.apply(ev.close(1, 4));
+    st.apply(ev.close(1, 5));
+    expect(st.apply(ev.open(1, 3, '8:1:10', '/tmp/notes.txt')).res?.ret?.aka).toBeUndefined();
+  });
+
+  it('a link or rename seen names the file its first name when it is opened under the new one (never opened before); an unlink ends it', () => {
+    const st = new SystemState();
+    st.apply({ kind: 'snapshot.process', ts: 1, cgroup: 1, pid: 1, tid: 1, ppid: 0, comm: 'sh', argv: [], cwd: '/home/u' });
+    const link = (op: 'link' | 'rename', from: string, to: string, ret = 0): void => {
+      st.apply({ kind: 'file.path2', ts: 2, cgroup: 1, pid: 1, tid: 1, syscall: op === 'link' ? 'linkat' : 'renameat2', op, old_dirfd: -100, old_path: from, new_dirfd: -100, new_path: to, flags: 0, ret });
+    };
+    link('link', '.ssh/id_rsa', '/tmp/a');
+    const a = st.apply(ev.open(1, 3, '8:1:20', '/tmp/a'));
+    expect(a.abs).toEqual({ path: '/tmp/a', aka: '/home/u/.ssh/id_rsa' });
+    expect(a.res?.ret).toMatchObject({ path: '/tmp/a', aka: '/home/u/.ssh/id_rsa' });
+    // a failed link gives no name
+    link('link', '/etc/shadow', '/tmp/b', -13);
+    expect(st.apply(ev.open(1, 4, '8:1:21', '/tmp/b')).abs).toEqual({ path: '/tmp/b' });
+    // a directory renamed: what is under it
+    link('rename', '/home/u/.ssh', '/home/u/keys');
+    expect(st.apply(ev.open(1, 5, '8:1:22', 'keys/id_ecdsa')).abs).toEqual({ path: '/home/u/keys/id_ecdsa', aka: '/home/u/.ssh/id_ecdsa' });
+    st.apply({ kind: 'file.unlink', ts: 3, cgroup: 1, pid: 1, tid: 1, syscall: 'unlinkat', dirfd: -100, path: '/tmp/a', flags: 0, ret: 0 });
+    expect(st.apply(ev.open(1, 6, '8:1:23', '/tmp/a', 0o100)).abs).toEqual({ path: '/tmp/a' });
   });
 });
 
