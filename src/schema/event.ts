@@ -357,6 +357,8 @@ export const SnapshotFd = z.object({
   peer_obj: objOrNull.optional(),
   /** The object's path when it is not `target` (a memfd's name, a file of unknown type). */
   path: z.string().optional(),
+  /** The file's first name when `path` is a later one (segments: the state's `aka`). */
+  aka: z.string().optional(),
   sock_type: z.number().int().optional(),
   /** A socket made by accept(2). */
   accepted: z.literal(true).optional(),

@@ -76,6 +76,7 @@ export const onSnapshotFd: Handler<'snapshot.fd'> = (st, ev, p) => {
   const o = st.objects.upsert(id, {
     type: ev.object_type,
     ...(path !== undefined && { path }),
+    ...(ev.aka !== undefined && { aka: ev.aka }),
     ...(ev.family !== undefined && { family: ev.family }),
     ...(ev.sock_type !== undefined && { sockType: ev.sock_type }),
     ...(ev.accepted && { accepted: true }),

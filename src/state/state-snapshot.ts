@@ -47,6 +47,7 @@ function fdEvent(ts: number, p: Process, fd: number, o: KernelObject, flags: num
   };
   if (flags === undefined) ev.flags_unknown = true;
   if (o.path !== undefined) ev.path = o.path;
+  if (o.aka !== undefined) ev.aka = o.aka;
   if (o.family !== undefined) ev.family = o.family;
   if (o.sockType !== undefined) ev.sock_type = o.sockType;
   if (o.accepted === true) ev.accepted = true;

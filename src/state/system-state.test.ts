@@ -393,6 +393,9 @@ describe('the state as events (the start of a rotated recording\'s later segment
       // received over SCM_RIGHTS with no send seen: its open flags are unknown
       { ...b0(11), kind: 'fd.rights', dir: 'recv', sock_fd: 6, index: 0, count: 1, fd: 9, obj: '8:1:900' },
       { ...b0(11), kind: 'net.accept', syscall: 'accept4', listen_fd: 7, ret: 12, obj: '0:9:1200', family: 'inet', peer_addr: '10.0.0.5', peer_port: 5555, local_port: 8080, peer_obj: null },
+      // a secret open under a second name (a hard link): it keeps its first name
+      { ...b0(11), kind: 'file.open', syscall: 'openat', dirfd: -100, path: '/home/u/.ssh/id_rsa', path_truncated: false, flags: 0, mode: 0, ret: 13, obj: '8:1:1300', file_type: 'file' },
+      { ...b0(11), kind: 'file.open', syscall: 'openat', dirfd: -100, path: '/tmp/notes.txt', path_truncated: false, flags: 0, mode: 0, ret: 14, obj: '8:1:1300', file_type: 'file' },
     ] as Event[];
     for (const e of evs) a.apply(Event.parse(e));
     const b = new SystemState();
@@ -403,7 +406,8 @@ describe('the state as events (the start of a rotated recording\'s later segment
     expect(picture(b)).toEqual(picture(a));
     const views = (picture(a) as { procs: { pid: number; fds: [number, { type: string; flags?: number; accepted?: boolean; peer?: unknown; channel: string }][] }[] }).procs;
     const child = views.find((p) => p.pid === 11)!;
-    expect(child.fds.map(([fd, v]) => [fd, v.type])).toEqual([[3, 'pipe'], [4, 'pipe'], [5, 'socket'], [6, 'socket'], [7, 'socket'], [8, 'memfd'], [9, 'unknown'], [12, 'socket']]);
+    expect(child.fds.map(([fd, v]) => [fd, v.type])).toEqual([[3, 'pipe'], [4, 'pipe'], [5, 'socket'], [6, 'socket'], [7, 'socket'], [8, 'memfd'], [9, 'unknown'], [12, 'socket'], [13, 'file'], [14, 'file']]);
+    expect(child.fds.find(([fd]) => fd === 13)![1]).toMatchObject({ path: '/tmp/notes.txt', aka: '/home/u/.ssh/id_rsa' });
     expect(child.fds.find(([fd]) => fd === 9)![1].flags).toBeUndefined();
     expect(child.fds.find(([fd]) => fd === 12)![1]).toMatchObject({ accepted: true, peer: { addr: '10.0.0.5', port: 5555 } });
     expect(child.fds.find(([fd]) => fd === 5)![1].channel).toBe('pair:0:9:600|0:9:601');
