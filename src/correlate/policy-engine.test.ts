@@ -188,6 +188,11 @@ describe('policy: a file is judged by its first name too', () => {
     w.feed({ ...w.b(t, 31), kind: 'file.path2', syscall: 'linkat', op: 'link', old_dirfd: -100, old_path: '/etc/gshadow', new_dirfd: -100, new_path: '/tmp/summarize-7/other.txt', flags: 0, ret: -1 });
     w.open(t, 31, 5, '/tmp/summarize-7/other.txt');
     expect(w.found.filter((f) => f.rule === 'policy.file')).toHaveLength(1);
+    // a file opened by a handle (no path) that its descriptor did not name: no capability covers it
+    w.feed({ ...w.b(t, 31), kind: 'file.open', syscall: 'open_by_handle_at', dirfd: 7, path: '', path_truncated: false, flags: 0, mode: 0, ret: 6, obj: '8:1:77', file_type: 'file' });
+    const handle = w.found.filter((f) => f.rule === 'policy.file');
+    expect(handle).toHaveLength(2);
+    expect(handle[1]!.policy?.violation).toContain('opened (no path: open_by_handle_at, object 8:1:77) for read');
   });
 });
 

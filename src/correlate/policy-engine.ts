@@ -262,7 +262,9 @@ export class PolicyEngine {
 
   private checkOpen(c: Compiled, ev: EventOf<'file.open'>): Violation[] {
     // the file reached, not the name used: a symlink into a forbidden place is the forbidden place
-    const reached = normalisePath(ev.abs?.real ?? ev.abs?.path ?? ev.path);
+    const named = ev.abs?.real ?? ev.abs?.path ?? ev.path;
+    // opened with no path (open_by_handle_at) and not named from its descriptor: no capability can cover it
+    const reached = named === '' ? `(no path: ${ev.syscall}, object ${ev.obj ?? '?'})` : normalisePath(named);
     const want = accessOf(ev.flags);
     const allowed = (p: string): boolean => c.files.some((f) => f.match(p) && [...want].every((a) => f.access.has(a)));
     // and a file linked or renamed into an allowed place is still the file it first was: both names must be allowed

@@ -1,6 +1,7 @@
-import { readlinkSync, realpathSync } from 'node:fs';
+import { readlinkSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
+import { statObjId } from '../util/obj-id.js';
 import { inDir, isOneName } from '../util/path-name.js';
 import { OldestFirst } from '../util/oldest-first.js';
 
@@ -41,6 +42,24 @@ export function namedByState(dirfd: number, path: string, flags: number): boolea
 function realPath(p: string): string | undefined {
   try {
     return realpathSync.native(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The path of a file opened with no path at all (open_by_handle_at(2), an
+ * io_uring open whose path was not seen), from its descriptor while the
+ * process still holds it: only if the descriptor still points at the
+ * object the kernel named (not closed and reused since).
+ */
+function pathOfOpenFd(pid: number, fd: number, obj: string): string | undefined {
+  const link = `/proc/${pid}/fd/${fd}`;
+  const path = livePathOf(link);
+  if (path === undefined) return undefined;
+  try {
+    const st = statSync(link, { bigint: true });
+    return statObjId(st.dev, st.ino) === obj ? path : undefined;
   } catch {
     return undefined;
   }
@@ -87,6 +106,12 @@ export class OpenPathResolver {
   observe(e: Event): void {
     switch (e.kind) {
       case 'file.open':
+        if (e.ret >= 0 && e.path === '' && e.obj !== null) {
+          // opened by a handle, no path given: named by its descriptor (a secret opened so is still the secret)
+          const real = pathOfOpenFd(e.pid, e.ret, e.obj);
+          if (real !== undefined) e.real_path = real;
+          return;
+        }
         if (e.ret >= 0 && !e.path_truncated) {
           if (namedByState(e.dirfd, e.path, e.flags)) return;
           // an absolute path needs no process: only a relative one is worth a second try once /proc has lost it

@@ -13,10 +13,10 @@ export const onOpen: Handler<'file.open'> = (st, ev, p) => {
   const name = ev.real_path ?? asked;
   // the first name of what was opened, when a link or rename seen gave it this one
   const first = name === undefined || ev.path_truncated ? undefined : st.earlierNames.firstNameOf(name);
-  if (asked !== undefined) {
-    r.abs = ev.real_path !== undefined ? { path: asked, real: ev.real_path } : { path: asked };
-    if (first !== undefined) r.abs.aka = first;
-  }
+  if (asked !== undefined) r.abs = ev.real_path !== undefined ? { path: asked, real: ev.real_path } : { path: asked };
+  // opened with no path (by a handle): the file it reached, if its descriptor named it
+  else if (ev.real_path !== undefined) r.abs = { real: ev.real_path };
+  if (r.abs !== undefined && first !== undefined) r.abs.aka = first;
   if (ev.ret < 0 || ev.obj === null) return r;
   const o = st.objects.upsert(ev.obj, { type: OBJECT_TYPE_OF_FILE[ev.file_type] });
   // a path learnt from a complete (not cut) open names the object (the resolved one: a symlink is not the file); renames update it

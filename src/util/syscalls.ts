@@ -12,7 +12,7 @@ export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
   87: 'unlink', 88: 'symlink', 257: 'openat', 263: 'unlinkat', 264: 'renameat',
   265: 'linkat', 266: 'symlinkat', 275: 'splice', 276: 'tee', 278: 'vmsplice', 288: 'accept4',
   292: 'dup3', 293: 'pipe2', 295: 'preadv', 296: 'pwritev', 299: 'recvmmsg',
-  307: 'sendmmsg', 310: 'process_vm_readv', 311: 'process_vm_writev', 316: 'renameat2', 319: 'memfd_create', 322: 'execveat',
+  304: 'open_by_handle_at', 307: 'sendmmsg', 310: 'process_vm_readv', 311: 'process_vm_writev', 316: 'renameat2', 319: 'memfd_create', 322: 'execveat',
   326: 'copy_file_range', 327: 'preadv2', 328: 'pwritev2', 436: 'close_range',
   437: 'openat2',
 };
