@@ -1,6 +1,6 @@
 #!/usr/bin/env sh
-# Builds the two libraries chainwatch preloads into bpftrace (and nothing
-# else), see their headers:
+# Builds the two libraries chainwatch preloads into bpftrace, and one
+# helper it runs itself; see their headers:
 #   probes/perf-batch.c   -> dist/perf-batch.so   batched delivery of bpftrace's output
 #   probes/events-cache.c -> dist/events-cache.so bpftrace reads the tracepoint list once (attach in ~4 s, not ~15 s)
 # Without a C compiler chainwatch still works, unbatched and slower to
@@ -22,3 +22,10 @@ for lib in perf-batch events-cache; do
   fi
   mv "dist/$lib.so.tmp" "dist/$lib.so"
 done
+# probes/handle-path.c -> dist/handle-path: names a file opened by a handle (open_by_handle_at) from the handle
+if command -v "$cc" >/dev/null 2>&1 && "$cc" -O2 -Wall -Werror -o dist/handle-path.tmp probes/handle-path.c; then
+  mv dist/handle-path.tmp dist/handle-path
+else
+  echo "build-preloads: dist/handle-path not built: files opened by a handle are named only while their descriptor is open" >&2
+  rm -f dist/handle-path.tmp dist/handle-path
+fi

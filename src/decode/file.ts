@@ -21,6 +21,40 @@ export function decodeOpen(rec: RawRecord, ctx: DecodeContext): EventOf<'file.op
   };
 }
 
+/** The bytes a probe read as 32-bit little-endian words, as hex: the first `n` of them. */
+function wordsHex(words: number[], n: number): string {
+  let hex = '';
+  for (let i = 0; i < n; i++) hex += ((words[i >> 2]! >>> ((i & 3) * 8)) & 0xff).toString(16).padStart(2, '0');
+  return hex;
+}
+
+/** How many handle bytes the probe reads (OPENH: ten 32-bit words). */
+const HANDLE_WORDS = 10;
+
+/**
+ * OPENH: open_by_handle_at(2). No path: the handle the process passed
+ * (type, length, and its first 40 bytes), from which the file is named.
+ */
+export function decodeOpenByHandle(rec: RawRecord, ctx: DecodeContext): EventOf<'file.open'> {
+  const n = rec.n;
+  const ret = int32(n[6]!);
+  const bytes = n[11]!;
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'file.open',
+    syscall: 'open_by_handle_at',
+    dirfd: int32(n[4]!),
+    path: '',
+    path_truncated: false,
+    flags: n[5]!,
+    mode: 0,
+    ret,
+    obj: ret >= 0 ? kernelObjId(n[7]!, n[8]!) : null,
+    file_type: ret >= 0 ? fileTypeOf(n[9]!) : 'unknown',
+    handle: { type: int32(n[10]!), bytes, hex: wordsHex(n.slice(12, 12 + HANDLE_WORDS), Math.min(bytes, HANDLE_WORDS * 4)) },
+  };
+}
+
 /**
  * UOPEN: an open done through io_uring. Its path (UPATH, printed at the
  * submission) may arrive before or after it: the event is returned when

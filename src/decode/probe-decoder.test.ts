@@ -37,6 +37,21 @@ function decodeAll(lines: string[], issues: DecodeIssue[] = []): Event[] {
 }
 
 describe('probe decoder', () => {
+  it('open_by_handle_at (OPENH) is an open with no path, its descriptor\'s object and the handle passed, as hex of its length', () => {
+    const issues: DecodeIssue[] = [];
+    const [open] = decodeAll([line('OPENH\t1000001000\t7\t100\t100\t3\t0\t4\t266338304\t3204345\t33188\t1\t8\t3204345\t3860592547\t0\t0\t0\t0\t0\t0\t0\t0')], issues);
+    expect(issues).toEqual([]);
+    expect(open).toEqual({
+      ts: 1000, cgroup: 7, pid: 100, tid: 100, kind: 'file.open', syscall: 'open_by_handle_at', dirfd: 3, path: '', path_truncated: false,
+      flags: 0, mode: 0, ret: 4, obj: '254:0:3204345', file_type: 'file', handle: { type: 1, bytes: 8, hex: 'f9e43000a3f71be6' },
+    });
+    expect(() => Event.parse(open)).not.toThrow();
+    // a failed one: no object; a handle longer than the probe reads keeps its first 40 bytes
+    const [failed] = decodeAll([line('OPENH\t1000002000\t7\t100\t100\t3\t0\t-116\t0\t0\t0\t-1\t128\t1\t2\t3\t4\t5\t6\t7\t8\t9\t10')]);
+    expect(failed).toMatchObject({ ret: -116, obj: null, file_type: 'unknown', handle: { type: -1, bytes: 128 } });
+    expect((failed as Extract<Event, { kind: 'file.open' }>).handle!.hex).toHaveLength(80);
+  });
+
   it('a thread first seen (TASK) names its parent, its name and its program (where its command line starts); a kernel thread has none', () => {
     const issues: DecodeIssue[] = [];
     const events = decodeAll([line('TASK\t1000001000\t7\t100\t101\t1\t140722998942438\tbash\twith tab'), line('TASK\t1000002000\t1\t2\t2\t0\t0\tkthreadd')], issues);

@@ -22,6 +22,10 @@ export const RAW_LAYOUT = {
     nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'dirfd', 'flags', 'mode', 'ret', 'dev', 'ino', 'imode'],
     str: 'path',
   },
+  OPENH: {
+    nums: ['ts', 'cgroup', 'pid', 'tid', 'mount_fd', 'flags', 'ret', 'dev', 'ino', 'imode', 'handle_type', 'handle_bytes', 'w0', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9'],
+    str: null,
+  },
   MEMFD: { nums: ['ts', 'cgroup', 'pid', 'tid', 'flags', 'ret', 'dev', 'ino'], str: 'name' },
   PATH2: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'old_dirfd', 'new_dirfd', 'flags', 'ret'], str: null },
   UNLINK: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'dirfd', 'flags', 'ret'], str: 'path' },

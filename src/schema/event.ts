@@ -141,6 +141,12 @@ export const FileOpen = z.object({
   ret,
   obj: objOrNull,
   file_type: FileType,
+  /**
+   * open_by_handle_at: the handle the process passed (no path): its type,
+   * its length, and its bytes as hex (the first 40 at most), from which
+   * chainwatch names the file.
+   */
+  handle: z.object({ type: z.number().int(), bytes: z.number().int().nonnegative(), hex: z.string().regex(/^(?:[0-9a-f]{2}){0,40}$/) }).optional(),
 });
 export const FileMemfd = z.object({ ...base, kind: z.literal('file.memfd'), name: z.string(), flags: z.number().int(), ret, obj: objOrNull });
 export const FilePath2 = z.object({

@@ -2,6 +2,7 @@ import { readlinkSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
 import { statObjId } from '../util/obj-id.js';
+import { pathOfHandle } from './handle-path.js';
 import { inDir, isOneName } from '../util/path-name.js';
 import { OldestFirst } from '../util/oldest-first.js';
 
@@ -107,8 +108,9 @@ export class OpenPathResolver {
     switch (e.kind) {
       case 'file.open':
         if (e.ret >= 0 && e.path === '' && e.obj !== null) {
-          // opened by a handle, no path given: named by its descriptor (a secret opened so is still the secret)
-          const real = pathOfOpenFd(e.pid, e.ret, e.obj);
+          // opened with no path (a handle): named by its descriptor while the process holds it, else by opening
+          // the handle it passed ourselves (a secret opened so is still the secret, closed at once or not)
+          const real = pathOfOpenFd(e.pid, e.ret, e.obj) ?? (e.handle === undefined ? undefined : pathOfHandle(e.obj, e.handle));
           if (real !== undefined) e.real_path = real;
           return;
         }
