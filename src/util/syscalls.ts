@@ -4,7 +4,7 @@
  * records small; the decoder names them with this table.
  */
 export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
-  0: 'read', 1: 'write', 2: 'open', 3: 'close', 9: 'mmap', 17: 'pread64', 18: 'pwrite64',
+  0: 'read', 1: 'write', 2: 'open', 3: 'close', 9: 'mmap', 16: 'ioctl', 17: 'pread64', 18: 'pwrite64',
   19: 'readv', 20: 'writev', 22: 'pipe', 32: 'dup', 33: 'dup2', 40: 'sendfile',
   41: 'socket', 42: 'connect', 43: 'accept', 44: 'sendto', 45: 'recvfrom',
   46: 'sendmsg', 47: 'recvmsg', 49: 'bind', 53: 'socketpair', 59: 'execve',
