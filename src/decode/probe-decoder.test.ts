@@ -420,6 +420,14 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('a read or write whose descriptor the probe could not find in the saved registers (NOARGS) is a lost event named by the call', () => {
+    const events = decodeAll([line('NOARGS\t1000001000\t7\t100\t101\t0'), line('NOARGS\t1000002000\t7\t100\t101\t44')]);
+    expect(events).toMatchObject([
+      { kind: 'loss', events: 1, source: 'read.args', pid: 100, tid: 101, cgroup: 7, ts: 1000 },
+      { kind: 'loss', events: 1, source: 'sendto.args' },
+    ]);
+  });
+
   it('descriptors passed by sendmmsg/recvmmsg (MCTL) are lost events named by the call', () => {
     const events = decodeAll([line('MCTL\t1000001000\t7\t100\t101\t307'), line('MCTL\t1000002000\t7\t100\t101\t299')]);
     for (const e of events) expect(() => Event.parse(e)).not.toThrow();

@@ -4,7 +4,7 @@ import { int32, kernelObjId } from './common.js';
 import { DecodeContext } from './context.js';
 import { decodeDup, decodeGetfd, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights, decodeMmsgRights } from './fd.js';
 import { decodeOpen, decodeOpenByHandle, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
-import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
+import { decodeIo, decodeNoArgs, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeMap, decodeRemap, decodeShmat, decodeUnmap } from './memory.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeCompatSyscall, decodePtrace, ptraceEvent, decodeString, decodeCgroupGone } from './process.js';
@@ -19,7 +19,7 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, Reco
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: decodeMmsgRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest, UDEST: decodeUringDest,
-  IO: decodeIo, IOD: decodeIo, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
+  IO: decodeIo, IOD: decodeIo, NOARGS: decodeNoArgs, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
   MAP: decodeMap, UNMAP: decodeUnmap, REMAP: decodeRemap, SHMAT: decodeShmat, GETFD: decodeGetfd,
 };
 
