@@ -38,6 +38,14 @@ describe('EarlierNames: a file is known by its first name through links and rena
     // a file renamed out of the moved directory keeps its first name
     n.renamed('/tmp/y/z/id_ed25519', '/tmp/plain');
     expect(n.firstNameOf('/tmp/plain')).toBe('/home/a/.ssh/id_ed25519');
+    // a topmost directory renamed: everything under it, at any depth
+    n.renamed('/srv', '/data');
+    expect(n.firstNameOf('/data/a/b/.ssh/id_rsa')).toBe('/srv/a/b/.ssh/id_rsa');
+    expect(n.firstNameOf('/data')).toBe('/srv');
+    expect(n.firstNameOf('/database/x')).toBeUndefined();
+    // names gone take their directories' entries' count with them: nothing under /tmp/y is named any more
+    n.unlinked('/tmp/y/z');
+    expect(n.firstNameOf('/tmp/y/z/id_ed25519')).toBeUndefined();
   });
 
   it('a name that later stands for another file does not redirect the names taken from it before', () => {
@@ -96,6 +104,48 @@ describe('EarlierNames: a file is known by its first name through links and rena
         for (const [name, file] of fileAt) expect(n.firstNameOf(name) ?? name).toBe(firstName[file]);
       }),
       { numRuns: 2000 },
+    );
+  });
+  it('looks up as if it walked every directory of every name (random names at any depth): the shortcut never misses an entry', () => {
+    /** The same table with no shortcut: every directory of a name looked up. */
+    class Walk {
+      readonly names = new Map<string, string>();
+      first(p: string): string | undefined {
+        const own = this.names.get(p);
+        if (own !== undefined) return own === p ? undefined : own;
+        for (let cut = p.lastIndexOf('/'); cut > 0; cut = p.lastIndexOf('/', cut - 1)) {
+          const dir = this.names.get(p.slice(0, cut));
+          if (dir === undefined) continue;
+          const under = dir + p.slice(cut);
+          const f = this.names.get(under) ?? under;
+          return f === p ? undefined : f;
+        }
+        return undefined;
+      }
+      linked(a: string, b: string): void {
+        this.names.set(b, this.first(a) ?? a);
+      }
+      renamed(a: string, b: string): void {
+        const f = this.first(a) ?? a;
+        this.names.delete(a);
+        if (f === b) this.names.delete(b);
+        else this.names.set(b, f);
+      }
+    }
+    const path = fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1, maxLength: 4 }).map((c) => `/${c.join('/')}`);
+    const ops = fc.array(fc.tuple(fc.constantFrom('link', 'rename', 'unlink'), path, path), { maxLength: 30 });
+    fc.assert(
+      fc.property(ops, fc.array(path, { minLength: 1, maxLength: 20 }), (os, queries) => {
+        const n = new EarlierNames();
+        const w = new Walk();
+        for (const [op, a, b] of os) {
+          if (op === 'link') (n.linked(a, b), w.linked(a, b));
+          else if (op === 'rename') (n.renamed(a, b), w.renamed(a, b));
+          else (n.unlinked(a), w.names.delete(a));
+        }
+        for (const q of queries) expect(n.firstNameOf(q)).toBe(w.first(q));
+      }),
+      { numRuns: 3000 },
     );
   });
 });

@@ -21,9 +21,29 @@ const MAX_NAMES = 16_384;
  * made before it began, or outside it) is not known. Symlinks need none of
  * this: an open follows them, and the state names the real path.
  */
+/** `/a/b/c` → `/a/b`; `/a` → `/a`: the part of a name its directories share with it, but for the topmost one. */
+function topTwo(p: string): string {
+  const second = p.indexOf('/', 1);
+  if (second < 0) return p;
+  const third = p.indexOf('/', second + 1);
+  return third < 0 ? p : p.slice(0, third);
+}
+
+/** `/a/b/c` → `/a`. */
+function topOne(p: string): string {
+  const second = p.indexOf('/', 1);
+  return second < 0 ? p : p.slice(0, second);
+}
+
 export class EarlierNames {
   private readonly names = new Map<string, string>();
   private readonly order = new OldestFirst(this.names);
+  /**
+   * How many names there are under each `topTwo`: an open whose path shares
+   * that part with no name (nor its topmost directory is one) has no
+   * directory with an entry, and is looked up once, not once per directory.
+   */
+  private readonly tops = new Map<string, number>();
 
   get size(): number {
     return this.names.size;
@@ -37,14 +57,14 @@ export class EarlierNames {
   /** `rename(from, to)` succeeded: `to` now names what `from` did (a file, or a directory and all under it); `from` names nothing. */
   renamed(from: string, to: string): void {
     const first = this.firstNameOf(from) ?? from;
-    this.names.delete(from);
-    if (first === to) this.names.delete(to);
+    this.delete(from);
+    if (first === to) this.delete(to);
     else this.set(to, first);
   }
 
   /** `unlink(name)` or `rmdir(name)` succeeded: the name stands for nothing now. */
   unlinked(name: string): void {
-    this.names.delete(name);
+    this.delete(name);
   }
 
   /**
@@ -61,6 +81,8 @@ export class EarlierNames {
     if (this.names.size === 0) return undefined;
     const own = this.names.get(path);
     if (own !== undefined) return own === path ? undefined : own;
+    // no name shares this one's top directories: none of its directories has an entry
+    if (!this.tops.has(topTwo(path)) && !this.tops.has(topOne(path))) return undefined;
     for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
       const dir = this.names.get(path.slice(0, cut));
       if (dir === undefined) continue;
@@ -72,8 +94,24 @@ export class EarlierNames {
   }
 
   private set(name: string, earlier: string): void {
-    this.names.delete(name);
-    if (this.names.size >= MAX_NAMES) this.order.evict();
+    this.delete(name);
+    if (this.names.size >= MAX_NAMES) {
+      const gone = this.order.evict();
+      if (gone !== undefined) this.untop(gone[0]);
+    }
     this.names.set(name, earlier);
+    const t = topTwo(name);
+    this.tops.set(t, (this.tops.get(t) ?? 0) + 1);
+  }
+
+  private delete(name: string): void {
+    if (this.names.delete(name)) this.untop(name);
+  }
+
+  private untop(name: string): void {
+    const t = topTwo(name);
+    const n = (this.tops.get(t) ?? 0) - 1;
+    if (n > 0) this.tops.set(t, n);
+    else this.tops.delete(t);
   }
 }
