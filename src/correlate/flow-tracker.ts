@@ -260,6 +260,9 @@ export class FlowTracker {
         return ev.dir === 'in' ? this.onRead(ev) : this.onWrite(ev);
       case 'io.xfer':
         return this.onXfer(ev);
+      case 'file.xattr':
+        this.onXattr(ev);
+        return [];
       case 'process.fork':
         if (!ev.thread) {
           this.onFork(ev);
@@ -617,6 +620,27 @@ export class FlowTracker {
       this.racedReaders(v.channel, ev.pid, ev.ts);
     }
     return [];
+  }
+
+  /**
+   * An extended attribute is a channel of its own (`xattr:OBJ`): a carrier
+   * that sets one marks it, and whoever reads it carries what it was marked
+   * with. Not the file's contents: the attributes of a secret are not the
+   * secret (its class does not pass to them), and reading them is no read
+   * of it.
+   */
+  private onXattr(ev: EventOf<'file.xattr'>): void {
+    const id = ev.res?.fd?.id ?? ev.obj;
+    if (ev.ret < 0 || id === null || id === undefined) return;
+    const path = ev.res?.fd?.path ?? ev.abs?.path ?? ev.path;
+    const v: ObjectView = { id, type: 'file', channel: `xattr:${id}` };
+    const hop: ChainHop = { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall: ev.syscall, fd: ev.path === '' ? ev.fd : -1, object: `xattr of ${path === '' ? `file ${id}` : path}`, ts_ns: ev.ts, bytes: ev.bytes };
+    if (ev.op === 'set') {
+      const carried = this.carried(ev.pid, ev.ts, ev.tid);
+      if (carried.length > 0) this.mark(v, carried, hop, ev.ts, ev.tid, ev.pid);
+      return;
+    }
+    if (this.marks.has(v.channel)) this.carry(ev.pid, this.taintsOf(v, ev.ts, ev.bytes, hop, ev.ts, ev.tid), ev.ts, ev.tid);
   }
 
   private onXfer(ev: EventOf<'io.xfer'>): Transmit[] {

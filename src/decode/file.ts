@@ -130,3 +130,25 @@ export function decodeUnlink(rec: RawRecord, ctx: DecodeContext): EventOf<'file.
     ret: int32(rec.n[7]!),
   };
 }
+
+/** Syscalls that set an extended attribute (the rest of XATTR's read one). */
+const XATTR_SETS = new Set(['setxattr', 'lsetxattr', 'fsetxattr', 'setxattrat']);
+
+/** XATTR: an extended attribute set or read. A path's file is named live (source/real-path.ts); a descriptor's own attributes carry its identity. */
+export function decodeXattr(rec: RawRecord, ctx: DecodeContext): EventOf<'file.xattr'> {
+  const n = rec.n;
+  const syscall = syscallName(n[4]!);
+  const set = XATTR_SETS.has(syscall);
+  const ret = int32(n[7]!);
+  return {
+    ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!,
+    kind: 'file.xattr',
+    syscall,
+    op: set ? 'set' : 'get',
+    fd: int32(n[5]!),
+    path: rec.s,
+    bytes: set ? n[6]! : Math.max(ret, 0),
+    ret,
+    obj: rec.s === '' && n[9]! !== 0 ? kernelObjId(n[8]!, n[9]!) : null,
+  };
+}

@@ -420,6 +420,17 @@ describe('probe decoder', () => {
     ]);
   });
 
+  it('extended attributes (XATTR): a set names the value\'s size, a get the bytes read; a descriptor\'s own carry its identity, a path\'s none', () => {
+    const issues: DecodeIssue[] = [];
+    const events = decodeAll([line('XATTR\t1000001000\t7\t100\t100\t188\t4294967196\t80\t0\t0\t0\t/tmp/stage.txt'), line('XATTR\t1000002000\t7\t100\t100\t193\t4\t65536\t80\t266338304\t612\t')], issues);
+    expect(issues).toEqual([]);
+    expect(events).toEqual([
+      { ts: 1000, cgroup: 7, pid: 100, tid: 100, kind: 'file.xattr', syscall: 'setxattr', op: 'set', fd: -100, path: '/tmp/stage.txt', bytes: 80, ret: 0, obj: null },
+      { ts: 2000, cgroup: 7, pid: 100, tid: 100, kind: 'file.xattr', syscall: 'fgetxattr', op: 'get', fd: 4, path: '', bytes: 80, ret: 80, obj: '254:0:612' },
+    ]);
+    for (const e of events) expect(() => Event.parse(e)).not.toThrow();
+  });
+
   it('a read or write whose descriptor the probe could not find in the saved registers (NOARGS) is a lost event named by the call', () => {
     const events = decodeAll([line('NOARGS\t1000001000\t7\t100\t101\t0'), line('NOARGS\t1000002000\t7\t100\t101\t44')]);
     expect(events).toMatchObject([

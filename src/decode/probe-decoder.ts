@@ -3,7 +3,7 @@ import { syscallName } from '../util/syscalls.js';
 import { int32, kernelObjId } from './common.js';
 import { DecodeContext } from './context.js';
 import { decodeDup, decodeGetfd, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights, decodeMmsgRights } from './fd.js';
-import { decodeOpen, decodeOpenByHandle, decodeMemfd, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
+import { decodeOpen, decodeOpenByHandle, decodeMemfd, decodeXattr, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
 import { decodeIo, decodeNoArgs, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeMap, decodeRemap, decodeShmat, decodeUnmap } from './memory.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
@@ -15,7 +15,7 @@ type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
 /** One decoder per task record kind. Liveness records are handled by ProbeDecoder itself. */
 const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, RecordDecoder> = {
   TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, I32: decodeCompatSyscall, PTR: decodePtrace,
-  OPEN: decodeOpen, OPENH: decodeOpenByHandle, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
+  OPEN: decodeOpen, OPENH: decodeOpenByHandle, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, XATTR: decodeXattr, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: decodeMmsgRights,
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest, UDEST: decodeUringDest,
@@ -61,7 +61,7 @@ const QUOTE = 34;
 const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
-  '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@ohf', '@cln', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
+  '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@ohf', '@cln', '@xa', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
   '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm', '@mmb', '@msh', '@shm', '@mun', '@mrm', '@sha', '@sdt', '@gfd', '@vsr', '@i32',
 ]);
 

@@ -82,6 +82,7 @@ export const RAW_LAYOUT = {
   /** sendmmsg/recvmmsg that passed descriptors (SCM_RIGHTS), which the probe does not parse: reported as a lost event. */
   MCTL: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr'], str: null },
   NOARGS: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr'], str: null },
+  XATTR: { nums: ['ts', 'cgroup', 'pid', 'tid', 'nr', 'fd', 'size', 'ret', 'dev', 'ino'], str: 'path' },
   /** An io_uring op the probe cannot follow (splice, accept, direct descriptors, …): reported as lost events. */
   UBLIND: { nums: ['ts', 'cgroup', 'pid', 'tid', 'op', 'ret'], str: null },
   /** A shared mapping (MAP_SHARED) made: its address, length, prot, flags, the fd (-1: anonymous) and the file's dev, ino (0 when anonymous). */

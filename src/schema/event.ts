@@ -162,6 +162,25 @@ export const FilePath2 = z.object({
   ret,
 });
 export const FileUnlink = z.object({ ...base, kind: z.literal('file.unlink'), syscall: z.string(), dirfd: fd, path: z.string(), flags: z.number().int(), ret });
+/**
+ * An extended attribute set or read (`setxattr`, `fgetxattr`, …): data of
+ * its own that no read or write moves. `fd` is the descriptor of the f*
+ * calls, else the directory the path is relative to (-100: the working
+ * directory); `path` is empty for a descriptor's own attributes. `bytes`:
+ * the value's size (set) or the bytes read (get). `obj`: the file, when a
+ * descriptor or (live) the path named it.
+ */
+export const FileXattr = z.object({
+  ...base,
+  kind: z.literal('file.xattr'),
+  syscall: z.string(),
+  op: z.enum(['set', 'get']),
+  fd,
+  path: z.string(),
+  bytes: z.number().int().nonnegative(),
+  ret,
+  obj: objOrNull,
+});
 
 export const FdDup = z.object({ ...base, kind: z.literal('fd.dup'), syscall: z.string(), oldfd: fd, newfd: fd, flags: z.number().int(), ret });
 export const FdFcntl = z.object({ ...base, kind: z.literal('fd.fcntl'), fd, cmd: z.number().int(), arg: z.number().int(), ret });
@@ -378,7 +397,7 @@ export const TaskCgroupGone = z.object({ ...base, kind: z.literal('task.cgroup_g
 
 export const Event = z.discriminatedUnion('kind', [
   ProcessSeen, ProcessFork, ProcessExec, ProcessComm, ProcessExit, ProcessChdir, ProcessVm, ProcessCompatSyscall,
-  FileOpen, FileMemfd, FilePath2, FileUnlink,
+  FileOpen, FileMemfd, FilePath2, FileUnlink, FileXattr,
   FdDup, FdFcntl, FdClose, FdCloseRange, FdPipe, FdSocket, FdSocketpair, FdRights, FdGetfd,
   NetAddr, NetAccept, NetDest,
   MemMap, MemUnmap, MemRemap,

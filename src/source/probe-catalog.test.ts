@@ -22,6 +22,19 @@ describe('probe rendering', () => {
     expect(cg.script).toContain('strncmp(str(args->path), "/sbx/a/", 7) == 0');
   });
 
+  it('keeps programs on tracepoints a newer kernel adds only where the kernel has them (the *xattrat calls, Linux 6.13)', () => {
+    const asked: string[] = [];
+    const old = renderProbe({ mode: 'host' }, [], undefined, undefined, true, (tp) => (asked.push(tp), false));
+    expect(asked).toEqual(['syscalls:sys_enter_setxattrat']);
+    expect(old.script).not.toMatch(/tracepoint:syscalls:sys_(enter|exit)_(set|get)xattrat/);
+    expect(old.script).not.toMatch(/@if-tracepoint|@end-if/);
+    // the classic calls stay either way
+    expect(old.script).toContain('tracepoint:syscalls:sys_exit_fsetxattr');
+    const recent = renderProbe({ mode: 'host' }, [], undefined, undefined, true, () => true);
+    expect(recent.script).toContain('tracepoint:syscalls:sys_enter_setxattrat, tracepoint:syscalls:sys_enter_getxattrat');
+    expect(recent.script).not.toMatch(/@if-tracepoint|@end-if/);
+  });
+
   it('refuses a cgroup path that could break out of the script', () => {
     expect(() => renderProbe({ mode: 'cgroup', path: '/x"); system("id', ids: [1] }, [])).toThrow(/characters chainwatch does not accept/);
   });

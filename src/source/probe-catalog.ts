@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChainwatchError } from '../util/errors.js';
 import { packageDir } from '../util/package-dir.js';
@@ -37,6 +37,13 @@ export function sha256(text: string | Buffer): string {
 
 const SAFE_CGROUP_PATH = /^\/[A-Za-z0-9._@:+=,\/-]*$/;
 
+/** Whether tracefs lists tracepoint `CATEGORY:NAME` (mounted at /sys/kernel/tracing, or under debugfs). */
+export function tracepointExists(tp: string): boolean {
+  const [category, name] = tp.split(':');
+  if (category === undefined || name === undefined) return false;
+  return ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'].some((root) => existsSync(join(root, 'events', category, name)));
+}
+
 /**
  * Expands the probe file's `#define NAME BODY` lines itself (bpftrace 0.17
  * expands macros only in expression position), prepends the scope filter as
@@ -49,11 +56,15 @@ export function renderProbe(
   enforcement?: { script: string; execCheck: string; seed: string[] },
   /** Keep the program that reports 32-bit syscalls (false: the kernel runs none, see ia32-emulation.ts). */
   ia32Check = true,
+  /** Whether the kernel has a tracepoint (`syscalls:sys_enter_setxattrat`): tracefs says. */
+  hasTracepoint: (tp: string) => boolean = tracepointExists,
 ): RenderedProbe {
   const file = join(probesDir(), CORE_PROBE);
   const full = source ?? readFileSync(file, 'utf8');
   // the one program on every syscall entry goes when there are no 32-bit syscalls to report
-  const text = ia32Check ? full : full.replace(/^\/\/ @ia32-begin[^\n]*\n[\s\S]*?^\/\/ @ia32-end\n/m, '');
+  const withIa32 = ia32Check ? full : full.replace(/^\/\/ @ia32-begin[^\n]*\n[\s\S]*?^\/\/ @ia32-end\n/m, '');
+  // programs on tracepoints newer kernels add (`// @if-tracepoint CATEGORY:NAME` … `// @end-if`): kept where the kernel has them
+  const text = withIa32.replace(/^\/\/ @if-tracepoint (\S+)\n([\s\S]*?)^\/\/ @end-if\n/gm, (_, tp: string, body: string) => (hasTracepoint(tp) ? body : ''));
   // @i32 is defined here too: the thread-exit and END cleanups name it with or without its program
   const seed: string[] = ['@w[0] = 0;', '@cg[0] = 0;', '@ex[0] = 0;', '@ex[pid] = 1;', '@i32[0] = 0;'];
   for (const p of excludePids) seed.push(`@ex[${int(p)}] = 1;`);

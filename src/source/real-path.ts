@@ -1,4 +1,4 @@
-import { readlinkSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
 import { statObjId } from '../util/obj-id.js';
@@ -66,6 +66,22 @@ function pathOfOpenFd(pid: number, fd: number, obj: string): string | undefined 
   }
 }
 
+/**
+ * The kernel identity (`MAJOR:MINOR:INODE`) of the file a path names for
+ * process `pid` (relative to its working directory or directory descriptor
+ * `dirfd`), the final symlink not followed with `noFollow`; undefined when
+ * it cannot be found any more.
+ */
+function identityOf(pid: number, dirfd: number, path: string, noFollow: boolean): string | undefined {
+  const full = path.startsWith('/') ? path : `${dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dirfd}`}/${path}`;
+  try {
+    const st = noFollow ? lstatSync(full, { bigint: true }) : statSync(full, { bigint: true });
+    return statObjId(st.dev, st.ino);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where a /proc magic link (a cwd, an open directory) points now; undefined if gone or deleted. */
 function livePathOf(link: string): string | undefined {
   try {
@@ -121,6 +137,13 @@ export class OpenPathResolver {
             ? this.ofAbsolute(e.path, e.obj)
             : (realPathOfRelative(e.pid, e.dirfd, e.path, e.flags) ?? (e.dirfd === AT_FDCWD ? this.fromEvents(e.pid, e.path) : undefined));
           if (real !== undefined) e.real_path = real;
+        }
+        return;
+      case 'file.xattr':
+        // a path's attributes: the file is named by its identity now (a file staged through an xattr stays for its reader)
+        if (e.ret >= 0 && e.path !== '' && e.obj === null) {
+          const obj = identityOf(e.pid, e.fd, e.path, e.syscall.startsWith('l'));
+          if (obj !== undefined) e.obj = obj;
         }
         return;
       case 'process.fork':

@@ -64,6 +64,16 @@ export const onPath2: Handler<'file.path2'> = (st, ev, p) => {
   return { abs };
 };
 
+/** An extended attribute set or read: a descriptor's own (resolved like I/O on it), or a path's (made absolute). */
+export const onXattr: Handler<'file.xattr'> = (st, ev, p) => {
+  if (ev.path === '') {
+    const v = ev.fd >= 0 ? st.resolveFd(p, ev.fd, ev.obj, 'file') : undefined;
+    return v === undefined ? undefined : { res: { fd: v } };
+  }
+  const abs = st.absPath(p, ev.fd, ev.path);
+  return abs === undefined ? undefined : { abs: { path: abs } };
+};
+
 export const onUnlink: Handler<'file.unlink'> = (st, ev, p) => {
   const abs = st.absPath(p, ev.dirfd, ev.path);
   if (abs !== undefined && ev.ret === 0) st.earlierNames.unlinked(abs);

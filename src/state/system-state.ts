@@ -1,7 +1,7 @@
 import type { Event, EventKind } from '../schema/event.js';
 import { onAddr, onAccept, onDest } from './apply-net.js';
 import { onClose, onCloseRange, onDup, onFcntl, onGetfd, onPipe, onRights, onSocket, onSocketpair } from './apply-fd.js';
-import { onMemfd, onOpen, onPath2, onSnapshotFd, onUnlink } from './apply-file.js';
+import { onMemfd, onOpen, onPath2, onSnapshotFd, onUnlink, onXattr } from './apply-file.js';
 import { onIo, onXfer } from './apply-io.js';
 import { onMap, onRemap, onUnmap } from './apply-memory.js';
 import { onChdir, onComm, onExec, onExit, onFork, onLoss, onSeen, onSnapshotProcess, onTaskCgroup, onTaskCgroupGone } from './apply-process.js';
@@ -11,7 +11,7 @@ import { StateCore } from './state-core.js';
 const HANDLERS: HandlerTable = {
   'process.seen': onSeen, 'process.fork': onFork, 'process.exec': onExec, 'process.comm': onComm,
   'process.exit': onExit, 'process.chdir': onChdir,
-  'file.open': onOpen, 'file.memfd': onMemfd, 'file.path2': onPath2, 'file.unlink': onUnlink,
+  'file.open': onOpen, 'file.memfd': onMemfd, 'file.path2': onPath2, 'file.unlink': onUnlink, 'file.xattr': onXattr,
   'fd.dup': onDup, 'fd.fcntl': onFcntl, 'fd.close': onClose, 'fd.close_range': onCloseRange,
   'fd.pipe': onPipe, 'fd.socket': onSocket, 'fd.socketpair': onSocketpair, 'fd.rights': onRights, 'fd.getfd': onGetfd,
   'net.addr': onAddr, 'net.accept': onAccept, 'net.dest': onDest,
