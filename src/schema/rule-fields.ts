@@ -35,11 +35,17 @@ export const RES_KEYS: Partial<Record<EventKind, readonly string[]>> = {
   io: ['fd'],
   'io.xfer': ['fd_in', 'fd_out'],
   'snapshot.fd': ['fd'],
+  'file.xattr': ['fd'],
 };
 
-/** The absolute, normalised paths the state stage adds, per event kind (`abs.path` of an open: its path resolved against cwd or dirfd). */
+/**
+ * The absolute, normalised paths the state stage adds, per event kind
+ * (`abs.path` of an open: its path resolved against cwd or dirfd; `abs.aka`:
+ * the first name of the file it names, when a link or rename gave it this one).
+ */
 export const ABS_KEYS: Partial<Record<EventKind, readonly string[]>> = {
-  'file.open': ['path', 'real'],
+  'file.open': ['path', 'real', 'aka'],
+  'file.xattr': ['path'],
   'file.path2': ['old_path', 'new_path'],
   'file.unlink': ['path'],
   'process.exec': ['filename'],
