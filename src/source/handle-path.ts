@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { statObjId } from '../util/obj-id.js';
+import { objIdAt } from '../util/obj-id.js';
 import { packageDir } from '../util/package-dir.js';
 
 /** The file handle an open_by_handle_at(2) passed, as the probe read it (file.open's `handle`). */
@@ -63,11 +63,5 @@ export function pathOfHandle(obj: string, handle: FileHandle, helper = handlePat
   } catch {
     return undefined;
   }
-  if (!path.startsWith('/') || path.endsWith(' (deleted)')) return undefined;
-  try {
-    const st = statSync(path, { bigint: true });
-    return statObjId(st.dev, st.ino) === obj ? path : undefined;
-  } catch {
-    return undefined;
-  }
+  return path.startsWith('/') && !path.endsWith(' (deleted)') && objIdAt(path) === obj ? path : undefined;
 }

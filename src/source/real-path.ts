@@ -1,7 +1,7 @@
-import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { readlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Event } from '../schema/event.js';
-import { statObjId } from '../util/obj-id.js';
+import { objIdAt } from '../util/obj-id.js';
 import { pathOfHandle } from './handle-path.js';
 import { inDir, isOneName } from '../util/path-name.js';
 import { OldestFirst } from '../util/oldest-first.js';
@@ -17,8 +17,11 @@ const O_NOFOLLOW = 0o400000;
  * `cd /tmp; ln -s /etc/shadow x; cat x` is a read of /etc/shadow.
  * Undefined when it cannot be resolved any more (the process or the file is gone).
  */
+/** Where a path relative to `dirfd` starts for process `pid`: its working directory or that directory descriptor, through /proc. */
+const procDirOf = (pid: number, dirfd: number): string => (dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dirfd}`);
+
 function realPathOfRelative(pid: number, dirfd: number, path: string, flags: number): string | undefined {
-  const dir = dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dirfd}`;
+  const dir = procDirOf(pid, dirfd);
   // one name in the working directory, opened without following a final symlink: that name in the
   // directory's real path (one readlink instead of a realpath that walks /proc and every component again)
   if ((flags & O_NOFOLLOW) !== 0 && isOneName(path)) {
@@ -57,13 +60,7 @@ function realPath(p: string): string | undefined {
 function pathOfOpenFd(pid: number, fd: number, obj: string): string | undefined {
   const link = `/proc/${pid}/fd/${fd}`;
   const path = livePathOf(link);
-  if (path === undefined) return undefined;
-  try {
-    const st = statSync(link, { bigint: true });
-    return statObjId(st.dev, st.ino) === obj ? path : undefined;
-  } catch {
-    return undefined;
-  }
+  return path !== undefined && objIdAt(link) === obj ? path : undefined;
 }
 
 /**
@@ -73,13 +70,7 @@ function pathOfOpenFd(pid: number, fd: number, obj: string): string | undefined 
  * it cannot be found any more.
  */
 function identityOf(pid: number, dirfd: number, path: string, noFollow: boolean): string | undefined {
-  const full = path.startsWith('/') ? path : `${dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dirfd}`}/${path}`;
-  try {
-    const st = noFollow ? lstatSync(full, { bigint: true }) : statSync(full, { bigint: true });
-    return statObjId(st.dev, st.ino);
-  } catch {
-    return undefined;
-  }
+  return objIdAt(path.startsWith('/') ? path : `${procDirOf(pid, dirfd)}/${path}`, noFollow);
 }
 
 /** Where a /proc magic link (a cwd, an open directory) points now; undefined if gone or deleted. */

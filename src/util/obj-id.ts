@@ -1,3 +1,4 @@
+import { lstatSync, statSync } from 'node:fs';
 import type { ObjId } from '../schema/event.js';
 
 /** Object identity `MAJOR:MINOR:INODE`, from the kernel's dev_t encoding or from stat(2)'s. */
@@ -32,3 +33,12 @@ export function kernelDevOfStat(dev: number | bigint): bigint {
   return (major << 20n) | minor;
 }
 
+/** The identity of the file at `path` now (its final symlink not followed with `noFollow`); undefined when it cannot be stat'ed. */
+export function objIdAt(path: string, noFollow = false): ObjId | undefined {
+  try {
+    const st = noFollow ? lstatSync(path, { bigint: true }) : statSync(path, { bigint: true });
+    return statObjId(st.dev, st.ino);
+  } catch {
+    return undefined;
+  }
+}
