@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { ipv4Text, ipv6Text } from '../util/ip-text.js';
-import { statObjId } from '../util/obj-id.js';
+import { objIdAt, statObjId } from '../util/obj-id.js';
 import type { Endpoint, Event, EventOf, Family, ObjectType } from '../schema/event.js';
 
 /**
@@ -191,29 +191,33 @@ const NS_PER_TICK = 10_000_000n;
 /** Start time and uptime are both cut to 10 ms: two ticks of slack. */
 const START_SLACK_NS = 2n * NS_PER_TICK;
 
-/** What /proc/PID/stat says of the program a process runs now; undefined when it is gone. */
-interface ProgramStat {
-  /** Its start, on the monotonic clock the probe's timestamps use. */
-  startedMonoNs: bigint;
-  /** Where its command line starts in its memory (field 48): a new address on each exec. 0 when unreadable (a kernel thread, a zombie). */
-  argStart: number;
-}
-
-/**
- * The process' start is kept on the boot clock, which runs ahead of the
- * monotonic clock by the time the machine was suspended: /proc/uptime
- * against the monotonic clock now gives the difference.
- */
-function programStat(root: string, pid: number): ProgramStat | undefined {
+/** Fields of /proc/PID/stat from the third (state) on, after the parenthesised comm; undefined when the process is gone. */
+function statFields(root: string, pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`${root}/${pid}/stat`, 'utf8');
-    // fields from the third (state) on, after the parenthesised comm
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where the command line of the program a process runs starts in its memory (field 48): a new address on each exec; 0 when unreadable (a kernel thread, a zombie). */
+const argStartOf = (f: string[]): number => Number(f[48 - 3] ?? 0);
+
+/**
+ * When a process started (field 22), on the monotonic clock the probe's
+ * timestamps use: its start is kept on the boot clock, which runs ahead of
+ * the monotonic clock by the time the machine was suspended, and
+ * /proc/uptime against the monotonic clock now gives the difference.
+ * Undefined when /proc/uptime cannot be read.
+ */
+function startedMonoNs(root: string, f: string[]): bigint | undefined {
+  try {
     const uptime = readFileSync(`${root}/uptime`, 'utf8').split(' ')[0]!;
     const monoNow = process.hrtime.bigint();
     const [whole, frac = '0'] = uptime.split('.');
     const bootNow = BigInt(whole!) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
-    return { startedMonoNs: BigInt(f[22 - 3]!) * NS_PER_TICK - (bootNow - monoNow), argStart: Number(f[48 - 3] ?? 0) };
+    return BigInt(f[22 - 3]!) * NS_PER_TICK - (bootNow - monoNow);
   } catch {
     return undefined;
   }
@@ -270,16 +274,20 @@ export class ProcFdReader {
    * before or after the read, makes the read `later`.
    */
   process(base: { ts: number; cgroup: number; pid: number; tid: number }, argStart?: number): ProcessRead | undefined {
-    const before = programStat(this.root, base.pid);
+    const before = statFields(this.root, base.pid);
     if (before === undefined) return undefined;
-    // started after the record that named the pid: not the process the record was about
-    if (this.monoEpochNs !== undefined && before.startedMonoNs > this.monoEpochNs + BigInt(base.ts) + START_SLACK_NS) return undefined;
+    if (this.monoEpochNs !== undefined) {
+      // gone, or started after the record that named the pid: not the process the record was about
+      const started = startedMonoNs(this.root, before);
+      if (started === undefined || started > this.monoEpochNs + BigInt(base.ts) + START_SLACK_NS) return undefined;
+    }
     const events = snapshotProcesses({ pids: [base.pid], now: () => base.ts, cgroupId: () => base.cgroup, procRoot: this.root, sockets: (pid, ns) => this.sockets(pid, ns) });
     if (events.length === 0) return undefined;
     // /proc's files are read one by one: an exec between the two stat reads may have mixed two programs (seen: one's
     // comm, the next one's executable); gone meanwhile, what was read is still the first one's
-    const after = programStat(this.root, base.pid);
-    const later = (argStart !== undefined && before.argStart !== argStart) || (after !== undefined && after.argStart !== before.argStart);
+    const after = statFields(this.root, base.pid);
+    const program = argStartOf(before);
+    const later = (argStart !== undefined && program !== argStart) || (after !== undefined && argStartOf(after) !== program);
     return { events, later };
   }
 
@@ -303,14 +311,8 @@ export class ProcFdReader {
     } catch {
       return undefined;
     }
-    for (const name of names) {
-      try {
-        const st = statSync(`${this.root}/${pid}/fd/${name}`, { bigint: true });
-        if (statObjId(st.dev, st.ino) === obj) return Number(name);
-      } catch {
-        // closed meanwhile
-      }
-    }
+    // (one closed meanwhile has no identity)
+    for (const name of names) if (objIdAt(`${this.root}/${pid}/fd/${name}`) === obj) return Number(name);
     return undefined;
   }
 }
