@@ -269,8 +269,9 @@ export class PolicyEngine {
     const allowed = (p: string): boolean => c.files.some((f) => f.match(p) && [...want].every((a) => f.access.has(a)));
     // and a file linked or renamed into an allowed place is still the file it first was: both names must be allowed
     const first = ev.abs?.aka;
-    if (allowed(reached) && (first === undefined || allowed(first))) return [];
-    const path = allowed(reached) && first !== undefined ? normalisePath(first) : reached;
+    const reachedAllowed = allowed(reached);
+    if (reachedAllowed && (first === undefined || allowed(first))) return [];
+    const path = reachedAllowed && first !== undefined ? normalisePath(first) : reached;
     const shown = path === reached ? path : `${reached} (first named ${path})`;
     const partial = c.files.find((f) => f.match(path));
     const missing = [...want].filter((a) => !partial?.access.has(a));
