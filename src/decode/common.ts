@@ -1,4 +1,7 @@
-import type { Family, FileType } from '../schema/event.js';
+import type { EventOf, Family, FileType } from '../schema/event.js';
+import { syscallName } from '../util/syscalls.js';
+import type { DecodeContext } from './context.js';
+import type { RawRecord } from './raw-record.js';
 export { kernelObjId, statObjId } from '../util/obj-id.js';
 
 /** AF_* numbers (include/linux/socket.h) of the families named in the canonical model. */
@@ -20,4 +23,19 @@ export function fileTypeOf(imode: number): FileType {
 /** The probes print some C ints through 64-bit formats; fold them back to signed 32-bit. */
 export function int32(n: number): number {
   return n > 0x7fffffff && n <= 0xffffffff ? n - 0x100000000 : n;
+}
+
+/**
+ * A record of `ts cgroup pid tid nr` that stands for what the probe saw a
+ * call do but could not follow: a lost event named `SYSCALL.WHAT`, never
+ * silent. MCTL (`control`): descriptors passed by sendmmsg/recvmmsg, not
+ * parsed by the probe. NOARGS (`args`): a read or write that moved data
+ * whose descriptor the probe could not find in the registers saved at the
+ * syscall's entry (a kernel whose stack layout it does not know).
+ */
+export function lostCall(what: string): (rec: RawRecord, ctx: DecodeContext) => EventOf<'loss'> {
+  return (rec, ctx) => {
+    const n = rec.n;
+    return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'loss', events: 1, source: `${syscallName(n[4]!)}.${what}` };
+  };
 }

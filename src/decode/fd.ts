@@ -104,8 +104,3 @@ export function decodeGetfd(rec: RawRecord, ctx: DecodeContext): EventOf<'fd.get
   };
 }
 
-/** MCTL: descriptors passed by sendmmsg/recvmmsg, not parsed by the probe: a lost event, never silent. */
-export function decodeMmsgRights(rec: RawRecord, ctx: DecodeContext): EventOf<'loss'> {
-  const n = rec.n;
-  return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'loss', events: 1, source: `${syscallName(n[4]!)}.control` };
-}

@@ -118,13 +118,3 @@ export function decodeUringRun(rec: RawRecord, ctx: DecodeContext): EventOf<'io'
     obj: kernelObjId(n[9]!, n[10]!),
   };
 }
-
-/**
- * NOARGS: a read or write that moved data whose descriptor the probe could
- * not find in the registers saved at the syscall's entry (a kernel whose
- * stack layout it does not know): a lost event, never silent.
- */
-export function decodeNoArgs(rec: RawRecord, ctx: DecodeContext): EventOf<'loss'> {
-  const n = rec.n;
-  return { ts: ctx.ts(rec), cgroup: n[1]!, pid: n[2]!, tid: n[3]!, kind: 'loss', events: 1, source: `${syscallName(n[4]!)}.args` };
-}

@@ -1,10 +1,10 @@
 import type { Event } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
-import { int32, kernelObjId } from './common.js';
+import { int32, kernelObjId, lostCall } from './common.js';
 import { DecodeContext } from './context.js';
-import { decodeDup, decodeGetfd, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights, decodeMmsgRights } from './fd.js';
+import { decodeDup, decodeGetfd, decodeFcntl, decodeClose, decodeCloseRange, decodePipe, decodeSocket, decodeSocketpair, decodeRights } from './fd.js';
 import { decodeOpen, decodeOpenByHandle, decodeMemfd, decodeXattr, decodePath2, decodeUnlink, decodeUringOpen, decodeUringPath } from './file.js';
-import { decodeIo, decodeNoArgs, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
+import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeMap, decodeRemap, decodeShmat, decodeUnmap } from './memory.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeCompatSyscall, decodePtrace, ptraceEvent, decodeString, decodeCgroupGone } from './process.js';
@@ -17,9 +17,9 @@ const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, Reco
   TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, I32: decodeCompatSyscall, PTR: decodePtrace,
   OPEN: decodeOpen, OPENH: decodeOpenByHandle, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, XATTR: decodeXattr, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
-  SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: decodeMmsgRights,
+  SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: lostCall('control'),
   ADDR: decodeAddr, ACCEPT: decodeAccept, DEST: decodeDest, UDEST: decodeUringDest,
-  IO: decodeIo, IOD: decodeIo, NOARGS: decodeNoArgs, RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
+  IO: decodeIo, IOD: decodeIo, NOARGS: lostCall('args'), RUN: decodeRun, XFER: decodeXfer, UBLIND: decodeUringBlind, URUN: decodeUringRun, KILL: decodeKill, CGRM: decodeCgroupGone,
   MAP: decodeMap, UNMAP: decodeUnmap, REMAP: decodeRemap, SHMAT: decodeShmat, GETFD: decodeGetfd,
 };
 
