@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
-import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
-import { buildIa32Exfil, scratchWithKey } from '../testing/scenarios.js';
+import { ofKind, startExfilBench, type ExfilBench, type LiveHarness } from '../testing/live-harness.js';
+import { buildIa32Exfil } from '../testing/scenarios.js';
 
 /**
  * 32-bit system calls (`int $0x80`) from a 64-bit process never reach the
@@ -11,27 +11,20 @@ import { buildIa32Exfil, scratchWithKey } from '../testing/scenarios.js';
  * sees the thread's first compat call, and the blind spot is a finding
  * (integrity.ia32-syscalls), not silence.
  */
+let bench: ExfilBench | undefined;
 let h: LiveHarness;
-let tcp: Awaited<ReturnType<typeof tcpSink>>;
-let dir: string;
+let tcp: ExfilBench['tcp'];
 let key: string;
 let bin: string;
 const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nchainwatch-ia32-test\n-----END OPENSSH PRIVATE KEY-----\n';
 
 beforeAll(async () => {
-  ({ dir, key } = scratchWithKey('cw-ia32-', KEY_TEXT));
   // no gcc or static libc (scripts/setup.sh installs gcc and libc6-dev): this fails loudly, it does not skip
-  bin = buildIa32Exfil(dir);
-  tcp = await tcpSink();
-  h = new LiveHarness('ia32');
-  await h.start();
+  bench = await startExfilBench('ia32', KEY_TEXT, buildIa32Exfil);
+  ({ h, tcp, key, bin } = bench);
 }, 180_000);
 
-afterAll(async () => {
-  await h?.close();
-  await tcp?.close();
-  h?.cleanup();
-}, 120_000);
+afterAll(() => bench?.close(), 120_000);
 
 describe('live: 32-bit syscalls, which the syscall tracepoints do not report', () => {
   it('a secret read and sent through int 0x80 is no chain, but the compat calls are a finding naming the process', async () => {

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Finding } from '../schema/finding.js';
-import { LiveHarness, ofKind, tcpSink } from '../testing/live-harness.js';
-import { buildUringExfil, scratchWithKey } from '../testing/scenarios.js';
+import { ofKind, startExfilBench, type ExfilBench, type LiveHarness } from '../testing/live-harness.js';
+import { buildUringExfil } from '../testing/scenarios.js';
 
 /**
  * I/O done by the kernel through an io_uring ring makes no read(2), open(2),
@@ -13,27 +13,21 @@ import { buildUringExfil, scratchWithKey } from '../testing/scenarios.js';
  * through a ring under the real probes; what the probe cannot follow is
  * reported as lost events, never silent.
  */
+let bench: ExfilBench | undefined;
 let h: LiveHarness;
-let tcp: Awaited<ReturnType<typeof tcpSink>>;
+let tcp: ExfilBench['tcp'];
 let dir: string;
 let key: string;
 let bin: string;
 const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nchainwatch-uring-test\n-----END OPENSSH PRIVATE KEY-----\n';
 
 beforeAll(async () => {
-  ({ dir, key } = scratchWithKey('cw-uring-', KEY_TEXT.repeat(10)));
   // no gcc or liburing (scripts/setup.sh installs both): this fails loudly, it does not skip
-  bin = buildUringExfil(dir);
-  tcp = await tcpSink();
-  h = new LiveHarness('uring');
-  await h.start();
+  bench = await startExfilBench('uring', KEY_TEXT.repeat(10), buildUringExfil);
+  ({ h, tcp, dir, key, bin } = bench);
 }, 180_000);
 
-afterAll(async () => {
-  await h?.close();
-  await tcp?.close();
-  h?.cleanup();
-}, 120_000);
+afterAll(() => bench?.close(), 120_000);
 
 const SIZE = KEY_TEXT.length * 10;
 

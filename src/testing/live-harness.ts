@@ -8,6 +8,7 @@ import { runLiveSession, type LiveSessionOptions, type LiveSessionSummary } from
 import type { Event } from '../schema/event.js';
 import type { Finding } from '../schema/finding.js';
 import { cgroupV2Root } from '../source/cgroups.js';
+import { scratchWithKey } from './scenarios.js';
 
 export interface ScenarioResult {
   events: Event[];
@@ -234,4 +235,36 @@ sys.stdout.write(str(len(os.read(got[0], 100000))) + "\\n"); sys.stdout.flush()
 
 export function ofKind<K extends Event['kind']>(events: Event[], kind: K): Extract<Event, { kind: K }>[] {
   return events.filter((e): e is Extract<Event, { kind: K }> => e.kind === kind);
+}
+
+/** A started harness, a TCP sink on 127.0.0.2, a scratch secret (DIR/.ssh/id_rsa) and a test program built into DIR. */
+export interface ExfilBench {
+  h: LiveHarness;
+  tcp: Awaited<ReturnType<typeof tcpSink>>;
+  dir: string;
+  key: string;
+  bin: string;
+  /** Stops the session and the sink, and removes the harness' cgroups. */
+  close: () => Promise<void>;
+}
+
+/**
+ * What a test of one exfiltration program needs: the secret holding
+ * `keyText`, the program built by `build` (which throws when it cannot: the
+ * test fails loudly, it does not skip), a sink and a started harness.
+ */
+export async function startExfilBench(name: string, keyText: string, build: (dir: string) => string): Promise<ExfilBench> {
+  const { dir, key } = scratchWithKey(`cw-${name}-`, keyText);
+  const bin = build(dir);
+  const tcp = await tcpSink();
+  const h = new LiveHarness(name);
+  await h.start();
+  return {
+    h, tcp, dir, key, bin,
+    close: async () => {
+      await h.close();
+      await tcp.close();
+      h.cleanup();
+    },
+  };
 }
