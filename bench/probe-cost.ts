@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { BpftraceProcess } from '../src/source/bpftrace-process.js';
 import { renderProbe } from '../src/source/probe-catalog.js';
+import { countRecords } from '../src/source/probe-output.js';
 
 /**
  * Where the CPU that watching takes goes, split three ways: the probe's BPF
@@ -111,11 +112,12 @@ export async function probeCostAround<T>(pid: number, fn: () => Promise<T>): Pro
  */
 export async function withDiscardingProbe<T>(cgroup: { path: string; id: number }, fn: () => Promise<T>): Promise<{ result: T; cost: ProbeCost; lines: number; consumerMs: number }> {
   const { script } = renderProbe({ mode: 'cgroup', path: cgroup.path, ids: [cgroup.id] }, [process.pid]);
-  const probe = new BpftraceProcess({ script });
+  // records handed over as `watch` has them: as bytes (the script's printfs all have layouts)
+  const probe = new BpftraceProcess({ script, binaryRecords: true });
   let lines = 0;
-  const sub = probe.text$.subscribe({
-    next: (text) => {
-      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+  const sub = probe.output$.subscribe({
+    next: (parts) => {
+      lines += countRecords(parts);
     },
     error: () => undefined,
   });

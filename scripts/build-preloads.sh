@@ -3,13 +3,14 @@
 # helper it runs itself; see their headers:
 #   probes/perf-batch.c   -> dist/perf-batch.so   batched delivery of bpftrace's output
 #   probes/events-cache.c -> dist/events-cache.so bpftrace reads the tracepoint list once (attach in ~4 s, not ~15 s)
+#   probes/binary-records.c -> dist/binary-records.so bpftrace hands over its printf records as bytes, not JSON text
 # Without a C compiler chainwatch still works, unbatched and slower to
 # attach; it says so when it starts.
 set -u
 cd "$(dirname "$0")/.."
 mkdir -p dist
 cc=${CC:-cc}
-for lib in perf-batch events-cache; do
+for lib in perf-batch events-cache binary-records; do
   if ! command -v "$cc" >/dev/null 2>&1; then
     echo "build-preloads: no C compiler ($cc): dist/$lib.so not built (apt-get install -y gcc libc6-dev)" >&2
     rm -f "dist/$lib.so"

@@ -2,8 +2,9 @@ import type { EventOf } from '../schema/event.js';
 import type { RawRecord } from './raw-record.js';
 import { OldestFirst } from '../util/oldest-first.js';
 
-/** BPFTRACE_STRLEN the probes run with; a string of STRLEN-1 bytes may have been cut. */
-export const PROBE_STRLEN = 160;
+import { PROBE_STRLEN } from '../util/probe-format.js';
+
+export { PROBE_STRLEN };
 
 const SAFE_DIGITS = 15;
 

@@ -8,6 +8,9 @@ import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun,
 import { decodeMap, decodeRemap, decodeShmat, decodeUnmap } from './memory.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
 import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeCompatSyscall, decodePtrace, ptraceEvent, decodeString, decodeCgroupGone } from './process.js';
+import { FRAME, FRAME_ECHOED, FRAME_HEAD } from '../util/probe-format.js';
+import type { PrintfLayout } from './printf-layouts.js';
+import { readBinaryRecord } from './binary-record.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
@@ -41,6 +44,11 @@ export interface DecodeStats {
   ticks: number;
   /** Exit-time dumps of the probe's own bookkeeping maps (after an overload lost END's clear()). */
   bookkeepingDumps: number;
+  /** Records read from their bytes (probes/binary-records.c frames), not from bpftrace's text. */
+  frames: number;
+  /** printf ids whose layout was checked against bpftrace's text of their first record, and how many of those disagreed. */
+  layoutsChecked: number;
+  layoutsWrong: number;
 }
 
 export interface ProbeDecoderOptions {
@@ -49,6 +57,16 @@ export interface ProbeDecoderOptions {
   /** Called for liveness records (HELLO, TICK, BYE) with their monotonic time. */
   onLiveness?: (kind: 'HELLO' | 'TICK' | 'BYE', monoNs: bigint, extra: number | undefined) => void;
   onAttached?: (probes: number) => void;
+  /** The script's printf layouts by id (src/source/printf-layouts.ts): needed to read binary frames. */
+  printfLayouts?: readonly PrintfLayout[];
+}
+
+
+/** What a printf id's layout is known to be worth. */
+const enum Checked {
+  No = 0,
+  Agrees = 1,
+  Wrong = 2,
 }
 
 type BpftraceJson = { type?: unknown; data?: unknown };
@@ -72,7 +90,9 @@ const PROBE_MAPS = new Set([
  * `onIssue` with their line number; the lines around them are unaffected.
  */
 export class ProbeDecoder {
-  readonly stats: DecodeStats = { lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0, bookkeepingDumps: 0 };
+  readonly stats: DecodeStats = {
+    lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0, bookkeepingDumps: 0, frames: 0, layoutsChecked: 0, layoutsWrong: 0,
+  };
   private readonly ctx: DecodeContext;
   private lastTs = 0;
   /**
@@ -87,9 +107,90 @@ export class ProbeDecoder {
   emittingDeferred = false;
   /** Every record is parsed into this one object (decoders copy what they keep). */
   private readonly scratch: RawRecord = { kind: 'TICK', n: [], s: '', tsRaw: '' };
+  /** Per printf id: whether its layout was checked against bpftrace's text (Checked). */
+  private checked: Uint8Array;
+  private layouts: readonly PrintfLayout[] | undefined;
+  /** An echoed frame's record, read from its bytes, waiting for bpftrace's text of it (the next line). */
+  private echo: { id: number; rec: RawRecord | string } | undefined;
 
   constructor(private readonly opts: ProbeDecoderOptions) {
     this.ctx = new DecodeContext(opts.monoEpochNs);
+    this.layouts = opts.printfLayouts;
+    this.checked = new Uint8Array(this.layouts?.length ?? 0);
+  }
+
+  /** The layouts binary frames are read with (the script bpftrace runs; see printfLayouts). */
+  setPrintfLayouts(layouts: readonly PrintfLayout[]): void {
+    this.layouts = layouts;
+    this.checked = new Uint8Array(layouts.length);
+  }
+
+  /**
+   * Decodes a run of whole frames (probes/binary-records.c: a tag byte, a
+   * u32 length, the record's bytes), each a printf record read from its
+   * bytes with the script's layouts. An echoed frame (the first of its
+   * printf id) is only held: bpftrace's JSON line of the same record comes
+   * next, is decoded as text, and the two readings are compared; an id whose
+   * readings differ has its later frames reported as malformed, never
+   * decoded with a layout known to be wrong.
+   */
+  decodeFrames(buf: Buffer, emit: (e: Event) => void): void {
+    const layouts = this.layouts;
+    let at = 0;
+    while (at + FRAME_HEAD <= buf.length) {
+      const tag = buf[at]!;
+      const len = buf.readUInt32LE(at + 1);
+      const from = at + FRAME_HEAD;
+      at = from + len;
+      this.stats.frames++;
+      const no = this.stats.lines + this.stats.frames;
+      if ((tag !== FRAME && tag !== FRAME_ECHOED) || at > buf.length || len < 8) {
+        this.issue(no, 'not a whole binary record frame', buf.toString('latin1', from - FRAME_HEAD, Math.min(buf.length, from + 32)));
+        return;
+      }
+      const id = buf.readUInt32LE(from + 4) === 0 ? buf.readUInt32LE(from) : -1;
+      const layout = layouts?.[id];
+      if (layout === undefined) {
+        this.issue(no, `binary record of unknown printf id ${id} (${layouts === undefined ? 'no layouts given' : `${layouts.length} in the script`})`, '');
+        continue;
+      }
+      if (tag === FRAME_ECHOED) {
+        const rec = readBinaryRecord(buf, from, len, layout, { kind: 'TICK', n: [], s: '', tsRaw: '' });
+        this.echo = { id, rec };
+        continue;
+      }
+      if (this.checked[id] === Checked.Wrong) {
+        this.issue(no, `${layout.kind} (printf id ${id}): its layout disagreed with bpftrace's text, the record cannot be read`, '');
+        continue;
+      }
+      const rec = readBinaryRecord(buf, from, len, layout, this.scratch);
+      if (typeof rec === 'string') {
+        this.issue(no, rec, '');
+        continue;
+      }
+      this.handleRecord(rec, emit);
+    }
+    if (at < buf.length) this.issue(this.stats.lines + this.stats.frames + 1, 'a binary record frame cut short', buf.toString('latin1', at, Math.min(buf.length, at + 32)));
+  }
+
+  /** bpftrace's text of an echoed frame's record: the two readings must agree. */
+  private checkEcho(text: RawRecord, lineNo: number): void {
+    const e = this.echo!;
+    this.echo = undefined;
+    const b = e.rec;
+    const agrees =
+      typeof b !== 'string' &&
+      b.kind === text.kind &&
+      b.s === text.s &&
+      b.tsRaw === text.tsRaw &&
+      b.n.length === text.n.length &&
+      b.n.every((v, i) => Object.is(v, text.n[i]));
+    this.stats.layoutsChecked++;
+    this.checked[e.id] = agrees ? Checked.Agrees : Checked.Wrong;
+    if (agrees) return;
+    this.stats.layoutsWrong++;
+    const bin = typeof b === 'string' ? b : `${b.kind} ${b.n.join(' ')} ${JSON.stringify(b.s)}`;
+    this.issue(lineNo, `printf id ${e.id}: its bytes read as ${bin}, bpftrace printed ${text.kind} ${text.n.join(' ')} ${JSON.stringify(text.s)}; its later records are reported, not read`, '');
   }
 
   /** Decodes one output line; returns the events it yields (often one, sometimes none). */
@@ -189,9 +290,17 @@ export class ProbeDecoder {
     // an escaped record that needs unescaping, or does not parse, goes the JSON way: same events, same report
     if (escaped && typeof rec === 'string') return false;
     if (typeof rec === 'string') {
+      this.echo = undefined;
       this.issue(lineNo, rec, data.slice(from, to));
       return true;
     }
+    if (this.echo !== undefined) this.checkEcho(rec, lineNo);
+    this.handleRecord(rec, emit);
+    return true;
+  }
+
+  /** A parsed record, from text or bytes. */
+  private handleRecord(rec: RawRecord, emit: (e: Event) => void): void {
     this.stats.records++;
     if (rec.kind === 'HELLO' || rec.kind === 'TICK' || rec.kind === 'BYE') {
       if (rec.kind === 'TICK') {
@@ -200,22 +309,22 @@ export class ProbeDecoder {
         for (const ev of this.ctx.staleUringOpens(Math.max(this.lastTs, this.ctx.ts(rec)), URING_PATH_WAIT_NS)) this.outDeferred(ev, emit);
       }
       this.opts.onLiveness?.(rec.kind, BigInt(rec.tsRaw || rec.n[0]!), rec.n[1]);
-      return true;
+      return;
     }
     if (rec.kind === 'RDCL') {
       decodeReadClose(rec, this.ctx, (ev) => this.outDeferred(ev, emit));
-      return true;
+      return;
     }
     const ev = DECODERS[rec.kind](rec, this.ctx);
-    if (ev === null) return true;
+    if (ev === null) return;
     // a kept first read, or an io_uring open whose path came after it
     if (rec.kind === 'IOD' || rec.kind === 'UPATH') {
       this.outDeferred(ev, emit);
-      return true;
+      return;
     }
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.out(ev, emit);
-    return true;
+    return;
   }
 
   /** An event the probe held back by design (see emittingDeferred). */

@@ -22,6 +22,8 @@ import { renderEnforcement } from '../source/enforce-probe.js';
 import { DeliveryProof } from '../source/delivery-proof.js';
 import { CgroupDirectory, cgroupIdOf, cgroupV2Root, subtreeIds } from '../source/cgroups.js';
 import { renderProbe, type WatchScope } from '../source/probe-catalog.js';
+import { printfLayouts, type PrintfLayout } from '../decode/printf-layouts.js';
+import { PROBE_STRLEN } from '../util/probe-format.js';
 import { ia32Emulation } from '../source/ia32-emulation.js';
 import { descendantsOf, listPids, ProcFdReader, readProcInfo, snapshotProcesses } from '../source/proc-snapshot.js';
 import { healFromProc, newHealStats, type HealStats } from './operators/heal-from-proc.js';
@@ -85,6 +87,8 @@ export interface LiveSessionOptions {
   mapKeysMax?: number;
   /** Batched delivery: bpftrace checks its buffers this often (µs); 0 wakes it for every record. Default 1000. */
   pollUs?: number;
+  /** false: bpftrace formats the probe's records as text instead of handing over their bytes (probes/binary-records.c). */
+  binaryRecords?: boolean;
   /** The capability policy in force (its hash goes into the trace header and every finding). */
   policy?: LoadedPolicy;
   /** The tamper-evident audit log (docs/audit.md); none when undefined. */
@@ -401,12 +405,21 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     await recorder?.close();
     if (o.sinks === undefined) await sinks.close(failure === undefined ? 'stopped' : `failed: ${(failure as Error).message}`);
   };
+  // the probe's records read from their bytes (probes/binary-records.c) when every printf of the script has a layout
+  let layouts: PrintfLayout[] | undefined;
+  let noLayouts = '';
+  try {
+    layouts = printfLayouts(rendered.script, PROBE_STRLEN);
+  } catch (e) {
+    noLayouts = (e as Error).message;
+  }
   const bpf = new BpftraceProcess({
     script: rendered.script,
     unsafe: enforcement !== undefined,
     ...(o.ringPages !== undefined && { ringPages: o.ringPages }),
     ...(o.mapKeysMax !== undefined && { mapKeysMax: o.mapKeysMax }),
     ...(o.pollUs !== undefined && { batch: o.pollUs === 0 ? false : { pollUs: o.pollUs } }),
+    binaryRecords: o.binaryRecords !== false && layouts !== undefined,
   });
   const snapshot$ = new Subject<Event>();
 
@@ -414,7 +427,9 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
   // processes from outside the watch, and sockets and pipes no probe saw made, are read from /proc as they arrive
   const healStats = newHealStats();
   const fdReader = new ProcFdReader('/proc', undefined, monoEpoch);
-  const canonical$ = liveEvents(bpf.text$, snapshot$, {
+  if (bpf.records.mode === 'binary' && layouts !== undefined) decoder.setPrintfLayouts(layouts);
+  else log.warn({ reason: bpf.records.mode === 'text' ? noLayouts || bpf.records.reason : noLayouts }, 'probe records formatted as text by bpftrace (slower)');
+  const canonical$ = liveEvents(bpf.output$, snapshot$, {
     decoder,
     heal: healFromProc({ fd: (fd, base, obj) => fdReader.read(fd, base, obj), process: (base, argStart) => fdReader.process(base, argStart) }, healStats),
     reorder: {
@@ -483,7 +498,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
     throw e;
   }
   const attachMs = Date.now() - t0;
-  log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope, delivery: bpf.delivery, events_cache: bpf.eventsCache !== undefined }, 'probes attached');
+  log.info({ probes: attachedProbes, attach_ms: attachMs, scope: header.scope, delivery: bpf.delivery, records: bpf.records.mode, events_cache: bpf.eventsCache !== undefined }, 'probes attached');
   if (bpf.eventsCache === undefined) log.warn('dist/events-cache.so was not built (no C compiler at build time): bpftrace re-reads the kernel tracepoint list for every probe and attaches several times slower');
   if (bpf.delivery.mode === 'per-record') log.warn({ reason: bpf.delivery.reason }, 'probe records are not batched: bpftrace is woken for every record, which slows the watched programs');
   const health =

@@ -5,6 +5,7 @@ import type { Finding } from '../schema/finding.js';
 import type { Event } from '../schema/event.js';
 import type { SystemState } from '../state/system-state.js';
 import { correlateFlows } from './operators/correlate-flows.js';
+import type { ProbeOutputPart } from '../source/probe-output.js';
 import { decodeProbeLines } from './operators/decode-probe-lines.js';
 import { nameTasks, type TaskNamer } from './operators/name-tasks.js';
 import { reorderByTime, type ReorderOptions } from './operators/reorder-by-time.js';
@@ -41,8 +42,8 @@ export interface LiveSourceOptions {
 }
 
 /** Live front end: probe output (plus /proc snapshot events) → canonical, ordered, named events. */
-export function liveEvents(text$: Observable<string>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
-  return merge(text$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
+export function liveEvents(output$: Observable<ProbeOutputPart[]>, snapshot$: Observable<Event>, o: LiveSourceOptions): Observable<Event> {
+  return merge(output$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
     o.heal ?? identity,
     reorderByTime({ ...o.reorder, deferred: () => o.decoder.emittingDeferred }),
     nameTasks(o.namer, o.forgetCgroup),

@@ -17,7 +17,7 @@ const ANSWERS = `tracepoint:syscalls:sys_enter_kill /args->pid == ${STOP_REQUEST
 async function finished(script: string, waitMs: number): Promise<{ bpf: BpftraceProcess; text: string }> {
   const bpf = new BpftraceProcess({ script, batch: false });
   let text = '';
-  const done = new Promise<void>((resolve, reject) => bpf.text$.subscribe({ next: (t) => (text += t), error: reject, complete: resolve }));
+  const done = new Promise<void>((resolve, reject) => bpf.output$.subscribe({ next: (parts) => (text += parts.join('')), error: reject, complete: resolve }));
   await bpf.attached;
   bpf.finish(waitMs);
   await done;

@@ -7,7 +7,8 @@ import { Observable } from 'rxjs';
 import { ChainwatchError } from '../util/errors.js';
 import { moduleLog } from '../util/log.js';
 import { packageDir } from '../util/package-dir.js';
-import { WholeLines } from './whole-lines.js';
+import { PROBE_STRLEN } from '../util/probe-format.js';
+import { ProbeOutput, type ProbeOutputPart } from './probe-output.js';
 
 const log = moduleLog('source/bpftrace-process');
 
@@ -34,6 +35,33 @@ export interface BpftraceOptions {
    * here. Default on when dist/events-cache.so was built; `false` turns it off.
    */
   eventsCache?: boolean;
+  /**
+   * bpftrace hands its printf records over as the bytes the probe wrote
+   * (probes/binary-records.c), for the caller to read with the script's
+   * printf layouts (decode/printf-layouts.ts), instead of formatted as JSON
+   * text. Off unless asked for; asked for, on when dist/binary-records.so
+   * was built and CHAINWATCH_BINARY_RECORDS is not 0.
+   */
+  binaryRecords?: boolean;
+}
+
+
+/** How bpftrace hands over the probe's printf records. */
+export type RecordFormat = { mode: 'binary'; library: string } | { mode: 'text'; reason: string };
+
+/** The built binary-records library, if the build had a C compiler. */
+export function binaryRecordsLibrary(): string | undefined {
+  const dist = packageDir('dist', 'binary-records.so');
+  return dist === undefined ? undefined : join(dist, 'binary-records.so');
+}
+
+/** The caller turns binary records off when it cannot read the script's records from bytes (see decode/printf-layouts.ts). */
+export function recordFormatFor(opts: Pick<BpftraceOptions, 'binaryRecords'>): RecordFormat {
+  if (opts.binaryRecords !== true) return { mode: 'text', reason: 'binary records not asked for' };
+  if (process.env.CHAINWATCH_BINARY_RECORDS === '0') return { mode: 'text', reason: 'binary records turned off (CHAINWATCH_BINARY_RECORDS=0)' };
+  const library = binaryRecordsLibrary();
+  if (library === undefined) return { mode: 'text', reason: 'dist/binary-records.so was not built (no C compiler at build time)' };
+  return { mode: 'binary', library };
 }
 
 /**
@@ -61,7 +89,11 @@ function askProbe(pid: number): void {
   }
 }
 
-/** A BYE record: the last line of what END (or a stop request) prints. */
+/**
+ * A BYE record: the last line of what END (or a stop request) prints. Each
+ * BYE printf runs once, so with binary records too it comes as a JSON line
+ * (the first record of every printf id is echoed as text).
+ */
 const BYE_LINE = /^\{"type": "printf", "data": "BYE\\t/m;
 
 const PAGE_SIZE = 4096;
@@ -117,13 +149,16 @@ export function deliveryFor(opts: Pick<BpftraceOptions, 'batch' | 'ringPages'>):
 }
 
 /**
- * A running bpftrace. `text$` emits its stdout (JSON lines) once, as the
- * whole lines each read from the pipe completes (see WholeLines); it
+ * A running bpftrace. `output$` emits its stdout once, as the whole lines
+ * and binary record frames each read from the pipe completes (see
+ * ProbeOutput); it
  * completes when bpftrace exits after `stop()`, and errors with a
  * ChainwatchError when bpftrace fails to start or dies on its own.
  */
 export class BpftraceProcess {
-  readonly text$: Observable<string>;
+  readonly output$: Observable<ProbeOutputPart[]>;
+  /** How the probe's records arrive: as bytes read with the script's layouts, or as bpftrace's text. */
+  readonly records: RecordFormat;
   /**
    * Resolves with the number of attached probes once BEGIN has run (its
    * HELLO record): bpftrace triggers BEGIN after attaching every probe, and
@@ -141,7 +176,7 @@ export class BpftraceProcess {
    * exited, after detaching); undefined while it runs.
    */
   ended: 'stop-request' | 'exit' | undefined;
-  /** finish() asked the probe for its END records; the BYE that closes them ends text$. */
+  /** finish() asked the probe for its END records; the BYE that closes them ends output$. */
   private finishing = false;
   private endEarly: (() => void) | undefined;
   private readonly dir: string;
@@ -151,7 +186,9 @@ export class BpftraceProcess {
   constructor(private readonly opts: BpftraceOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'chainwatch-'));
     this.delivery = deliveryFor(opts);
+    this.records = recordFormatFor(opts);
     const delivery = this.delivery;
+    const records = this.records;
     const cacheLibrary = opts.eventsCache === false ? undefined : eventsCacheLibrary();
     this.eventsCache = cacheLibrary === undefined ? undefined : { library: cacheLibrary, keep: tracepointsOf(opts.script) };
     this.attached = new Promise((res, rej) => {
@@ -159,16 +196,24 @@ export class BpftraceProcess {
       this.rejectAttached = rej;
     });
     this.attached.catch(() => undefined);
-    this.text$ = new Observable<string>((sub) => {
+    this.output$ = new Observable<ProbeOutputPart[]>((sub) => {
       const scriptFile = join(this.dir, 'chainwatch.bt');
       writeFileSync(scriptFile, opts.script);
       const cache = this.eventsCache;
-      const preload = [cache?.library, delivery.mode === 'batched' ? delivery.library : undefined, process.env.LD_PRELOAD].filter(Boolean).join(' ');
+      const preload = [
+        cache?.library,
+        delivery.mode === 'batched' ? delivery.library : undefined,
+        records.mode === 'binary' ? records.library : undefined,
+        process.env.LD_PRELOAD,
+      ]
+        .filter(Boolean)
+        .join(' ');
       const child = spawn(opts.bpftrace ?? 'bpftrace', [...(opts.unsafe ? ['--unsafe'] : []), '-f', 'json', scriptFile], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,
-          BPFTRACE_STRLEN: '160',
+          BPFTRACE_STRLEN: String(PROBE_STRLEN),
+          ...(records.mode === 'binary' && { CHAINWATCH_BINARY_RECORDS: '1' }),
           BPFTRACE_MAP_KEYS_MAX: String(opts.mapKeysMax ?? 65_536),
           BPFTRACE_PERF_RB_PAGES: String(opts.ringPages ?? DEFAULT_RING_PAGES),
           ...(preload !== '' && { LD_PRELOAD: preload }),
@@ -184,9 +229,14 @@ export class BpftraceProcess {
       let attachedSeen = false;
       let probeCount: number | undefined;
       const stderrTail: string[] = [];
-      const wholeLines = new WholeLines();
-      const deliver = (text: string): void => {
-        if (text === '') return;
+      const output = new ProbeOutput();
+      const deliver = (parts: ProbeOutputPart[]): void => {
+        if (parts.length === 0) return;
+        sub.next(parts);
+        for (const text of parts) if (typeof text === 'string') watchText(text);
+      };
+      // bpftrace's JSON lines: its attach report, the HELLO record and, when finishing, BYE
+      const watchText = (text: string): void => {
         if (!attachedSeen) {
           if (probeCount === undefined) {
             const m = /^\{"type": "attached_probes".*?"probes":\s*(\d+)/m.exec(text);
@@ -197,10 +247,9 @@ export class BpftraceProcess {
             this.resolveAttached(probeCount ?? 0);
           }
         }
-        sub.next(text);
         if (this.finishing && BYE_LINE.test(text)) this.endEarly?.();
       };
-      child.stdout!.on('data', (chunk: Buffer) => deliver(wholeLines.push(chunk)));
+      child.stdout!.on('data', (chunk: Buffer) => deliver(output.push(chunk)));
       const err = createInterface({ input: child.stderr!, crlfDelay: Infinity });
       err.on('line', (line) => {
         if (line.includes('RLIMIT_MEMLOCK')) return;
@@ -252,7 +301,7 @@ export class BpftraceProcess {
         sub.complete();
       };
       child.stdout!.on('close', () => {
-        deliver(wholeLines.end());
+        deliver(output.end());
         outClosed = true;
         finish();
       });
@@ -281,7 +330,7 @@ export class BpftraceProcess {
    * tracepoint after the other, ~50 ms each here under the kernel's event
    * mutex: ~6 s for the core probe). Sends the stop request (see
    * STOP_REQUEST_PID): the probe prints what its END block would, then BYE;
-   * text$ completes after that BYE and bpftrace is killed, the kernel
+   * output$ completes after that BYE and bpftrace is killed, the kernel
    * detaching its probes in the background. Only for a script with the stop
    * request probe; without a BYE within `timeoutMs` (bpftrace already
    * exiting, or the request lost in an overload), stop() as before.
@@ -302,7 +351,7 @@ export class BpftraceProcess {
 
   /**
    * Asks bpftrace to stop (SIGINT): it detaches (several seconds with many
-   * tracepoints), prints pending I/O runs and exits; text$ then completes.
+   * tracepoints), prints pending I/O runs and exits; output$ then completes.
    * A second call, or `timeoutMs` without exit, kills it.
    */
   stop(timeoutMs = 30_000): void {

@@ -36,7 +36,7 @@ function copyHeldBy(pid: number): string | undefined {
 
 async function started(script: string, eventsCache: boolean): Promise<{ bpf: BpftraceProcess; probes: number; done: Promise<void> }> {
   const bpf = new BpftraceProcess({ script, batch: false, eventsCache });
-  const done = new Promise<void>((resolve, reject) => bpf.text$.subscribe({ error: reject, complete: resolve }));
+  const done = new Promise<void>((resolve, reject) => bpf.output$.subscribe({ error: reject, complete: resolve }));
   done.catch(() => undefined);
   const probes = await bpf.attached;
   return { bpf, probes, done };

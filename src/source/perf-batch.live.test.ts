@@ -84,8 +84,10 @@ async function start(marker: number, batch: { pollUs: number } | false): Promise
   const lines: ProbeLine[] = [];
   const waiters: { test: (l: string) => boolean; resolve: (ok: boolean) => void }[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    bpf.text$.subscribe({
-      next: (text: string) => {
+    bpf.output$.subscribe({
+      next: (parts) => {
+        // a test script's records are not chainwatch's: bpftrace formats them (text mode)
+        const text = parts.join('');
         const batch = (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
         for (const line of batch) lines.push({ line, no: lines.length + 1 });
         for (const w of waiters.filter((w) => batch.some(w.test))) {
