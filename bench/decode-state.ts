@@ -8,7 +8,8 @@ import { SequenceMatcher } from '../src/correlate/sequence-matcher.js';
 import { chainRulesFile, loadChainRules } from '../src/rules/chain-rules.js';
 import { DataClasses } from '../src/rules/data-classes.js';
 import { SystemState } from '../src/state/system-state.js';
-import { WholeLines } from '../src/source/whole-lines.js';
+import { ProbeOutput } from '../src/source/probe-output.js';
+import { FrameEncoder } from './probe-frames.js';
 
 /** What one read(2) of a pipe returns at most. */
 const PIPE_READ = 65_536;
@@ -88,8 +89,8 @@ export class Workload {
       const child = this.nextPid++;
       out.push(rec(`FORK\t${h()}\t${child}\t17`));
       const ch = (): string => `${(this.ts += 137)}\t7\t${child}\t${child}`;
-      out.push(rec(`S\t${ch()}\t0\t/usr/bin/gzip`));
-      out.push(rec(`S\t${ch()}\t1\t-c`));
+      out.push(rec(`A\t${ch()}\t0\t/usr/bin/gzip`));
+      out.push(rec(`A\t${ch()}\t1\t-c`));
       out.push(rec(`EXEC\t${ch()}\t${child}\t${p.pid}\t266338304\t555\t/usr/bin/gzip`));
       out.push(rec(`COMM\t${ch()}\tgzip`));
       out.push(rec(`IO\t${ch()}\t0\t0\t0\t65536\t15\t${this.ino++}`));
@@ -118,8 +119,9 @@ export interface DecodeStateResult {
  * shipped chain rules (the workload's file paths include secrets, so chains
  * form and findings are built).
  */
-export function benchDecodeState(totalLines: number, correlate = false): DecodeStateResult {
+export function benchDecodeState(totalLines: number, correlate = false, format: 'binary' | 'text' = 'binary'): DecodeStateResult {
   const w = new Workload(2000);
+  const frames = format === 'binary' ? new FrameEncoder() : undefined;
   const classes = DataClasses.load(DataClasses.defaultFile());
   const correlator = new Correlator(
     new FlowTracker((p) => classes.classify(p)),
@@ -128,7 +130,11 @@ export function benchDecodeState(totalLines: number, correlate = false): DecodeS
   );
   let findings = 0;
   let firstIssue = "";
-  const decoder = new ProbeDecoder({ monoEpochNs: 0n, onIssue: (i) => (firstIssue ||= `${i.reason}: ${i.excerpt}`) });
+  const decoder = new ProbeDecoder({
+    monoEpochNs: 0n,
+    onIssue: (i) => (firstIssue ||= `${i.reason}: ${i.excerpt}`),
+    ...(frames !== undefined && { printfLayouts: frames.layouts }),
+  });
   const state = new SystemState();
   let seconds = 0;
   let events = 0;
@@ -145,21 +151,27 @@ export function benchDecodeState(totalLines: number, correlate = false): DecodeS
         state.apply(e);
         events++;
       };
-  const reader = new WholeLines();
+  const reader = new ProbeOutput();
   while (lines < totalLines) {
     const made: string[] = [];
     w.fill(made, Math.min(chunk, totalLines - lines));
-    // as the real reader gets them: bytes in pipe-sized reads (64 KiB), cut into runs of whole lines and parsed in place
-    const bytes = Buffer.from(`${made.join('\n')}\n`, 'utf8');
+    // as the real reader gets them: bytes in pipe-sized reads (64 KiB), cut into runs of whole frames (or lines) and read in place
+    const bytes = frames !== undefined ? Buffer.concat(made.map((l) => frames.frame(l))) : Buffer.from(`${made.join('\n')}\n`, 'utf8');
     const reads: Buffer[] = [];
     for (let at = 0; at < bytes.length; at += PIPE_READ) reads.push(bytes.subarray(at, at + PIPE_READ));
     const t0 = performance.now();
-    for (const r of reads) decoder.decodeText(reader.push(r), apply);
+    for (const r of reads) {
+      for (const part of reader.push(r)) {
+        if (typeof part === 'string') decoder.decodeText(part, apply);
+        else decoder.decodeFrames(part, apply);
+      }
+    }
     seconds += (performance.now() - t0) / 1000;
     lines += made.length;
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
-  if (decoder.stats.lines !== lines) throw new Error(`decoded ${decoder.stats.lines} lines of ${lines}`);
+  const decoded = decoder.stats.lines + decoder.stats.frames;
+  if (decoded !== lines) throw new Error(`decoded ${decoded} records of ${lines}`);
   let trackedFds = 0;
   for (const p of state.procs.byPid.values()) trackedFds += p.fds.entries.size;
   if (decoder.stats.malformed > 0) throw new Error(`benchmark workload produced ${decoder.stats.malformed} malformed lines, first: ${firstIssue}`);

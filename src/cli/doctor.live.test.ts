@@ -12,7 +12,7 @@ describe('chainwatch doctor (the real binary, the real kernel)', () => {
     expect(r.status, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout) as DoctorReport;
     expect(rep.ok).toBe(true);
-    expect(rep.checks.map((c) => c.name)).toEqual(['root', 'bpftrace', 'tracefs', 'tracepoints', 'btf', 'cgroup v2', 'batched delivery', 'attach cache', '32-bit syscalls', 'self-test']);
+    expect(rep.checks.map((c) => c.name)).toEqual(['root', 'bpftrace', 'tracefs', 'tracepoints', 'btf', 'cgroup v2', 'batched delivery', 'binary records', 'attach cache', '32-bit syscalls', 'self-test']);
     for (const c of rep.checks) expect(c.ok, `${c.name}: ${c.detail}`).toBe(true);
     expect(rep.checks.find((c) => c.name === 'tracepoints')!.detail).toMatch(/^all \d{2,} the probe attaches to are present$/);
     expect(rep.checks.find((c) => c.name === 'self-test')!.detail).toMatch(/, 0 lost, .*the read of \/etc\/hostname resolved to its file$/);

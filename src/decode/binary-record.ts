@@ -1,4 +1,4 @@
-import type { FieldRead, PrintfLayout } from './printf-layouts.js';
+import type { NumRead, PrintfLayout, StrRead } from './printf-layouts.js';
 import type { RawRecord } from './raw-record.js';
 
 /**
@@ -11,21 +11,63 @@ import type { RawRecord } from './raw-record.js';
  * Never throws; returns the reason when the bytes are too few.
  */
 export function readBinaryRecord(buf: Buffer, at: number, len: number, layout: PrintfLayout, into: RawRecord): RawRecord | string {
-  if (len < layout.size) return `${layout.kind}: ${len} bytes, its layout needs ${layout.size}`;
-  const n = into.n;
-  n.length = 0;
-  const nums = layout.nums;
-  for (let i = 0; i < nums.length; i++) n.push(readNumber(buf, at, nums[i]!));
-  into.kind = layout.kind;
-  into.tsRaw = '';
-  // a timestamp of 16 digits or more keeps its exact decimal text, as the text parser keeps it
-  const ts = nums[0];
-  if (ts !== undefined && ts.as === 'u64' && n[0]! >= 1e15) into.tsRaw = u64Text(buf, at + ts.at);
-  into.s = layout.str === undefined ? '' : readString(buf, at, layout.str);
-  return into;
+  return recordReader(layout)(buf, at, len, into);
 }
 
-function readNumber(buf: Buffer, base: number, f: FieldRead): number {
+export type RecordReader = (buf: Buffer, at: number, len: number, into: RawRecord) => RawRecord | string;
+
+const readers = new WeakMap<PrintfLayout, RecordReader>();
+
+/** The reader of one layout, made once: its numbers read by a function generated for it (straight-line byte loads, no per-field dispatch). */
+export function recordReader(layout: PrintfLayout): RecordReader {
+  let r = readers.get(layout);
+  if (r === undefined) {
+    r = makeReader(layout);
+    readers.set(layout, r);
+  }
+  return r;
+}
+
+// little-endian loads at a+o; every offset is inside the record, checked against its size first
+const u32 = (o: number): string => `((b[a+${o}]|b[a+${o + 1}]<<8|b[a+${o + 2}]<<16)+b[a+${o + 3}]*16777216)`;
+const s32 = (o: number): string => `(b[a+${o}]|b[a+${o + 1}]<<8|b[a+${o + 2}]<<16|b[a+${o + 3}]<<24)`;
+
+function numberExpr(f: NumRead): string {
+  switch (f.as) {
+    case 'u64':
+      return `${u32(f.at + 4)}*4294967296+${u32(f.at)}`;
+    case 's64':
+      return `${s32(f.at + 4)}*4294967296+${u32(f.at)}`;
+    case 's32':
+      return s32(f.at);
+    case 'u32':
+      return u32(f.at);
+    case 'const':
+      return String(f.value);
+  }
+}
+
+function makeReader(layout: PrintfLayout): RecordReader {
+  // generated from the layout alone (offsets and constants chainwatch computed), never from input
+  const readNums = new Function('b', 'a', 'n', `${layout.nums.map((f, i) => `n[${i}]=${numberExpr(f)};`).join('')}n.length=${layout.nums.length};`) as (b: Buffer, a: number, n: number[]) => void;
+  const ts = layout.nums[0];
+  const tsAt = ts !== undefined && ts.as === 'u64' ? ts.at : -1;
+  const str = layout.str;
+  const kind = layout.kind;
+  const size = layout.size;
+  return (buf, at, len, into) => {
+    if (len < size) return `${kind}: ${len} bytes, its layout needs ${size}`;
+    const n = into.n;
+    readNums(buf, at, n);
+    into.kind = kind;
+    // a timestamp of 16 digits or more keeps its exact decimal text, as the text parser keeps it
+    into.tsRaw = tsAt >= 0 && n[0]! >= 1e15 ? u64Text(buf, at + tsAt) : '';
+    into.s = str === undefined ? '' : readString(buf, at, str);
+    return into;
+  };
+}
+
+function readNumber(buf: Buffer, base: number, f: NumRead): number {
   switch (f.as) {
     case 'u64':
       return buf.readUInt32LE(base + f.at + 4) * 4294967296 + buf.readUInt32LE(base + f.at);
@@ -37,8 +79,6 @@ function readNumber(buf: Buffer, base: number, f: FieldRead): number {
       return buf.readUInt32LE(base + f.at);
     case 'const':
       return f.value;
-    default:
-      return Number.NaN;
   }
 }
 
@@ -46,7 +86,7 @@ function u64Text(buf: Buffer, at: number): string {
   return ((BigInt(buf.readUInt32LE(at + 4)) << 32n) | BigInt(buf.readUInt32LE(at))).toString();
 }
 
-function readString(buf: Buffer, base: number, f: FieldRead): string {
+function readString(buf: Buffer, base: number, f: StrRead): string {
   switch (f.as) {
     case 'str': {
       const from = base + f.at;
@@ -65,8 +105,6 @@ function readString(buf: Buffer, base: number, f: FieldRead): string {
     }
     case 'const-str':
       return f.value;
-    default:
-      return String(readNumber(buf, base, f));
   }
 }
 

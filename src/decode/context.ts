@@ -1,6 +1,7 @@
 import type { EventOf } from '../schema/event.js';
 import type { RawRecord } from './raw-record.js';
 import { OldestFirst } from '../util/oldest-first.js';
+import { ExecArgs } from './exec-args.js';
 
 import { PROBE_STRLEN } from '../util/probe-format.js';
 
@@ -8,8 +9,6 @@ export { PROBE_STRLEN };
 
 const SAFE_DIGITS = 15;
 
-/** Exec events kept open for late argument strings (far more execs than a reorder window holds). */
-const MAX_AWAITING_ARGV = 4096;
 /** io_uring open paths and completions waiting for each other (far more than are ever in flight). */
 const MAX_URING_PENDING = 4096;
 
@@ -26,19 +25,8 @@ export class DecodeContext {
   private readonly epochBig: bigint;
   private readonly epochNum: number;
   private readonly pending = new Map<number, string[]>();
-  argvTruncated = new Set<number>();
-  /**
-   * Exec events whose argument strings may still be on their way, by tid.
-   * The probe prints the strings when execve is entered and the exec record
-   * when it has happened, and execve moves the task to another CPU in
-   * between (sched_exec), so the two can arrive in either order (one output
-   * buffer per CPU). Strings stamped before the exec that arrive after it go
-   * into its argv, in place: the reorder stage holds the event until every
-   * record stamped before it has arrived, so the state never sees it
-   * without them.
-   */
-  private readonly awaitingArgv = new Map<number, { ev: { argv: string[]; argv_truncated: boolean }; ts: number }>();
-  private readonly awaitingArgvOrder = new OldestFirst(this.awaitingArgv);
+  /** Exec arguments, matched to their exec by time. */
+  readonly execArgs = new ExecArgs();
   /**
    * io_uring opens, by request: the path (UPATH, printed at submission) and
    * the completion (UOPEN) come from different programs, often on different
@@ -76,46 +64,14 @@ export class DecodeContext {
     return v;
   }
 
-  pushString(tid: number, index: number, value: string, ts: number): void {
-    const late = this.awaitingArgv.get(tid);
-    if (late !== undefined) {
-      if (ts < late.ts) return this.lateArg(late.ev, index, value);
-      this.awaitingArgv.delete(tid); // a later exec of this thread: its strings wait as usual
-    }
-    if (index < 0) {
-      this.argvTruncated.add(tid);
-      return;
-    }
+  /** A path of a rename, link or symlink: its PATH2 record (same program, same CPU) comes next. */
+  pushString(tid: number, index: number, value: string): void {
     let list = this.pending.get(tid);
     if (index === 0 || list === undefined) {
       list = [];
       this.pending.set(tid, list);
-      this.argvTruncated.delete(tid);
     }
     list[index] = value;
-  }
-
-  /** A string of an exec that was decoded before it: index 0 starts the list again (a retried execve, as a shell's PATH search does). */
-  private lateArg(ev: { argv: string[]; argv_truncated: boolean }, index: number, value: string): void {
-    if (index < 0) {
-      ev.argv_truncated = true;
-      return;
-    }
-    if (index === 0) {
-      ev.argv.length = 0;
-      ev.argv_truncated = false;
-    }
-    while (ev.argv.length < index) ev.argv.push('');
-    ev.argv[index] = value;
-    if (value.length >= PROBE_STRLEN - 1) ev.argv_truncated = true;
-  }
-
-  /** The exec event of `tid` at `ts`: argument strings stamped before it that arrive later are added to it. */
-  awaitArgv(tid: number, ts: number, ev: { argv: string[]; argv_truncated: boolean }): void {
-    this.awaitingArgv.delete(tid);
-    this.awaitingArgv.set(tid, { ev, ts });
-    // a thread that execs and never makes another string record keeps its entry: keep the newest only
-    if (this.awaitingArgv.size > MAX_AWAITING_ARGV) this.awaitingArgvOrder.evict();
   }
 
   /** A submitted open's path: the open that waited for it (to emit now), or null (kept for its completion). */
@@ -167,6 +123,5 @@ export class DecodeContext {
 
   forget(tid: number): void {
     this.pending.delete(tid);
-    this.argvTruncated.delete(tid);
   }
 }

@@ -17,7 +17,7 @@ import { ChainwatchError } from '../util/errors.js';
  * preload hands that record to bpftrace too) before trusting it.
  */
 
-export type FieldRead =
+export type NumRead =
   /** %lu, %llu */
   | { as: 'u64'; at: number }
   /** %ld, %lld */
@@ -27,7 +27,9 @@ export type FieldRead =
   /** %u */
   | { as: 'u32'; at: number }
   /** a number written into the format itself */
-  | { as: 'const'; value: number }
+  | { as: 'const'; value: number };
+
+export type StrRead =
   /** %s of str() or comm: the bytes up to the first NUL (with the format's text around the %s) */
   | { as: 'str'; at: number; size: number; prefix: string; suffix: string }
   /** %s of ntop(): an address family and 16 bytes */
@@ -37,13 +39,15 @@ export type FieldRead =
   /** text written into the format itself, in the string's place */
   | { as: 'const-str'; value: string };
 
+export type FieldRead = NumRead | StrRead;
+
 export interface PrintfLayout {
   id: number;
   kind: RawKind;
   /** The numeric fields of RAW_LAYOUT[kind], in order. */
-  nums: FieldRead[];
+  nums: NumRead[];
   /** The trailing string, when the kind has one. */
-  str: FieldRead | undefined;
+  str: StrRead | undefined;
   /** Bytes of the record bpftrace writes: the id and every argument. */
   size: number;
   /** The format as written in the script (for messages). */
@@ -163,8 +167,8 @@ export function printfLayouts(script: string, strlen: number): PrintfLayout[] {
     let at = 8;
     let arg = 0;
     const nextArg = (): string => call.args[arg++] ?? fail(`more conversions than arguments`);
-    const nums: FieldRead[] = [];
-    let str: FieldRead | undefined;
+    const nums: NumRead[] = [];
+    let str: StrRead | undefined;
     templates.forEach((t, i) => {
       const isStr = i === raw.nums.length;
       if (!t.includes('%')) {

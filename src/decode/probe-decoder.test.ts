@@ -14,8 +14,8 @@ const bpftraceLine = (data: string): string => `{"type": "printf", "data": ${JSO
 const SESSION = [
   '{"type": "attached_probes", "data": {"probes": 120}}',
   line('HELLO\t1000000500\t4242'),
-  line('S\t1000001000\t7\t100\t100\t0\tcurl'),
-  line('S\t1000001000\t7\t100\t100\t1\t-T\tfile with\ttabs'),
+  line('A\t1000001000\t7\t100\t100\t0\tcurl'),
+  line('A\t1000001000\t7\t100\t100\t1\t-T\tfile with\ttabs'),
   line('EXEC\t1000002000\t7\t100\t100\t100\t1\t266338304\t999\t/usr/bin/curl'),
   line('COMM\t1000002100\t7\t100\t100\tcurl'),
   line('OPEN\t1000003000\t7\t100\t100\t257\t4294967196\t524288\t0\t3\t266338304\t612\t33188\t/etc/hostname'),
@@ -146,7 +146,7 @@ describe('probe decoder', () => {
     };
     fc.assert(
       fc.property(
-        fc.constantFrom('OPEN\t1000003000\t7\t100\t100\t257\t4294967196\t0\t0\t3\t266338304\t612\t33188\t', 'S\t1000001000\t7\t100\t100\t1\t', 'CLOSE\t1000001000\t7\t100\t100\t3\t', 'COMM\t1000002100\t7\t100\t100\t'),
+        fc.constantFrom('OPEN\t1000003000\t7\t100\t100\t257\t4294967196\t0\t0\t3\t266338304\t612\t33188\t', 'S\t1000001000\t7\t100\t100\t1\t', 'A\t1000001000\t7\t100\t100\t1\t', 'CLOSE\t1000001000\t7\t100\t100\t3\t', 'COMM\t1000002100\t7\t100\t100\t'),
         fc.string({ unit: 'binary', maxLength: 40 }),
         (head, tail) => {
           const viaJson = decode(line(head + tail));
@@ -250,30 +250,75 @@ describe('probe decoder', () => {
     );
   });
 
-  it('exec arguments printed on the CPU execve started on reach the exec however the two CPUs\' records interleave', () => {
-    // CPU A: a failed PATH lookup's strings, then the successful execve's (sys_enter_execve); then, after the exec, a rename's strings
+  it('exec arguments printed on the CPU execve started on reach their own exec however the two CPUs\' records interleave', () => {
+    // CPU A (execve entries): a failed PATH lookup's run, then each exec's run, of two threads
     const cpuA = [
-      line('S\t1000001000\t7\t100\t100\t0\tnc'),
-      line('S\t1000001000\t7\t100\t100\t1\t-z'),
-      line('S\t1000001500\t7\t100\t100\t0\tnc'),
-      line('S\t1000001500\t7\t100\t100\t1\t-N'),
-      line('S\t1000001500\t7\t100\t100\t2\t127.0.0.2'),
-      line('S\t1000001500\t7\t100\t100\t-1\t'),
+      line('A\t1000001000\t7\t100\t100\t0\tnc'),
+      line('A\t1000001000\t7\t100\t100\t1\t-z'),
+      line('A\t1000001000\t7\t100\t100\t2\t-w'),
+      line('A\t1000001000\t7\t100\t100\t3\t5'),
+      line('A\t1000001100\t7\t200\t200\t0\tcat'),
+      line('A\t1000001500\t7\t100\t100\t0\tnc'),
+      line('A\t1000001500\t7\t100\t100\t1\t-N'),
+      line('A\t1000001500\t7\t100\t100\t2\t127.0.0.2'),
+      line('A\t1000001500\t7\t100\t100\t-1\t'),
+      line('A\t1000003000\t7\t100\t100\t0\tbash'),
+      line('A\t1000003000\t7\t100\t100\t1\t/usr/local/bin/script'),
+      line('A\t1000003300\t7\t200\t200\t0\tsh'),
+      line('A\t1000003300\t7\t200\t200\t1\t-c'),
     ];
-    const later = [line('S\t1000003000\t7\t100\t100\t0\t/tmp/a'), line('S\t1000003000\t7\t100\t100\t1\t/tmp/b'), line('PATH2\t1000003000\t7\t100\t100\t82\t4294967196\t4294967196\t0\t0')];
-    // CPU B: sched_exec moved the task; the exec record
-    const exec = line('EXEC\t1000002000\t7\t100\t100\t100\t1\t266338304\t999\t/usr/bin/nc');
+    // CPU B (after sched_exec moved the tasks): the exec records, a rename's strings and record, an exec with no arguments at all
+    const cpuB = [
+      line('EXEC\t1000002000\t7\t100\t100\t100\t1\t266338304\t999\t/usr/bin/nc'),
+      line('EXEC\t1000002100\t7\t200\t200\t200\t1\t266338304\t998\t/usr/bin/cat'),
+      line('EXEC\t1000004000\t7\t100\t100\t100\t1\t266338304\t997\t/usr/bin/bash'),
+      line('EXEC\t1000004100\t7\t200\t200\t200\t1\t266338304\t996\t/usr/bin/sh'),
+      line('S\t1000005000\t7\t100\t100\t0\t/tmp/a'),
+      line('S\t1000005000\t7\t100\t100\t1\t/tmp/b'),
+      line('PATH2\t1000005000\t7\t100\t100\t82\t4294967196\t4294967196\t0\t0'),
+      line('EXEC\t1000006000\t7\t100\t100\t100\t1\t266338304\t995\t/usr/bin/true'),
+    ];
+    const want: [string, string[], boolean][] = [
+      ['/usr/bin/nc', ['nc', '-N', '127.0.0.2'], true],
+      ['/usr/bin/cat', ['cat'], false],
+      ['/usr/bin/bash', ['bash', '/usr/local/bin/script'], false],
+      ['/usr/bin/sh', ['sh', '-c'], false],
+      ['/usr/bin/true', [], false],
+    ];
+    // any merge of the two CPUs' streams, each in its own order (bpftrace reads whole stretches of one buffer, then the other)
+    const merges = fc.array(fc.boolean(), { minLength: cpuA.length + cpuB.length, maxLength: cpuA.length + cpuB.length });
     fc.assert(
-      fc.property(fc.nat(cpuA.length), (at) => {
-        const lines = [...cpuA.slice(0, at), exec, ...cpuA.slice(at), ...later];
-        const events = decodeAll(lines);
-        const e = events.find((x) => x.kind === 'process.exec') as Extract<Event, { kind: 'process.exec' }>;
-        expect(e.argv).toEqual(['nc', '-N', '127.0.0.2']);
-        expect(e.argv_truncated).toBe(true);
-        // the strings of a later syscall of the thread are its own
+      fc.property(merges, (fromA) => {
+        const lines: string[] = [];
+        let i = 0;
+        let j = 0;
+        for (const a of fromA) {
+          if ((a && i < cpuA.length) || j >= cpuB.length) lines.push(cpuA[i++]!);
+          else lines.push(cpuB[j++]!);
+        }
+        const d = new ProbeDecoder({ monoEpochNs: EPOCH });
+        const events = lines.flatMap((l, n) => d.decodeLine(l, n + 1));
+        // the reorder stage releases events in time order, every record stamped before each one having arrived
+        const execs = events.filter((x): x is Extract<Event, { kind: 'process.exec' }> => x.kind === 'process.exec').sort((x, y) => x.ts - y.ts);
+        for (const e of execs) d.completeExec(e);
+        expect(execs.map((e) => [e.filename, e.argv, e.argv_truncated])).toEqual(want);
+        // the strings of a rename are its own
         expect(events.find((x) => x.kind === 'file.path2')).toMatchObject({ op: 'rename', old_path: '/tmp/a', new_path: '/tmp/b' });
+        expect(d.stats.argsLate).toBe(0);
       }),
+      { numRuns: 500 },
     );
+  });
+
+  it('an exec argument that arrives after its exec was released is counted, never given to a later exec', () => {
+    const d = new ProbeDecoder({ monoEpochNs: EPOCH });
+    const [first] = d.decodeLine(line('EXEC\t1000002000\t7\t100\t100\t100\t1\t266338304\t999\t/usr/bin/nc'), 1) as [Extract<Event, { kind: 'process.exec' }>];
+    d.completeExec(first);
+    d.decodeLine(line('A\t1000001500\t7\t100\t100\t0\tnc'), 2);
+    const [second] = d.decodeLine(line('EXEC\t1000004000\t7\t100\t100\t100\t1\t266338304\t998\t/usr/bin/true'), 3) as [Extract<Event, { kind: 'process.exec' }>];
+    d.completeExec(second);
+    expect([first.argv, second.argv]).toEqual([[], []]);
+    expect(d.stats.argsLate).toBe(1);
   });
 
   it('io_uring opens: the path (UPATH, at submission) and the completion (UOPEN, often another CPU) make one open, whichever arrives first', () => {

@@ -1,4 +1,4 @@
-import type { Event } from '../schema/event.js';
+import type { Event, EventOf } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
 import { int32, kernelObjId, lostCall } from './common.js';
 import { DecodeContext } from './context.js';
@@ -7,17 +7,17 @@ import { decodeOpen, decodeOpenByHandle, decodeMemfd, decodeXattr, decodePath2, 
 import { decodeIo, decodeReadClose, decodeRun, decodeUringBlind, decodeUringRun, decodeXfer, firstCall } from './io.js';
 import { decodeMap, decodeRemap, decodeShmat, decodeUnmap } from './memory.js';
 import { decodeAccept, decodeAddr, decodeDest, decodeUringDest } from './net.js';
-import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeCompatSyscall, decodePtrace, ptraceEvent, decodeString, decodeCgroupGone } from './process.js';
+import { decodeTask, decodeFork, decodeExec, decodeComm, decodeExit, decodeChdir, decodeFchdir, decodeKill, decodeProcessVm, decodeCompatSyscall, decodePtrace, ptraceEvent, decodeString, decodeArg, decodeCgroupGone } from './process.js';
 import { FRAME, FRAME_ECHOED, FRAME_HEAD } from '../util/probe-format.js';
 import type { PrintfLayout } from './printf-layouts.js';
-import { readBinaryRecord } from './binary-record.js';
+import { recordReader, type RecordReader } from './binary-record.js';
 import { parseRaw, type RawKind, type RawRecord } from './raw-record.js';
 
 type RecordDecoder = (rec: RawRecord, ctx: DecodeContext) => Event | null;
 
 /** One decoder per task record kind. Liveness records are handled by ProbeDecoder itself. */
 const DECODERS: Record<Exclude<RawKind, 'HELLO' | 'TICK' | 'BYE' | 'RDCL'>, RecordDecoder> = {
-  TASK: decodeTask, FORK: decodeFork, S: decodeString, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, I32: decodeCompatSyscall, PTR: decodePtrace,
+  TASK: decodeTask, FORK: decodeFork, S: decodeString, A: decodeArg, EXEC: decodeExec, COMM: decodeComm, EXIT: decodeExit, PVM: decodeProcessVm, I32: decodeCompatSyscall, PTR: decodePtrace,
   OPEN: decodeOpen, OPENH: decodeOpenByHandle, UOPEN: decodeUringOpen, UPATH: decodeUringPath, MEMFD: decodeMemfd, PATH2: decodePath2, UNLINK: decodeUnlink, XATTR: decodeXattr, CHDIR: decodeChdir, FCHDIR: decodeFchdir,
   DUP: decodeDup, FCNTL: decodeFcntl, CLOSE: decodeClose, CLOSERANGE: decodeCloseRange, PIPE: decodePipe,
   SOCK: decodeSocket, SOCKPAIR: decodeSocketpair, RIGHTS: decodeRights, MCTL: lostCall('control'),
@@ -49,6 +49,8 @@ export interface DecodeStats {
   /** printf ids whose layout was checked against bpftrace's text of their first record, and how many of those disagreed. */
   layoutsChecked: number;
   layoutsWrong: number;
+  /** Exec arguments that arrived after their exec had left the reorder stage (it stopped waiting): not added to it. */
+  argsLate: number;
 }
 
 export interface ProbeDecoderOptions {
@@ -91,7 +93,7 @@ const PROBE_MAPS = new Set([
  */
 export class ProbeDecoder {
   readonly stats: DecodeStats = {
-    lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0, bookkeepingDumps: 0, frames: 0, layoutsChecked: 0, layoutsWrong: 0,
+    lines: 0, records: 0, events: 0, malformed: 0, blank: 0, lostEvents: 0, lossReports: 0, ticks: 0, bookkeepingDumps: 0, frames: 0, layoutsChecked: 0, layoutsWrong: 0, argsLate: 0,
   };
   private readonly ctx: DecodeContext;
   private lastTs = 0;
@@ -110,18 +112,33 @@ export class ProbeDecoder {
   /** Per printf id: whether its layout was checked against bpftrace's text (Checked). */
   private checked: Uint8Array;
   private layouts: readonly PrintfLayout[] | undefined;
+  /** The layouts' readers, by printf id. */
+  private readers: RecordReader[];
   /** An echoed frame's record, read from its bytes, waiting for bpftrace's text of it (the next line). */
   private echo: { id: number; rec: RawRecord | string } | undefined;
 
   constructor(private readonly opts: ProbeDecoderOptions) {
     this.ctx = new DecodeContext(opts.monoEpochNs);
     this.layouts = opts.printfLayouts;
+    this.readers = this.layouts?.map(recordReader) ?? [];
     this.checked = new Uint8Array(this.layouts?.length ?? 0);
+  }
+
+  /**
+   * An exec event leaving the reorder stage: its arguments as they are now
+   * that every record stamped before it has arrived (decode/exec-args.ts).
+   * The live pipeline calls this; decoding alone gives the arguments that
+   * had arrived when the exec record came.
+   */
+  completeExec(ev: EventOf<'process.exec'>): void {
+    this.ctx.execArgs.complete(ev.old_tid, ev.ts, ev);
+    this.stats.argsLate = this.ctx.execArgs.late;
   }
 
   /** The layouts binary frames are read with (the script bpftrace runs; see printfLayouts). */
   setPrintfLayouts(layouts: readonly PrintfLayout[]): void {
     this.layouts = layouts;
+    this.readers = layouts.map(recordReader);
     this.checked = new Uint8Array(layouts.length);
   }
 
@@ -155,7 +172,7 @@ export class ProbeDecoder {
         continue;
       }
       if (tag === FRAME_ECHOED) {
-        const rec = readBinaryRecord(buf, from, len, layout, { kind: 'TICK', n: [], s: '', tsRaw: '' });
+        const rec = this.readers[id]!(buf, from, len, { kind: 'TICK', n: [], s: '', tsRaw: '' });
         this.echo = { id, rec };
         continue;
       }
@@ -163,7 +180,7 @@ export class ProbeDecoder {
         this.issue(no, `${layout.kind} (printf id ${id}): its layout disagreed with bpftrace's text, the record cannot be read`, '');
         continue;
       }
-      const rec = readBinaryRecord(buf, from, len, layout, this.scratch);
+      const rec = this.readers[id]!(buf, from, len, this.scratch);
       if (typeof rec === 'string') {
         this.issue(no, rec, '');
         continue;

@@ -26,22 +26,19 @@ export function decodeFork(rec: RawRecord, ctx: DecodeContext): EventOf<'process
 
 export function decodeExec(rec: RawRecord, ctx: DecodeContext): EventOf<'process.exec'> {
   const oldTid = rec.n[4]!;
-  const argv = ctx.takeStrings(oldTid);
-  const truncated = ctx.argvTruncated.has(oldTid) || argv.some((a) => a.length >= PROBE_STRLEN - 1);
-  ctx.forget(oldTid);
+  const ts = ctx.ts(rec);
+  // what has arrived so far; the pipeline completes it when the event is released (ProbeDecoder.completeExec)
+  const args = ctx.execArgs.argvAt(oldTid, ts);
   const ev: EventOf<'process.exec'> = {
-    ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
+    ts, cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'process.exec',
     filename: rec.s,
-    // holes (an arg the probe could not read) become empty strings, never undefined
-    argv: Array.from(argv, (a) => a ?? ''),
-    argv_truncated: truncated,
+    argv: args.argv,
+    argv_truncated: args.argv_truncated,
     old_tid: oldTid,
     ppid: rec.n[5]!,
     exe_obj: kernelObjId(rec.n[6]!, rec.n[7]!),
   };
-  // strings printed on the CPU execve started on may still come (see DecodeContext.awaitArgv)
-  ctx.awaitArgv(oldTid, ev.ts, ev);
   return ev;
 }
 
@@ -63,7 +60,12 @@ export function decodeFchdir(rec: RawRecord, ctx: DecodeContext): EventOf<'proce
 }
 
 export function decodeString(rec: RawRecord, ctx: DecodeContext): null {
-  ctx.pushString(rec.n[3]!, int32(rec.n[4]!), rec.s, ctx.ts(rec));
+  ctx.pushString(rec.n[3]!, int32(rec.n[4]!), rec.s);
+  return null;
+}
+
+export function decodeArg(rec: RawRecord, ctx: DecodeContext): null {
+  ctx.execArgs.add(rec.n[3]!, int32(rec.n[4]!), rec.s, ctx.ts(rec));
   return null;
 }
 

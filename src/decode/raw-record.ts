@@ -14,7 +14,10 @@ export const RAW_LAYOUT = {
   BYE: { nums: ['ts'], str: null },
   TASK: { nums: ['ts', 'cgroup', 'pid', 'tid', 'ppid', 'arg_start'], str: 'comm' },
   FORK: { nums: ['ts', 'cgroup', 'pid', 'tid', 'child_tid', 'clone_flags'], str: null },
+  /** A path of a rename, link or symlink (index 0 the old name, 1 the new), printed before its PATH2. */
   S: { nums: ['ts', 'cgroup', 'pid', 'tid', 'index'], str: 'value' },
+  /** An exec argument, printed when execve is entered (index -1: more than the probe reads); matched to its EXEC by time (decode/exec-args.ts). */
+  A: { nums: ['ts', 'cgroup', 'pid', 'tid', 'index'], str: 'value' },
   EXEC: { nums: ['ts', 'cgroup', 'pid', 'tid', 'old_tid', 'ppid', 'exe_dev', 'exe_ino'], str: 'filename' },
   COMM: { nums: ['ts', 'cgroup', 'pid', 'tid'], str: 'comm' },
   EXIT: { nums: ['ts', 'cgroup', 'pid', 'tid', 'code', 'group_dead'], str: null },

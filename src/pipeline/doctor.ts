@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { eventsCacheLibrary, perfBatchLibrary, tracepointsOf } from '../source/bpftrace-process.js';
+import { binaryRecordsLibrary, eventsCacheLibrary, perfBatchLibrary, tracepointsOf } from '../source/bpftrace-process.js';
 import { cgroupV2Root } from '../source/cgroups.js';
 import { ia32Emulation } from '../source/ia32-emulation.js';
 import { renderProbe } from '../source/probe-catalog.js';
@@ -79,6 +79,8 @@ export async function runDoctor(o: { selfTest: boolean }): Promise<DoctorReport>
 
   const batch = perfBatchLibrary();
   add({ name: 'batched delivery', required: false, ok: batch !== undefined, detail: batch ?? 'dist/perf-batch.so not built: bpftrace is woken for every record, which slows watched programs', fix: 'apt-get install -y gcc libc6-dev, then npm run build' });
+  const binary = binaryRecordsLibrary();
+  add({ name: 'binary records', required: false, ok: binary !== undefined, detail: binary ?? 'dist/binary-records.so not built: bpftrace formats every record as text, which costs it and chainwatch CPU and mangles non-ASCII strings', fix: 'apt-get install -y gcc libc6-dev, then npm run build' });
   const cache = eventsCacheLibrary();
   add({ name: 'attach cache', required: false, ok: cache !== undefined, detail: cache ?? 'dist/events-cache.so not built: attaching takes ~15 s instead of ~5 s', fix: 'apt-get install -y gcc libc6-dev, then npm run build' });
   const ia32 = ia32Emulation();

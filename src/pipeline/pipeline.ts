@@ -46,6 +46,10 @@ export function liveEvents(output$: Observable<ProbeOutputPart[]>, snapshot$: Ob
   return merge(output$.pipe(decodeProbeLines(o.decoder)), snapshot$).pipe(
     o.heal ?? identity,
     reorderByTime({ ...o.reorder, deferred: () => o.decoder.emittingDeferred }),
+    // an exec's arguments, printed on the CPU execve started on, are all in once it is released
+    tap((ev) => {
+      if (ev.kind === 'process.exec') o.decoder.completeExec(ev);
+    }),
     nameTasks(o.namer, o.forgetCgroup),
     tap((ev) => o.record?.(ev)),
   );

@@ -52,7 +52,7 @@ function substance(events: Event[]): string[] {
   for (const e of events) {
     if (e.kind === 'file.open' && e.path.startsWith(dir)) out.push(`open ${e.path} ${e.flags} ${e.ret >= 0}`);
     else if (e.kind === 'net.addr') out.push(`${e.op} ${e.family} ${e.addr ?? e.path ?? ''} ${e.port ?? ''} ${e.ret}`);
-    else if (e.kind === 'process.exec') out.push(`exec ${e.filename}`);
+    else if (e.kind === 'process.exec') out.push(`exec ${e.filename} ${JSON.stringify(e.argv)}`);
     else if (e.kind === 'fd.close' && e.fd === 12345) out.push(`close ${e.fd} ${e.ret}`);
     else if (e.kind === 'io' && e.dir === 'out' && e.res?.fd?.type === 'socket') out.push(`send ${e.bytes} ${e.res.fd.peer?.addr}`);
   }
@@ -97,9 +97,12 @@ describe('binary records (live)', () => {
         `connect inet6 ::ffff:127.0.0.2 ${port4} 0`,
         'bind unix @cw-abstract-binrec  0',
         'close 12345 -9',
-        expect.stringMatching(/^exec \S*python3$/),
+        expect.stringMatching(/^exec \S*python3 /),
       ]),
     );
+    // every exec has its own arguments (they are printed on the CPU execve started on, the exec on the one it moved to)
+    expect(ofKind(b.events, 'process.exec').map((e) => e.argv)).toContainEqual(['python3', prog, 'arg with\ttab', 'quo"te', 'back\\slash', 'ünï']);
+    for (const e of ofKind(b.events, 'process.exec')) expect(e.argv.length, `${e.filename} ${JSON.stringify(e.argv)}`).toBeGreaterThan(0);
     expect(ofKind(b.events, 'process.comm').map((e) => e.comm)).toContain('python3');
     const [sumB, sumT] = await Promise.all([binary.close(), text.close()]);
     expect(sumB.decoder.frames).toBeGreaterThan(100);

@@ -1,5 +1,5 @@
 import { inetNtop6 } from '../decode/binary-record.js';
-import type { FieldRead, PrintfLayout } from '../decode/printf-layouts.js';
+import type { NumRead, PrintfLayout } from '../decode/printf-layouts.js';
 import { FRAME, FRAME_ECHOED } from '../util/probe-format.js';
 
 /**
@@ -15,7 +15,7 @@ export interface RecordValues {
 const MASK64 = (1n << 64n) - 1n;
 
 /** The integer arguments a layout reads (constants take none). */
-export function argumentFields(layout: PrintfLayout): FieldRead[] {
+export function argumentFields(layout: PrintfLayout): NumRead[] {
   return layout.nums.filter((f) => f.as !== 'const');
 }
 
