@@ -564,3 +564,19 @@ describe('probe decoder', () => {
     expect(e!.ts).toBe(12345);
   });
 });
+
+describe('bpftrace text mangling', () => {
+  it('a non-ASCII string bpftrace printed as sign-extended \\uffffffXX escapes is given back as its UTF-8 text', () => {
+    // what bpftrace 0.17 prints for a byte >= 0x80: \u, then the byte as a sign-extended int in hex
+    const mangle = (s: string): string =>
+      [...Buffer.from(s, 'utf8')].map((b) => (b >= 0x80 ? `\\uffffff${b.toString(16).padStart(2, '0')}` : JSON.stringify(String.fromCharCode(b)).slice(1, -1))).join('');
+    fc.assert(
+      fc.property(fc.string({ unit: fc.oneof(fc.constantFrom('é', '€', '😀', 'ü', 'ï', '\u0080', '\u00ff'), fc.string({ minLength: 1, maxLength: 1 })), maxLength: 30 }), (name) => {
+        const path = `/tmp/${name.replaceAll('\0', '')}`;
+        const ln = `{"type": "printf", "data": "OPEN\\t1000003000\\t7\\t100\\t100\\t257\\t4294967196\\t0\\t0\\t3\\t266338304\\t612\\t33188\\t${mangle(path)}\\n"}`;
+        const [ev] = decodeAll([ln]);
+        expect(ev).toMatchObject({ kind: 'file.open', path });
+      }),
+    );
+  });
+});

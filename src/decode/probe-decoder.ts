@@ -77,6 +77,24 @@ type BpftraceJson = { type?: unknown; data?: unknown };
 const URING_PATH_WAIT_NS = 1e9;
 
 const PRINTF_PREFIX = '{"type": "printf", "data": "';
+
+/**
+ * bpftrace 0.17's JSON writer escapes each byte >= 0x80 of a string as
+ * `\u` and the byte as a sign-extended int in hex: `\uffffffc3` for 0xc3,
+ * which JSON reads as U+FFFF then the text "ffc3". So a non-ASCII path or
+ * argument arrives mangled; this gives back its bytes, read as UTF-8 (with
+ * binary records, probes/binary-records.c, nothing is mangled).
+ */
+const MANGLED_MARK = '\uffff';
+const MANGLED_RUN = /(?:\uffffff[0-9a-f]{2})+/g;
+
+export function unmangle(s: string): string {
+  return s.replace(MANGLED_RUN, (run) => {
+    const bytes = Buffer.alloc(run.length / 5);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 5 + 3, i * 5 + 5), 16);
+    return bytes.toString('utf8');
+  });
+}
 const QUOTE = 34;
 const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
@@ -272,7 +290,7 @@ export class ProbeDecoder {
     switch (msg.type) {
       case 'printf':
         if (typeof msg.data !== 'string') this.issue(lineNo, 'printf without string data', line);
-        else this.decodeRecord(msg.data, false, lineNo, emit);
+        else this.decodeRecord(msg.data.includes(MANGLED_MARK) ? unmangle(msg.data) : msg.data, false, lineNo, emit);
         return;
       case 'lost_events': {
         const n = (msg.data as { events?: unknown } | null)?.events;

@@ -85,11 +85,8 @@ describe('binary records (live)', () => {
     expect(b.code, b.stderr).toBe(0);
     expect(t.code, t.stderr).toBe(0);
     const sb = substance(b.events);
-    // bpftrace 0.17's JSON writer escapes every byte >= 0x80 of a string as a sign-extended \uffffffXX
-    // (a non-ASCII path or argument comes out mangled): the text reading is compared where it can be right
-    const ascii = (l: string[]): string[] => l.filter((x) => /^[\x00-\x7f]*$/.test(x));
-    expect(ascii(sb)).toEqual(ascii(substance(t.events)));
-    expect(substance(t.events).some((x) => x.includes('\uffff'))).toBe(true);
+    // bpftrace 0.17's JSON writer escapes every byte >= 0x80 of a string as a sign-extended \uffffffXX; the text reading undoes it
+    expect(sb).toEqual(substance(t.events));
     expect(sb).toEqual(
       expect.arrayContaining([
         `open ${join(dir, WEIRD)} ${0o2000000} true`,
