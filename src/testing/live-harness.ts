@@ -86,11 +86,17 @@ export class LiveHarness {
     await Promise.race([isReady, this.session.then(() => { throw new Error('session ended before it was ready'); })]);
   }
 
-  /** Stops the session (once; later calls return the same summary). */
+  /**
+   * Stops the session (once; later calls return the same summary). Every
+   * live test's session also holds the binary record layouts it used to
+   * bpftrace's own text of them: a layout that disagreed fails the test file.
+   */
   async close(): Promise<LiveSessionSummary> {
     if (this.summary) return this.summary;
     this.stop();
     this.summary = await this.session!;
+    const d = this.summary.decoder;
+    if (d.layoutsWrong > 0) throw new Error(`${d.layoutsWrong} binary record layout(s) disagreed with bpftrace's text of the same record (see the malformed-line warnings)`);
     return this.summary;
   }
 
