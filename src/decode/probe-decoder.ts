@@ -59,10 +59,9 @@ export interface ProbeDecoderOptions {
   /** Called for liveness records (HELLO, TICK, BYE) with their monotonic time. */
   onLiveness?: (kind: 'HELLO' | 'TICK' | 'BYE', monoNs: bigint, extra: number | undefined) => void;
   onAttached?: (probes: number) => void;
-  /** The script's printf layouts by id (src/source/printf-layouts.ts): needed to read binary frames. */
+  /** The script's printf layouts by id (decode/printf-layouts.ts): needed to read binary frames. */
   printfLayouts?: readonly PrintfLayout[];
 }
-
 
 /** What a printf id's layout is known to be worth. */
 const enum Checked {
@@ -95,6 +94,7 @@ export function unmangle(s: string): string {
     return bytes.toString('utf8');
   });
 }
+
 const QUOTE = 34;
 const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */

@@ -45,7 +45,6 @@ export interface BpftraceOptions {
   binaryRecords?: boolean;
 }
 
-
 /** How bpftrace hands over the probe's printf records. */
 export type RecordFormat = { mode: 'binary'; library: string } | { mode: 'text'; reason: string };
 
@@ -92,7 +91,10 @@ function askProbe(pid: number): void {
 /**
  * A BYE record: the last line of what END (or a stop request) prints. Each
  * BYE printf runs once, so with binary records too it comes as a JSON line
- * (the first record of every printf id is echoed as text).
+ * (the first record of every printf id is echoed as text). Should a process
+ * outside the watch have made the stop request first, chainwatch's own
+ * BYE comes as a frame only: finish() then stops bpftrace the old way when
+ * its wait runs out (slower, nothing lost).
  */
 const BYE_LINE = /^\{"type": "printf", "data": "BYE\\t/m;
 
