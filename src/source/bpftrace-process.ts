@@ -91,10 +91,8 @@ function askProbe(pid: number): void {
 /**
  * A BYE record: the last line of what END (or a stop request) prints. Each
  * BYE printf runs once, so with binary records too it comes as a JSON line
- * (the first record of every printf id is echoed as text). Should a process
- * outside the watch have made the stop request first, chainwatch's own
- * BYE comes as a frame only: finish() then stops bpftrace the old way when
- * its wait runs out (slower, nothing lost).
+ * (the first record of every printf id is echoed as text): the probe
+ * answers the stop request of chainwatch's own process only (`@ex`).
  */
 const BYE_LINE = /^\{"type": "printf", "data": "BYE\\t/m;
 
