@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { buildSharedVmExfil, buildXdpExfil, mmapScenario, packetSocketScenario, pidfdGetfdScenario, vmspliceScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario, unmapPiecewiseScenario } from '../testing/scenarios.js';
+import { buildSharedVmExfil, buildXdpExfil, mmapScenario, packetSocketScenario, pidfdGetfdScenario, vmspliceScenario, memoryDropbox, memoryHandoffScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario, unmapPiecewiseScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -476,6 +476,41 @@ s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.clo
     const [read, viaMemory, send] = [f.chain[0]!, f.chain.at(-2)!, f.chain.at(-1)!];
     expect(viaMemory).toMatchObject({ syscall: 'process_vm_readv', object: `memory of pid ${read.pid}`, fd: -1 });
     expect(send).toMatchObject({ pid: viaMemory.pid, object: `socket 127.0.0.2:${tcp.port}` });
+  });
+
+  for (const via of ['process_vm_writev', 'proc-mem'] as const) {
+    it(`a secret written into the memory of a process outside the watch (${via}) has left the task`, async () => {
+      const box = memoryDropbox();
+      try {
+        const { pid, addr } = await box.pid;
+        const r = await h.run(`memory-out-${via}`, memoryHandoffScenario(key, pid, addr, via));
+        expect(r.code, r.stderr).toBe(0);
+        expect(Number(r.stdout.trim())).toBe(64);
+        // the bytes really are in the other process now
+        expect(await box.contents()).toBe(KEY_TEXT.slice(0, 64));
+        const f = only(r.findings);
+        expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key, data_class: 'secret' }, sink: { path: `memory of pid ${pid}, outside the watch` }, bytes_sent: 64 });
+        expect(f.chain.at(-1)).toMatchObject(via === 'proc-mem' ? { syscall: 'write', object: `/proc/${pid}/mem` } : { syscall: 'process_vm_writev', object: `memory of pid ${pid}`, fd: -1 });
+      } finally {
+        box.kill();
+      }
+    });
+  }
+
+  it('must not fire: a secret written into the memory of a process of the same task (its own child)', async () => {
+    const r = await h.run(
+      'memory-in-task',
+      `python3 -c 'import ctypes, os, sys, time; buf = ctypes.create_string_buffer(4096); print(os.getpid(), ctypes.addressof(buf), flush=True); time.sleep(1.5)' > $TMPDIR/box.txt &
+sleep 0.5
+read pid addr < $TMPDIR/box.txt
+${memoryHandoffScenario(key, '$pid', '$addr', 'process_vm_writev')}
+wait`,
+      { TMPDIR: mkdtempSync(join(tmpdir(), 'cw-box-')) },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('64');
+    expect(ofKind(r.events, 'process.vm').filter((e) => e.syscall === 'process_vm_writev' && e.dir === 'out')).toHaveLength(1);
+    expect(r.findings).toEqual([]);
   });
 
   it("another process' memory read with ptrace peeks (attach, PEEKDATA a word at a time, detach) and sent", async () => {

@@ -17,8 +17,46 @@ class World extends TestWorld {
   }
 }
 
+/** A world whose flow tracker knows, as the pipeline's does, which task each live process is in. */
+class WatchedWorld extends TestWorld {
+  constructor() {
+    let state: SystemState | undefined;
+    super(
+      new Correlator(
+        new FlowTracker(classify, undefined, undefined, (pid) => state!.taskOfPid(pid)),
+        new SequenceMatcher(loadChainRules(chainRulesFile()).rules),
+        new FindingBuilder({ host: 'h', wallEpochNs: 0n, policyHash: null }),
+      ),
+    );
+    state = this.st;
+  }
+}
+
 
 describe('flow tracker', () => {
+  it('a secret written into the memory of a process outside the task has left it (process_vm_writev, ptrace pokes, /proc/PID/mem); into one of its own processes it has not', () => {
+    const w = new WatchedWorld();
+    w.proc('t', 10, 'agent');
+    w.open('t', 10, 3, '/etc/shadow');
+    w.io('t', 10, 'in', 3, 631);
+    // its own child: the child carries the data, nothing has left
+    w.proc('t', 11, 'helper');
+    w.feed({ ...w.b('t', 10), kind: 'process.vm', syscall: 'process_vm_writev', dir: 'out', target: 11, ret: 631 });
+    expect(w.out).toEqual([]);
+    // a process the watch does not know (outside it), then one of another task
+    w.feed({ ...w.b('t', 10), kind: 'process.vm', syscall: 'process_vm_writev', dir: 'out', target: 4242, ret: 631 });
+    w.proc('other', 30, 'neighbour');
+    w.feed({ ...w.b('t', 10), kind: 'process.vm', syscall: 'ptrace.pokedata', dir: 'out', target: 30, ret: 8 });
+    w.open('t', 10, 4, '/proc/4343/mem', undefined, 2);
+    w.io('t', 10, 'out', 4, 64);
+    expect(w.out.map((f) => [f.rule, f.sink.path, f.chain.at(-1)!.syscall])).toEqual([
+      ['exfil.read-then-transmit', 'memory of pid 4242, outside the watch', 'process_vm_writev'],
+      ['exfil.read-then-transmit', 'memory of pid 30, task other', 'ptrace.pokedata'],
+      ['exfil.read-then-transmit', 'memory of pid 4343, outside the watch', 'write'],
+    ]);
+    expect(w.out[0]!.summary).toContain('to memory of pid 4242, outside the watch');
+  });
+
   it('one process: read a secret, send it', () => {
     const w = new World();
     w.proc('t', 10, 'curl');

@@ -186,6 +186,12 @@ export class FlowTracker {
     private readonly maxMarks = 200_000,
     /** Classes a server reads to serve (its TLS key), for this task: data sent on accepted connections does not count as them leaving. */
     private readToServe: (cls: string, task: string) => boolean = () => false,
+    /**
+     * The task of a live process, undefined when it is outside the watch (the
+     * state's answer): data written into the memory of a process outside the
+     * task has left it. Without it, such writes only make the target a carrier.
+     */
+    private readonly taskOfPid?: (pid: number) => string | undefined,
   ) {}
 
   /**
@@ -283,8 +289,7 @@ export class FlowTracker {
         this.onRemap(ev);
         return [];
       case 'process.vm':
-        this.onProcessVm(ev);
-        return [];
+        return this.onProcessVm(ev);
       case 'process.exit':
         if (ev.group_dead) {
           this.carriers.delete(ev.pid);
@@ -556,15 +561,32 @@ export class FlowTracker {
    * process carries (a secret it read to serve, say), the reader now holds.
    */
   /** process_vm_readv takes what the target carries; process_vm_writev gives it the caller's. */
-  private onProcessVm(ev: EventOf<'process.vm'>): void {
-    if (ev.ret <= 0 || ev.target === ev.pid) return;
+  private onProcessVm(ev: EventOf<'process.vm'>): Transmit[] {
+    if (ev.ret <= 0 || ev.target === ev.pid) return [];
     const hop: ChainHop = { pid: ev.pid, comm: ev.proc?.comm ?? '?', syscall: ev.syscall, fd: -1, object: `memory of pid ${ev.target}`, ts_ns: ev.ts, bytes: ev.ret };
     if (ev.dir === 'in') {
       this.fromMemory(ev, ev.target, hop);
-      return;
+      return [];
     }
     const carried = this.carried(ev.pid, ev.ts, ev.tid);
-    if (carried.length > 0) this.carry(ev.target, carried.map((t) => ({ ...t, hops: appendHop(t.hops, hop) })), ev.ts, ev.tid);
+    if (carried.length === 0) return [];
+    return this.intoMemory(ev, ev.target, carried, hop, ev.ts, ev.ret);
+  }
+
+  /**
+   * What a carrier wrote into process `target`'s memory (process_vm_writev, a
+   * ptrace poke, a write to /proc/PID/mem): the target carries it now, and
+   * when the target is outside the task (outside the watch, or another
+   * task's), the data has left, as if sent.
+   */
+  private intoMemory(ev: Sender & { proc?: ProcView }, target: number, carried: Taint[], hop: ChainHop, from: number, bytes: number): Transmit[] {
+    this.carry(target, carried.map((t) => ({ ...t, hops: appendHop(t.hops, hop) })), from, ev.tid);
+    if (this.taskOfPid === undefined) return [];
+    const theirs = this.taskOfPid(target);
+    if (theirs !== undefined && theirs === ev.proc?.task) return [];
+    const where = theirs === undefined ? 'outside the watch' : `task ${theirs}`;
+    const sink: ObjectView = { id: '0:0:0', type: 'anon', channel: `${VM_CHANNEL}${target}`, peer: { path: `memory of pid ${target}, ${where}` } };
+    return this.transmit(ev, sink, carried, hop, bytes);
   }
 
   /** What `pid` carries that a call of thread `tid` ending at `ts` could have moved. */
@@ -610,11 +632,8 @@ export class FlowTracker {
     const hop = this.hop(ev, ev.syscall, ev.fd, v, ev.bytes);
     if (leavesMachine(v)) return this.transmit(ev, v, carried, hop, ev.bytes);
     const target = memoryOf(v);
-    if (target !== undefined && target !== ev.pid) {
-      // written into another process' memory: that process now holds the data
-      this.carry(target, carried.map((t) => ({ ...t, hops: appendHop(t.hops, hop) })), ev.ts_first, ev.tid);
-      return [];
-    }
+    // written into another process' memory: that process now holds the data
+    if (target !== undefined && target !== ev.pid) return this.intoMemory(ev, target, carried, hop, ev.ts_first, ev.bytes);
     if (canCarry(v)) {
       this.mark(v, carried, hop, ev.ts_first, ev.tid, ev.pid);
       this.racedReaders(v.channel, ev.pid, ev.ts);

@@ -45,8 +45,9 @@ export class AgentLane implements StreamLane {
     s: LaneSettings,
   ) {
     this.onClosed = s.onClosed;
-    this.correlation = buildCorrelation({ rules: s.rules, host: info.header.host, wallEpochNs: s.wallEpochNs, policy: s.policy, onFinding: s.onFinding });
-    this.sub = this.input.pipe(analyze(new SystemState(), this.correlation)).subscribe({ next: s.onEvent });
+    const state = new SystemState();
+    this.correlation = buildCorrelation({ rules: s.rules, host: info.header.host, wallEpochNs: s.wallEpochNs, policy: s.policy, onFinding: s.onFinding, taskOfPid: (pid) => state.taskOfPid(pid) });
+    this.sub = this.input.pipe(analyze(state, this.correlation)).subscribe({ next: s.onEvent });
   }
 
   get sandbox(): string {

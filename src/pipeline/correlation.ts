@@ -31,13 +31,15 @@ export interface CorrelationSetup {
   scoring?: ScoringOptions | undefined;
   /** Learning (baseline learn): every behaviour feature goes here, nothing is scored. */
   learner?: FeatureSink | undefined;
+  /** The state stage this correlation follows: which task a live process is in (undefined: outside the watch). */
+  taskOfPid?: (pid: number) => string | undefined;
 }
 
 /** Data classes, flow following, chain rules and findings, loaded from rules/: the same for watch and replay. */
 export function buildCorrelation(o: CorrelationSetup): Correlation {
   const { classes, chains } = o.rules ?? loadRuleSet(o.rulesDir);
   const correlator = new Correlator(
-    new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task)),
+    new FlowTracker((p) => classes.classify(p), undefined, (cls, task) => classes.readToServe(cls, task), o.taskOfPid),
     new SequenceMatcher(chains.rules),
     new FindingBuilder({ host: o.host, wallEpochNs: o.wallEpochNs, policyHash: o.policy?.sha256 ?? null }),
     o.policy && new PolicyEngine(o.policy.effective, { verifyDigests: o.verifyDigests ?? false }),

@@ -332,6 +332,7 @@ export async function runLiveSession(o: LiveSessionOptions): Promise<LiveSession
       rules: ruleSet,
       host: header.host,
       wallEpochNs: wallEpoch,
+      taskOfPid: (pid) => state.taskOfPid(pid),
       policy: o.policy,
       baselines: o.baselines,
       scoring: o.scoring,

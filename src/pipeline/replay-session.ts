@@ -149,6 +149,7 @@ async function replayGroup(
   auditNow.trail = audit;
   const correlation = buildCorrelation({
     rules,
+    taskOfPid: (pid) => state.taskOfPid(pid),
     host: header.host,
     wallEpochNs: BigInt(header.wall_epoch_ns),
     policy: o.policy,

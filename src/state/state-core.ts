@@ -45,6 +45,12 @@ export class StateCore {
   readonly sysvSegmentsOrder = new OldestFirst(this.sysvSegments);
   readonly stats: StateStats = { events: 0, unknownProcesses: 0, healed: 0, corrected: 0, unresolved: 0, exitedProcesses: 0 };
 
+  /** The task of live process (or thread) `pid`, or undefined when the state does not know it: it is outside the watch. */
+  taskOfPid(pid: number): string | undefined {
+    const p = this.procs.get(this.procs.pidOfTid.get(pid) ?? pid);
+    return p === undefined ? undefined : this.taskOf(p.cgroup);
+  }
+
   taskOf(cgroup: number): string {
     let t = this.cgroups.get(cgroup);
     if (t === undefined) {

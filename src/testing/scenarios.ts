@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -428,6 +428,59 @@ s.close()
 print(len(found))
 ' $v
 kill $v`;
+}
+
+/**
+ * A process outside the watch that holds a buffer for someone to write into:
+ * it prints its pid and the buffer's address, waits for a line on stdin,
+ * then prints what the buffer holds (up to its first NUL) and exits.
+ */
+export function memoryDropbox(): { pid: Promise<{ pid: number; addr: number }>; contents: () => Promise<string>; kill: () => void } {
+  const script = ['import ctypes, os, sys', 'buf = ctypes.create_string_buffer(4096)', 'print(os.getpid(), ctypes.addressof(buf), flush=True)', 'sys.stdin.readline()', 'sys.stdout.write(buf.value.decode(errors="replace"))'];
+  const child = spawn('python3', ['-c', script.join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const pid = new Promise<{ pid: number; addr: number }>((resolve, reject) => {
+    child.stdout!.once('data', () => {
+      const [p, a] = out.trim().split(/\s+/).map(Number);
+      out = '';
+      resolve({ pid: p!, addr: a! });
+    });
+    child.once('exit', (c) => reject(new Error(`the dropbox process exited (${c}) before it was ready`)));
+  });
+  const contents = async (): Promise<string> => {
+    const done = new Promise<void>((r) => child.once('exit', () => r()));
+    child.stdin!.write('\n');
+    await done;
+    return out;
+  };
+  return { pid, contents, kill: () => child.kill() };
+}
+
+/**
+ * python3 reads `file` and writes its first `n` bytes into the memory of
+ * process `pid` at `addr` (shell words: numbers, or "$pid" of the script):
+ * with process_vm_writev (no descriptor), or through /proc/PID/mem.
+ */
+export function memoryHandoffScenario(file: string, pid: string | number, addr: string | number, via: 'process_vm_writev' | 'proc-mem', n = 64): string {
+  const write =
+    via === 'proc-mem'
+      ? ['mem = open(f"/proc/{pid}/mem", "r+b", 0)', 'mem.seek(addr)', 'print(mem.write(d))']
+      : [
+          'import ctypes',
+          'libc = ctypes.CDLL(None, use_errno=True)',
+          'class iovec(ctypes.Structure):',
+          '    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]',
+          'libc.process_vm_writev.restype = ctypes.c_ssize_t',
+          'src = ctypes.create_string_buffer(d, len(d))',
+          'print(libc.process_vm_writev(pid, ctypes.byref(iovec(ctypes.cast(src, ctypes.c_void_p), len(d))), 1, ctypes.byref(iovec(addr, len(d))), 1, 0))',
+        ];
+  return `python3 -c '
+import sys
+pid, addr = int(sys.argv[1]), int(sys.argv[2])
+d = open("${file}", "rb").read()[:${n}]
+${write.join('\n')}
+' ${pid} ${addr}`;
 }
 
 /** A DNS-style leak: python3 reads `file` and sends part of it hex-encoded as a UDP datagram (a query name) to 127.0.0.2:PORT. */
