@@ -15,7 +15,7 @@ describe('chainwatch doctor (the real binary, the real kernel)', () => {
     expect(rep.checks.map((c) => c.name)).toEqual(['root', 'bpftrace', 'tracefs', 'tracepoints', 'btf', 'cgroup v2', 'batched delivery', 'binary records', 'attach cache', '32-bit syscalls', 'self-test']);
     for (const c of rep.checks) expect(c.ok, `${c.name}: ${c.detail}`).toBe(true);
     expect(rep.checks.find((c) => c.name === 'tracepoints')!.detail).toMatch(/^all \d{2,} the probe attaches to are present$/);
-    expect(rep.checks.find((c) => c.name === 'self-test')!.detail).toMatch(/, 0 lost, .*the read of \/etc\/hostname resolved to its file$/);
+    expect(rep.checks.find((c) => c.name === 'self-test')!.detail).toMatch(/, 0 lost, .*; \d+ binary record layouts checked against bpftrace's text, 0 wrong; the read of \/etc\/hostname resolved to its file$/);
   });
 
   it('without bpftrace: exit 3, the check that failed with its fix, no self-test attempted; --quick runs no probes', () => {

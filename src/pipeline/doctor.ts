@@ -111,8 +111,14 @@ async function selfTest(): Promise<DoctorCheck> {
         if (ev.kind === 'io' && ev.dir === 'in' && ev.res?.fd?.path === '/etc/hostname') resolved = true;
       },
     });
-    const detail = `${s.events} events, ${s.lostEvents} lost, probes attached in ${(s.attachMs / 1000).toFixed(1)} s, run ${((Date.now() - t0) / 1000).toFixed(1)} s; the read of /etc/hostname ${resolved ? 'resolved to its file' : 'NOT seen'}`;
-    return { name: 'self-test', required: true, ok: resolved && s.lostEvents === 0, detail, fix: 'run chainwatch watch -- cat /etc/hostname and read its log' };
+    const d = s.decoder;
+    const layouts = d.frames > 0 ? `; ${d.layoutsChecked} binary record layouts checked against bpftrace's text, ${d.layoutsWrong} wrong` : '';
+    const detail = `${s.events} events, ${s.lostEvents} lost, probes attached in ${(s.attachMs / 1000).toFixed(1)} s, run ${((Date.now() - t0) / 1000).toFixed(1)} s${layouts}; the read of /etc/hostname ${resolved ? 'resolved to its file' : 'NOT seen'}`;
+    const fix =
+      d.layoutsWrong > 0
+        ? 'this bpftrace lays printf records out otherwise than chainwatch reads them: run with CHAINWATCH_BINARY_RECORDS=0 (records as text) and report the bpftrace version'
+        : 'run chainwatch watch -- cat /etc/hostname and read its log';
+    return { name: 'self-test', required: true, ok: resolved && s.lostEvents === 0 && d.layoutsWrong === 0, detail, fix };
   } catch (e) {
     return { name: 'self-test', required: true, ok: false, detail: e instanceof ChainwatchError ? e.describe() : (e as Error).message, fix: 'the message above says what failed' };
   }
