@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../pipeline/replay-session.js';
 import { Finding } from '../schema/finding.js';
 import { httpSink, LiveHarness, ofKind, outsideFdReceiver, shellListener, tcpSink } from '../testing/live-harness.js';
-import { buildSharedVmExfil, buildXdpExfil, mmapScenario, packetSocketScenario, pidfdGetfdScenario, vmspliceScenario, memoryDropbox, memoryHandoffScenario, mmsgRightsScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario, unmapPiecewiseScenario } from '../testing/scenarios.js';
+import { buildSharedVmExfil, buildXdpExfil, mmapScenario, packetSocketScenario, pidfdGetfdScenario, vmspliceScenario, memoryDropbox, memoryHandoffScenario, mmsgRightsScenario, mqueueScenario, procMemScenario, ptraceScenario, scmRightsScenario, sendfileScenario, sharedMemoryScenario, spliceScenario, sysvShmScenario, tlsServerScenario, udpLeakScenario, unmapPiecewiseScenario } from '../testing/scenarios.js';
 
 /**
  * Read-then-transmit chains with real programs under the real probes, and
@@ -476,6 +476,30 @@ s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.clo
     const [read, viaMemory, send] = [f.chain[0]!, f.chain.at(-2)!, f.chain.at(-1)!];
     expect(viaMemory).toMatchObject({ syscall: 'process_vm_readv', object: `memory of pid ${read.pid}`, fd: -1 });
     expect(send).toMatchObject({ pid: viaMemory.pid, object: `socket 127.0.0.2:${tcp.port}` });
+  });
+
+  it('a POSIX message queue between two processes: one reads the secret and sends it as a message, the other receives and sends it', async () => {
+    const r = await h.run('mqueue', mqueueScenario(key, tcp.port));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('100');
+    const f = only(r.findings);
+    expect(f).toMatchObject({ rule: 'exfil.read-then-transmit', source: { path: key, data_class: 'secret' }, sink: { address: '127.0.0.2', port: tcp.port } });
+    const queue = ofKind(r.events, 'file.open').find((e) => e.syscall === 'mq_open')!;
+    expect(queue.path).toMatch(/^\/dev\/mqueue\/cwq\d+$/);
+    expect(f.chain.map((c) => [c.syscall, c.object])).toEqual([
+      ['read', key],
+      ['mq_timedsend', queue.path],
+      ['mq_timedreceive', queue.path],
+      [expect.stringMatching(/^send/), `socket 127.0.0.2:${tcp.port}`],
+    ]);
+    expect(f.chain[1]!.pid).not.toBe(f.chain[2]!.pid);
+  });
+
+  it('must not fire: a message queue that carries no secret', async () => {
+    const r = await h.run('mqueue-benign', mqueueScenario(join(dir, 'notes.txt'), tcp.port));
+    expect(r.code, r.stderr).toBe(0);
+    expect(ofKind(r.events, 'io').filter((e) => e.syscall === 'mq_timedreceive')).toHaveLength(1);
+    expect(r.findings).toEqual([]);
   });
 
   for (const via of ['process_vm_writev', 'proc-mem'] as const) {

@@ -4,14 +4,18 @@ import { fileTypeOf, int32, kernelObjId } from './common.js';
 import { PROBE_STRLEN, type DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
 
+/** mq_open(2): its name is a queue's, which the mqueue filesystem shows under /dev/mqueue (one name, no other slash). */
+const MQ_OPEN = 240;
+
 export function decodeOpen(rec: RawRecord, ctx: DecodeContext): EventOf<'file.open'> {
   const ret = int32(rec.n[8]!);
+  const nr = rec.n[4]!;
   return {
     ts: ctx.ts(rec), cgroup: rec.n[1]!, pid: rec.n[2]!, tid: rec.n[3]!,
     kind: 'file.open',
-    syscall: syscallName(rec.n[4]!),
+    syscall: syscallName(nr),
     dirfd: int32(rec.n[5]!),
-    path: rec.s,
+    path: nr === MQ_OPEN ? `/dev/mqueue/${rec.s.replace(/^\/+/, '')}` : rec.s,
     path_truncated: rec.s.length >= PROBE_STRLEN - 1,
     flags: rec.n[6]!,
     mode: rec.n[7]!,

@@ -580,3 +580,18 @@ describe('bpftrace text mangling', () => {
     );
   });
 });
+
+describe('message queues', () => {
+  it('mq_open names its queue as the mqueue filesystem shows it (/dev/mqueue/NAME); a message sent or received is I/O on its descriptor', () => {
+    const events = decodeAll([
+      line('OPEN\t1000001000\t7\t100\t100\t240\t-100\t66\t384\t3\t19\t4242\t33152\t/jobs'),
+      line('IO\t1000002000\t7\t100\t100\t1\t242\t3\t100\t19\t4242'),
+      line('IO\t1000003000\t7\t101\t101\t0\t243\t3\t100\t19\t4242'),
+    ]);
+    expect(events).toMatchObject([
+      { kind: 'file.open', syscall: 'mq_open', path: '/dev/mqueue/jobs', ret: 3, obj: '0:19:4242' },
+      { kind: 'io', syscall: 'mq_timedsend', dir: 'out', fd: 3, bytes: 100, obj: '0:19:4242' },
+      { kind: 'io', syscall: 'mq_timedreceive', dir: 'in', fd: 3, bytes: 100, obj: '0:19:4242' },
+    ]);
+  });
+});

@@ -100,7 +100,7 @@ const CLOSE_BRACE = 125;
 /** Maps probes/chainwatch.bt keeps for itself (filters, pending syscall arguments, runs). */
 const PROBE_MAPS = new Set([
   '@w', '@cg', '@ex', '@known', '@gen', '@cf', '@op', '@ohf', '@cln', '@xa', '@mf', '@pp2', '@ul', '@cd', '@fcd', '@dp', '@fc', '@cl', '@cr',
-  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm', '@mmb', '@msh', '@shm', '@mun', '@mrm', '@sha', '@sdt', '@gfd', '@vsr', '@i32',
+  '@pi', '@sk', '@spr', '@ca', '@ac', '@sto', '@sm', '@io', '@xf', '@prn', '@act', '@tk', '@hb', '@mlen', '@pv', '@pte', '@ud', '@mm', '@mmb', '@msh', '@shm', '@mun', '@mrm', '@sha', '@sdt', '@gfd', '@vsr', '@i32', '@mqo', '@mqs',
 ]);
 
 /**

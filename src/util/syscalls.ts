@@ -14,6 +14,7 @@ export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
   292: 'dup3', 293: 'pipe2', 295: 'preadv', 296: 'pwritev', 299: 'recvmmsg',
   304: 'open_by_handle_at', 307: 'sendmmsg', 310: 'process_vm_readv', 311: 'process_vm_writev', 316: 'renameat2', 319: 'memfd_create', 322: 'execveat',
   326: 'copy_file_range', 327: 'preadv2', 328: 'pwritev2', 436: 'close_range',
+  240: 'mq_open', 242: 'mq_timedsend', 243: 'mq_timedreceive',
   437: 'openat2', 188: 'setxattr', 189: 'lsetxattr', 190: 'fsetxattr', 191: 'getxattr', 192: 'lgetxattr', 193: 'fgetxattr', 463: 'setxattrat', 464: 'getxattrat',
 };
 
