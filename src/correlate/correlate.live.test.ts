@@ -524,10 +524,12 @@ s = socket.create_connection(("127.0.0.2", ${tcp.port})); s.sendall(data); s.clo
   it('must not fire: a secret written into the memory of a process of the same task (its own child)', async () => {
     const r = await h.run(
       'memory-in-task',
-      `python3 -c 'import ctypes, os, sys, time; buf = ctypes.create_string_buffer(4096); print(os.getpid(), ctypes.addressof(buf), flush=True); time.sleep(1.5)' > $TMPDIR/box.txt &
-sleep 0.5
+      `python3 -c 'import ctypes, os, sys, time; buf = ctypes.create_string_buffer(4096); print(os.getpid(), ctypes.addressof(buf), flush=True); time.sleep(30)' > $TMPDIR/box.txt &
+box=$!
+until [ -s $TMPDIR/box.txt ]; do sleep 0.05; done
 read pid addr < $TMPDIR/box.txt
 ${memoryHandoffScenario(key, '$pid', '$addr', 'process_vm_writev')}
+kill $box
 wait`,
       { TMPDIR: mkdtempSync(join(tmpdir(), 'cw-box-')) },
     );

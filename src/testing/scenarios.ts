@@ -439,13 +439,19 @@ export function memoryDropbox(): { pid: Promise<{ pid: number; addr: number }>; 
   const script = ['import ctypes, os, sys', 'buf = ctypes.create_string_buffer(4096)', 'print(os.getpid(), ctypes.addressof(buf), flush=True)', 'sys.stdin.readline()', 'sys.stdout.write(buf.value.decode(errors="replace"))'];
   const child = spawn('python3', ['-c', script.join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  let ready: ((v: { pid: number; addr: number }) => void) | undefined;
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    // its first line, whole (a read may end inside it)
+    const nl = out.indexOf('\n');
+    if (ready === undefined || nl < 0) return;
+    const [p, a] = out.slice(0, nl).trim().split(/\s+/).map(Number);
+    out = out.slice(nl + 1);
+    ready({ pid: p!, addr: a! });
+    ready = undefined;
+  });
   const pid = new Promise<{ pid: number; addr: number }>((resolve, reject) => {
-    child.stdout!.once('data', () => {
-      const [p, a] = out.trim().split(/\s+/).map(Number);
-      out = '';
-      resolve({ pid: p!, addr: a! });
-    });
+    ready = resolve;
     child.once('exit', (c) => reject(new Error(`the dropbox process exited (${c}) before it was ready`)));
   });
   const contents = async (): Promise<string> => {
