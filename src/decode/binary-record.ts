@@ -1,3 +1,4 @@
+import { ipv4Text, ipv6Text } from '../util/ip-text.js';
 import type { NumRead, PrintfLayout, StrRead } from './printf-layouts.js';
 import type { RawRecord } from './raw-record.js';
 
@@ -47,12 +48,16 @@ function numberExpr(f: NumRead): string {
   }
 }
 
+/** A function of the record's bytes `b` at `a`, generated from a layout alone (offsets and constants chainwatch computed, never input). */
+function generated<F>(params: string[], body: string): F {
+  return new Function('b', 'a', ...params, body) as F;
+}
+
 function makeReader(layout: PrintfLayout): RecordReader {
-  // generated from the layout alone (offsets and constants chainwatch computed), never from input
-  const readNums = new Function('b', 'a', 'n', `${layout.nums.map((f, i) => `n[${i}]=${numberExpr(f)};`).join('')}n.length=${layout.nums.length};`) as (b: Buffer, a: number, n: number[]) => void;
+  const readNums = generated<(b: Buffer, a: number, n: number[]) => void>(['n'], `${layout.nums.map((f, i) => `n[${i}]=${numberExpr(f)};`).join('')}n.length=${layout.nums.length};`);
   const ts = layout.nums[0];
   const tsAt = ts !== undefined && ts.as === 'u64' ? ts.at : -1;
-  const str = layout.str;
+  const readStr = stringReader(layout.str);
   const kind = layout.kind;
   const size = layout.size;
   return (buf, at, len, into) => {
@@ -62,23 +67,36 @@ function makeReader(layout: PrintfLayout): RecordReader {
     into.kind = kind;
     // a timestamp of 16 digits or more keeps its exact decimal text, as the text parser keeps it
     into.tsRaw = tsAt >= 0 && n[0]! >= 1e15 ? u64Text(buf, at + tsAt) : '';
-    into.s = str === undefined ? '' : readString(buf, at, str);
+    into.s = readStr(buf, at);
     return into;
   };
 }
 
-function readNumber(buf: Buffer, base: number, f: NumRead): number {
+/** The reader of a record's trailing string (with the format's text around a %s). */
+function stringReader(f: StrRead | undefined): (buf: Buffer, base: number) => string {
+  if (f === undefined) return () => '';
   switch (f.as) {
-    case 'u64':
-      return buf.readUInt32LE(base + f.at + 4) * 4294967296 + buf.readUInt32LE(base + f.at);
-    case 's64':
-      return buf.readInt32LE(base + f.at + 4) * 4294967296 + buf.readUInt32LE(base + f.at);
-    case 's32':
-      return buf.readInt32LE(base + f.at);
-    case 'u32':
-      return buf.readUInt32LE(base + f.at);
-    case 'const':
-      return f.value;
+    case 'const-str': {
+      const v = f.value;
+      return () => v;
+    }
+    case 'int-str': {
+      const read = generated<(b: Buffer, a: number) => number>([], `return ${numberExpr({ as: f.read, at: f.at })};`);
+      // a u64 at or above 2^53 keeps its exact decimal text
+      if (f.read !== 'u64') return (buf, base) => String(read(buf, base));
+      return (buf, base) => {
+        const v = read(buf, base);
+        return v >= 2 ** 53 ? u64Text(buf, base + f.at) : String(v);
+      };
+    }
+    case 'str':
+    case 'ntop': {
+      const at = f.at;
+      const size = f.as === 'str' ? f.size : 0;
+      const core = f.as === 'ntop' ? (buf: Buffer, base: number): string => ntop(buf, base + at) : (buf: Buffer, base: number): string => cString(buf, base + at, size);
+      const { prefix, suffix } = f;
+      return prefix === '' && suffix === '' ? core : (buf, base) => prefix + core(buf, base) + suffix;
+    }
   }
 }
 
@@ -86,82 +104,17 @@ function u64Text(buf: Buffer, at: number): string {
   return ((BigInt(buf.readUInt32LE(at + 4)) << 32n) | BigInt(buf.readUInt32LE(at))).toString();
 }
 
-function readString(buf: Buffer, base: number, f: StrRead): string {
-  switch (f.as) {
-    case 'str': {
-      const from = base + f.at;
-      let end = buf.indexOf(0, from);
-      if (end < 0 || end > from + f.size) end = from + f.size;
-      const s = buf.toString('utf8', from, end);
-      return f.prefix === '' && f.suffix === '' ? s : f.prefix + s + f.suffix;
-    }
-    case 'ntop': {
-      const s = ntop(buf, base + f.at);
-      return f.prefix === '' && f.suffix === '' ? s : f.prefix + s + f.suffix;
-    }
-    case 'int-str': {
-      const v = readNumber(buf, base, { as: f.read, at: f.at });
-      return f.read === 'u64' && v >= 2 ** 53 ? u64Text(buf, base + f.at) : String(v);
-    }
-    case 'const-str':
-      return f.value;
-  }
+/** The bytes up to the first NUL within `size`, as UTF-8. */
+function cString(buf: Buffer, from: number, size: number): string {
+  let end = buf.indexOf(0, from);
+  if (end < 0 || end > from + size) end = from + size;
+  return buf.toString('utf8', from, end);
 }
 
-/** bpftrace's ntop(): `{ u64 family; u8 address[16] }`. */
+/** bpftrace's ntop(): `{ u64 family; u8 address[16] }`; the address as the in-memory words util/ip-text reads. */
 function ntop(buf: Buffer, at: number): string {
   const family = buf.readUInt32LE(at);
-  if (family === 2) return `${buf[at + 8]}.${buf[at + 9]}.${buf[at + 10]}.${buf[at + 11]}`;
-  if (family === 10) return inetNtop6(buf, at + 8);
+  if (family === 2) return ipv4Text(buf.readUInt32LE(at + 8));
+  if (family === 10) return ipv6Text([buf.readUInt32LE(at + 8), buf.readUInt32LE(at + 12), buf.readUInt32LE(at + 16), buf.readUInt32LE(at + 20)]);
   return '';
-}
-
-/**
- * IPv6 text as glibc's inet_ntop(3) writes it (bpftrace calls it): lowercase
- * hex words without leading zeros, the longest run of two or more zero words
- * (the first of equal ones) as "::", and an IPv4-mapped (::ffff:a.b.c.d) or
- * IPv4-compatible (::a.b.c.d, all but the last two words zero and not ::1
- * or ::) address with its last 32 bits as dotted quad.
- */
-export function inetNtop6(buf: Uint8Array, at: number): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((buf[at + 2 * i]! << 8) | buf[at + 2 * i + 1]!);
-  let bestBase = -1;
-  let bestLen = 0;
-  let curBase = -1;
-  let curLen = 0;
-  for (let i = 0; i < 8; i++) {
-    if (w[i] === 0) {
-      if (curBase < 0) {
-        curBase = i;
-        curLen = 1;
-      } else curLen++;
-    } else if (curBase >= 0) {
-      if (bestBase < 0 || curLen > bestLen) {
-        bestBase = curBase;
-        bestLen = curLen;
-      }
-      curBase = -1;
-    }
-  }
-  if (curBase >= 0 && (bestBase < 0 || curLen > bestLen)) {
-    bestBase = curBase;
-    bestLen = curLen;
-  }
-  if (bestBase >= 0 && bestLen < 2) bestBase = -1;
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
-      out += `${buf[at + 12]}.${buf[at + 13]}.${buf[at + 14]}.${buf[at + 15]}`;
-      break;
-    }
-    out += w[i]!.toString(16);
-  }
-  if (bestBase >= 0 && bestBase + bestLen === 8) out += ':';
-  return out;
 }

@@ -2,10 +2,7 @@ import type { EventOf } from '../schema/event.js';
 import type { RawRecord } from './raw-record.js';
 import { OldestFirst } from '../util/oldest-first.js';
 import { ExecArgs } from './exec-args.js';
-
 import { PROBE_STRLEN } from '../util/probe-format.js';
-
-export { PROBE_STRLEN };
 
 const SAFE_DIGITS = 15;
 

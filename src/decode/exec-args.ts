@@ -45,12 +45,7 @@ export class ExecArgs {
   late = 0;
 
   add(tid: number, index: number, value: string, ts: number): void {
-    let t = this.byTid.get(tid);
-    if (t === undefined) {
-      t = { args: [], released: -1 };
-      this.byTid.set(tid, t);
-      if (this.byTid.size > MAX_THREADS) this.evictOldest();
-    }
+    const t = this.thread(tid);
     if (ts < t.released) {
       this.late++;
       return;
@@ -64,6 +59,17 @@ export class ExecArgs {
     while (this.kept > MAX_KEPT && this.byTid.size > 0) this.evictOldest();
   }
 
+  /** What is kept of thread `tid` (made, within the bound, on its first string or exec). */
+  private thread(tid: number): { args: Arg[]; released: number } {
+    let t = this.byTid.get(tid);
+    if (t === undefined) {
+      t = { args: [], released: -1 };
+      this.byTid.set(tid, t);
+      if (this.byTid.size > MAX_THREADS) this.evictOldest();
+    }
+    return t;
+  }
+
   private evictOldest(): void {
     const gone = this.order.evict();
     if (gone !== undefined) this.kept -= gone[1].args.length;
@@ -75,17 +81,12 @@ export class ExecArgs {
   }
 
   /**
-   * The exec event at its release: its arguments now that everything
-   * stamped before it has arrived (set in place, when there are any), and
-   * the thread's strings up to it forgotten.
+   * The exec event at its release: its arguments (set in place) now that
+   * everything stamped before it has arrived, and the thread's strings up to
+   * it forgotten; a string stamped before it that still comes is late.
    */
   complete(tid: number, ts: number, ev: ExecArgv): void {
-    let t = this.byTid.get(tid);
-    if (t === undefined) {
-      t = { args: [], released: -1 };
-      this.byTid.set(tid, t);
-      if (this.byTid.size > MAX_THREADS) this.evictOldest();
-    }
+    const t = this.thread(tid);
     const list = t.args;
     const r = runBefore(list, ts);
     ev.argv = r.argv;

@@ -1,7 +1,8 @@
 import type { EventOf } from '../schema/event.js';
 import { syscallName } from '../util/syscalls.js';
 import { fileTypeOf, int32, kernelObjId } from './common.js';
-import { PROBE_STRLEN, type DecodeContext } from './context.js';
+import type { DecodeContext } from './context.js';
+import { PROBE_STRLEN } from '../util/probe-format.js';
 import type { RawRecord } from './raw-record.js';
 
 /** mq_open(2): its name is a queue's, which the mqueue filesystem shows under /dev/mqueue (one name, no other slash). */

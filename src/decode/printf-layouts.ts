@@ -50,8 +50,6 @@ export interface PrintfLayout {
   str: StrRead | undefined;
   /** Bytes of the record bpftrace writes: the id and every argument. */
   size: number;
-  /** The format as written in the script (for messages). */
-  format: string;
 }
 
 const COMM_BYTES = 16;
@@ -67,17 +65,47 @@ const INT_CONVERSIONS: Record<string, 'u64' | 's64' | 's32' | 'u32'> = {
   '%u': 'u32',
 };
 
+/** The index just past the string literal that opens at `from` (a `"`). */
+function skipString(text: string, from: number): number {
+  let j = from + 1;
+  while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+  return j + 1;
+}
+
+/**
+ * The comma-separated arguments of a call from `from` (just past its
+ * opening parenthesis, or past its first argument) to its closing
+ * parenthesis: commas inside nested parentheses, brackets, braces and string
+ * literals do not split. `end` is the closing parenthesis (or the text's end).
+ */
+function callArgs(text: string, from: number): { args: string[]; end: number } {
+  const args: string[] = [];
+  let depth = 0;
+  let start = from;
+  let k = from;
+  for (; k < text.length; k++) {
+    const ch = text[k]!;
+    if (ch === '"') k = skipString(text, k) - 1;
+    else if (ch === '(' || ch === '[' || ch === '{') depth++;
+    else if (ch === ')' || ch === ']' || ch === '}') {
+      if (depth === 0) break;
+      depth--;
+    } else if (ch === ',' && depth === 0) {
+      args.push(text.slice(start, k).trim());
+      start = k + 1;
+    }
+  }
+  const last = text.slice(start, k).trim();
+  if (last !== '' || args.length > 0) args.push(last);
+  return { args, end: k };
+}
+
 /** The printf calls of a rendered script (macros already expanded), in order: the format's source text and its argument texts. */
-export function printfCalls(script: string): { format: string; args: string[]; line: number }[] {
+function printfCalls(script: string): { format: string; args: string[]; line: number }[] {
   const calls: { format: string; args: string[]; line: number }[] = [];
   const n = script.length;
   let i = 0;
   let line = 1;
-  const skipString = (from: number): number => {
-    let j = from + 1;
-    while (j < n && script[j] !== '"') j += script[j] === '\\' ? 2 : 1;
-    return j + 1;
-  };
   while (i < n) {
     const c = script[i]!;
     if (c === '\n') {
@@ -91,52 +119,23 @@ export function printfCalls(script: string): { format: string; args: string[]; l
       for (let k = i; k < stop; k++) if (script[k] === '\n') line++;
       i = stop;
     } else if (c === '"') {
-      i = skipString(i);
+      i = skipString(script, i);
     } else if (script.startsWith('printf', i) && !/[\w$@]/.test(script[i - 1] ?? ' ') && /^printf\s*\(/.test(script.slice(i, i + 12))) {
       let j = script.indexOf('(', i) + 1;
       while (/\s/.test(script[j] ?? '')) j++;
       if (script[j] !== '"') throw new ChainwatchError('PROBE_START', `probe line ${line}: a printf whose format is not a string literal`);
-      const fmtEnd = skipString(j);
+      const fmtEnd = skipString(script, j);
       const format = script.slice(j + 1, fmtEnd - 1);
-      const args: string[] = [];
-      let depth = 0;
-      let k = fmtEnd;
-      let argStart = -1;
-      for (; k < n; k++) {
-        const ch = script[k]!;
-        if (ch === '"') {
-          k = skipString(k) - 1;
-        } else if (ch === '(' || ch === '[' || ch === '{') {
-          depth++;
-        } else if (ch === ')' || ch === ']' || ch === '}') {
-          if (depth === 0) break;
-          depth--;
-        } else if (ch === ',' && depth === 0) {
-          if (argStart >= 0) args.push(script.slice(argStart, k).trim());
-          argStart = k + 1;
-        }
-      }
-      if (argStart >= 0) args.push(script.slice(argStart, k).trim());
-      calls.push({ format, args, line });
-      for (let m = i; m < k; m++) if (script[m] === '\n') line++;
-      i = k + 1;
+      // the arguments after the format: what follows it is a comma, then the first argument
+      const { args, end } = callArgs(script, fmtEnd);
+      calls.push({ format, args: args.slice(1), line });
+      for (let m = i; m < end; m++) if (script[m] === '\n') line++;
+      i = end + 1;
     } else {
       i++;
     }
   }
   return calls;
-}
-
-/** Commas outside parentheses and brackets. */
-function topLevelCommas(s: string): number {
-  let depth = 0;
-  let commas = 0;
-  for (const ch of s) {
-    if (ch === '(' || ch === '[') depth++;
-    else if (ch === ')' || ch === ']') depth--;
-    else if (ch === ',' && depth === 0) commas++;
-  }
-  return commas;
 }
 
 /** The C escapes a format uses. */
@@ -195,7 +194,7 @@ export function printfLayouts(script: string, strlen: number): PrintfLayout[] {
         } else if (/^ntop\s*\(/.test(a)) {
           str = { as: 'ntop', at, prefix, suffix };
           at += NTOP_BYTES;
-        } else if (/^str\s*\(/.test(a) && a.endsWith(')') && topLevelCommas(a.slice(a.indexOf('(') + 1, -1)) <= 1) {
+        } else if (/^str\s*\(/.test(a) && a.endsWith(')') && callArgs(a, a.indexOf('(') + 1).args.length <= 2) {
           // str(x) and str(x, n) alike: BPFTRACE_STRLEN bytes, NUL-terminated within n
           str = { as: 'str', at, size: strlen, prefix, suffix };
           at += strlen;
@@ -211,6 +210,6 @@ export function printfLayouts(script: string, strlen: number): PrintfLayout[] {
       at += 8;
     });
     if (arg !== call.args.length) fail(`${call.args.length} arguments for ${arg} conversions`);
-    return { id, kind, nums, str, size: at, format: call.format };
+    return { id, kind, nums, str, size: at };
   });
 }

@@ -127,19 +127,18 @@ export class ProbeDecoder {
   emittingDeferred = false;
   /** Every record is parsed into this one object (decoders copy what they keep). */
   private readonly scratch: RawRecord = { kind: 'TICK', n: [], s: '', tsRaw: '' };
-  /** Per printf id: whether its layout was checked against bpftrace's text (Checked). */
-  private checked: Uint8Array;
-  private layouts: readonly PrintfLayout[] | undefined;
+  /** The script's printf layouts, by id (none: no binary frames expected). */
+  private layouts: readonly PrintfLayout[] = [];
   /** The layouts' readers, by printf id. */
-  private readers: RecordReader[];
+  private readers: RecordReader[] = [];
+  /** Per printf id: whether its layout was checked against bpftrace's text (Checked). */
+  private checked = new Uint8Array(0);
   /** An echoed frame's record, read from its bytes, waiting for bpftrace's text of it (the next line). */
   private echo: { id: number; rec: RawRecord | string } | undefined;
 
   constructor(private readonly opts: ProbeDecoderOptions) {
     this.ctx = new DecodeContext(opts.monoEpochNs);
-    this.layouts = opts.printfLayouts;
-    this.readers = this.layouts?.map(recordReader) ?? [];
-    this.checked = new Uint8Array(this.layouts?.length ?? 0);
+    if (opts.printfLayouts !== undefined) this.setPrintfLayouts(opts.printfLayouts);
   }
 
   /**
@@ -184,9 +183,9 @@ export class ProbeDecoder {
         return;
       }
       const id = buf.readUInt32LE(from + 4) === 0 ? buf.readUInt32LE(from) : -1;
-      const layout = layouts?.[id];
+      const layout = layouts[id];
       if (layout === undefined) {
-        this.issue(no, `binary record of unknown printf id ${id} (${layouts === undefined ? 'no layouts given' : `${layouts.length} in the script`})`, '');
+        this.issue(no, `binary record of unknown printf id ${id} (${layouts.length === 0 ? 'no layouts given' : `${layouts.length} in the script`})`, '');
         continue;
       }
       if (tag === FRAME_ECHOED) {
@@ -359,7 +358,6 @@ export class ProbeDecoder {
     }
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.out(ev, emit);
-    return;
   }
 
   /** An event the probe held back by design (see emittingDeferred). */

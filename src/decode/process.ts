@@ -1,7 +1,7 @@
 import type { EventOf } from '../schema/event.js';
 import { ia32SyscallName, syscallName } from '../util/syscalls.js';
 import { kernelObjId, int32 } from './common.js';
-import { PROBE_STRLEN, type DecodeContext } from './context.js';
+import type { DecodeContext } from './context.js';
 import type { RawRecord } from './raw-record.js';
 
 const CLONE_THREAD = 0x10000;

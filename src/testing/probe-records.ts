@@ -1,5 +1,5 @@
-import { inetNtop6 } from '../decode/binary-record.js';
 import type { NumRead, PrintfLayout } from '../decode/printf-layouts.js';
+import { ipv4Text, ipv6Text } from '../util/ip-text.js';
 import { FRAME, FRAME_ECHOED } from '../util/probe-format.js';
 
 /**
@@ -71,7 +71,10 @@ export function bpftraceLine(layout: PrintfLayout, v: RecordValues): string {
       fields.push(s.prefix + bytes.toString('utf8') + s.suffix);
     } else if (s.as === 'ntop') {
       const a = v.str as { family: number; addr: Uint8Array };
-      fields.push(s.prefix + (a.family === 2 ? `${a.addr[0]}.${a.addr[1]}.${a.addr[2]}.${a.addr[3]}` : inetNtop6(a.addr, 0)) + s.suffix);
+      // as bpftrace's ntop() writes it (inet_ntop(3); util/ip-text is held to the C library in its own test)
+      const w = Buffer.from(a.addr);
+      const text = a.family === 2 ? ipv4Text(w.readUInt32LE(0)) : ipv6Text([0, 4, 8, 12].map((o) => w.readUInt32LE(o)));
+      fields.push(s.prefix + text + s.suffix);
     } else if (s.as === 'int-str') fields.push(asText(s.read, v.str as bigint));
     else if (s.as === 'const-str') fields.push(s.value);
   }

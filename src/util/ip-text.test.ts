@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ipv4Text, ipv6Text } from './ip-text.js';
@@ -40,5 +41,17 @@ describe('IP addresses from kernel words', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('IPv6: as glibc inet_ntop(3) writes it, which bpftrace\'s ntop() calls (compared with the C library through python3)', () => {
+    const group = (...w: number[]): number[] => w.flatMap((g) => [g >> 8, g & 255]);
+    const special = [group(0, 0, 0, 0, 0, 0, 0, 0), group(0, 0, 0, 0, 0, 0, 0, 1), group(0, 0, 0, 0, 0, 0xffff, 0x7f00, 2), group(0, 0, 0, 0, 0, 0, 0x7f00, 2), group(0xfe80, 0, 0, 0, 0, 0, 0, 1), group(1, 0, 0, 1, 0, 0, 0, 1), group(1, 0, 0, 0, 1, 0, 0, 0)];
+    const samples = fc.sample(fc.oneof(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }), fc.constantFrom(...special), fc.array(fc.constantFrom(0, 0, 0, 1, 0xff), { minLength: 16, maxLength: 16 })), 3000);
+    const hex = samples.map((a) => Buffer.from(a).toString('hex'));
+    const libc = execFileSync('python3', ['-c', 'import socket,sys\nfor l in sys.stdin: print(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(l.strip())))'], { input: hex.join('\n') })
+      .toString()
+      .trim()
+      .split('\n');
+    expect(samples.map((a) => ipv6Text(words(a)))).toEqual(libc);
   });
 });
