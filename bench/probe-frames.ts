@@ -1,6 +1,7 @@
 import { printfLayouts, type PrintfLayout } from '../src/decode/printf-layouts.js';
 import { renderProbe } from '../src/source/probe-catalog.js';
-import { FRAME, FRAME_HEAD, PROBE_STRLEN } from '../src/util/probe-format.js';
+import { encodeFrame } from '../src/testing/probe-records.js';
+import { PROBE_STRLEN } from '../src/util/probe-format.js';
 
 /**
  * The benchmark workload's records as the probe hands them over with binary
@@ -21,28 +22,16 @@ export class FrameEncoder {
     }
   }
 
-  /** The frame of one bpftrace JSON line of a printf record. */
+  /** The frame of one bpftrace JSON line of a printf record (the bytes as `encodeFrame` lays them out). */
   frame(jsonLine: string): Buffer {
     const data = (JSON.parse(jsonLine) as { data: string }).data.replace(/\n$/, '');
     const [kind, ...fields] = data.split('\t');
     const layout = this.byKind.get(kind!)?.find((l) => fits(l, fields));
     if (layout === undefined) throw new Error(`no printf of the probe prints ${JSON.stringify(data)}`);
-    const rec = Buffer.alloc(layout.size + 4);
-    rec.writeBigUInt64LE(BigInt(layout.id), 0);
-    layout.nums.forEach((f, i) => {
-      if (f.as !== 'const') rec.writeBigUInt64LE(BigInt.asUintN(64, BigInt(fields[i]!)), f.at);
-    });
-    const s = layout.str;
+    const nums = layout.nums.flatMap((f, i) => (f.as === 'const' ? [] : [BigInt(fields[i]!)]));
     const text = fields.slice(layout.nums.length).join('\t');
-    if (s?.as === 'str') Buffer.from(text, 'utf8').copy(rec, s.at, 0, s.size - 1);
-    else if (s?.as === 'ntop') {
-      rec.writeBigUInt64LE(2n, s.at);
-      text.split('.').forEach((b, i) => (rec[s.at + 8 + i] = Number(b)));
-    }
-    const head = Buffer.alloc(FRAME_HEAD);
-    head[0] = FRAME;
-    head.writeUInt32LE(rec.length, 1);
-    return Buffer.concat([head, rec]);
+    const str = layout.str?.as === 'ntop' ? { family: 2 as const, addr: Uint8Array.from([...text.split('.').map(Number), ...new Array<number>(12).fill(0)]) } : layout.str === undefined ? undefined : text;
+    return encodeFrame(layout, { nums, str });
   }
 }
 
