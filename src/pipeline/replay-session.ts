@@ -126,6 +126,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
   return out;
 }
 
+/** The outputs' writes done or failed, so a failure reaches the audit log of the trace being replayed, before it closes. */
+async function settle(...outs: (JsonlWriter | undefined)[]): Promise<void> {
+  for (const out of outs) await out?.settle();
+}
+
 /** One stream: a trace, or consecutive segments of one rotated recording. One summary per file. */
 async function replayGroup(
   group: TraceFile[],
@@ -207,6 +212,7 @@ async function replayGroup(
   } catch (e) {
     // a bad line stops the replay, but what the events before it proved is still reported
     for (const f of correlation.correlator.flush()) correlation.onFinding(f);
+    await settle(findingsOut, eventsOut);
     await sinks.close(`failed: ${(e as Error).message}`, { file: files.join(' ') });
     throw e;
   }
@@ -215,6 +221,7 @@ async function replayGroup(
   parts.at(-1)!.findings += findings - before;
   const events = parts.reduce((n, p) => n + p.stats.events, 0);
   const cut = parts.find((p) => p.stats.cut)?.stats.cut;
+  await settle(findingsOut, eventsOut);
   await sinks.close('replayed', { file: files.join(' '), events, ...(cut && { cut }) });
   return parts.map((p) => {
     const { file, imported, header: h } = p.t;

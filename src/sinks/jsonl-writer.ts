@@ -271,6 +271,17 @@ export class JsonlWriter {
     return this.failed === undefined;
   }
 
+  /**
+   * Streamed file: resolves once every line accepted so far has been
+   * written or has failed (and the failure was reported through `onFail`),
+   * so a run can record an output's failure before it closes its audit log.
+   */
+  async settle(): Promise<void> {
+    if (this.durable || this.isStdout) return;
+    this.ship();
+    if (this.inflight || this.queue.length > 0) await new Promise<void>((r) => this.idle.push(r));
+  }
+
   /** Writes what is accepted (as far as the disk takes it) and closes; never rejects. */
   async close(): Promise<void> {
     if (this.durable) {
@@ -278,14 +289,14 @@ export class JsonlWriter {
       if (this.fd !== undefined) closeSync(this.fd);
       return;
     }
-    this.ship();
     if (this.isStdout) {
+      this.ship();
       // stdout stays open for the process; wait for what we wrote to drain
       if (process.stdout.writableNeedDrain && this.failed === undefined) await new Promise<void>((r) => process.stdout.once('drain', () => r()));
       process.stdout.off('error', this.onStdoutError);
       return;
     }
-    if (this.inflight || this.queue.length > 0) await new Promise<void>((r) => this.idle.push(r));
+    await this.settle();
     if (this.fd !== undefined) closeSync(this.fd);
   }
 }

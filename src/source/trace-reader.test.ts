@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,7 +11,7 @@ import { numberedName } from '../util/output-paths.js';
 import { ev } from '../testing/events.js';
 import { testHeader } from '../testing/fixtures.js';
 import { ChainwatchError } from '../util/errors.js';
-import { newTraceReadStats, readTrace, type TraceReadStats } from './trace-reader.js';
+import { newTraceReadStats, readTrace, WORKER_MIN_BYTES, type TraceReadStats } from './trace-reader.js';
 
 const header = testHeader();
 
@@ -20,11 +20,11 @@ let n = 0;
 const events: Event[] = [ev.seen(10), ev.open(10, 3, '0:1:2', '/etc/hostname'), ev.read(10, 3, 12), ev.close(10, 3), ev.fork(10, 11), ev.exit(11)];
 const text = [header, ...events].map((x) => `${JSON.stringify(x)}\n`).join('');
 
-async function read(file: string): Promise<{ got: Event[]; stats: TraceReadStats; error?: ChainwatchError }> {
+async function readIn(file: string, worker?: boolean): Promise<{ got: Event[]; stats: TraceReadStats; error?: ChainwatchError }> {
   const stats = newTraceReadStats(file);
   const got: Event[] = [];
   try {
-    await lastValueFrom(readTrace(file, stats).pipe(toArray())).then((xs) => got.push(...xs));
+    await lastValueFrom(readTrace(file, stats, worker === undefined ? {} : { worker }).pipe(toArray())).then((xs) => got.push(...xs));
   } catch (e) {
     return { got, stats, error: e as ChainwatchError };
   }
@@ -37,7 +37,11 @@ function write(name: string, content: string | Buffer): string {
   return file;
 }
 
-describe('readTrace', () => {
+// each case on this thread (a small trace's way) and in the parse worker (a big trace's way)
+describe.each([false, true])('readTrace (worker: %s)', (worker) => {
+  const read = (file: string): ReturnType<typeof readIn> => readIn(file, worker);
+  const runs = (n: number): number => (worker ? Math.ceil(n / 3) : n);
+
   it('reads a whole trace: every event, no cut', async () => {
     const r = await read(write('t.jsonl', text));
     expect(r.error).toBeUndefined();
@@ -65,9 +69,9 @@ describe('readTrace', () => {
           expect(r.stats.cut?.lastWholeLine).toBe(whole);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     );
-  });
+  }, 30_000);
 
   it('a gzip trace cut at any byte yields a prefix of the events and reports the cut, never an error', async () => {
     const gz = gzipSync(Buffer.from(text));
@@ -83,9 +87,9 @@ describe('readTrace', () => {
         expect(events.slice(0, r.got.length)).toEqual(r.got);
         expect(r.stats.cut).toBeDefined();
       }),
-      { numRuns: 40 },
+      { numRuns: runs(40) },
     );
-  });
+  }, 30_000);
 
   it('a corrupt line in the middle: an error naming file:line after the events before it', async () => {
     const lines = text.split('\n');
@@ -93,7 +97,7 @@ describe('readTrace', () => {
     const file = write('bad.jsonl', lines.join('\n'));
     const stats = newTraceReadStats(file);
     const seen: Event[] = [];
-    const err = await new Promise<unknown>((resolve) => readTrace(file, stats).subscribe({ next: (e) => seen.push(e), error: resolve, complete: () => resolve(undefined) }));
+    const err = await new Promise<unknown>((resolve) => readTrace(file, stats, { worker }).subscribe({ next: (e) => seen.push(e), error: resolve, complete: () => resolve(undefined) }));
     expect(err).toBeInstanceOf(ChainwatchError);
     expect((err as ChainwatchError).code).toBe('TRACE_INVALID');
     expect((err as ChainwatchError).where).toBe(`${file}:4`);
@@ -133,4 +137,23 @@ describe('readTrace', () => {
       if (name.endsWith('.gz')) expect(readFileSync(file)[0]).toBe(0x1f);
     }
   });
+});
+
+describe('readTrace of a big trace', () => {
+  it('parses it in the worker by default, with the same events, lines, bytes and cut as on this thread', async () => {
+    const many: Event[] = [];
+    for (let i = 0; many.length < 40_000; i++) many.push(ev.open(100 + (i % 50), 3 + (i % 7), `0:1:${i}`, `/srv/data/\u00e9t\u00e9-${i % 900}.txt`), ev.read(100 + (i % 50), 3 + (i % 7), i));
+    const body = [header, ...many].map((x) => `${JSON.stringify(x)}\n`).join('');
+    // cut in the middle of the last line: a crash's tail
+    const file = write('big.jsonl', body.slice(0, body.length - 20));
+    expect(statSync(file).size).toBeGreaterThan(WORKER_MIN_BYTES);
+    const [byDefault, here] = [await readIn(file), await readIn(file, false)];
+    expect(byDefault.error).toBeUndefined();
+    expect(byDefault.got.length).toBe(many.length - 1);
+    expect(byDefault.got).toEqual(here.got);
+    expect(byDefault.got).toEqual(many.slice(0, -1));
+    expect(byDefault.stats).toEqual(here.stats);
+    expect(byDefault.stats.cut?.lastWholeLine).toBe(many.length);
+    expect(byDefault.stats.fileBytesRead).toBe(statSync(file).size);
+  }, 60_000);
 });

@@ -1,19 +1,15 @@
-import { spawn } from 'node:child_process';
-import { createReadStream, statSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { Observable, defaultIfEmpty, lastValueFrom, take } from 'rxjs';
-import { checkEvent, type Event } from '../schema/event.js';
-import { TraceHeader } from '../schema/trace-header.js';
+import { statSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { Observable } from 'rxjs';
+import type { Event } from '../schema/event.js';
+import type { TraceHeader } from '../schema/trace-header.js';
 import { compressionOf } from '../util/compression.js';
-import { ChainwatchError, formatIssues } from '../util/errors.js';
+import { ChainwatchError } from '../util/errors.js';
+import { PackedReader } from '../util/packed-values.js';
+import { workerFile } from '../util/worker-file.js';
+import { parseTraceFile, type ParseWorkerMessage, type TraceCut } from './trace-parser.js';
 
-/** Where a trace stopped being readable, if it did: the reader keeps everything before. */
-export interface TraceCut {
-  /** The last whole line read (1-based; the header is line 1). */
-  lastWholeLine: number;
-  reason: string;
-}
+export type { TraceCut } from './trace-parser.js';
 
 export interface TraceReadStats {
   file: string;
@@ -34,156 +30,190 @@ export interface ReadTraceOptions {
    * faster; undefined = as fast as possible.
    */
   speed?: number;
+  /** Parse in a worker thread: by default for traces big enough to be worth one (WORKER_MIN_BYTES). */
+  worker?: boolean;
 }
 
 /**
  * Reads a chainwatch trace (JSON Lines: header, then canonical events) as an
- * Observable of events, validating every line. A cut-off tail (a last line
- * with no newline, a compressed stream that ends early) is what a crash or a
- * full disk leaves: everything before it is delivered and `stats.cut` says
- * where it stopped. A bad line in the middle is an error naming the file and
- * line, raised after every event before it has been delivered.
+ * Observable of events, every line validated (`trace-parser.ts`). For a
+ * big trace the reading, decompressing, parsing and validating run in a
+ * worker thread (`trace-parse-worker.ts`), beside the pipeline instead of
+ * before it on the same core; its events arrive in order, in batches of
+ * packed values. The same parser runs on this thread for a small one.
+ * A cut-off tail is kept up to its last whole line (`stats.cut` says
+ * where); a bad line in the middle is an error naming the file and line,
+ * raised after every event before it has been delivered.
  */
 export function readTrace(file: string, stats: TraceReadStats, o: ReadTraceOptions = {}): Observable<Event> {
   return new Observable<Event>((sub) => {
-    let raw: Readable;
-    let child: ReturnType<typeof spawn> | undefined;
     try {
       stats.fileBytes = statSync(file).size;
-      raw = createReadStream(file);
-    } catch (e) {
-      sub.error(new ChainwatchError('IO', `cannot read trace: ${(e as Error).message}`, { where: file, fix: 'check the path and permissions' }));
-      return;
+    } catch {
+      // the parser says why it cannot read the file
     }
-    raw.on('data', (c: Buffer | string) => (stats.fileBytesRead += c.length));
-    const kind = compressionOf(file);
-    let input: Readable = raw;
-    if (kind === 'gzip') input = raw.pipe(createGunzip());
-    else if (kind === 'zstd') {
-      child = spawn('zstd', ['-dc', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      raw.pipe(child.stdin!);
-      child.stdin!.on('error', () => undefined);
-      input = child.stdout!;
-    }
-    let cancelled = false;
+    let closed = false;
+    let stopWorker: (() => void) | undefined;
     const t0 = performance.now();
     let firstTs: number | undefined;
-    const pace = async (ts: number): Promise<void> => {
-      if (o.speed === undefined) return;
-      firstTs ??= ts;
-      const due = (ts - firstTs) / 1e6 / o.speed;
-      const wait = due - (performance.now() - t0);
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    };
-    const where = (line: number): string => `${file}:${line}`;
-    const handle = (text: string, line: number): Event | 'header' => {
-      let obj: unknown;
-      try {
-        obj = JSON.parse(text);
-      } catch (e) {
-        throw new ChainwatchError('TRACE_INVALID', `not JSON: ${(e as Error).message}`, {
-          where: where(line),
-          fix: 'a trace is JSON Lines written by chainwatch watch --record; cut the file before this line to replay the rest',
-        });
-      }
-      if (line === 1) {
-        const h = TraceHeader.safeParse(obj);
-        if (!h.success)
-          throw new ChainwatchError('TRACE_INVALID', `not a chainwatch trace header: ${formatIssues(h.error.issues)}`, {
-            where: where(1),
-            fix: 'the first line of a trace is its header, written by chainwatch watch --record (sysdig and LID-DS recordings: chainwatch import)',
-          });
-        o.onHeader?.(h.data);
-        return 'header';
-      }
-      const ev = checkEvent(obj);
-      if (!ev.success)
-        throw new ChainwatchError('TRACE_INVALID', `not a canonical event: ${formatIssues(ev.error.issues)}`, {
-          where: where(line),
-          fix: 'see docs/trace-format.md and docs/schemas/event.schema.json; cut the file before this line to replay the rest',
-        });
-      return ev.data;
-    };
-
-    const run = async (): Promise<void> => {
-      let rest = '';
-      let line = 0;
-      const emit = (r: Event): void => {
+    /** Hands `count` events on, each from `next`, paced when asked to. */
+    const deliver = async (count: number, next: () => Event): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        const ev = next();
+        if (o.speed !== undefined) {
+          firstTs ??= ev.ts;
+          const wait = (ev.ts - firstTs) / 1e6 / o.speed - (performance.now() - t0);
+          if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        }
+        if (closed) return;
         stats.events++;
-        sub.next(r);
-      };
-      /** One line: the event to emit after pacing, or undefined (header). */
-      const parseLine = (text: string): Event | undefined => {
-        line++;
-        stats.lines = line;
-        const r = handle(text, line);
-        return r === 'header' ? undefined : r;
-      };
-      try {
-        input.setEncoding('utf8');
-        for await (const chunk of input as AsyncIterable<string>) {
-          if (cancelled) return;
-          let start = 0;
-          const text = rest + chunk;
-          for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-            const l = text.slice(start, nl);
-            start = nl + 1;
-            if (l.length === 0) continue;
-            const ev = parseLine(l);
-            if (ev === undefined) continue;
-            if (o.speed !== undefined) await pace(ev.ts);
-            emit(ev);
-            if (cancelled) return;
-          }
-          rest = text.slice(start);
-        }
-      } catch (e) {
-        if (cancelled) return;
-        if (e instanceof ChainwatchError) throw e;
-        if (kind === 'none') throw new ChainwatchError('IO', `cannot read trace: ${(e as Error).message}`, { where: `${file}:${line + 1}`, fix: 'check the file and the disk' });
-        // a compressed stream that ends early (crash, kill -9, full disk): keep what was whole
-        stats.cut = { lastWholeLine: line, reason: `${kind} stream ends early (${(e as Error).message})` };
-        return;
+        sub.next(ev);
+        if (closed) return;
       }
-      if (child !== undefined) {
-        const code: number | null = child.exitCode ?? (await new Promise<number | null>((r) => child!.once('close', r)));
-        if (code !== 0 && stats.cut === undefined) stats.cut = { lastWholeLine: line, reason: `zstd stream ends early (zstd exit ${code})` };
-      }
-      if (rest.length > 0) {
-        // no final newline: the writer was interrupted; keep the line only if it is whole
-        let ev: Event | undefined;
-        try {
-          ev = parseLine(rest);
-        } catch {
-          stats.cut = { lastWholeLine: line - 1, reason: `line ${line} is cut off (no newline, not a whole event)` };
-        }
-        if (ev !== undefined) {
-          emit(ev);
-          stats.cut ??= { lastWholeLine: line, reason: 'last line has no newline (its event was whole and is kept)' };
-        }
-      }
-      if (line === 0) throw new ChainwatchError('TRACE_INVALID', 'empty trace: no header', { where: file, fix: 'record one with chainwatch watch --record FILE' });
     };
-    run().then(
-      () => sub.complete(),
-      (e: unknown) => sub.error(e),
-    );
+    const onHeader = (h: TraceHeader): void => {
+      stats.lines = 1;
+      o.onHeader?.(h);
+    };
+    const end = (fileBytes: number, bytesRead: number, lines: number, cut: TraceCut | undefined): void => {
+      stats.fileBytes = fileBytes;
+      stats.fileBytesRead = bytesRead;
+      stats.lines = lines;
+      if (cut !== undefined) stats.cut = cut;
+      closed = true;
+      sub.complete();
+    };
+    const fail = (e: unknown): void => {
+      closed = true;
+      sub.error(e);
+    };
+    const compressed = compressionOf(file) !== 'none';
+    if (o.worker ?? (stats.fileBytes >= (compressed ? WORKER_MIN_COMPRESSED_BYTES : WORKER_MIN_BYTES))) {
+      stopWorker = inWorker(file, stats, { onHeader, deliver, end, fail, closed: () => closed });
+    } else {
+      // on this thread: each piece's events handed on once the piece is parsed
+      let pending: Event[] = [];
+      const flush = async (): Promise<void> => {
+        const evs = pending;
+        pending = [];
+        let i = 0;
+        await deliver(evs.length, () => evs[i++]!);
+      };
+      parseTraceFile(
+        file,
+        {
+          header: onHeader,
+          event: (ev) => pending.push(ev),
+          chunk: async (bytesRead, lines) => {
+            await flush();
+            stats.lines = lines;
+            stats.fileBytesRead = bytesRead;
+          },
+        },
+        { isCancelled: () => closed },
+      ).then(
+        async (r) => {
+          await flush();
+          if (!closed) end(r.fileBytes, stats.fileBytesRead, r.lines, r.cut);
+        },
+        async (e: unknown) => {
+          // every event before the bad line goes first
+          await flush();
+          if (!closed) fail(e);
+        },
+      );
+    }
     return () => {
-      cancelled = true;
-      raw.destroy();
-      child?.kill();
+      closed = true;
+      stopWorker?.();
     };
   });
+}
+
+/** Traces at least this big are parsed in a worker thread; a smaller one is read before a worker would have started. */
+export const WORKER_MIN_BYTES = 4 << 20;
+const WORKER_MIN_COMPRESSED_BYTES = 512 << 10;
+
+interface WorkerHooks {
+  onHeader(h: TraceHeader): void;
+  deliver(count: number, next: () => Event): Promise<void>;
+  end(fileBytes: number, bytesRead: number, lines: number, cut: TraceCut | undefined): void;
+  fail(e: unknown): void;
+  closed(): boolean;
+}
+
+/** Runs the parser in `trace-parse-worker.ts`; returns how to stop it. */
+function inWorker(file: string, stats: TraceReadStats, h: WorkerHooks): () => void {
+  let worker: Worker;
+  try {
+    worker = new Worker(workerFile(import.meta.url, 'source/trace-parse-worker.js'), { workerData: { file } });
+  } catch (e) {
+    h.fail(e instanceof ChainwatchError ? e : new ChainwatchError('IO', `cannot start the trace reader: ${(e as Error).message}`, { where: file, fix: 'npm run build' }));
+    return () => undefined;
+  }
+  const stop = (): void => void worker.terminate();
+  const reader = new PackedReader();
+  const handle = async (m: ParseWorkerMessage): Promise<void> => {
+    switch (m.type) {
+      case 'header':
+        h.onHeader(m.header);
+        return;
+      case 'events':
+        reader.feed(m.bytes);
+        await h.deliver(m.count, () => reader.next() as Event);
+        stats.lines = m.lines;
+        stats.fileBytesRead = m.bytesRead;
+        worker.postMessage('ack');
+        return;
+      case 'end':
+        stop();
+        h.end(m.fileBytes, m.bytesRead, m.lines, m.cut);
+        return;
+      case 'error':
+        stop();
+        h.fail(new ChainwatchError(m.code, m.message, { ...(m.where !== undefined && { where: m.where }), ...(m.fix !== undefined && { fix: m.fix }) }));
+    }
+  };
+  // messages are handled one after another, each whole (pacing makes handling asynchronous)
+  const queue: ParseWorkerMessage[] = [];
+  let busy = false;
+  const drain = async (): Promise<void> => {
+    busy = true;
+    try {
+      while (queue.length > 0 && !h.closed()) await handle(queue.shift()!);
+    } catch (e) {
+      stop();
+      if (!h.closed()) h.fail(e);
+    } finally {
+      busy = false;
+    }
+  };
+  worker.on('message', (m: ParseWorkerMessage) => {
+    queue.push(m);
+    if (!busy) void drain();
+  });
+  worker.on('error', (e) => {
+    if (h.closed()) return;
+    stop();
+    h.fail(new ChainwatchError('IO', `the trace reader failed: ${e.message}`, { where: file, fix: 'report this with the trace that caused it' }));
+  });
+  worker.on('exit', (code) => {
+    if (h.closed()) return;
+    // an exit before 'end' or 'error' was handled: queued messages go first
+    queue.push({ type: 'error', code: 'IO', message: `the trace reader stopped (exit code ${code})`, where: file, fix: 'report this with the trace that caused it' });
+    if (!busy) void drain();
+  });
+  return stop;
 }
 
 export function newTraceReadStats(file: string): TraceReadStats {
   return { file, fileBytes: 0, fileBytesRead: 0, lines: 0, events: 0 };
 }
 
-/** The header of a trace (reads only its first line). */
+/** The header of a trace (reads only its first line, on this thread). */
 export async function readTraceHeader(file: string): Promise<TraceHeader> {
   let header: TraceHeader | undefined;
-  await lastValueFrom(readTrace(file, newTraceReadStats(file), { onHeader: (h) => (header = h) }).pipe(take(1), defaultIfEmpty(undefined)));
+  await parseTraceFile(file, { header: (h) => (header = h), event: () => undefined }, { headerOnly: true });
   if (header === undefined) throw new ChainwatchError('TRACE_INVALID', 'no header line', { where: file, fix: 'record one with chainwatch watch --record FILE' });
   return header;
 }
