@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { DuckDbStore } from '../query/duckdb-store.js';
-import { eventRow } from '../query/event-rows.js';
+import { eventRowLine } from '../query/event-rows.js';
 import { moduleLog } from '../util/log.js';
 import { runReplay } from './replay-session.js';
 
@@ -52,8 +52,8 @@ export interface LoadSummary {
  * Loads traces into DuckDB: the traces are replayed through the same
  * pipeline as `watch` (so events carry their resolved processes and objects,
  * and the findings are computed; consecutive segments of one rotated
- * recording as one stream, as `replay` does), each trace's rows spooled as
- * JSON Lines, then bulk-read by DuckDB. A finding belongs to the trace being
+ * recording as one stream, as `replay` does), each trace's rows spooled
+ * (events tab-separated, findings as JSON Lines), then bulk-read by DuckDB. A finding belongs to the trace being
  * read when it was made.
  */
 export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<LoadSummary> {
@@ -69,10 +69,10 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
       ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
       onTraceStart: (stats) => {
         const i = spools.size;
-        current = { trace: basename(stats.file), events: new LineSpool(join(tmp, `events-${i}.jsonl`)), findings: new LineSpool(join(tmp, `findings-${i}.jsonl`))};
+        current = { trace: basename(stats.file), events: new LineSpool(join(tmp, `events-${i}.tsv`)), findings: new LineSpool(join(tmp, `findings-${i}.jsonl`))};
         spools.set(stats.file, current);
       },
-      onEvent: (ev) => current!.events.add(JSON.stringify(eventRow(current!.trace, ev))),
+      onEvent: (ev) => current!.events.add(eventRowLine(current!.trace, ev)),
       onFinding: (f) => current!.findings.add(JSON.stringify(f)),
     });
     const replayMs = performance.now() - t0;

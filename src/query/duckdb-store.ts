@@ -1,12 +1,13 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { ChainwatchError } from '../util/errors.js';
-import { EVENT_COLUMNS } from './event-rows.js';
+import { EVENT_COLUMNS, ROW_CSV_OPTIONS } from './event-rows.js';
 
 /**
  * The analyst's database: traces, their resolved events and their findings
  * in DuckDB (a file on disk, or in memory), with derived tables and views
- * for common questions. Rows arrive in bulk from JSON Lines files that the
- * loader wrote (DuckDB's own reader; never one INSERT per row).
+ * for common questions. Rows arrive in bulk from files the loader wrote
+ * (events as tab-separated rows, findings as JSON Lines), read by DuckDB's
+ * own readers; never one INSERT per row.
  */
 
 const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
@@ -117,7 +118,7 @@ export class DuckDbStore {
     return new DuckDbStore(instance, conn, path);
   }
 
-  /** Bulk-loads one trace: its resolved events and findings from JSON Lines files the loader wrote. Returns rows loaded. */
+  /** Bulk-loads one trace: its resolved events (rows as `eventRowLine` writes them) and findings (JSON Lines) from files the loader wrote. Returns rows loaded. */
   async loadTrace(info: TraceInfo, eventsFile: string, findingsFile: string | undefined): Promise<{ events: number; findings: number }> {
     const c = this.conn;
     await c.run('BEGIN TRANSACTION');
@@ -140,7 +141,7 @@ export class DuckDbStore {
       );
       const ev = await c.run(
         `INSERT INTO events BY NAME SELECT *, make_timestamp_ns(${BigInt(info.wallEpochNs)}::BIGINT + ts) AS time
-         FROM read_json(${sqlString(eventsFile)}, format = 'newline_delimited', columns = ${columnsSpec(EVENT_COLUMNS)})`,
+         FROM read_csv(${sqlString(eventsFile)}, ${ROW_CSV_OPTIONS}, columns = ${columnsSpec(EVENT_COLUMNS)})`,
       );
       let findings = 0;
       if (findingsFile !== undefined) findings = await this.loadFindings(info.trace, findingsFile);
