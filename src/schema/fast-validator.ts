@@ -137,27 +137,36 @@ function compileString(def: ZodDef): Check {
   return (v) => typeof v === 'string' && patterns.every((p) => p.test(v));
 }
 
-function compileNumber(def: ZodDef): Check {
-  let int = false;
-  let min = -Infinity;
-  let minInclusive = true;
-  let max = Infinity;
-  let maxInclusive = true;
+interface NumberBounds {
+  int: boolean;
+  min: number;
+  minInclusive: boolean;
+  max: number;
+  maxInclusive: boolean;
+}
+
+function numberBounds(def: ZodDef): NumberBounds {
+  const b: NumberBounds = { int: false, min: -Infinity, minInclusive: true, max: Infinity, maxInclusive: true };
   for (const c of def.checks ?? []) {
     const d = c._zod.def;
-    if (d['check'] === 'number_format' && d['format'] === 'safeint') int = true;
+    if (d['check'] === 'number_format' && d['format'] === 'safeint') b.int = true;
     else if (d['check'] === 'greater_than' && typeof d['value'] === 'number') {
-      if (d['value'] > min || (d['value'] === min && d['inclusive'] !== true)) {
-        min = d['value'];
-        minInclusive = d['inclusive'] === true;
+      if (d['value'] > b.min || (d['value'] === b.min && d['inclusive'] !== true)) {
+        b.min = d['value'];
+        b.minInclusive = d['inclusive'] === true;
       }
     } else if (d['check'] === 'less_than' && typeof d['value'] === 'number') {
-      if (d['value'] < max || (d['value'] === max && d['inclusive'] !== true)) {
-        max = d['value'];
-        maxInclusive = d['inclusive'] === true;
+      if (d['value'] < b.max || (d['value'] === b.max && d['inclusive'] !== true)) {
+        b.max = d['value'];
+        b.maxInclusive = d['inclusive'] === true;
       }
     } else throw new Unsupported();
   }
+  return b;
+}
+
+function compileNumber(def: ZodDef): Check {
+  const { int, min, minInclusive, max, maxInclusive } = numberBounds(def);
   return (v) => {
     if (typeof v !== 'number' || !Number.isFinite(v)) return false;
     if (int && !Number.isSafeInteger(v)) return false;
@@ -167,24 +176,67 @@ function compileNumber(def: ZodDef): Check {
   };
 }
 
+/**
+ * An object check is generated as code (one function per object schema):
+ * each known key read by name, so the function's property loads see the
+ * few shapes of that one kind of object instead of every shape of every
+ * kind; plain leaf checks (numbers, strings, booleans) written inline;
+ * unknown keys found by a switch over the known names.
+ */
 function compileObject(def: ZodDef): Check {
   noChecks(def);
   // a catchall (passthrough, strict) changes what unknown keys do: not compiled
   if (def['catchall'] !== undefined) throw new Unsupported();
   const shape = def['shape'] as Record<string, unknown>;
   const keys = Object.keys(shape);
-  const checks = keys.map((k) => compile(shape[k]));
-  const known = new Set(keys);
-  const n = keys.length;
-  return (v) => {
-    if (!isPlainObject(v)) return false;
-    for (let i = 0; i < n; i++) if (!checks[i]!(v[keys[i]!])) return false;
-    // an unknown key: zod would strip it, so the value is not usable as it is
-    for (const k in v) if (!known.has(k)) return false;
-    return Object.getPrototypeOf(v) === Object.prototype;
-  };
+  if (keys.includes('__proto__')) throw new Unsupported();
+  const calls: Check[] = [];
+  const lines: string[] = ["if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;"];
+  keys.forEach((k, i) => {
+    lines.push(`const a${i} = v[${JSON.stringify(k)}];`);
+    let test = inlineCheck(shape[k], `a${i}`);
+    if (test === undefined) {
+      calls.push(compile(shape[k]));
+      test = `c[${calls.length - 1}](a${i})`;
+    }
+    lines.push(`if (!(${test})) return false;`);
+  });
+  // an unknown key: zod would strip it, so the value is not usable as it is
+  lines.push(`for (const k in v) { switch (k) { ${keys.map((k) => `case ${JSON.stringify(k)}:`).join(' ')} continue; default: return false; } }`);
+  lines.push('return Object.getPrototypeOf(v) === Object.prototype;');
+  return new Function('c', `return function check(v) {\n${lines.join('\n')}\n};`)(calls) as Check;
 }
 
+/** The check of a plain leaf schema as an expression over `x`, or undefined when it is not one (the caller calls its compiled check). */
+function inlineCheck(schema: unknown, x: string): string | undefined {
+  const def = defOf(schema);
+  switch (def.type) {
+    case 'optional': {
+      if ((def.checks?.length ?? 0) > 0) return undefined;
+      const inner = inlineCheck(def['innerType'], x);
+      return inner === undefined ? undefined : `${x} === undefined || (${inner})`;
+    }
+    case 'nullable': {
+      if ((def.checks?.length ?? 0) > 0) return undefined;
+      const inner = inlineCheck(def['innerType'], x);
+      return inner === undefined ? undefined : `${x} === null || (${inner})`;
+    }
+    case 'boolean':
+      return (def.checks?.length ?? 0) > 0 ? undefined : `typeof ${x} === 'boolean'`;
+    case 'string':
+      return (def.checks?.length ?? 0) > 0 ? undefined : `typeof ${x} === 'string'`;
+    case 'number': {
+      const b = numberBounds(def);
+      const parts = [`typeof ${x} === 'number'`, `Number.isFinite(${x})`];
+      if (b.int) parts.push(`Number.isSafeInteger(${x})`);
+      if (Number.isFinite(b.min)) parts.push(`${x} ${b.minInclusive ? '>=' : '>'} ${b.min}`);
+      if (Number.isFinite(b.max)) parts.push(`${x} ${b.maxInclusive ? '<=' : '<'} ${b.max}`);
+      return parts.join(' && ');
+    }
+    default:
+      return undefined;
+  }
+}
 function compileUnion(def: ZodDef): Check {
   noChecks(def);
   const options = def['options'] as unknown[];
