@@ -3,7 +3,8 @@ import type { Handler } from './handler.js';
 
 export const onIo: Handler<'io'> = (st, ev, p) => {
   const v = st.resolveFd(p, ev.fd, ev.obj);
-  return v && { res: { fd: v } };
+  // the most common event: its resolution set in place, no Resolution to unpack
+  if (v !== undefined) ev.res = { fd: v };
 };
 
 export const onXfer: Handler<'io.xfer'> = (st, ev, p) => {

@@ -57,8 +57,8 @@ export class SystemState extends StateCore {
       if (r.res !== undefined) ev.res = r.res;
       if (r.abs !== undefined && Object.keys(r.abs).length > 0) ev.abs = r.abs;
     }
-    // after exec or exit the table may have changed: describe the process as it is now
-    const now = this.procs.get(ev.pid) ?? p;
+    // describe the process as it is now (after exec, say); no handler puts another process at this pid
+    const now = p;
     const task = this.taskOf(ev.cgroup);
     let v = now.view;
     if (v === undefined || v.ppid !== now.ppid || v.comm !== now.comm || v.exe !== now.exe || v.task !== task || v.tree !== now.tree) {
