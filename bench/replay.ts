@@ -17,7 +17,7 @@ export interface ReplayBenchResult {
   events: number;
   traceMiB: number;
   replaySeconds: number;
-  /** Reading the file, splitting lines and JSON.parse of each, nothing else: the ceiling of any JSON Lines replay here. */
+  /** Reading the file, splitting lines and JSON.parse of each on one thread, nothing else (replay parses in a worker thread beside the pipeline). */
   parseOnlyEventsPerSecond: number;
   replayEventsPerSecond: number;
   replayPeakRssMiB: number;
