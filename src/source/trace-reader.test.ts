@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, take, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../schema/event.js';
 import { TraceRecorder } from '../sinks/trace-recorder.js';
@@ -140,6 +140,34 @@ describe.each([false, true])('readTrace (worker: %s)', (worker) => {
 });
 
 describe('readTrace of a big trace', () => {
+  const bigTrace = (): { file: string; many: Event[] } => {
+    const many: Event[] = [];
+    for (let i = 0; many.length < 40_000; i++) many.push(ev.open(100 + (i % 50), 3 + (i % 7), `0:1:${i}`, `/srv/data/f-${i % 900}.txt`), ev.read(100 + (i % 50), 3 + (i % 7), i));
+    return { file: write('big2.jsonl', [header, ...many].map((x) => `${JSON.stringify(x)}\n`).join('')), many };
+  };
+
+  it('a reader that stops early stops the worker: nothing is delivered after it unsubscribes', async () => {
+    const { file, many } = bigTrace();
+    let delivered = 0;
+    const first = await lastValueFrom(readTrace(file, newTraceReadStats(file)).pipe(tap(() => delivered++), take(10), toArray()));
+    expect(first).toEqual(many.slice(0, 10));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(delivered).toBe(10);
+  });
+
+  it('paces events by their timestamps through the worker as on this thread', async () => {
+    // 40 events 10 ms apart: at speed 1 the last comes ~390 ms after the first
+    const paced = Array.from({ length: 40 }, (_, i) => ({ ...ev.read(10, 3, i), ts: 1_000_000 + i * 10_000_000 }));
+    const file = write('paced.jsonl', [header, ...paced].map((x) => `${JSON.stringify(x)}\n`).join(''));
+    for (const worker of [true, false]) {
+      const at: number[] = [];
+      const t0 = performance.now();
+      const got = await lastValueFrom(readTrace(file, newTraceReadStats(file), { speed: 1, worker }).pipe(tap(() => at.push(performance.now() - t0)), toArray()));
+      expect(got, `worker ${worker}`).toEqual(paced);
+      expect(at.at(-1)! - at[0]!, `worker ${worker}`).toBeGreaterThanOrEqual(350);
+    }
+  });
+
   it('parses it in the worker by default, with the same events, lines, bytes and cut as on this thread', async () => {
     const many: Event[] = [];
     for (let i = 0; many.length < 40_000; i++) many.push(ev.open(100 + (i % 50), 3 + (i % 7), `0:1:${i}`, `/srv/data/\u00e9t\u00e9-${i % 900}.txt`), ev.read(100 + (i % 50), 3 + (i % 7), i));

@@ -54,14 +54,18 @@ export function readTrace(file: string, stats: TraceReadStats, o: ReadTraceOptio
     }
     let closed = false;
     let stopWorker: (() => void) | undefined;
-    const t0 = performance.now();
+    // the recorded time of the first event and when it was handed on: later events keep their distance from it
     let firstTs: number | undefined;
+    let t0 = 0;
     /** Hands `count` events on, each from `next`, paced when asked to. */
     const deliver = async (count: number, next: () => Event): Promise<void> => {
       for (let i = 0; i < count; i++) {
         const ev = next();
         if (o.speed !== undefined) {
-          firstTs ??= ev.ts;
+          if (firstTs === undefined) {
+            firstTs = ev.ts;
+            t0 = performance.now();
+          }
           const wait = (ev.ts - firstTs) / 1e6 / o.speed - (performance.now() - t0);
           if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         }
