@@ -95,7 +95,11 @@ export class StateCore {
   /** The current view of fd, from a cache that is valid until the object changes. */
   viewOf(fds: FdTable, fd: number): ObjectView | undefined {
     const e = fds.get(fd);
-    if (e === undefined) return undefined;
+    return e === undefined ? undefined : this.entryView(e);
+  }
+
+  /** The current view of a descriptor entry (cached until its object changes). */
+  private entryView(e: FdEntry): ObjectView {
     const o = e.obj;
     if (e.view === undefined || e.viewVersion !== o.version) {
       e.view = this.objects.view(o, e.flags, e.cloexec);
@@ -111,18 +115,19 @@ export class StateCore {
    */
   resolveFd(p: Process, fd: number, kobj: ObjId | null, typeHint: ObjectType = 'unknown'): ObjectView | undefined {
     if (fd < 0) return this.objectView(kobj);
-    if (kobj !== null) {
-      const e = p.fds.get(fd);
-      if (e === undefined || e.obj.id !== kobj) {
-        if (e === undefined) this.stats.healed++;
-        else this.stats.corrected++;
-        // another object than recorded: its open flags are not known
-        this.install(p.fds, fd, this.objectOf(kobj, typeHint), undefined, e?.cloexec ?? false);
-      }
+    let e = p.fds.get(fd);
+    if (kobj !== null && (e === undefined || e.obj.id !== kobj)) {
+      if (e === undefined) this.stats.healed++;
+      else this.stats.corrected++;
+      // another object than recorded: its open flags are not known
+      this.install(p.fds, fd, this.objectOf(kobj, typeHint), undefined, e?.cloexec ?? false);
+      e = p.fds.get(fd);
     }
-    const v = this.viewOf(p.fds, fd);
-    if (v === undefined) this.stats.unresolved++;
-    return v;
+    if (e === undefined) {
+      this.stats.unresolved++;
+      return undefined;
+    }
+    return this.entryView(e);
   }
 
   /**
