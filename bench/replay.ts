@@ -24,6 +24,8 @@ export interface ReplayBenchResult {
   loadReplaySeconds: number;
   duckdbLoadSeconds: number;
   duckdbRowsPerSecond: number;
+  /** The same load into an in-memory database (`chainwatch query --load`), DuckDB's part only. */
+  duckdbMemoryRowsPerSecond: number;
   /** DuckDB copying the loaded events into a new table (CREATE TABLE AS): its own write speed for these rows here, with no parsing at all. */
   duckdbCopyRowsPerSecond: number;
   peakRssMiB: number;
@@ -97,6 +99,9 @@ export async function benchReplay(events: number): Promise<ReplayBenchResult> {
     const l = await loadTraces({ db: join(dir, 'bench.duckdb'), traces: [trace] });
     clearInterval(sample);
     const t = l.traces[0]!;
+    const mem = await DuckDbStore.open();
+    const m = (await loadTraces({ traces: [trace] }, mem)).traces[0]!;
+    mem.close();
     const db = await DuckDbStore.open(join(dir, 'bench.duckdb'));
     const c0 = performance.now();
     await db.conn.run('CREATE TABLE events_copy AS SELECT * FROM events');
@@ -112,6 +117,7 @@ export async function benchReplay(events: number): Promise<ReplayBenchResult> {
       loadReplaySeconds: t.replayMs / 1000,
       duckdbLoadSeconds: t.loadMs / 1000,
       duckdbRowsPerSecond: t.events / (t.loadMs / 1000),
+      duckdbMemoryRowsPerSecond: m.events / (m.loadMs / 1000),
       duckdbCopyRowsPerSecond: t.events / copySeconds,
       peakRssMiB: peak / 2 ** 20,
     };

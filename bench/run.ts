@@ -32,6 +32,7 @@ if (replayEvents > 0) {
     `  trace ${rp.traceMiB.toFixed(0)} MiB; reading and JSON.parse alone on one thread (replay parses in a worker beside the pipeline): ${Math.round(rp.parseOnlyEventsPerSecond).toLocaleString()} lines/s\n` +
       `  replay ${rp.events.toLocaleString()} events in ${rp.replaySeconds.toFixed(2)} s = ${Math.round(rp.replayEventsPerSecond).toLocaleString()} events/s (peak RSS ${rp.replayPeakRssMiB.toFixed(0)} MiB)\n` +
       `  load: replay + spool ${rp.loadReplaySeconds.toFixed(2)} s, DuckDB bulk load ${rp.duckdbLoadSeconds.toFixed(2)} s = ${Math.round(rp.duckdbRowsPerSecond).toLocaleString()} rows/s; peak RSS ${rp.peakRssMiB.toFixed(0)} MiB\n` +
+      `  the same load into an in-memory database (query --load): ${Math.round(rp.duckdbMemoryRowsPerSecond).toLocaleString()} rows/s\n` +
       `  DuckDB copying those rows into a new table (no parsing: its own write speed for them here): ${Math.round(rp.duckdbCopyRowsPerSecond).toLocaleString()} rows/s`,
   );
 }
