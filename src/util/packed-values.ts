@@ -259,15 +259,13 @@ export class PackedWriter {
       return;
     }
     node.id = this.shapeCount++;
-    // the key list in front of the values
+    // the key list in front of the values: written after them, copied out, the values moved right to make room
     const end = this.pos;
-    this.pos = end;
     this.ensure(1);
     this.buf[this.pos++] = T_SHAPE_NEW;
     this.varint(keys);
     for (const k in o) this.text(k);
-    const header = this.buf.subarray(end, this.pos);
-    const headerBytes = Buffer.from(header);
+    const headerBytes = Buffer.from(this.buf.subarray(end, this.pos));
     const shift = headerBytes.length - 3;
     this.pos = end;
     this.ensure(shift);
