@@ -1,4 +1,4 @@
-import { benchDecodeState, benchMemoryPerFd } from './decode-state.js';
+import { benchDecodeState, benchMemoryPerFd, type DecodeStateResult } from './decode-state.js';
 import { benchAudit } from './audit.js';
 import { benchReplay } from './replay.js';
 import { benchSiem } from './siem.js';
@@ -12,18 +12,30 @@ import { benchOutputs } from './outputs.js';
  * `npm run bench:live`: figures against the real kernel (bench/live.ts).
  */
 const lines = Number(process.env.BENCH_LINES ?? 5_000_000);
-console.log(`decode + state, ${lines.toLocaleString()} probe lines (one core)…`);
-const r = benchDecodeState(lines);
-console.log(
-  `  ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ` +
-    `peak RSS ${r.peakRssMiB.toFixed(0)} MiB; tracked fds at end ${r.trackedFds.toLocaleString()}`,
-);
-console.log(`full pipeline (decode, state, flow, chain rules), ${lines.toLocaleString()} probe lines (one core)…`);
-const f = benchDecodeState(lines, true);
-console.log(
-  `  ${f.events.toLocaleString()} events in ${f.seconds.toFixed(2)} s = ${Math.round(f.eventsPerSecond).toLocaleString()} events/s; ` +
-    `peak RSS ${f.peakRssMiB.toFixed(0)} MiB; ${f.findings.toLocaleString()} findings`,
-);
+// this VM's speed drifts by a third within an hour: several runs, alternated, and their median
+const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
+const runs: { state: DecodeStateResult[]; full: DecodeStateResult[] } = { state: [], full: [] };
+for (let i = 1; i <= repeat; i++) {
+  console.log(`decode + state, ${lines.toLocaleString()} probe lines (one core), run ${i} of ${repeat}…`);
+  const r = benchDecodeState(lines);
+  runs.state.push(r);
+  console.log(
+    `  ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ` +
+      `peak RSS ${r.peakRssMiB.toFixed(0)} MiB; tracked fds at end ${r.trackedFds.toLocaleString()}`,
+  );
+  console.log(`full pipeline (decode, state, flow, chain rules), ${lines.toLocaleString()} probe lines (one core), run ${i} of ${repeat}…`);
+  const f = benchDecodeState(lines, true);
+  runs.full.push(f);
+  console.log(
+    `  ${f.events.toLocaleString()} events in ${f.seconds.toFixed(2)} s = ${Math.round(f.eventsPerSecond).toLocaleString()} events/s; ` +
+      `peak RSS ${f.peakRssMiB.toFixed(0)} MiB; ${f.findings.toLocaleString()} findings`,
+  );
+}
+for (const [name, rs] of [['decode + state', runs.state], ['full pipeline', runs.full]] as const) {
+  const eps = rs.map((r) => r.eventsPerSecond).sort((a, b) => a - b);
+  const median = eps.length % 2 === 1 ? eps[(eps.length - 1) / 2]! : (eps[eps.length / 2 - 1]! + eps[eps.length / 2]!) / 2;
+  console.log(`  ${name}: median of ${eps.length} runs ${Math.round(median).toLocaleString()} events/s (${Math.round(eps[0]!).toLocaleString()}–${Math.round(eps.at(-1)!).toLocaleString()})`);
+}
 const replayEvents = Number(process.env.BENCH_REPLAY_EVENTS ?? 5_000_000);
 if (replayEvents > 0) {
   console.log(`replay --speed max and DuckDB load, ${replayEvents.toLocaleString()}-event trace…`);
