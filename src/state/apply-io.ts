@@ -3,8 +3,7 @@ import type { Handler } from './handler.js';
 
 export const onIo: Handler<'io'> = (st, ev, p) => {
   const v = st.resolveFd(p, ev.fd, ev.obj);
-  // the most common event: its resolution set in place, no Resolution to unpack
-  if (v !== undefined) ev.res = { fd: v };
+  return v && { res: { fd: v } };
 };
 
 export const onXfer: Handler<'io.xfer'> = (st, ev, p) => {

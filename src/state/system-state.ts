@@ -58,13 +58,12 @@ export class SystemState extends StateCore {
       if (r.abs !== undefined && Object.keys(r.abs).length > 0) ev.abs = r.abs;
     }
     // describe the process as it is now (after exec, say); no handler puts another process at this pid
-    const now = p;
     const task = this.taskOf(ev.cgroup);
-    let v = now.view;
-    if (v === undefined || v.ppid !== now.ppid || v.comm !== now.comm || v.exe !== now.exe || v.task !== task || v.tree !== now.tree) {
-      v = { ppid: now.ppid, comm: now.comm, task, tree: now.tree };
-      if (now.exe !== undefined) v.exe = now.exe;
-      now.view = v;
+    let v = p.view;
+    if (v === undefined || v.ppid !== p.ppid || v.comm !== p.comm || v.exe !== p.exe || v.task !== task || v.tree !== p.tree) {
+      v = { ppid: p.ppid, comm: p.comm, task, tree: p.tree };
+      if (p.exe !== undefined) v.exe = p.exe;
+      p.view = v;
     }
     ev.proc = v;
     return ev;
