@@ -53,8 +53,8 @@ export interface LoadSummary {
  * pipeline as `watch` (so events carry their resolved processes and objects,
  * and the findings are computed; consecutive segments of one rotated
  * recording as one stream, as `replay` does), each trace's rows spooled
- * (events tab-separated, findings as JSON Lines), then bulk-read by DuckDB. A finding belongs to the trace being
- * read when it was made.
+ * (events tab-separated, findings as JSON Lines), then bulk-read by
+ * DuckDB. A finding belongs to the trace being read when it was made.
  */
 export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<LoadSummary> {
   const db = store ?? (await DuckDbStore.open(o.db));

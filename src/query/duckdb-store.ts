@@ -141,11 +141,16 @@ export class DuckDbStore {
       );
       // both cores read and write the rows, in any order (SQL gives rows in no order without ORDER BY; every view orders)
       await c.run('SET preserve_insertion_order = false');
-      const ev = await c.run(
-        `INSERT INTO events BY NAME SELECT *, make_timestamp_ns(${BigInt(info.wallEpochNs)}::BIGINT + ts) AS time
-         FROM read_csv(${sqlString(eventsFile)}, ${ROW_CSV_OPTIONS}, columns = ${columnsSpec(EVENT_COLUMNS)})`,
-      );
-      await c.run('RESET preserve_insertion_order');
+      let ev;
+      try {
+        ev = await c.run(
+          `INSERT INTO events BY NAME SELECT *, make_timestamp_ns(${BigInt(info.wallEpochNs)}::BIGINT + ts) AS time
+           FROM read_csv(${sqlString(eventsFile)}, ${ROW_CSV_OPTIONS}, columns = ${columnsSpec(EVENT_COLUMNS)})`,
+        );
+      } finally {
+        // the connection's later statements (other loads, queries) keep DuckDB's default
+        await c.run('RESET preserve_insertion_order');
+      }
       let findings = 0;
       if (findingsFile !== undefined) findings = await this.loadFindings(info.trace, findingsFile);
       await c.run('COMMIT');

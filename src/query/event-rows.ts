@@ -30,7 +30,8 @@ export interface EventRow {
   family: string | null;
   peer_addr: string | null;
   peer_port: number | null;
-  event: Event;
+  /** The event as recorded (JSON text, `recordedJson`). */
+  event: string;
 }
 
 export const EVENT_COLUMNS: Record<keyof EventRow, string> = {
@@ -84,7 +85,7 @@ const COLUMN_KEYS = Object.keys(EVENT_COLUMNS).filter((k) => k !== 'event') as (
  * every control character), so the event, the longest value, is written
  * as it is. `ROW_CSV_OPTIONS` tells DuckDB exactly this.
  */
-export const ROW_QUOTE = '\x01';
+const ROW_QUOTE = '\x01';
 export const ROW_CSV_OPTIONS = "delim = '\t', quote = chr(1), escape = chr(1), header = false, nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', auto_detect = false";
 const NEEDS_QUOTE = /[\t\n\r\x01]/;
 

@@ -114,8 +114,10 @@ function compile(schema: unknown): Check {
   }
 }
 
+const hasChecks = (def: ZodDef): boolean => (def.checks?.length ?? 0) > 0;
+
 function noChecks(def: ZodDef): void {
-  if ((def.checks?.length ?? 0) > 0) throw new Unsupported();
+  if (hasChecks(def)) throw new Unsupported();
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -212,19 +214,19 @@ function inlineCheck(schema: unknown, x: string): string | undefined {
   const def = defOf(schema);
   switch (def.type) {
     case 'optional': {
-      if ((def.checks?.length ?? 0) > 0) return undefined;
+      if (hasChecks(def)) return undefined;
       const inner = inlineCheck(def['innerType'], x);
       return inner === undefined ? undefined : `${x} === undefined || (${inner})`;
     }
     case 'nullable': {
-      if ((def.checks?.length ?? 0) > 0) return undefined;
+      if (hasChecks(def)) return undefined;
       const inner = inlineCheck(def['innerType'], x);
       return inner === undefined ? undefined : `${x} === null || (${inner})`;
     }
     case 'boolean':
-      return (def.checks?.length ?? 0) > 0 ? undefined : `typeof ${x} === 'boolean'`;
+      return hasChecks(def) ? undefined : `typeof ${x} === 'boolean'`;
     case 'string':
-      return (def.checks?.length ?? 0) > 0 ? undefined : `typeof ${x} === 'string'`;
+      return hasChecks(def) ? undefined : `typeof ${x} === 'string'`;
     case 'number': {
       const b = numberBounds(def);
       const parts = [`typeof ${x} === 'number'`, `Number.isFinite(${x})`];
@@ -237,6 +239,7 @@ function inlineCheck(schema: unknown, x: string): string | undefined {
       return undefined;
   }
 }
+
 function compileUnion(def: ZodDef): Check {
   noChecks(def);
   const options = def['options'] as unknown[];

@@ -39,10 +39,7 @@ function flush(): void {
 
 parseTraceFile(file, {
   header: (h) => post({ type: 'header', header: h }),
-  event: (ev, line) => {
-    w.write(ev);
-    lines = line;
-  },
+  event: (ev) => w.write(ev),
   chunk: async (read, l) => {
     bytesRead = read;
     lines = l;

@@ -17,8 +17,8 @@ export interface TraceCut {
 
 export interface TraceParseSink {
   header(h: TraceHeader): void;
-  /** One validated event of line `line`. */
-  event(ev: Event, line: number): void;
+  /** One validated event. */
+  event(ev: Event): void;
   /** After each piece of the file read (`bytesRead`: of the file on disk); awaited, so the receiver can hold the reading back. */
   chunk?(bytesRead: number, lines: number): Promise<void> | void;
 }
@@ -47,7 +47,8 @@ export async function parseTraceFile(file: string, sink: TraceParseSink, o: { he
   let fileBytes: number;
   try {
     fileBytes = statSync(file).size;
-    raw = createReadStream(file, { highWaterMark: READ_BYTES });
+    // the header alone needs no megabyte read
+    raw = createReadStream(file, { highWaterMark: o.headerOnly === true ? 64 << 10 : READ_BYTES });
   } catch (e) {
     throw new ChainwatchError('IO', `cannot read trace: ${(e as Error).message}`, { where: file, fix: 'check the path and permissions' });
   }
@@ -64,7 +65,7 @@ export async function parseTraceFile(file: string, sink: TraceParseSink, o: { he
   }
   const result: TraceParseResult = { fileBytes, lines: 0 };
   const where = (line: number): string => `${file}:${line}`;
-  /** One line: false for the header. */
+  /** One line: the header (line 1) or an event. */
   const parseLine = (text: string): void => {
     const line = ++result.lines;
     let obj: unknown;
@@ -92,7 +93,7 @@ export async function parseTraceFile(file: string, sink: TraceParseSink, o: { he
         where: where(line),
         fix: 'see docs/trace-format.md and docs/schemas/event.schema.json; cut the file before this line to replay the rest',
       });
-    sink.event(ev.data, line);
+    sink.event(ev.data);
   };
   const cancelled = (): boolean => o.headerOnly === true ? result.lines >= 1 : (o.isCancelled?.() ?? false);
   let rest = '';
