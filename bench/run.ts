@@ -14,24 +14,36 @@ import { benchOutputs } from './outputs.js';
 const lines = Number(process.env.BENCH_LINES ?? 5_000_000);
 // this VM's speed drifts by a third within an hour: several runs, alternated, and their median
 const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
-const runs: { state: DecodeStateResult[]; full: DecodeStateResult[] } = { state: [], full: [] };
+type Shape = 'scheduled' | 'uniform';
+const shapes: Shape[] = process.env.BENCH_INTERLEAVE === 'scheduled' ? ['scheduled'] : process.env.BENCH_INTERLEAVE === 'uniform' ? ['uniform'] : ['scheduled', 'uniform'];
+const shapeName: Record<Shape, string> = {
+  scheduled: 'processes interleaved as a scheduler runs them (MEASURED_INTERLEAVE)',
+  uniform: 'every event from any of 2,000 processes (worst case for memory caches)',
+};
+const runs = new Map<string, DecodeStateResult[]>();
+const keep = (key: string, r: DecodeStateResult): void => void runs.set(key, [...(runs.get(key) ?? []), r]);
+const where = (r: DecodeStateResult): string =>
+  `stream: ${r.locality.meanRun.toFixed(1)} events per run of one process, ${r.locality.distinctPer1000.median} processes per 1,000 events (max ${r.locality.distinctPer1000.max})`;
 for (let i = 1; i <= repeat; i++) {
-  console.log(`decode + state, ${lines.toLocaleString()} probe lines (one core), run ${i} of ${repeat}…`);
-  const r = benchDecodeState(lines);
-  runs.state.push(r);
-  console.log(
-    `  ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ` +
-      `peak RSS ${r.peakRssMiB.toFixed(0)} MiB; tracked fds at end ${r.trackedFds.toLocaleString()}`,
-  );
-  console.log(`full pipeline (decode, state, flow, chain rules), ${lines.toLocaleString()} probe lines (one core), run ${i} of ${repeat}…`);
-  const f = benchDecodeState(lines, true);
-  runs.full.push(f);
-  console.log(
-    `  ${f.events.toLocaleString()} events in ${f.seconds.toFixed(2)} s = ${Math.round(f.eventsPerSecond).toLocaleString()} events/s; ` +
-      `peak RSS ${f.peakRssMiB.toFixed(0)} MiB; ${f.findings.toLocaleString()} findings`,
-  );
+  for (const shape of shapes) {
+    const interleave = shape === 'uniform' ? 'uniform' : undefined;
+    console.log(`decode + state, ${lines.toLocaleString()} probe lines (one core), ${shapeName[shape]}, run ${i} of ${repeat}…`);
+    const r = benchDecodeState(lines, false, { interleave });
+    keep(`decode + state, ${shape}`, r);
+    console.log(
+      `  ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ` +
+        `peak RSS ${r.peakRssMiB.toFixed(0)} MiB; tracked fds at end ${r.trackedFds.toLocaleString()}; ${where(r)}`,
+    );
+    console.log(`full pipeline (decode, state, flow, chain rules), ${lines.toLocaleString()} probe lines (one core), ${shapeName[shape]}, run ${i} of ${repeat}…`);
+    const f = benchDecodeState(lines, true, { interleave });
+    keep(`full pipeline, ${shape}`, f);
+    console.log(
+      `  ${f.events.toLocaleString()} events in ${f.seconds.toFixed(2)} s = ${Math.round(f.eventsPerSecond).toLocaleString()} events/s; ` +
+        `peak RSS ${f.peakRssMiB.toFixed(0)} MiB; ${f.findings.toLocaleString()} findings; ${where(f)}`,
+    );
+  }
 }
-for (const [name, rs] of [['decode + state', runs.state], ['full pipeline', runs.full]] as const) {
+for (const [name, rs] of runs) {
   const eps = rs.map((r) => r.eventsPerSecond).sort((a, b) => a - b);
   const median = eps.length % 2 === 1 ? eps[(eps.length - 1) / 2]! : (eps[eps.length / 2 - 1]! + eps[eps.length / 2]!) / 2;
   console.log(`  ${name}: median of ${eps.length} runs ${Math.round(median).toLocaleString()} events/s (${Math.round(eps[0]!).toLocaleString()}–${Math.round(eps.at(-1)!).toLocaleString()})`);
