@@ -1,0 +1,81 @@
+import { performance } from 'node:perf_hooks';
+import { Correlator } from '../src/correlate/correlator.js';
+import { FindingBuilder } from '../src/correlate/finding-builder.js';
+import { FlowTracker } from '../src/correlate/flow-tracker.js';
+import { SequenceMatcher } from '../src/correlate/sequence-matcher.js';
+import { chainRulesFile, loadChainRules } from '../src/rules/chain-rules.js';
+import { DataClasses } from '../src/rules/data-classes.js';
+import type { Event } from '../src/schema/event.js';
+import { parseTraceFile } from '../src/source/trace-parser.js';
+import { SystemState } from '../src/state/system-state.js';
+import { localityOf, type Locality } from './decode-state.js';
+
+/**
+ * `npm run bench:trace -- TRACE`: the state stage, and state + flow + chain
+ * rules, on one core over a trace recorded by `chainwatch watch --record`
+ * (a real stream, with the kernel's own interleaving of processes, where
+ * `npm run bench` uses a synthetic one). The trace is parsed piece by piece
+ * outside the timed part; each piece's events then go through the stages,
+ * timed, and are dropped, as a live or replayed stream's are. Record one
+ * with `bench/busy-host.sh` (docs/benchmarks.md).
+ */
+export interface RecordedTraceResult {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  findings: number;
+  unknownProcesses: number;
+  unresolvedFds: number;
+}
+
+export async function benchRecordedTrace(file: string, correlate: boolean): Promise<RecordedTraceResult> {
+  const state = new SystemState();
+  const classes = DataClasses.load(DataClasses.defaultFile());
+  const correlator = new Correlator(
+    new FlowTracker((p) => classes.classify(p)),
+    new SequenceMatcher(loadChainRules(chainRulesFile()).rules),
+    new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null }),
+  );
+  let batch: Event[] = [];
+  let ms = 0;
+  let events = 0;
+  let findings = 0;
+  const run = (): void => {
+    const t0 = performance.now();
+    for (const ev of batch) {
+      state.apply(ev);
+      if (correlate) findings += correlator.observe(ev).length;
+    }
+    ms += performance.now() - t0;
+    events += batch.length;
+    batch = [];
+  };
+  await parseTraceFile(file, { header: () => undefined, event: (ev) => void batch.push(ev), chunk: run });
+  run();
+  return { events, seconds: ms / 1000, eventsPerSecond: events / (ms / 1000), findings, unknownProcesses: state.stats.unknownProcesses, unresolvedFds: state.stats.unresolved };
+}
+
+/** Runs of one process and processes per 1,000 events in the trace. */
+async function traceLocality(file: string): Promise<Locality> {
+  const pids: number[] = [];
+  await parseTraceFile(file, { header: () => undefined, event: (ev) => void pids.push(ev.pid) });
+  return localityOf(pids);
+}
+
+const file = process.argv[2];
+if (file === undefined) {
+  console.error('usage: npm run bench:trace -- TRACE (a trace recorded by chainwatch watch --record; bench/busy-host.sh records one)');
+  process.exit(2);
+}
+const l = await traceLocality(file);
+console.log(`${file}: ${l.meanRun.toFixed(1)} events per run of one process, ${l.distinctPer1000.median} processes per 1,000 events (max ${l.distinctPer1000.max})`);
+const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
+for (let i = 1; i <= repeat; i++) {
+  for (const correlate of [false, true]) {
+    const r = await benchRecordedTrace(file, correlate);
+    console.log(
+      `  ${correlate ? 'state + flow + chain rules' : 'state'} (one core), run ${i} of ${repeat}: ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ` +
+        `${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ${r.findings} findings; ${r.unknownProcesses} unknown processes, ${r.unresolvedFds} unresolved fds`,
+    );
+  }
+}
