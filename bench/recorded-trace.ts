@@ -26,6 +26,8 @@ export interface RecordedTraceResult {
   findings: number;
   unknownProcesses: number;
   unresolvedFds: number;
+  /** Peak resident memory of the process, trace reading included. */
+  peakRssMiB: number;
 }
 
 export async function benchRecordedTrace(file: string, correlate: boolean): Promise<RecordedTraceResult> {
@@ -40,6 +42,7 @@ export async function benchRecordedTrace(file: string, correlate: boolean): Prom
   let ms = 0;
   let events = 0;
   let findings = 0;
+  let peakRss = 0;
   const run = (): void => {
     const t0 = performance.now();
     for (const ev of batch) {
@@ -49,10 +52,11 @@ export async function benchRecordedTrace(file: string, correlate: boolean): Prom
     ms += performance.now() - t0;
     events += batch.length;
     batch = [];
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
   await parseTraceFile(file, { header: () => undefined, event: (ev) => void batch.push(ev), chunk: run });
   run();
-  return { events, seconds: ms / 1000, eventsPerSecond: events / (ms / 1000), findings, unknownProcesses: state.stats.unknownProcesses, unresolvedFds: state.stats.unresolved };
+  return { events, seconds: ms / 1000, eventsPerSecond: events / (ms / 1000), findings, unknownProcesses: state.stats.unknownProcesses, unresolvedFds: state.stats.unresolved, peakRssMiB: peakRss / 2 ** 20 };
 }
 
 /** Runs of one process and processes per 1,000 events in the trace. */
@@ -75,7 +79,7 @@ for (let i = 1; i <= repeat; i++) {
     const r = await benchRecordedTrace(file, correlate);
     console.log(
       `  ${correlate ? 'state + flow + chain rules' : 'state'} (one core), run ${i} of ${repeat}: ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ` +
-        `${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ${r.findings} findings; ${r.unknownProcesses} unknown processes, ${r.unresolvedFds} unresolved fds`,
+        `${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ${r.findings} findings; ${r.unknownProcesses} unknown processes, ${r.unresolvedFds} unresolved fds; peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
     );
   }
 }
