@@ -71,6 +71,13 @@ describe('DuckDB store over the replay library', () => {
     expect(o).toEqual([{ type: 'file', bytes_in: shadow }]);
   });
 
+  it('stores the event column with ZSTD: the file is in the v1.3.0 storage format', async () => {
+    await db.conn.run('CHECKPOINT');
+    // a file in DuckDB's default (v1.0-compatible) format would store a column asked for ZSTD uncompressed
+    const c = await q(`SELECT DISTINCT compression FROM pragma_storage_info('events') WHERE column_name = 'event' AND segment_type = 'VARCHAR'`);
+    expect(c.map((r) => r.compression)).toEqual(['ZSTD']);
+  });
+
   it('loading a trace again replaces it', async () => {
     const before = await q('SELECT count(*) AS n FROM events');
     await loadTraces({ traces: [join(replays, 'benign-download.trace.jsonl.gz')] }, db);
