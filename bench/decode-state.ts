@@ -189,6 +189,16 @@ export function localityOf(pids: number[]): Locality {
   return { meanRun: pids.length / Math.max(1, runs), distinctPer1000: { median: distinct[distinct.length >> 1] ?? 0, max: distinct.at(-1) ?? 0 } };
 }
 
+/** Flow tracking and the shipped chain rules over the shipped data classes, as the benchmarks run them. */
+export function shippedCorrelator(): Correlator {
+  const classes = DataClasses.load(DataClasses.defaultFile());
+  return new Correlator(
+    new FlowTracker((p) => classes.classify(p)),
+    new SequenceMatcher(loadChainRules(chainRulesFile()).rules),
+    new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null }),
+  );
+}
+
 /**
  * With `correlate`, the full pipeline: decode, state, flow tracking and the
  * shipped chain rules (the workload's file paths include secrets, so chains
@@ -202,12 +212,7 @@ export function benchDecodeState(
   const w = new Workload(2000, interleave === 'uniform' ? undefined : interleave);
   let locality: Locality | undefined;
   const frames = format === 'binary' ? new FrameEncoder() : undefined;
-  const classes = DataClasses.load(DataClasses.defaultFile());
-  const correlator = new Correlator(
-    new FlowTracker((p) => classes.classify(p)),
-    new SequenceMatcher(loadChainRules(chainRulesFile()).rules),
-    new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null }),
-  );
+  const correlator = shippedCorrelator();
   let findings = 0;
   let firstIssue = "";
   const decoder = new ProbeDecoder({

@@ -1,14 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { Correlator } from '../src/correlate/correlator.js';
-import { FindingBuilder } from '../src/correlate/finding-builder.js';
-import { FlowTracker } from '../src/correlate/flow-tracker.js';
-import { SequenceMatcher } from '../src/correlate/sequence-matcher.js';
-import { chainRulesFile, loadChainRules } from '../src/rules/chain-rules.js';
-import { DataClasses } from '../src/rules/data-classes.js';
 import type { Event } from '../src/schema/event.js';
 import { parseTraceFile } from '../src/source/trace-parser.js';
 import { SystemState } from '../src/state/system-state.js';
-import { localityOf, type Locality } from './decode-state.js';
+import { localityOf, shippedCorrelator, type Locality } from './decode-state.js';
 
 /**
  * `npm run bench:trace -- TRACE`: the state stage, and state + flow + chain
@@ -32,12 +26,7 @@ export interface RecordedTraceResult {
 
 export async function benchRecordedTrace(file: string, correlate: boolean): Promise<RecordedTraceResult> {
   const state = new SystemState();
-  const classes = DataClasses.load(DataClasses.defaultFile());
-  const correlator = new Correlator(
-    new FlowTracker((p) => classes.classify(p)),
-    new SequenceMatcher(loadChainRules(chainRulesFile()).rules),
-    new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null }),
-  );
+  const correlator = shippedCorrelator();
   let batch: Event[] = [];
   let ms = 0;
   let events = 0;
@@ -68,12 +57,7 @@ export async function benchRecordedTrace(file: string, correlate: boolean): Prom
  */
 export async function benchRecordedTraceWithParsing(file: string): Promise<RecordedTraceResult> {
   const state = new SystemState();
-  const classes = DataClasses.load(DataClasses.defaultFile());
-  const correlator = new Correlator(
-    new FlowTracker((p) => classes.classify(p)),
-    new SequenceMatcher(loadChainRules(chainRulesFile()).rules),
-    new FindingBuilder({ host: 'bench', wallEpochNs: 0n, policyHash: null }),
-  );
+  const correlator = shippedCorrelator();
   let events = 0;
   let findings = 0;
   let peakRss = 0;
