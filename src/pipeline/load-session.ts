@@ -1,39 +1,13 @@
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { DuckDbStore } from '../query/duckdb-store.js';
 import { eventRowLine } from '../query/event-rows.js';
+import { LineSpool } from '../util/line-spool.js';
 import { moduleLog } from '../util/log.js';
 import { runReplay } from './replay-session.js';
 
 const log = moduleLog('pipeline/load-session');
-
-/** Appends lines to a file in 1 MiB writes (synchronous: the pipeline is, and memory stays flat). */
-class LineSpool {
-  private buf: string[] = [];
-  private size = 0;
-  private readonly fd: number;
-  lines = 0;
-  constructor(readonly file: string) {
-    this.fd = openSync(file, 'w');
-  }
-  add(line: string): void {
-    this.buf.push(line);
-    this.size += line.length + 1;
-    this.lines++;
-    if (this.size > 1 << 20) this.flush();
-  }
-  flush(): void {
-    if (this.buf.length === 0) return;
-    writeSync(this.fd, `${this.buf.join('\n')}\n`);
-    this.buf = [];
-    this.size = 0;
-  }
-  close(): void {
-    this.flush();
-    closeSync(this.fd);
-  }
-}
 
 export interface LoadOptions {
   db?: string;
