@@ -26,7 +26,7 @@ const rec = (data: string): string => `{"type": "printf", "data": "${data.replac
 /**
  * How the stream interleaves its processes. Without one, every step is made
  * by a process drawn from all of them: 1,000 consecutive events come from
- * ~780 different processes, a worst case for the state's memory caches. A
+ * ~650 different processes, a worst case for the state's memory caches. A
  * real probe stream is scheduled: a CPU runs one process for a while, so few
  * processes make any stretch of it (see `MEASURED_INTERLEAVE`).
  */
