@@ -33,32 +33,38 @@ const NO_PROCESS = new Set<EventKind>(['loss', 'task.cgroup', 'task.cgroup_gone'
 export class SystemState extends StateCore {
   apply(ev: Event): Event {
     this.stats.events++;
-    if (NO_PROCESS.has(ev.kind)) {
-      (HANDLERS[ev.kind] as Handler<typeof ev.kind>)(this, ev as never, undefined as never);
+    // each field read once: events come in many shapes, so every read of one is a megamorphic load, and one of a
+    // field V8 holds as a double (a 64-bit value such as the cgroup id) allocates a number each time
+    const kind = ev.kind;
+    if (NO_PROCESS.has(kind)) {
+      (HANDLERS[kind] as Handler<typeof kind>)(this, ev as never, undefined as never);
       return ev;
     }
-    let p = this.procs.get(ev.pid);
+    const pid = ev.pid;
+    const tid = ev.tid;
+    const cgroup = ev.cgroup;
+    let p = this.procs.get(pid);
     if (p === undefined) {
       // processes introduced by /proc or by the probe's first-sight record are known; any other first sign is counted
-      if (ev.kind === 'snapshot.process' || ev.kind === 'process.seen') p = this.procs.create(ev.pid, ev.ppid, ev.comm, ev.cgroup);
+      if (ev.kind === 'snapshot.process' || ev.kind === 'process.seen') p = this.procs.create(pid, ev.ppid, ev.comm, cgroup);
       else {
         this.stats.unknownProcesses++;
-        p = this.procs.create(ev.pid, -1, '?', ev.cgroup);
+        p = this.procs.create(pid, -1, '?', cgroup);
       }
     }
-    if (ev.tid !== ev.pid && this.procs.pidOfTid.get(ev.tid) !== p.pid) this.procs.addThread(p, ev.tid);
-    if (p.cgroup !== ev.cgroup) {
+    if (tid !== pid && this.procs.pidOfTid.get(tid) !== p.pid) this.procs.addThread(p, tid);
+    if (p.cgroup !== cgroup) {
       // moved to another cgroup (sandbox): it starts a process tree of its own there
-      p.cgroup = ev.cgroup;
+      p.cgroup = cgroup;
       p.tree = p.pid;
     }
-    const r = (HANDLERS[ev.kind] as Handler<typeof ev.kind>)(this, ev as never, p);
+    const r = (HANDLERS[kind] as Handler<typeof kind>)(this, ev as never, p);
     if (r) {
       if (r.res !== undefined) ev.res = r.res;
       if (r.abs !== undefined && Object.keys(r.abs).length > 0) ev.abs = r.abs;
     }
     // describe the process as it is now (after exec, say); no handler puts another process at this pid
-    const task = this.taskOf(ev.cgroup);
+    const task = this.taskOf(cgroup);
     let v = p.view;
     if (v === undefined || v.ppid !== p.ppid || v.comm !== p.comm || v.exe !== p.exe || v.task !== task || v.tree !== p.tree) {
       v = { ppid: p.ppid, comm: p.comm, task, tree: p.tree };
