@@ -167,15 +167,18 @@ function numberBounds(def: ZodDef): NumberBounds {
   return b;
 }
 
+/** A number schema's check as an expression over `x` (its bounds come from the schema, never from input). */
+function numberTest(def: ZodDef, x: string): string {
+  const b = numberBounds(def);
+  const parts = [`typeof ${x} === 'number'`, `Number.isFinite(${x})`];
+  if (b.int) parts.push(`Number.isSafeInteger(${x})`);
+  if (Number.isFinite(b.min)) parts.push(`${x} ${b.minInclusive ? '>=' : '>'} ${b.min}`);
+  if (Number.isFinite(b.max)) parts.push(`${x} ${b.maxInclusive ? '<=' : '<'} ${b.max}`);
+  return parts.join(' && ');
+}
+
 function compileNumber(def: ZodDef): Check {
-  const { int, min, minInclusive, max, maxInclusive } = numberBounds(def);
-  return (v) => {
-    if (typeof v !== 'number' || !Number.isFinite(v)) return false;
-    if (int && !Number.isSafeInteger(v)) return false;
-    if (minInclusive ? v < min : v <= min) return false;
-    if (maxInclusive ? v > max : v >= max) return false;
-    return true;
-  };
+  return new Function('x', `return ${numberTest(def, 'x')};`) as Check;
 }
 
 /**
@@ -193,7 +196,7 @@ function compileObject(def: ZodDef): Check {
   const keys = Object.keys(shape);
   if (keys.includes('__proto__')) throw new Unsupported();
   const calls: Check[] = [];
-  const lines: string[] = ["if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;"];
+  const lines: string[] = ['if (!isPlainObject(v)) return false;'];
   keys.forEach((k, i) => {
     lines.push(`const a${i} = v[${JSON.stringify(k)}];`);
     let test = inlineCheck(shape[k], `a${i}`);
@@ -206,7 +209,7 @@ function compileObject(def: ZodDef): Check {
   // an unknown key: zod would strip it, so the value is not usable as it is
   lines.push(`for (const k in v) { switch (k) { ${keys.map((k) => `case ${JSON.stringify(k)}:`).join(' ')} continue; default: return false; } }`);
   lines.push('return Object.getPrototypeOf(v) === Object.prototype;');
-  return new Function('c', `return function check(v) {\n${lines.join('\n')}\n};`)(calls) as Check;
+  return new Function('c', 'isPlainObject', `return function check(v) {\n${lines.join('\n')}\n};`)(calls, isPlainObject) as Check;
 }
 
 /** The check of a plain leaf schema as an expression over `x`, or undefined when it is not one (the caller calls its compiled check). */
@@ -227,14 +230,8 @@ function inlineCheck(schema: unknown, x: string): string | undefined {
       return hasChecks(def) ? undefined : `typeof ${x} === 'boolean'`;
     case 'string':
       return hasChecks(def) ? undefined : `typeof ${x} === 'string'`;
-    case 'number': {
-      const b = numberBounds(def);
-      const parts = [`typeof ${x} === 'number'`, `Number.isFinite(${x})`];
-      if (b.int) parts.push(`Number.isSafeInteger(${x})`);
-      if (Number.isFinite(b.min)) parts.push(`${x} ${b.minInclusive ? '>=' : '>'} ${b.min}`);
-      if (Number.isFinite(b.max)) parts.push(`${x} ${b.maxInclusive ? '<=' : '<'} ${b.max}`);
-      return parts.join(' && ');
-    }
+    case 'number':
+      return numberTest(def, x);
     default:
       return undefined;
   }
