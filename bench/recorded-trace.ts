@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Event } from '../src/schema/event.js';
 import { parseTraceFile } from '../src/source/trace-parser.js';
 import { SystemState } from '../src/state/system-state.js';
-import { localityOf, shippedCorrelator, type Locality } from './decode-state.js';
+import { localityOf, shippedCorrelator } from './decode-state.js';
 
 /**
  * `npm run bench:trace -- TRACE`: the state stage, and state + flow + chain
@@ -24,9 +24,20 @@ export interface RecordedTraceResult {
   peakRssMiB: number;
 }
 
-export async function benchRecordedTrace(file: string, correlate: boolean): Promise<RecordedTraceResult> {
+const resultOf = (state: SystemState, events: number, seconds: number, findings: number, peakRss: number): RecordedTraceResult => ({
+  events,
+  seconds,
+  eventsPerSecond: events / seconds,
+  findings,
+  unknownProcesses: state.stats.unknownProcesses,
+  unresolvedFds: state.stats.unresolved,
+  peakRssMiB: peakRss / 2 ** 20,
+});
+
+/** The stages alone, timed; `pids`, when given, gets each event's pid in order (outside the timed part). */
+export async function benchRecordedTrace(file: string, correlate: boolean, pids?: number[]): Promise<RecordedTraceResult> {
   const state = new SystemState();
-  const correlator = shippedCorrelator();
+  const correlator = correlate ? shippedCorrelator() : undefined;
   let batch: Event[] = [];
   let ms = 0;
   let events = 0;
@@ -36,16 +47,17 @@ export async function benchRecordedTrace(file: string, correlate: boolean): Prom
     const t0 = performance.now();
     for (const ev of batch) {
       state.apply(ev);
-      if (correlate) findings += correlator.observe(ev).length;
+      if (correlator !== undefined) findings += correlator.observe(ev).length;
     }
     ms += performance.now() - t0;
     events += batch.length;
     batch = [];
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
-  await parseTraceFile(file, { header: () => undefined, event: (ev) => void batch.push(ev), chunk: run });
+  const take = pids === undefined ? (ev: Event) => void batch.push(ev) : (ev: Event) => void (batch.push(ev), pids.push(ev.pid));
+  await parseTraceFile(file, { header: () => undefined, event: take, chunk: run });
   run();
-  return { events, seconds: ms / 1000, eventsPerSecond: events / (ms / 1000), findings, unknownProcesses: state.stats.unknownProcesses, unresolvedFds: state.stats.unresolved, peakRssMiB: peakRss / 2 ** 20 };
+  return resultOf(state, events, ms / 1000, findings, peakRss);
 }
 
 /**
@@ -71,15 +83,7 @@ export async function benchRecordedTraceWithParsing(file: string): Promise<Recor
     },
     chunk: () => void (peakRss = Math.max(peakRss, process.memoryUsage().rss)),
   });
-  const seconds = (performance.now() - t0) / 1000;
-  return { events, seconds, eventsPerSecond: events / seconds, findings, unknownProcesses: state.stats.unknownProcesses, unresolvedFds: state.stats.unresolved, peakRssMiB: peakRss / 2 ** 20 };
-}
-
-/** Runs of one process and processes per 1,000 events in the trace. */
-async function traceLocality(file: string): Promise<Locality> {
-  const pids: number[] = [];
-  await parseTraceFile(file, { header: () => undefined, event: (ev) => void pids.push(ev.pid) });
-  return localityOf(pids);
+  return resultOf(state, events, (performance.now() - t0) / 1000, findings, peakRss);
 }
 
 const file = process.argv[2];
@@ -87,11 +91,11 @@ if (file === undefined) {
   console.error('usage: npm run bench:trace -- TRACE (a trace recorded by chainwatch watch --record; bench/busy-host.sh records one)');
   process.exit(2);
 }
-const l = await traceLocality(file);
-console.log(`${file}: ${l.meanRun.toFixed(1)} events per run of one process, ${l.distinctPer1000.median} processes per 1,000 events (max ${l.distinctPer1000.max})`);
 const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
+// the first run also collects the pids, for the trace's locality
+let pids: number[] | undefined = [];
 const stages = [
-  ['state', () => benchRecordedTrace(file, false)],
+  ['state', () => benchRecordedTrace(file, false, pids)],
   ['state + flow + chain rules', () => benchRecordedTrace(file, true)],
   ['reading + JSON.parse + check + state + flow + chain rules', () => benchRecordedTraceWithParsing(file)],
 ] as const;
@@ -102,5 +106,10 @@ for (let i = 1; i <= repeat; i++) {
       `  ${name} (one thread), run ${i} of ${repeat}: ${r.events.toLocaleString()} events in ${r.seconds.toFixed(2)} s = ` +
         `${Math.round(r.eventsPerSecond).toLocaleString()} events/s; ${r.findings} findings; ${r.unknownProcesses} unknown processes, ${r.unresolvedFds} unresolved fds; peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
     );
+    if (pids !== undefined) {
+      const l = localityOf(pids);
+      console.log(`  the trace: ${l.meanRun.toFixed(1)} events per run of one process, ${l.distinctPer1000.median} processes per 1,000 events (max ${l.distinctPer1000.max})`);
+      pids = undefined;
+    }
   }
 }
