@@ -54,7 +54,7 @@ function generated<F>(params: string[], body: string): F {
 }
 
 function makeReader(layout: PrintfLayout): RecordReader {
-  const readNums = generated<(b: Buffer, a: number, n: number[]) => void>(['n'], `${layout.nums.map((f, i) => `n[${i}]=${numberExpr(f)};`).join('')}n.length=${layout.nums.length};`);
+  const readNums = generated<(b: Buffer, a: number, n: number[]) => void>(['n'], `${layout.nums.map((f, i) => `n[${i}]=${numberExpr(f)};`).join('')}if(n.length!==${layout.nums.length})n.length=${layout.nums.length};`);
   const ts = layout.nums[0];
   const tsAt = ts !== undefined && ts.as === 'u64' ? ts.at : -1;
   const readStr = stringReader(layout.str);

@@ -131,6 +131,12 @@ export class ProbeDecoder {
   private layouts: readonly PrintfLayout[] = [];
   /** The layouts' readers, by printf id. */
   private readers: RecordReader[] = [];
+  /**
+   * One scratch record per printf id, its number array the layout's length:
+   * a record shared by every id had its array cut and grown again between
+   * records of different lengths (V8 reallocating its store).
+   */
+  private frameScratch: RawRecord[] = [];
   /** Per printf id: whether its layout was checked against bpftrace's text (Checked). */
   private checked = new Uint8Array(0);
   /** An echoed frame's record, read from its bytes, waiting for bpftrace's text of it (the next line). */
@@ -156,6 +162,7 @@ export class ProbeDecoder {
   setPrintfLayouts(layouts: readonly PrintfLayout[]): void {
     this.layouts = layouts;
     this.readers = layouts.map(recordReader);
+    this.frameScratch = layouts.map((l) => ({ kind: 'TICK', n: new Array<number>(l.nums.length).fill(0), s: '', tsRaw: '' }));
     this.checked = new Uint8Array(layouts.length);
   }
 
@@ -197,7 +204,7 @@ export class ProbeDecoder {
         this.issue(no, `${layout.kind} (printf id ${id}): its layout disagreed with bpftrace's text, the record cannot be read`, '');
         continue;
       }
-      const rec = this.readers[id]!(buf, from, len, this.scratch);
+      const rec = this.readers[id]!(buf, from, len, this.frameScratch[id]!);
       if (typeof rec === 'string') {
         this.issue(no, rec, '');
         continue;
