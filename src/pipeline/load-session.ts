@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { DuckDbStore } from '../query/duckdb-store.js';
-import { eventRowLine } from '../query/event-rows.js';
+import { eventRowLine, eventRowPrefix } from '../query/event-rows.js';
+import { RecordedLine } from '../source/recorded-lines.js';
 import { LineSpool } from '../util/line-spool.js';
 import { moduleLog } from '../util/log.js';
 import { runReplay } from './replay-session.js';
@@ -38,7 +39,10 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
     const spools = new Map<string, { trace: string; events: LineSpool; findings: LineSpool }>();
     let current: { trace: string; events: LineSpool; findings: LineSpool } | undefined;
     const t0 = performance.now();
+    // each event's line as the trace holds it: the row's event column without a JSON.stringify of every event
+    const line = new RecordedLine();
     const replayed = await runReplay({
+      recordedLine: line,
       traces: o.traces,
       ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
       onTraceStart: (stats) => {
@@ -46,7 +50,11 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
         current = { trace: basename(stats.file), events: new LineSpool(join(tmp, `events-${i}.tsv`)), findings: new LineSpool(join(tmp, `findings-${i}.jsonl`))};
         spools.set(stats.file, current);
       },
-      onEvent: (ev) => current!.events.add(eventRowLine(current!.trace, ev)),
+      onEvent: (ev) => {
+        const { trace, events } = current!;
+        if (line.ev === ev) events.addJoined(eventRowPrefix(trace, ev), line.bytes, line.start, line.end);
+        else events.add(eventRowLine(trace, ev));
+      },
       onFinding: (f) => current!.findings.add(JSON.stringify(f)),
     });
     const replayMs = performance.now() - t0;

@@ -10,6 +10,7 @@ import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
 
 import { newTraceReadStats, readTrace, readTraceHeader, type TraceReadStats } from '../source/trace-reader.js';
+import type { RecordedLine } from '../source/recorded-lines.js';
 import { SystemState } from '../state/system-state.js';
 import { moduleLog } from '../util/log.js';
 import { loadRuleSet, sameRules, type RuleSet } from '../rules/rule-set.js';
@@ -49,6 +50,8 @@ export interface ReplayOptions {
   learner?: FeatureSink;
   onFinding?: (f: Finding) => void;
   onEvent?: (ev: Event) => void;
+  /** Set to each event's line as the trace holds it, before the event goes through the pipeline (source/recorded-lines.ts). */
+  recordedLine?: RecordedLine;
   /** Called with the stats of the trace being read (progress display). */
   onTraceStart?: (stats: TraceReadStats) => void;
   /** Called at the end when --findings or --events could not be written in full (a full disk). */
@@ -143,7 +146,7 @@ async function replayGroup(
   const head = group[0]!;
   const header = head.header;
   const parts = group.map((t) => ({ t, stats: newTraceReadStats(t.file), importStats: newImportStats(), findings: 0, elapsedMs: 0 }));
-  const paced = o.speed === undefined ? {} : { speed: o.speed };
+  const paced = { ...(o.speed !== undefined && { speed: o.speed }), ...(o.recordedLine !== undefined && { recordedLine: o.recordedLine }) };
   let findings = 0;
   const state = new SystemState();
   // the audit log states the rules and policy this replay applies; what the trace was recorded under goes beside them

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import { loadTraces } from '../pipeline/load-session.js';
 import { rerecord, segmentsOf } from '../testing/rotate.js';
 import { DuckDbStore } from './duckdb-store.js';
 import { normaliseRows, toCsv } from './format-rows.js';
+import { WORKER_MIN_BYTES } from '../source/trace-reader.js';
 
 /** SQL over the replay library (replays/README.md): known traces, known answers. */
 const replays = join(import.meta.dirname, '../../replays');
@@ -109,6 +111,42 @@ describe('CSV output', () => {
       { numRuns: 40 },
     );
   });
+});
+
+describe('a big trace loaded (parsed in a worker, each line handed on beside its event)', () => {
+  it('stores a line that is exactly its event as the file holds it, and any other as the event’s own JSON; every row and finding as before', async () => {
+    const [header, ...events] = gunzipSync(readFileSync(join(replays, 'curl-put-shadow.trace.jsonl.gz'))).toString('utf8').split('\n').filter(Boolean);
+    const last = (JSON.parse(events.at(-1)!) as { ts: number }).ts;
+    // reads by a process no one forked, after the recorded run: enough lines for the reader to start its worker
+    const pad: string[] = [];
+    for (let i = 0; pad.length * 150 < WORKER_MIN_BYTES + (1 << 20); i++) {
+      pad.push(JSON.stringify({ ts: last + 1 + i, cgroup: 1, pid: 4242, tid: 4242, kind: 'io', dir: 'in', syscall: 'read', fd: 0, bytes: 1, calls: 1, ts_first: last + 1 + i, obj: null }));
+    }
+    const spaced = pad[0]!.replaceAll(',"', ', "');
+    const tabbed = pad[1]!.replaceAll(',"', ',\t"');
+    const extraKey = pad[2]!.replace('{', '{"note":"not in the schema",');
+    const file = join(dir, 'big.trace.jsonl');
+    writeFileSync(file, [header, ...events, spaced, tabbed, extraKey, ...pad.slice(3)].map((l) => `${l}\n`).join(''));
+    expect(statSync(file).size).toBeGreaterThan(WORKER_MIN_BYTES);
+    const store = await DuckDbStore.open();
+    try {
+      const [t] = (await loadTraces({ traces: [file] }, store)).traces;
+      expect(t!.events).toBe(events.length + pad.length);
+      const texts = async (where: string): Promise<string[]> => (await store.query(`SELECT event FROM events WHERE ${where} ORDER BY event`)).rows.map((r) => r['event'] as string);
+      // the recorded run's lines (written by watch --record) and the canonical padding: each row holds its line as it is
+      expect(await texts(`ts <= ${last}`)).toEqual([...events].sort());
+      const got = (await store.query(`SELECT event FROM events WHERE ts > ${last} ORDER BY ts`)).rows.map((r) => r['event'] as string);
+      expect(got.slice(3)).toEqual(pad.slice(3));
+      // a line with spaces is still exactly its event: kept byte for byte
+      expect(got[0]).toBe(spaced);
+      // a tab (JSON whitespace, not carried by the spool) and a key zod strips: the event's own JSON instead
+      expect(got[1]).toBe(pad[1]);
+      expect(got[2]).toBe(pad[2]);
+      expect((await store.query('SELECT rule, source_path FROM findings')).rows).toEqual([{ rule: 'exfil.read-then-transmit', source_path: '/etc/shadow' }]);
+    } finally {
+      store.close();
+    }
+  }, 60_000);
 });
 
 describe('a rotated recording loaded', () => {

@@ -62,21 +62,6 @@ export const EVENT_COLUMNS: Record<keyof EventRow, string> = {
   event: 'VARCHAR',
 };
 
-type Loose = Record<string, unknown>;
-
-/** The object the event is about: the fd it names, the destination of a copy, or the fd it created. */
-function primaryOf(ev: Event): ObjectView | undefined {
-  const r = ev.res;
-  if (r === undefined) return undefined;
-  return r.fd ?? r.fd_out ?? r.ret ?? r.listen_fd;
-}
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-
-/** The column order of a spooled row (EVENT_COLUMNS' order; `event` last). */
-const COLUMN_KEYS = Object.keys(EVENT_COLUMNS).filter((k) => k !== 'event') as (keyof Omit<EventRow, 'event'>)[];
-
 /**
  * How the loader spools rows for DuckDB's CSV reader: tab-separated, `\N`
  * for NULL, and a value that holds a tab, a line break or the quote is
@@ -89,11 +74,16 @@ const ROW_QUOTE = '\x01';
 export const ROW_CSV_OPTIONS = "delim = '\t', quote = chr(1), escape = chr(1), header = false, nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', auto_detect = false";
 const NEEDS_QUOTE = /[\t\n\r\x01]/;
 
-function cell(v: string | number | null): string {
-  if (v === null) return '\\N';
-  if (typeof v === 'number') return String(v);
+/** A VARCHAR cell: anything but a string is NULL. */
+function text(v: unknown): string {
+  if (typeof v !== 'string') return '\\N';
   if (v === '\\N' || NEEDS_QUOTE.test(v)) return `${ROW_QUOTE}${v.replaceAll(ROW_QUOTE, ROW_QUOTE + ROW_QUOTE)}${ROW_QUOTE}`;
   return v;
+}
+
+/** A number cell: anything but a number is NULL. */
+function num(v: unknown): string {
+  return typeof v === 'number' ? String(v) : '\\N';
 }
 
 /**
@@ -102,12 +92,36 @@ function cell(v: string | number | null): string {
  * the columns and the `processes` and `objects` tables).
  */
 export function eventRowLine(trace: string, ev: Event): string {
-  const cols = eventColumns(trace, ev);
-  const cells: string[] = [];
-  for (const k of COLUMN_KEYS) cells.push(cell(cols[k]));
-  cells.push(recordedJson(ev));
-  // one flat string (a chain of += would be flattened again when the spool joins its lines)
-  return cells.join('\t');
+  return eventRowPrefix(trace, ev) + recordedJson(ev);
+}
+
+/**
+ * Every column of the row but the event, in EVENT_COLUMNS' order, each
+ * followed by its tab: what the state resolved where it did (the process,
+ * the object the event is about), the event's own field where it did not.
+ * Written out column by column rather than through an object of the
+ * columns read back by name (2.4× slower: a keyed load per column).
+ */
+export function eventRowPrefix(trace: string, ev: Event): string {
+  const e = ev as Record<string, unknown>;
+  const kind = ev.kind;
+  const r = ev.res;
+  // the object the event is about: the fd it names, the destination of a copy, or the fd it created
+  const o: ObjectView | undefined = r === undefined ? undefined : (r.fd ?? r.fd_out ?? r.ret ?? r.listen_fd);
+  const p = ev.proc;
+  const own = typeof e.path === 'string' ? e.path : undefined;
+  const path = ev.abs?.path ?? own ?? (kind === 'process.exec' ? ev.filename : kind === 'io.xfer' ? r?.fd_in?.path : o?.path);
+  const peer = o?.peer;
+  const connect = ev.kind === 'net.addr' && ev.op === 'connect';
+  const fd = e.fd;
+  const obj = o?.id ?? (typeof e.obj === 'string' ? e.obj : e.obj_out);
+  return (
+    `${text(trace)}\t${ev.ts}\t${kind}\t${ev.cgroup}\t${ev.pid}\t${ev.tid}\t` +
+    `${text(p?.task)}\t${text(p?.comm ?? e.comm)}\t${text(p?.exe)}\t${num(p?.ppid ?? e.ppid)}\t` +
+    `${text(e.syscall)}\t${text(e.dir)}\t${num(typeof fd === 'number' ? fd : e.fd_out)}\t${num(e.ret)}\t${num(e.bytes)}\t${num(e.calls)}\t` +
+    `${text(path)}\t${text(obj)}\t${text(o?.type)}\t${text(o?.channel)}\t${text(o?.family ?? e.family)}\t` +
+    `${text(peer?.addr ?? (connect ? (ev.addr ?? ev.path) : undefined))}\t${num(peer?.port ?? (connect ? ev.port : undefined))}\t`
+  );
 }
 
 /** The event as the trace holds it: without what the state attached. */
@@ -115,37 +129,4 @@ export function recordedJson(ev: Event): string {
   if (ev.res === undefined && ev.abs === undefined && ev.proc === undefined) return JSON.stringify(ev);
   const { res: _res, abs: _abs, proc: _proc, ...recorded } = ev;
   return JSON.stringify(recorded);
-}
-
-function eventColumns(trace: string, ev: Event): Omit<EventRow, 'event'> {
-  const e = ev as Loose;
-  const o = primaryOf(ev);
-  const path =
-    ev.abs?.path ?? str(e.path) ?? (ev.kind === 'process.exec' ? ev.filename : ev.kind === 'io.xfer' ? ev.res?.fd_in?.path : o?.path) ?? null;
-  const peer = o?.peer;
-  return {
-    trace,
-    ts: ev.ts,
-    kind: ev.kind,
-    cgroup: ev.cgroup,
-    pid: ev.pid,
-    tid: ev.tid,
-    task: ev.proc?.task ?? null,
-    comm: ev.proc?.comm ?? str(e.comm),
-    exe: ev.proc?.exe ?? null,
-    ppid: ev.proc?.ppid ?? num(e.ppid),
-    syscall: str(e.syscall),
-    dir: str(e.dir),
-    fd: num(e.fd) ?? num(e.fd_out),
-    ret: num(e.ret),
-    bytes: num(e.bytes),
-    calls: num(e.calls),
-    path,
-    obj: o?.id ?? str(e.obj) ?? str(e.obj_out),
-    obj_type: o?.type ?? null,
-    channel: o?.channel ?? null,
-    family: o?.family ?? str(e.family),
-    peer_addr: peer?.addr ?? (ev.kind === 'net.addr' && ev.op === 'connect' ? (ev.addr ?? ev.path ?? null) : null),
-    peer_port: peer?.port ?? (ev.kind === 'net.addr' && ev.op === 'connect' ? (ev.port ?? null) : null),
-  };
 }

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ChainwatchError } from '../util/errors.js';
 import { PackedWriter } from '../util/packed-values.js';
 import { parseTraceFile, type ParseWorkerMessage } from './trace-parser.js';
+import { keepsLine, RecordedLinesWriter } from './recorded-lines.js';
 
 /**
  * The worker behind `readTrace`: reads, decompresses, splits, parses and
@@ -16,10 +17,12 @@ const BATCH_EVENTS = 4096;
 const MAX_UNACKED = 4;
 
 const port = parentPort!;
-const { file } = workerData as { file: string };
+const { file, keepLines } = workerData as { file: string; keepLines?: boolean };
 const post = (m: ParseWorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
 
 const w = new PackedWriter();
+// each event's line as the file holds it, beside the events, when the reader asked for them (recorded-lines.ts)
+const recorded = keepLines === true ? new RecordedLinesWriter() : undefined;
 let unacked = 0;
 let wake: (() => void) | undefined;
 port.on('message', () => {
@@ -34,12 +37,20 @@ function flush(): void {
   const count = w.count;
   const bytes = w.take();
   unacked++;
-  post({ type: 'events', bytes, count, lines, bytesRead }, [bytes]);
+  if (recorded === undefined) {
+    post({ type: 'events', bytes, count, lines, bytesRead }, [bytes]);
+    return;
+  }
+  const r = recorded.take();
+  post({ type: 'events', bytes, count, lines, bytesRead, recorded: r }, [bytes, r.bytes, r.ends]);
 }
 
 parseTraceFile(file, {
   header: (h) => post({ type: 'header', header: h }),
-  event: (ev) => w.write(ev),
+  event: (ev, line, asParsed) => {
+    w.write(ev);
+    recorded?.add(keepsLine(ev, line, asParsed) ? line : undefined);
+  },
   chunk: async (read, l) => {
     bytesRead = read;
     lines = l;

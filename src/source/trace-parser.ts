@@ -7,6 +7,7 @@ import { checkEvent, type Event } from '../schema/event.js';
 import { TraceHeader } from '../schema/trace-header.js';
 import { compressionOf } from '../util/compression.js';
 import { ChainwatchError, formatIssues } from '../util/errors.js';
+import type { RecordedLinesBatch } from './recorded-lines.js';
 
 /** Where a trace stopped being readable, if it did: the reader keeps everything before. */
 export interface TraceCut {
@@ -17,8 +18,12 @@ export interface TraceCut {
 
 export interface TraceParseSink {
   header(h: TraceHeader): void;
-  /** One validated event. */
-  event(ev: Event): void;
+  /**
+   * One validated event, with its line; `asParsed`: the event is the line's
+   * JSON exactly as parsed (the fast check took it as it was; zod, which
+   * strips and transforms, did not have to).
+   */
+  event(ev: Event, line: string, asParsed: boolean): void;
   /** After each piece of the file read (`bytesRead`: of the file on disk); awaited, so the receiver can hold the reading back. */
   chunk?(bytesRead: number, lines: number): Promise<void> | void;
 }
@@ -93,7 +98,7 @@ export async function parseTraceFile(file: string, sink: TraceParseSink, o: { he
         where: where(line),
         fix: 'see docs/trace-format.md and docs/schemas/event.schema.json; cut the file before this line to replay the rest',
       });
-    sink.event(ev.data);
+    sink.event(ev.data, text, ev.data === obj);
   };
   const cancelled = (): boolean => o.headerOnly === true ? result.lines >= 1 : (o.isCancelled?.() ?? false);
   let rest = '';
@@ -151,6 +156,6 @@ export async function parseTraceFile(file: string, sink: TraceParseSink, o: { he
 export type ParseWorkerMessage =
   | { type: 'header'; header: TraceHeader }
   /** `count` events packed with `util/packed-values.ts`, up to line `lines`; `bytesRead` of the file so far. */
-  | { type: 'events'; bytes: ArrayBuffer; count: number; lines: number; bytesRead: number }
+  | { type: 'events'; bytes: ArrayBuffer; count: number; lines: number; bytesRead: number; recorded?: RecordedLinesBatch }
   | { type: 'end'; fileBytes: number; lines: number; bytesRead: number; cut?: TraceCut }
   | { type: 'error'; code: ChainwatchError['code']; message: string; where?: string; fix?: string };

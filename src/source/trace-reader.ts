@@ -8,6 +8,7 @@ import { ChainwatchError } from '../util/errors.js';
 import { PackedReader } from '../util/packed-values.js';
 import { workerFile } from '../util/worker-file.js';
 import { parseTraceFile, type ParseWorkerMessage, type TraceCut } from './trace-parser.js';
+import { RecordedLinesReader, type RecordedLine } from './recorded-lines.js';
 
 export type { TraceCut } from './trace-parser.js';
 
@@ -32,6 +33,13 @@ export interface ReadTraceOptions {
   speed?: number;
   /** Parse in a worker thread: by default for traces big enough to be worth one (WORKER_MIN_BYTES). */
   worker?: boolean;
+  /**
+   * Set, before each event is handed on, to that event's line as the file
+   * holds it, when the line is exactly the event (recorded-lines.ts); only
+   * when the trace is parsed in a worker (a small trace's events come
+   * without: the consumer makes their JSON itself).
+   */
+  recordedLine?: RecordedLine;
 }
 
 /**
@@ -93,7 +101,7 @@ export function readTrace(file: string, stats: TraceReadStats, o: ReadTraceOptio
     };
     const compressed = compressionOf(file) !== 'none';
     if (o.worker ?? (stats.fileBytes >= (compressed ? WORKER_MIN_COMPRESSED_BYTES : WORKER_MIN_BYTES))) {
-      stopWorker = inWorker(file, stats, { onHeader, deliver, end, fail, closed: () => closed });
+      stopWorker = inWorker(file, stats, { onHeader, deliver, end, fail, closed: () => closed }, o.recordedLine);
     } else {
       // on this thread: each piece's events handed on once the piece is parsed
       let pending: Event[] = [];
@@ -147,16 +155,17 @@ interface WorkerHooks {
 }
 
 /** Runs the parser in `trace-parse-worker.ts`; returns how to stop it. */
-function inWorker(file: string, stats: TraceReadStats, h: WorkerHooks): () => void {
+function inWorker(file: string, stats: TraceReadStats, h: WorkerHooks, recordedLine: RecordedLine | undefined): () => void {
   let worker: Worker;
   try {
-    worker = new Worker(workerFile(import.meta.url, 'source/trace-parse-worker.js'), { workerData: { file } });
+    worker = new Worker(workerFile(import.meta.url, 'source/trace-parse-worker.js'), { workerData: { file, keepLines: recordedLine !== undefined } });
   } catch (e) {
     h.fail(e instanceof ChainwatchError ? e : new ChainwatchError('IO', `cannot start the trace reader: ${(e as Error).message}`, { where: file, fix: 'npm run build' }));
     return () => undefined;
   }
   const stop = (): void => void worker.terminate();
   const reader = new PackedReader();
+  const lines = recordedLine === undefined ? undefined : new RecordedLinesReader();
   const handle = async (m: ParseWorkerMessage): Promise<void> => {
     switch (m.type) {
       case 'header':
@@ -164,7 +173,14 @@ function inWorker(file: string, stats: TraceReadStats, h: WorkerHooks): () => vo
         return;
       case 'events':
         reader.feed(m.bytes);
-        await h.deliver(m.count, () => reader.next() as Event);
+        if (lines !== undefined && m.recorded !== undefined) {
+          lines.feed(m.recorded);
+          await h.deliver(m.count, () => {
+            const ev = reader.next() as Event;
+            lines.next(ev, recordedLine!);
+            return ev;
+          });
+        } else await h.deliver(m.count, () => reader.next() as Event);
         stats.lines = m.lines;
         stats.fileBytesRead = m.bytesRead;
         worker.postMessage('ack');

@@ -14,13 +14,23 @@ describe('LineSpool', () => {
     const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.constantFrom('', '\u{1F600}', '\ud800', 'é'.repeat(30)));
     let n = 0;
     fc.assert(
-      fc.property(fc.array(text, { maxLength: 60 }), fc.integer({ min: 8, max: 200 }), (lines, bufferBytes) => {
+      // each line whole, or as a head and bytes already encoded (addJoined)
+      fc.property(fc.array(fc.tuple(text, fc.nat()), { maxLength: 60 }), fc.integer({ min: 8, max: 200 }), (parts, bufferBytes) => {
         const file = join(dir, `s${n++}.tsv`);
         const spool = new LineSpool(file, bufferBytes);
-        for (const l of lines) spool.add(l);
+        const lines = parts.map(([l]) => l);
+        for (const [l, cut] of parts) {
+          if (cut % 3 === 0) spool.add(l);
+          else {
+            const at = cut % (l.length + 1);
+            const tail = Buffer.from(`#${l.slice(at)}#`, 'utf8');
+            spool.addJoined(l.slice(0, at), tail, 1, tail.length - 1);
+          }
+        }
         spool.close();
         expect(spool.lines).toBe(lines.length);
-        expect(readFileSync(file).equals(Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8'))).toBe(true);
+        const want = parts.map(([l, cut]) => (cut % 3 === 0 ? Buffer.from(`${l}\n`, 'utf8') : Buffer.concat([Buffer.from(l.slice(0, cut % (l.length + 1)), 'utf8'), Buffer.from(`${l.slice(cut % (l.length + 1))}\n`, 'utf8')])));
+        expect(readFileSync(file).equals(Buffer.concat(want))).toBe(true);
       }),
       { numRuns: 300 },
     );
@@ -33,7 +43,8 @@ describe('LineSpool', () => {
     spool.add('a');
     spool.add(long);
     spool.add('b');
+    spool.addJoined('head', Buffer.from(long), 0, long.length);
     spool.close();
-    expect(readFileSync(file, 'utf8')).toBe(`a\n${long}\nb\n`);
+    expect(readFileSync(file, 'utf8')).toBe(`a\n${long}\nb\nhead${long}\n`);
   });
 });

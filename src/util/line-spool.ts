@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 
 /** The spool's buffer: lines are encoded into it and written out when the next one might not fit. */
 const SPOOL_BYTES = 1 << 20;
+const NEWLINE = Buffer.from('\n');
 
 /**
  * Appends lines to a file, synchronously (the pipeline that feeds it is),
@@ -35,6 +36,22 @@ export class LineSpool {
       }
     }
     this.at += this.buf.write(line, this.at, 'utf8');
+    this.buf[this.at++] = 0x0a;
+  }
+
+  /** A line made of `head` and the UTF-8 bytes `bytes[start, end)` (text already encoded, copied as it is). */
+  addJoined(head: string, bytes: Buffer, start: number, end: number): void {
+    this.lines++;
+    const most = head.length * 3 + (end - start) + 1;
+    if (this.at + most > this.buf.length) {
+      this.flush();
+      if (most > this.buf.length) {
+        this.writeAll(Buffer.concat([Buffer.from(head, 'utf8'), bytes.subarray(start, end), NEWLINE]));
+        return;
+      }
+    }
+    this.at += this.buf.write(head, this.at, 'utf8');
+    this.at += bytes.copy(this.buf, this.at, start, end);
     this.buf[this.at++] = 0x0a;
   }
 
