@@ -24,7 +24,8 @@ const runs = new Map<string, DecodeStateResult[]>();
 const keep = (key: string, r: DecodeStateResult): void => void runs.set(key, [...(runs.get(key) ?? []), r]);
 const where = (r: DecodeStateResult): string =>
   `stream: ${r.locality.meanRun.toFixed(1)} events per run of one process, ${r.locality.distinctPer1000.median} processes per 1,000 events (max ${r.locality.distinctPer1000.max})`;
-for (let i = 1; i <= repeat; i++) {
+// BENCH_LINES=0: the other sections alone
+for (let i = 1; i <= (lines > 0 ? repeat : 0); i++) {
   for (const shape of shapes) {
     const interleave = shape === 'uniform' ? 'uniform' : undefined;
     console.log(`decode + state, ${lines.toLocaleString()} probe lines (one core), ${shapeName[shape]}, run ${i} of ${repeat}…`);
