@@ -8,6 +8,8 @@ import { loadTraces } from '../pipeline/load-session.js';
 import { rerecord, segmentsOf } from '../testing/rotate.js';
 import { DuckDbStore } from './duckdb-store.js';
 import { normaliseRows, toCsv } from './format-rows.js';
+import { EVENT_ENUMS, enumType } from './event-rows.js';
+import { Event } from '../schema/event.js';
 import { WORKER_MIN_BYTES } from '../source/trace-reader.js';
 
 /** SQL over the replay library (replays/README.md): known traces, known answers. */
@@ -80,6 +82,17 @@ describe('DuckDB store over the replay library', () => {
     expect(c.map((r) => r.compression)).toEqual(['ZSTD']);
   });
 
+  it('stores the closed sets (kind, dir, obj_type, family) as ENUMs of every value the schema admits, read and filtered as text', async () => {
+    const types = await q(`SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'events' AND column_name IN ('kind', 'dir', 'obj_type', 'family') ORDER BY column_name`);
+    expect(types).toEqual(['dir', 'family', 'kind', 'obj_type'].map((c) => ({ column_name: c, data_type: enumType(EVENT_ENUMS[c as keyof typeof EVENT_ENUMS]) })));
+    expect(EVENT_ENUMS.kind).toHaveLength(Event.options.length);
+    expect(EVENT_ENUMS.dir).toEqual(['in', 'out', 'recv', 'send']);
+    const kinds = await q(`SELECT kind, count(*) AS n FROM events WHERE trace = 'curl-put-shadow.trace.jsonl.gz' AND (kind LIKE 'fd.%' OR kind = 'io') GROUP BY kind ORDER BY kind`);
+    expect(kinds.map((r) => r.kind)).toEqual([...kinds.map((r) => r.kind as string)].sort());
+    expect(kinds.map((r) => r.kind)).toContain('io');
+    expect(await q(`SELECT count(*) AS n FROM events WHERE kind = 'no.such.kind'`)).toEqual([{ n: 0 }]);
+  });
+
   it('loading a trace again replaces it', async () => {
     const before = await q('SELECT count(*) AS n FROM events');
     await loadTraces({ traces: [join(replays, 'benign-download.trace.jsonl.gz')] }, db);
@@ -147,6 +160,46 @@ describe('a big trace loaded (parsed in a worker, each line handed on beside its
       store.close();
     }
   }, 60_000);
+});
+
+describe('a database file made by another chainwatch', () => {
+  it('an ENUM with fewer members is widened to both sets when opened: its rows stay, new kinds load', async () => {
+    const file = join(dir, 'older.duckdb');
+    const old = await DuckDbStore.open(file);
+    // as if made when fewer kinds existed, and one since gone
+    await old.conn.run(`ALTER TABLE events ALTER kind TYPE ${enumType(['gone.kind', 'io'])}`);
+    await old.conn.run(`INSERT INTO events (trace, ts, kind, cgroup, pid, tid, event) VALUES ('x', 1, 'gone.kind', 0, 1, 1, '{}'), ('x', 2, 'io', 0, 1, 1, '{}')`);
+    old.close();
+    const store = await DuckDbStore.open(file);
+    try {
+      const t = (await store.query(`SELECT data_type FROM duckdb_columns() WHERE table_name = 'events' AND column_name = 'kind'`)).rows[0]!['data_type'];
+      expect(t).toBe(enumType([...EVENT_ENUMS.kind, 'gone.kind'].sort()));
+      expect((await store.query(`SELECT kind FROM events WHERE trace = 'x' ORDER BY ts`)).rows).toEqual([{ kind: 'gone.kind' }, { kind: 'io' }]);
+      await loadTraces({ traces: [join(replays, 'curl-put-shadow.trace.jsonl.gz')] }, store);
+      expect((await store.query(`SELECT count(DISTINCT kind) AS n FROM events WHERE trace LIKE 'curl%'`)).rows[0]!['n']).not.toBe('0');
+    } finally {
+      store.close();
+    }
+    // opened again: nothing left to widen, the type stays
+    const again = await DuckDbStore.open(file);
+    expect((await again.query(`SELECT data_type FROM duckdb_columns() WHERE table_name = 'events' AND column_name = 'kind'`)).rows[0]!['data_type']).toBe(enumType([...EVENT_ENUMS.kind, 'gone.kind'].sort()));
+    again.close();
+  });
+
+  it('a VARCHAR column (made before ENUMs) stays VARCHAR and loads', async () => {
+    const file = join(dir, 'varchar.duckdb');
+    const old = await DuckDbStore.open(file);
+    await old.conn.run('ALTER TABLE events ALTER kind TYPE VARCHAR');
+    old.close();
+    const store = await DuckDbStore.open(file);
+    try {
+      await loadTraces({ traces: [join(replays, 'curl-put-shadow.trace.jsonl.gz')] }, store);
+      expect((await store.query(`SELECT data_type FROM duckdb_columns() WHERE table_name = 'events' AND column_name = 'kind'`)).rows[0]!['data_type']).toBe('VARCHAR');
+      expect((await store.query(`SELECT rule FROM findings`)).rows).toEqual([{ rule: 'exfil.read-then-transmit' }]);
+    } finally {
+      store.close();
+    }
+  });
 });
 
 describe('a rotated recording loaded', () => {

@@ -1,6 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { ChainwatchError } from '../util/errors.js';
-import { EVENT_COLUMNS, ROW_CSV_OPTIONS } from './event-rows.js';
+import { EVENT_COLUMNS, EVENT_ENUMS, EVENT_TABLE_TYPES, enumType, ROW_CSV_OPTIONS } from './event-rows.js';
 
 /**
  * The analyst's database: traces, their resolved events and their findings
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS traces (
   trace VARCHAR PRIMARY KEY, host VARCHAR, kernel VARCHAR, start_time TIMESTAMPTZ,
   wall_epoch_ns BIGINT, scope JSON, header JSON, events BIGINT, cut VARCHAR, loaded_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS events (
-  ${Object.entries(EVENT_COLUMNS).map(([k, t]) => `${k} ${t}${k === 'event' ? ' USING COMPRESSION zstd' : ''}`).join(', ')}, time TIMESTAMP_NS);
+  ${Object.entries(EVENT_TABLE_TYPES).map(([k, t]) => `${k} ${t}${k === 'event' ? ' USING COMPRESSION zstd' : ''}`).join(', ')}, time TIMESTAMP_NS);
 CREATE TABLE IF NOT EXISTS findings (
   trace VARCHAR, ${Object.entries(FINDING_COLUMNS).map(([k, t]) => `${k === 'time' ? 'time TIMESTAMPTZ' : `${k} ${t}`}`).join(', ')},
   pid INTEGER, comm VARCHAR, source_path VARCHAR, data_class VARCHAR, sink_address VARCHAR, sink_port INTEGER, args VARCHAR[]);
@@ -109,6 +109,24 @@ export interface TraceInfo {
   cut: string | null;
 }
 
+/**
+ * An events table made by another chainwatch may have an ENUM column with
+ * fewer members than this one writes (a kind added since): it is widened to
+ * both sets, sorted, so every value it holds stays and every new one loads.
+ * A column made as VARCHAR (before ENUMs) stays VARCHAR, and one with all
+ * our members and more (a newer chainwatch's) is left alone.
+ */
+async function widenEnums(conn: DuckDBConnection): Promise<void> {
+  for (const [column, ours] of Object.entries(EVENT_ENUMS)) {
+    const r = await conn.runAndReadAll(`SELECT data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = 'events' AND column_name = $1`, [column]);
+    const type = r.getRowObjectsJson()[0]?.['data_type'];
+    if (typeof type !== 'string' || !type.startsWith('ENUM(') || type === enumType(ours)) continue;
+    const theirs = (await conn.runAndReadAll(`SELECT unnest(enum_range(NULL::${type})) AS m`)).getRowObjectsJson().map((x) => String(x['m']));
+    const both = [...new Set([...theirs, ...ours])].sort();
+    if (both.length > theirs.length) await conn.run(`ALTER TABLE events ALTER ${column} TYPE ${enumType(both)}`);
+  }
+}
+
 export class DuckDbStore {
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -126,6 +144,7 @@ export class DuckDbStore {
     }
     const conn = await instance.connect();
     await conn.run(SCHEMA);
+    await widenEnums(conn);
     return new DuckDbStore(instance, conn, path);
   }
 
