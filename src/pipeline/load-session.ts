@@ -7,6 +7,8 @@ import { RecordedLine } from '../source/recorded-lines.js';
 import { LineSpool } from '../util/line-spool.js';
 import { moduleLog } from '../util/log.js';
 import { runReplay } from './replay-session.js';
+import type { TraceReadStats } from '../source/trace-reader.js';
+import type { Finding } from '../schema/finding.js';
 
 const log = moduleLog('pipeline/load-session');
 
@@ -16,6 +18,10 @@ export interface LoadOptions {
   /** More findings (JSON Lines, e.g. what watch printed) to load beside the replayed ones. */
   findings?: string[];
   rulesDir?: string;
+  /** The stats of the trace being read (a progress display), each finding, and each trace's rows going into DuckDB. */
+  onTraceStart?: (stats: TraceReadStats) => void;
+  onFinding?: (f: Finding) => void;
+  onDuckDbLoad?: (trace: string, rows: number) => void;
 }
 
 export interface LoadSummary {
@@ -46,6 +52,7 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
       traces: o.traces,
       ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
       onTraceStart: (stats) => {
+        o.onTraceStart?.(stats);
         const i = spools.size;
         current = { trace: basename(stats.file), events: new LineSpool(join(tmp, `events-${i}.tsv`)), findings: new LineSpool(join(tmp, `findings-${i}.jsonl`))};
         spools.set(stats.file, current);
@@ -55,13 +62,17 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
         if (line.ev === ev) events.addJoined(eventRowPrefix(trace, ev), line.bytes, line.start, line.end);
         else events.add(eventRowLine(trace, ev));
       },
-      onFinding: (f) => current!.findings.add(JSON.stringify(f)),
+      onFinding: (f) => {
+        current!.findings.add(JSON.stringify(f));
+        o.onFinding?.(f);
+      },
     });
     const replayMs = performance.now() - t0;
     for (const s of replayed) {
       const sp = spools.get(s.file)!;
       sp.events.close();
       sp.findings.close();
+      o.onDuckDbLoad?.(sp.trace, sp.events.lines);
       const t1 = performance.now();
       const h = s.header;
       const loaded = await db.loadTrace(

@@ -39,6 +39,15 @@ describe('chainwatch replay', () => {
     expect(run(trace).stdout.startsWith('{"id":')).toBe(true);
   }, 30_000); // seven CLI runs of ~0.7 s each: over vitest's 5 s default on a busy machine
 
+  it('draws a progress bar on stderr when it is a terminal and the findings go elsewhere: the file read, events, rate, findings', () => {
+    const trace = join(replays, 'curl-put-shadow.trace.jsonl.gz');
+    const tty = (extra: string) => spawnSync('script', ['-qec', `'${process.execPath}' '${cli}' replay '${trace}' --no-audit --findings /dev/null ${extra}`, '/dev/null'], { encoding: 'utf8' });
+    const r = tty('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/curl-put-shadow\.trace\.jsonl\.gz \|█+\| 100% · 253 events · \d+ ev\/s · 1 findings/);
+    expect(tty('--no-progress').stdout).not.toMatch(/[░█]|\| *\d+%/);
+  });
+
   it('prints only findings on stdout, logs on stderr', () => {
     const r = run(join(replays, 'curl-put-shadow.trace.jsonl.gz'));
     expect(r.status).toBe(0);

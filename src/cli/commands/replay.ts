@@ -1,9 +1,8 @@
-import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runReplay } from '../../pipeline/replay-session.js';
 import { failOnOutputFailures, type OutputFailure } from '../../sinks/output-failures.js';
-import type { TraceReadStats } from '../../source/trace-reader.js';
 import { moduleLog } from '../../util/log.js';
+import { TraceProgress } from '../trace-progress.js';
 import { addAuditOptions, findingsFormatOption, findingsTextOption, addBaselineOptions, auditOptions, baselineOptions, outputsOptions, policyOptions } from '../options.js';
 
 const log = moduleLog('cli/replay');
@@ -36,23 +35,8 @@ export function replayCommand(): Command {
     .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal and the findings do not go to a terminal: the bar would be drawn through them)')
     .action(async (traces: string[], opts: Record<string, unknown>) => {
       const speed = opts.speed === 'max' ? undefined : (opts.speed as number);
-      const bar =
-        opts.progress !== false && process.stderr.isTTY && !(opts.findings === '-' && process.stdout.isTTY)
-          ? new cliProgress.SingleBar(
-              { stream: process.stderr, format: '{file} |{bar}| {percentage}% · {events} events · {rate} ev/s · {findings} findings', hideCursor: true, etaBuffer: 50 },
-              cliProgress.Presets.shades_classic,
-            )
-          : undefined;
-      let findings = 0;
+      const progress = new TraceProgress(opts.progress !== false && process.stderr.isTTY === true && !(opts.findings === '-' && process.stdout.isTTY));
       let failures: OutputFailure[] = [];
-      let current: TraceReadStats | undefined;
-      let t0 = 0;
-      const draw = (): void => {
-        if (!bar || !current) return;
-        const secs = (performance.now() - t0) / 1000;
-        bar.update(current.fileBytesRead, { file: current.file, events: current.events, findings, rate: secs > 0 ? Math.round(current.events / secs) : 0 });
-      };
-      const timer = bar ? setInterval(draw, 200) : undefined;
       try {
         const summaries = await runReplay({
           traces,
@@ -65,19 +49,11 @@ export function replayCommand(): Command {
           ...baselineOptions(opts),
           ...auditOptions(opts),
           ...outputsOptions(opts),
-          onFinding: () => findings++,
+          onFinding: () => progress.finding(),
           onOutputFailures: (f) => (failures = f),
-          onTraceStart: (s) => {
-            if (bar && current) bar.stop();
-            current = s;
-            t0 = performance.now();
-            bar?.start(1, 0, { file: s.file, events: 0, findings, rate: 0 });
-            // the file size is known once reading starts
-            setImmediate(() => bar?.setTotal(Math.max(1, s.fileBytes)));
-          },
+          onTraceStart: (s) => progress.traceStart(s),
         });
-        draw();
-        bar?.stop();
+        progress.stop();
         const cut = summaries.filter((s) => s.cut);
         log[cut.length > 0 ? 'warn' : 'info'](
           {
@@ -89,8 +65,7 @@ export function replayCommand(): Command {
         for (const s of cut) process.stderr.write(`chainwatch: ${s.file}: cut off after line ${s.cut!.lastWholeLine}: ${s.cut!.reason}\n`);
         failOnOutputFailures(failures);
       } finally {
-        if (timer) clearInterval(timer);
-        bar?.stop();
+        progress.stop();
       }
     });
 }

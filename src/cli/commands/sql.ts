@@ -5,6 +5,7 @@ import { DuckDbStore } from '../../query/duckdb-store.js';
 import { normaliseRows, toCsv, toJsonLines, toTable } from '../../query/format-rows.js';
 import { ChainwatchError } from '../../util/errors.js';
 import { moduleLog } from '../../util/log.js';
+import { TraceProgress } from '../trace-progress.js';
 
 const log = moduleLog('cli/sql');
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -21,8 +22,23 @@ export function loadCommand(): Command {
     .argument('<trace...>', 'traces recorded by watch --record (plain, .gz, .zst)')
     .option('--findings <file>', 'also load these findings (JSON Lines, e.g. what watch printed); repeatable', collect)
     .option('--rules <dir>', 'rules folder for the replay (default: the installed rules/)')
-    .action(async (db: string, traces: string[], opts: { findings?: string[]; rules?: string }) => {
-      const s = await loadTraces({ db, traces, ...(opts.findings && { findings: opts.findings }), ...(opts.rules !== undefined && { rulesDir: opts.rules }) });
+    .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')
+    .action(async (db: string, traces: string[], opts: { findings?: string[]; rules?: string; progress?: boolean }) => {
+      const progress = new TraceProgress(opts.progress !== false && process.stderr.isTTY === true);
+      let s;
+      try {
+        s = await loadTraces({
+          db,
+          traces,
+          ...(opts.findings && { findings: opts.findings }),
+          ...(opts.rules !== undefined && { rulesDir: opts.rules }),
+          onTraceStart: (stats) => progress.traceStart(stats),
+          onFinding: () => progress.finding(),
+          onDuckDbLoad: (trace, rows) => progress.phase(`${rows.toLocaleString('en')} rows of ${trace} into DuckDB…`),
+        });
+      } finally {
+        progress.stop();
+      }
       const events = s.traces.reduce((n, t) => n + t.events, 0);
       const loadMs = s.traces.reduce((n, t) => n + t.loadMs, 0);
       log.info({ db, traces: s.traces.length, events, findings: s.traces.reduce((n, t) => n + t.findings, 0) + s.extraFindings, load_rows_per_s: loadMs > 0 ? Math.round(events / (loadMs / 1000)) : null }, 'loaded');
