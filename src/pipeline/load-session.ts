@@ -9,6 +9,8 @@ import { moduleLog } from '../util/log.js';
 import { runReplay } from './replay-session.js';
 import type { TraceReadStats } from '../source/trace-reader.js';
 import type { Finding } from '../schema/finding.js';
+import type { TraceHeader } from '../schema/trace-header.js';
+import { ChainwatchError } from '../util/errors.js';
 
 const log = moduleLog('pipeline/load-session');
 
@@ -22,6 +24,13 @@ export interface LoadOptions {
   onTraceStart?: (stats: TraceReadStats) => void;
   onFinding?: (f: Finding) => void;
   onDuckDbLoad?: (trace: string, rows: number) => void;
+}
+
+interface Spooled {
+  trace: string;
+  header: TraceHeader;
+  events: LineSpool;
+  findings: LineSpool;
 }
 
 export interface LoadSummary {
@@ -42,31 +51,42 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
   const tmp = mkdtempSync(join(tmpdir(), 'cw-load-'));
   const summary: LoadSummary = { traces: [], extraFindings: 0 };
   try {
-    const spools = new Map<string, { trace: string; events: LineSpool; findings: LineSpool }>();
-    let current: { trace: string; events: LineSpool; findings: LineSpool } | undefined;
+    const spools = new Map<string, Spooled>();
+    let current: Spooled | undefined;
     const t0 = performance.now();
     // each event's line as the trace holds it: the row's event column without a JSON.stringify of every event
     const line = new RecordedLine();
-    const replayed = await runReplay({
-      recordedLine: line,
-      traces: o.traces,
-      ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
-      onTraceStart: (stats) => {
-        o.onTraceStart?.(stats);
-        const i = spools.size;
-        current = { trace: basename(stats.file), events: new LineSpool(join(tmp, `events-${i}.tsv`)), findings: new LineSpool(join(tmp, `findings-${i}.jsonl`))};
-        spools.set(stats.file, current);
-      },
-      onEvent: (ev) => {
-        const { trace, events } = current!;
-        if (line.ev === ev) events.addJoined(eventRowPrefix(trace, ev), line.bytes, line.start, line.end);
-        else events.add(eventRowLine(trace, ev));
-      },
-      onFinding: (f) => {
-        current!.findings.add(JSON.stringify(f));
-        o.onFinding?.(f);
-      },
-    });
+    let replayed: { file: string; header: TraceHeader; elapsedMs: number; cut?: string }[];
+    // a bad line stops the replay: what was read before it is loaded (its trace marked cut there), then the error is reported
+    let stoppedBy: ChainwatchError | undefined;
+    try {
+      replayed = (await runReplay({
+        recordedLine: line,
+        traces: o.traces,
+        ...(o.rulesDir !== undefined && { rulesDir: o.rulesDir }),
+        onTraceStart: (stats, header) => {
+          o.onTraceStart?.(stats);
+          const i = spools.size;
+          current = { trace: basename(stats.file), header, events: new LineSpool(join(tmp, `events-${i}.tsv`)), findings: new LineSpool(join(tmp, `findings-${i}.jsonl`)) };
+          spools.set(stats.file, current);
+        },
+        onEvent: (ev) => {
+          const { trace, events } = current!;
+          if (line.ev === ev) events.addJoined(eventRowPrefix(trace, ev), line.bytes, line.start, line.end);
+          else events.add(eventRowLine(trace, ev));
+        },
+        onFinding: (f) => {
+          current!.findings.add(JSON.stringify(f));
+          o.onFinding?.(f);
+        },
+      })).map((r) => ({ file: r.file, header: r.header, elapsedMs: r.elapsedMs, ...(r.cut && { cut: `after line ${r.cut.lastWholeLine}: ${r.cut.reason}` }) }));
+    } catch (e) {
+      if (!(e instanceof ChainwatchError) || e.code !== 'TRACE_INVALID') throw e;
+      stoppedBy = e;
+      const elapsedMs = performance.now() - t0;
+      // every trace begun: the last one is where the bad line is
+      replayed = [...spools].map(([file, sp], i, all) => ({ file, header: sp.header, elapsedMs, ...(i === all.length - 1 && { cut: `stopped at ${e.where ?? 'a bad line'}: ${e.message}` }) }));
+    }
     const replayMs = performance.now() - t0;
     for (const s of replayed) {
       const sp = spools.get(s.file)!;
@@ -86,19 +106,23 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
           header: h,
           // a continuing segment's state events were not replayed again: the rows are what the stream had
           events: sp.events.lines,
-          cut: s.cut ? `after line ${s.cut.lastWholeLine}: ${s.cut.reason}` : null,
+          cut: s.cut ?? null,
         },
         sp.events.file,
         sp.findings.lines > 0 ? sp.findings.file : undefined,
       );
       const loadMs = performance.now() - t1;
       log.info({ trace: sp.trace, events: loaded.events, findings: loaded.findings, load_ms: Math.round(loadMs) }, 'trace loaded');
-      summary.traces.push({ trace: sp.trace, events: loaded.events, findings: loaded.findings, replayMs: s.elapsedMs, loadMs, ...(s.cut && { cut: s.cut.reason }) });
+      summary.traces.push({ trace: sp.trace, events: loaded.events, findings: loaded.findings, replayMs: s.elapsedMs, loadMs, ...(s.cut !== undefined && { cut: s.cut }) });
       rmSync(sp.events.file, { force: true });
     }
     log.info({ traces: replayed.length, replay_ms: Math.round(replayMs) }, 'traces replayed for loading');
     for (const f of o.findings ?? []) summary.extraFindings += await db.loadFindings(basename(f), f);
     await db.derive();
+    if (stoppedBy !== undefined) {
+      log.warn({ loaded: summary.traces.map((t) => ({ trace: t.trace, events: t.events, ...(t.cut !== undefined && { cut: t.cut }) })), not_read: o.traces.filter((t) => !spools.has(t)) }, 'a bad line stopped the load: everything before it is loaded');
+      throw stoppedBy;
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
     if (store === undefined) db.close();

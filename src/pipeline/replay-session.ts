@@ -52,8 +52,8 @@ export interface ReplayOptions {
   onEvent?: (ev: Event) => void;
   /** Set to each event's line as the trace holds it, before the event goes through the pipeline (source/recorded-lines.ts). */
   recordedLine?: RecordedLine;
-  /** Called with the stats of the trace being read (progress display). */
-  onTraceStart?: (stats: TraceReadStats) => void;
+  /** Called with the stats of the trace being read (progress display) and its header. */
+  onTraceStart?: (stats: TraceReadStats, header: TraceHeader) => void;
   /** Called at the end when --findings or --events could not be written in full (a full disk). */
   onOutputFailures?: (failures: OutputFailure[]) => void;
 }
@@ -183,7 +183,7 @@ async function replayGroup(
   const source$ = concat(
     ...parts.map((p, k) =>
       defer(() => {
-        o.onTraceStart?.(p.stats);
+        o.onTraceStart?.(p.stats, p.t.header);
         const src = p.t.imported ? readImport(p.t.file, p.t.header, p.stats, p.importStats) : readTrace(p.t.file, p.stats, paced);
         // a continuing segment starts with the state the stream already has
         return (k > 0 ? src.pipe(skip(p.t.header.segment!.snapshot_events)) : src).pipe(

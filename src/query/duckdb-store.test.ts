@@ -162,6 +162,37 @@ describe('a big trace loaded (parsed in a worker, each line handed on beside its
   }, 60_000);
 });
 
+describe('a trace with a bad line in the middle', () => {
+  it('loads everything before the line (its trace marked cut there, earlier traces whole), then reports the line; later traces are not read', async () => {
+    const [header, ...events] = gunzipSync(readFileSync(join(replays, 'curl-put-shadow.trace.jsonl.gz'))).toString('utf8').split('\n').filter(Boolean);
+    const last = (JSON.parse(events.at(-1)!) as { ts: number }).ts;
+    const pad = (n: number): string[] =>
+      Array.from({ length: n }, (_, i) => JSON.stringify({ ts: last + 1 + i, cgroup: 1, pid: 4242, tid: 4242, kind: 'io', dir: 'in', syscall: 'read', fd: 0, bytes: 1, calls: 1, ts_first: last + 1 + i, obj: null }));
+    // small: read on the pipeline's thread; big: in the parse worker
+    for (const [name, extra] of [['small', 10], ['big', Math.ceil(WORKER_MIN_BYTES / 150) + 1000]] as const) {
+      const lines = [header!, ...events, ...pad(extra)];
+      const badAt = lines.length - 5;
+      lines[badAt - 1] = '{"ts": 1, "kind": "io"';
+      const file = join(dir, `bad-${name}.trace.jsonl`);
+      writeFileSync(file, lines.map((l) => `${l}\n`).join(''));
+      const store = await DuckDbStore.open();
+      try {
+        const traces = [join(replays, 'benign-download.trace.jsonl.gz'), file, join(replays, 'pipeline-gzip-nc.trace.jsonl.gz')];
+        await expect(loadTraces({ traces }, store)).rejects.toMatchObject({ code: 'TRACE_INVALID', where: `${file}:${badAt}` });
+        const t = (await store.query('SELECT trace, events, cut FROM traces ORDER BY trace')).rows;
+        expect(t.map((r) => [r['trace'], Number(r['events'])])).toEqual([[`bad-${name}.trace.jsonl`, badAt - 2], ['benign-download.trace.jsonl.gz', 248]]);
+        expect(t[0]!['cut']).toMatch(new RegExp(`^stopped at ${file.replaceAll('.', '\\.')}:${badAt}: not JSON: `));
+        expect(t[1]!['cut']).toBeNull();
+        expect(Number((await store.query(`SELECT count(*) AS n FROM events WHERE trace = 'bad-${name}.trace.jsonl'`)).rows[0]!['n'])).toBe(badAt - 2);
+        // the exfiltration in the events before the bad line is a finding
+        expect((await store.query('SELECT trace, rule FROM findings')).rows).toEqual([{ trace: `bad-${name}.trace.jsonl`, rule: 'exfil.read-then-transmit' }]);
+      } finally {
+        store.close();
+      }
+    }
+  }, 60_000);
+});
+
 describe('a database file made by another chainwatch', () => {
   it('an ENUM with fewer members is widened to both sets when opened: its rows stay, new kinds load', async () => {
     const file = join(dir, 'older.duckdb');
