@@ -24,6 +24,8 @@ export interface LoadOptions {
   onTraceStart?: (stats: TraceReadStats) => void;
   onFinding?: (f: Finding) => void;
   onDuckDbLoad?: (trace: string, rows: number) => void;
+  /** Called once every row is in (before any error the load then reports). */
+  onLoaded?: () => void;
 }
 
 interface Spooled {
@@ -119,6 +121,7 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
     log.info({ traces: replayed.length, replay_ms: Math.round(replayMs) }, 'traces replayed for loading');
     for (const f of o.findings ?? []) summary.extraFindings += await db.loadFindings(basename(f), f);
     await db.derive();
+    o.onLoaded?.();
     if (stoppedBy !== undefined) {
       log.warn({ loaded: summary.traces.map((t) => ({ trace: t.trace, events: t.events, ...(t.cut !== undefined && { cut: t.cut }) })), not_read: o.traces.filter((t) => !spools.has(t)) }, 'a bad line stopped the load: everything before it is loaded');
       throw stoppedBy;

@@ -27,3 +27,15 @@ describe('chainwatch load', () => {
     expect(piped.stderr).toContain('"msg":"loaded"');
   }, 30_000);
 });
+
+describe('chainwatch query --load', () => {
+  it('draws the load’s bar on a terminal, ended before the result table', () => {
+    const trace = join(replays, 'curl-put-shadow.trace.jsonl.gz');
+    const r = spawnSync('script', ['-qec', `'${process.execPath}' '${cli}' query --load '${trace}' 'SELECT count(*) AS n FROM events'`, '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const bar = r.stdout.search(/\|█+\| 100% · 253 events · \d+ ev\/s · 1 findings · 253 rows of curl-put-shadow\.trace\.jsonl\.gz into DuckDB…/);
+    expect(bar).toBeGreaterThanOrEqual(0);
+    expect(r.stdout.indexOf('(1 row)')).toBeGreaterThan(bar);
+    expect(r.stdout).toMatch(/\n253\r?\n\(1 row\)/);
+  });
+});

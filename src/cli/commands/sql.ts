@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { loadTraces } from '../../pipeline/load-session.js';
+import { loadTraces, type LoadOptions } from '../../pipeline/load-session.js';
 import { DuckDbStore } from '../../query/duckdb-store.js';
 import { normaliseRows, toCsv, toJsonLines, toTable } from '../../query/format-rows.js';
 import { ChainwatchError } from '../../util/errors.js';
@@ -9,6 +9,16 @@ import { TraceProgress } from '../trace-progress.js';
 
 const log = moduleLog('cli/sql');
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** A load's progress shown on a bar (each trace read, then its rows going into DuckDB); the bar ends with the last trace's rows in. */
+function progressHooks(progress: TraceProgress): Pick<LoadOptions, 'onTraceStart' | 'onFinding' | 'onDuckDbLoad' | 'onLoaded'> {
+  return {
+    onTraceStart: (stats) => progress.traceStart(stats),
+    onFinding: () => progress.finding(),
+    onDuckDbLoad: (trace, rows) => progress.phase(`${rows.toLocaleString('en')} rows of ${trace} into DuckDB…`),
+    onLoaded: () => progress.stop(),
+  };
+}
 
 export function loadCommand(): Command {
   return new Command('load')
@@ -32,9 +42,7 @@ export function loadCommand(): Command {
           traces,
           ...(opts.findings && { findings: opts.findings }),
           ...(opts.rules !== undefined && { rulesDir: opts.rules }),
-          onTraceStart: (stats) => progress.traceStart(stats),
-          onFinding: () => progress.finding(),
-          onDuckDbLoad: (trace, rows) => progress.phase(`${rows.toLocaleString('en')} rows of ${trace} into DuckDB…`),
+          ...progressHooks(progress),
         });
       } finally {
         progress.stop();
@@ -60,7 +68,8 @@ export function queryCommand(): Command {
     .option('--json', 'JSON Lines, one object per row')
     .option('--csv', 'CSV with a header row (RFC 4180)')
     .option('--parquet <dir>', 'also export every table as Parquet into DIR (EXPORT DATABASE)')
-    .action(async (args: string[], opts: { load?: string[]; json?: boolean; csv?: boolean; parquet?: string }) => {
+    .option('--no-progress', 'no progress bar for --load (it is only drawn when stderr is a terminal)')
+    .action(async (args: string[], opts: { load?: string[]; json?: boolean; csv?: boolean; parquet?: string; progress?: boolean }) => {
       if (args.length > 2) throw new ChainwatchError('USAGE', 'too many arguments: quote the SQL as one argument', { fix: `chainwatch query DB 'SELECT …'` });
       if (opts.json && opts.csv) throw new ChainwatchError('USAGE', '--json and --csv exclude each other', { fix: 'choose one' });
       // one argument: SQL on an in-memory database, unless it names a database file to export
@@ -69,8 +78,9 @@ export function queryCommand(): Command {
       const sql = args.length === 2 ? args[1] : dbOnly ? undefined : args[0];
       if (db !== ':memory:' && !existsSync(db) && !opts.load) throw new ChainwatchError('USAGE', `no database ${db}`, { where: db, fix: `make one with chainwatch load ${db} TRACE…, or query --load TRACE 'SQL' in memory` });
       const store = await DuckDbStore.open(db);
+      const progress = new TraceProgress(opts.load !== undefined && opts.progress !== false && process.stderr.isTTY === true);
       try {
-        if (opts.load) await loadTraces({ traces: opts.load }, store);
+        if (opts.load) await loadTraces({ traces: opts.load, ...progressHooks(progress) }, store);
         if (sql !== undefined) {
           const r = await store.query(sql);
           const rows = normaliseRows(r.rows, r.columns, r.types);
@@ -81,6 +91,7 @@ export function queryCommand(): Command {
           log.info({ dir: opts.parquet }, 'exported every table as Parquet');
         }
       } finally {
+        progress.stop();
         store.close();
       }
     });
