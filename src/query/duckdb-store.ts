@@ -1,5 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { ChainwatchError } from '../util/errors.js';
+import { moduleLog } from '../util/log.js';
 import { EVENT_COLUMNS, EVENT_ENUMS, EVENT_TABLE_TYPES, enumType, ROW_CSV_OPTIONS } from './event-rows.js';
 
 /**
@@ -109,6 +110,8 @@ export interface TraceInfo {
   cut: string | null;
 }
 
+const log = moduleLog('query/duckdb-store');
+
 /**
  * An events table made by another chainwatch may have an ENUM column with
  * fewer members than this one writes (a kind added since): it is widened to
@@ -123,7 +126,9 @@ async function widenEnums(conn: DuckDBConnection): Promise<void> {
     if (typeof type !== 'string' || !type.startsWith('ENUM(') || type === enumType(ours)) continue;
     const theirs = (await conn.runAndReadAll(`SELECT unnest(enum_range(NULL::${type})) AS m`)).getRowObjectsJson().map((x) => String(x['m']));
     const both = [...new Set([...theirs, ...ours])].sort();
-    if (both.length > theirs.length) await conn.run(`ALTER TABLE events ALTER ${column} TYPE ${enumType(both)}`);
+    if (both.length <= theirs.length) continue;
+    log.info({ column, members_before: theirs.length, members: both.length, added: both.filter((m) => !theirs.includes(m)) }, 'widening an events column made by another chainwatch: its rows are rewritten once');
+    await conn.run(`ALTER TABLE events ALTER ${column} TYPE ${enumType(both)}`);
   }
 }
 
