@@ -58,7 +58,7 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
     const t0 = performance.now();
     // each event's line as the trace holds it: the row's event column without a JSON.stringify of every event
     const line = new RecordedLine();
-    let replayed: { file: string; header: TraceHeader; elapsedMs: number; cut?: string }[];
+    let replayed: { file: string; elapsedMs: number; cut?: string }[];
     // a bad line stops the replay: what was read before it is loaded (its trace marked cut there), then the error is reported
     let stoppedBy: ChainwatchError | undefined;
     try {
@@ -81,13 +81,13 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
           current!.findings.add(JSON.stringify(f));
           o.onFinding?.(f);
         },
-      })).map((r) => ({ file: r.file, header: r.header, elapsedMs: r.elapsedMs, ...(r.cut && { cut: `after line ${r.cut.lastWholeLine}: ${r.cut.reason}` }) }));
+      })).map((r) => ({ file: r.file, elapsedMs: r.elapsedMs, ...(r.cut && { cut: `after line ${r.cut.lastWholeLine}: ${r.cut.reason}` }) }));
     } catch (e) {
       if (!(e instanceof ChainwatchError) || e.code !== 'TRACE_INVALID') throw e;
       stoppedBy = e;
       const elapsedMs = performance.now() - t0;
       // every trace begun: the last one is where the bad line is
-      replayed = [...spools].map(([file, sp], i, all) => ({ file, header: sp.header, elapsedMs, ...(i === all.length - 1 && { cut: `stopped at ${e.where ?? 'a bad line'}: ${e.message}` }) }));
+      replayed = [...spools.keys()].map((file, i, all) => ({ file, elapsedMs, ...(i === all.length - 1 && { cut: `stopped at ${e.where ?? 'a bad line'}: ${e.message}` }) }));
     }
     const replayMs = performance.now() - t0;
     for (const s of replayed) {
@@ -96,7 +96,7 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
       sp.findings.close();
       o.onDuckDbLoad?.(sp.trace, sp.events.lines);
       const t1 = performance.now();
-      const h = s.header;
+      const h = sp.header;
       const loaded = await db.loadTrace(
         {
           trace: sp.trace,

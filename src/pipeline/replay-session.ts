@@ -146,7 +146,7 @@ async function replayGroup(
   const head = group[0]!;
   const header = head.header;
   const parts = group.map((t) => ({ t, stats: newTraceReadStats(t.file), importStats: newImportStats(), findings: 0, elapsedMs: 0 }));
-  const paced = { ...(o.speed !== undefined && { speed: o.speed }), ...(o.recordedLine !== undefined && { recordedLine: o.recordedLine }) };
+  const readOptions = { ...(o.speed !== undefined && { speed: o.speed }), ...(o.recordedLine !== undefined && { recordedLine: o.recordedLine }) };
   let findings = 0;
   const state = new SystemState();
   // the audit log states the rules and policy this replay applies; what the trace was recorded under goes beside them
@@ -184,7 +184,7 @@ async function replayGroup(
     ...parts.map((p, k) =>
       defer(() => {
         o.onTraceStart?.(p.stats, p.t.header);
-        const src = p.t.imported ? readImport(p.t.file, p.t.header, p.stats, p.importStats) : readTrace(p.t.file, p.stats, paced);
+        const src = p.t.imported ? readImport(p.t.file, p.t.header, p.stats, p.importStats) : readTrace(p.t.file, p.stats, readOptions);
         // a continuing segment starts with the state the stream already has
         return (k > 0 ? src.pipe(skip(p.t.header.segment!.snapshot_events)) : src).pipe(
           tap({

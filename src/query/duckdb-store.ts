@@ -120,9 +120,13 @@ const log = moduleLog('query/duckdb-store');
  * our members and more (a newer chainwatch's) is left alone.
  */
 async function widenEnums(conn: DuckDBConnection): Promise<void> {
+  const columns = Object.keys(EVENT_ENUMS);
+  const r = await conn.runAndReadAll(
+    `SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = 'events' AND column_name IN (${columns.map((c) => `'${c}'`).join(', ')})`,
+  );
+  const types = new Map(r.getRowObjectsJson().map((x) => [x['column_name'], x['data_type']]));
   for (const [column, ours] of Object.entries(EVENT_ENUMS)) {
-    const r = await conn.runAndReadAll(`SELECT data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = 'events' AND column_name = $1`, [column]);
-    const type = r.getRowObjectsJson()[0]?.['data_type'];
+    const type = types.get(column);
     if (typeof type !== 'string' || !type.startsWith('ENUM(') || type === enumType(ours)) continue;
     const theirs = (await conn.runAndReadAll(`SELECT unnest(enum_range(NULL::${type})) AS m`)).getRowObjectsJson().map((x) => String(x['m']));
     const both = [...new Set([...theirs, ...ours])].sort();

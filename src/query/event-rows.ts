@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Event as EventSchema, Family, ObjectType, type Event, type ObjectView } from '../schema/event.js';
+import { carriesResolution, Event as EventSchema, Family, ObjectType, type Event, type ObjectView } from '../schema/event.js';
 
 /**
  * One row of the `events` table: the columns analysts filter and group by,
@@ -163,7 +163,7 @@ export function eventRowPrefix(trace: string, ev: Event): string {
 
 /** The event as the trace holds it: without what the state attached. */
 export function recordedJson(ev: Event): string {
-  if (ev.res === undefined && ev.abs === undefined && ev.proc === undefined) return JSON.stringify(ev);
+  if (!carriesResolution(ev)) return JSON.stringify(ev);
   const { res: _res, abs: _abs, proc: _proc, ...recorded } = ev;
   return JSON.stringify(recorded);
 }

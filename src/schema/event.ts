@@ -417,4 +417,9 @@ export function checkEvent(v: unknown): z.ZodSafeParseResult<Event> {
   return isEvent?.(v) ? { success: true, data: v as Event } : Event.safeParse(v);
 }
 export type EventKind = Event['kind'];
+
+/** Whether the event carries what the state attaches (`res`, `abs`, `proc`): it is then more than the trace recorded. */
+export function carriesResolution(ev: Event): boolean {
+  return ev.res !== undefined || ev.abs !== undefined || ev.proc !== undefined;
+}
 export type EventOf<K extends EventKind> = Extract<Event, { kind: K }>;

@@ -1,4 +1,4 @@
-import type { Event } from '../schema/event.js';
+import { carriesResolution, type Event } from '../schema/event.js';
 
 /**
  * The lines of a trace as the file holds them, handed from the parse worker
@@ -15,7 +15,7 @@ import type { Event } from '../schema/event.js';
  * from the event as before.
  */
 export function keepsLine(ev: Event, line: string, asParsed: boolean): boolean {
-  return asParsed && ev.res === undefined && ev.abs === undefined && ev.proc === undefined && line.indexOf('\t') < 0 && line.indexOf('\r') < 0;
+  return asParsed && !carriesResolution(ev) && line.indexOf('\t') < 0 && line.indexOf('\r') < 0;
 }
 
 /** A batch of lines: their UTF-8 bytes one after another, and per event where its line ends (-1: not kept). */

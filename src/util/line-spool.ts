@@ -3,6 +3,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 /** The spool's buffer: lines are encoded into it and written out when the next one might not fit. */
 const SPOOL_BYTES = 1 << 20;
 const NEWLINE = Buffer.from('\n');
+const NO_BYTES = Buffer.alloc(0);
 
 /**
  * Appends lines to a file, synchronously (the pipeline that feeds it is),
@@ -25,23 +26,13 @@ export class LineSpool {
   }
 
   add(line: string): void {
-    this.lines++;
-    // a UTF-16 code unit takes at most 3 bytes of UTF-8 (a surrogate pair 4 for two units)
-    const most = line.length * 3 + 1;
-    if (this.at + most > this.buf.length) {
-      this.flush();
-      if (most > this.buf.length) {
-        this.writeAll(Buffer.from(`${line}\n`, 'utf8'));
-        return;
-      }
-    }
-    this.at += this.buf.write(line, this.at, 'utf8');
-    this.buf[this.at++] = 0x0a;
+    this.addJoined(line, NO_BYTES, 0, 0);
   }
 
   /** A line made of `head` and the UTF-8 bytes `bytes[start, end)` (text already encoded, copied as it is). */
   addJoined(head: string, bytes: Buffer, start: number, end: number): void {
     this.lines++;
+    // a UTF-16 code unit takes at most 3 bytes of UTF-8 (a surrogate pair 4 for two units)
     const most = head.length * 3 + (end - start) + 1;
     if (this.at + most > this.buf.length) {
       this.flush();
