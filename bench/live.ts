@@ -64,12 +64,16 @@ async function main(): Promise<void> {
     return out;
   };
   const plain = await runAll();
-  // the floor: bpftrace holding programs that do nothing, on the probe's tracepoints and on the four tar needs
+  // the floor: bpftrace holding programs that do nothing: on the probe's tracepoints, on the four tar needs, on one, and on the 32-bit watch's
   const all = probeTracepoints();
   const four = ['openat', 'read', 'write', 'close'].map((s) => `tracepoint:syscalls:sys_exit_${s}`);
   const floors: [string, Record<string, Timing[]>][] = [
     [`empty programs on all ${all.length} tracepoints of the probe`, await withEmptyPrograms(all, runAll)],
     ['empty programs on 4 syscall exits (openat, read, write, close)', await withEmptyPrograms(four, runAll)],
+    // any one syscall tracepoint puts every syscall of every task on the kernel's traced path
+    ['an empty program on 1 syscall exit (openat)', await withEmptyPrograms([four[0]!], runAll)],
+    // the only way to see 32-bit syscalls without kprobes: a program on every syscall of the host
+    ['an empty program on raw_syscalls:sys_enter alone (what seeing 32-bit syscalls needs)', await withEmptyPrograms(['tracepoint:raw_syscalls:sys_enter'], runAll)],
   ];
   const pct = (a: number, b: number): string => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}%`;
   console.log('floor: the same workloads while bpftrace holds empty programs (median of %d, ms):', REPS);

@@ -9,14 +9,12 @@ import { renderProbe } from '../src/source/probe-catalog.js';
  * machine: the same workload timed while bpftrace holds programs that do
  * nothing at all, (a) on every tracepoint chainwatch's probe attaches and
  * (b) only on the exits of the four syscalls a tar-to-socket run needs
- * (openat, read, write, close). No probe can cost less than (b).
+ * (openat, read, write, close). No probe can cost less than (b). Two
+ * more show where the floor comes from: (c) one syscall exit alone (any
+ * syscall tracepoint sends every syscall of every task down the kernel's
+ * traced path) and (d) raw_syscalls:sys_enter alone, which a probe that
+ * sees 32-bit syscalls needs where kprobes are not available.
  */
-export interface FloorStep {
-  name: string;
-  tracepoints: number;
-  ms: number[];
-}
-
 /** Every tracepoint the rendered core probe attaches. */
 export function probeTracepoints(): string[] {
   const script = renderProbe({ mode: 'host' }, []).script;
