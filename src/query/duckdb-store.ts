@@ -180,6 +180,8 @@ export class DuckDbStore {
       );
       // both cores read and write the rows, in any order (SQL gives rows in no order without ORDER BY; every view orders)
       await c.run('SET preserve_insertion_order = false');
+      // each row group is written out as soon as it is full: less memory held (and faulted in) for the same rows
+      await c.run('SET write_buffer_row_group_count = 1');
       let ev;
       try {
         ev = await c.run(
@@ -189,6 +191,7 @@ export class DuckDbStore {
       } finally {
         // the connection's later statements (other loads, queries) keep DuckDB's default
         await c.run('RESET preserve_insertion_order');
+        await c.run('RESET write_buffer_row_group_count');
       }
       let findings = 0;
       if (findingsFile !== undefined) findings = await this.loadFindings(info.trace, findingsFile);
