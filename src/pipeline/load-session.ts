@@ -120,7 +120,8 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
     }
     log.info({ traces: replayed.length, replay_ms: Math.round(replayMs) }, 'traces replayed for loading');
     for (const f of o.findings ?? []) summary.extraFindings += await db.loadFindings(basename(f), f);
-    await db.derive();
+    // the derived tables' rows of what this load wrote; other traces' rows stay as they are
+    await db.derive([...summary.traces.map((t) => t.trace), ...(o.findings ?? []).map((f) => basename(f))]);
     o.onLoaded?.();
     if (stoppedBy !== undefined) {
       log.warn({ loaded: summary.traces.map((t) => ({ trace: t.trace, events: t.events, ...(t.cut !== undefined && { cut: t.cut }) })), not_read: o.traces.filter((t) => !spools.has(t)) }, 'a bad line stopped the load: everything before it is loaded');

@@ -49,28 +49,38 @@ CREATE TABLE IF NOT EXISTS findings (
 ALTER TABLE findings ADD COLUMN IF NOT EXISTS args VARCHAR[];
 `;
 
-/** Tables derived from events and findings, rebuilt after every load. */
-const DERIVED = `
-CREATE OR REPLACE TABLE processes AS
+/**
+ * Tables derived from events and findings, each row of one trace: a load
+ * remakes the rows of the traces it loaded, so loading into a database that
+ * already holds many traces costs what the new ones hold. `where(column)`
+ * is the filter on the trace column.
+ */
+const DERIVED_TABLES = {
+  processes: (where: (column: string) => string) => `
   SELECT trace, pid, arg_max(ppid, ts) AS ppid, arg_max(comm, ts) AS comm, arg_max(exe, ts) AS exe, any_value(task) AS task,
          min(time) AS first_seen, max(time) AS last_seen, count(*) AS events,
          count(*) FILTER (kind = 'process.exec') AS execs,
          list(DISTINCT exe ORDER BY exe) FILTER (exe IS NOT NULL) AS exes,
          arg_max((event->'argv')::VARCHAR[], ts) FILTER (kind IN ('process.exec', 'snapshot.process')) AS args
-  FROM events WHERE pid > 0 GROUP BY trace, pid;
-CREATE OR REPLACE TABLE objects AS
+  FROM events WHERE pid > 0 AND ${where('trace')} GROUP BY trace, pid`,
+  objects: (where: (column: string) => string) => `
   SELECT trace, obj AS id, any_value(obj_type) AS type, arg_max(path, path IS NOT NULL) AS path,
          any_value(family) AS family, arg_max(peer_addr, peer_addr IS NOT NULL) AS peer_addr, arg_max(peer_port, peer_port IS NOT NULL) AS peer_port,
          any_value(channel) AS channel, min(time) AS first_seen, max(time) AS last_seen,
          coalesce(sum(bytes) FILTER (dir = 'in'), 0) AS bytes_in,
          coalesce(sum(bytes) FILTER (dir = 'out' OR kind = 'io.xfer'), 0) AS bytes_out,
          list(DISTINCT pid ORDER BY pid) AS pids
-  FROM events WHERE obj IS NOT NULL GROUP BY trace, obj;
-CREATE OR REPLACE TABLE chain_hops AS
+  FROM events WHERE obj IS NOT NULL AND ${where('trace')} GROUP BY trace, obj`,
+  chain_hops: (where: (column: string) => string) => `
   SELECT f.trace, f.id AS finding_id, h.hop, h.value->>'comm' AS comm, (h.value->>'pid')::INTEGER AS pid,
          h.value->>'syscall' AS syscall, (h.value->>'fd')::INTEGER AS fd, h.value->>'object' AS object,
          (h.value->>'ts_ns')::BIGINT AS ts_ns, (h.value->>'bytes')::BIGINT AS bytes
-  FROM findings f, LATERAL (SELECT generate_subscripts(json_extract(f.chain, '$[*]'), 1) AS hop, unnest(json_extract(f.chain, '$[*]')) AS value) h;
+  FROM findings f, LATERAL (SELECT generate_subscripts(json_extract(f.chain, '$[*]'), 1) AS hop, unnest(json_extract(f.chain, '$[*]')) AS value) h
+  WHERE ${where('f.trace')}`,
+};
+
+/** Views over the tables, made anew after every load. */
+const VIEWS = `
 CREATE OR REPLACE VIEW top_destinations AS
   SELECT trace, task, peer_addr, peer_port, family, count(DISTINCT obj) AS sockets, sum(bytes) AS bytes_out, sum(calls) AS sends,
          min(time) AS first_send, max(time) AS last_send
@@ -219,8 +229,39 @@ export class DuckDbStore {
   }
 
   /** Rebuilds processes, objects and chain_hops, and (re)creates the views. */
-  async derive(): Promise<void> {
-    await this.conn.run(DERIVED);
+  /**
+   * Remakes the derived tables' rows of `traces` (all of them when not
+   * given) and the views. A table that is missing, or whose columns differ
+   * from what this chainwatch makes (a file from another version, an ENUM
+   * widened since), is remade whole.
+   */
+  async derive(traces?: readonly string[]): Promise<void> {
+    const c = this.conn;
+    const r = await c.runAndReadAll(
+      `SELECT table_name, list(column_name || ' ' || data_type ORDER BY column_index) AS columns FROM duckdb_columns()
+       WHERE schema_name = 'main' AND table_name IN (${Object.keys(DERIVED_TABLES).map(sqlString).join(', ')}) GROUP BY table_name`,
+    );
+    const have = new Map(r.getRowObjectsJson().map((x) => [x['table_name'], JSON.stringify(x['columns'])]));
+    const all = (): string => 'true';
+    const these = (column: string): string => (traces!.length === 0 ? 'false' : `${column} IN (${traces!.map(sqlString).join(', ')})`);
+    await c.run('BEGIN TRANSACTION');
+    try {
+      for (const [table, select] of Object.entries(DERIVED_TABLES)) {
+        const made = await c.runAndReadAll(`DESCRIBE ${select(all)}`);
+        const wanted = JSON.stringify(made.getRowObjectsJson().map((x) => `${String(x['column_name'])} ${String(x['column_type'])}`));
+        if (traces === undefined || have.get(table) !== wanted) {
+          await c.run(`CREATE OR REPLACE TABLE ${table} AS ${select(all)}`);
+        } else {
+          await c.run(`DELETE FROM ${table} WHERE ${these('trace')}`);
+          await c.run(`INSERT INTO ${table} ${select(these)}`);
+        }
+      }
+      await c.run(VIEWS);
+      await c.run('COMMIT');
+    } catch (e) {
+      await c.run('ROLLBACK');
+      throw e;
+    }
   }
 
   /** Runs SQL; the result of the last statement as rows, with column names and types. */
