@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { DuckDbStore } from '../query/duckdb-store.js';
 import { eventRowLine, eventRowPrefix } from '../query/event-rows.js';
+import { readFindingsFile } from '../source/findings-file.js';
 import { RecordedLine } from '../source/recorded-lines.js';
 import { LineSpool } from '../util/line-spool.js';
 import { moduleLog } from '../util/log.js';
@@ -49,6 +50,8 @@ export interface LoadSummary {
  * DuckDB. A finding belongs to the trace being read when it was made.
  */
 export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<LoadSummary> {
+  // a bad findings file is reported before any trace is read (FILE:LINE), not after minutes of replay
+  for (const f of o.findings ?? []) readFindingsFile(f);
   const db = store ?? (await DuckDbStore.open(o.db));
   const tmp = mkdtempSync(join(tmpdir(), 'cw-load-'));
   const summary: LoadSummary = { traces: [], extraFindings: 0 };
@@ -119,7 +122,7 @@ export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<L
       rmSync(sp.events.file, { force: true });
     }
     log.info({ traces: replayed.length, replay_ms: Math.round(replayMs) }, 'traces replayed for loading');
-    for (const f of o.findings ?? []) summary.extraFindings += await db.loadFindings(basename(f), f);
+    for (const f of o.findings ?? []) summary.extraFindings += await db.replaceFindings(basename(f), f);
     // the derived tables' rows of what this load wrote; other traces' rows stay as they are
     await db.derive([...summary.traces.map((t) => t.trace), ...(o.findings ?? []).map((f) => basename(f))]);
     o.onLoaded?.();

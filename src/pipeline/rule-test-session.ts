@@ -1,11 +1,12 @@
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { diffFindings, finalById, passed, type FindingDiff } from '../rules/finding-diff.js';
 import type { LoadedPolicy } from '../rules/policy-file.js';
 import { loadRuleSet, type RuleSet } from '../rules/rule-set.js';
-import { Finding } from '../schema/finding.js';
+import type { Finding } from '../schema/finding.js';
+import { readFindingsFile } from '../source/findings-file.js';
 import { importFormatOf } from '../source/sysdig-source.js';
-import { ChainwatchError, formatIssues } from '../util/errors.js';
+import { ChainwatchError } from '../util/errors.js';
 import { packageDir } from '../util/package-dir.js';
 import { runReplay } from './replay-session.js';
 
@@ -87,26 +88,6 @@ function shippedReplays(): string {
   return dir;
 }
 
-/** The findings of an expectations file, each line checked; a bad line is an error naming FILE:LINE. */
-function readExpectations(file: string): Finding[] {
-  const out: Finding[] = [];
-  readFileSync(file, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      if (line.trim() === '') return;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(line);
-      } catch (e) {
-        throw new ChainwatchError('TRACE_INVALID', `${file}:${i + 1}: not JSON: ${(e as Error).message}`, { where: file, fix: 'one finding per line, as chainwatch writes them (--findings FILE)' });
-      }
-      const f = Finding.safeParse(raw);
-      if (!f.success) throw new ChainwatchError('TRACE_INVALID', `${file}:${i + 1}: not a finding: ${formatIssues(f.error.issues)}`, { where: file, fix: 'one finding per line, as chainwatch writes them (--findings FILE)' });
-      out.push(f.data);
-    });
-  return out;
-}
-
 export async function runRuleTests(o: RuleTestOptions): Promise<RuleCaseResult[]> {
   const cases = findCases(o.cases);
   // rules that do not load fail the whole run (exit 5), before any case; read once for all of them
@@ -125,7 +106,7 @@ async function runCase(c: RuleCase, o: RuleTestOptions, rules: RuleSet): Promise
   const describe = (e: unknown): string => (e instanceof ChainwatchError ? e.describe() : (e as Error).message);
   let expected: Finding[] | undefined;
   try {
-    if (existsSync(c.expectations)) expected = readExpectations(c.expectations);
+    if (existsSync(c.expectations)) expected = readFindingsFile(c.expectations);
     else if (!o.accept) return { ...base, status: 'error', error: `no expectations: ${c.expectations} does not exist (fix: run with --accept to write what the rules find now, then review it; an empty file says nothing may fire)` };
   } catch (e) {
     return { ...base, status: 'error', error: describe(e) };

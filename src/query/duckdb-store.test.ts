@@ -134,6 +134,37 @@ describe('DuckDB store over the replay library', () => {
     }
   });
 
+  it('--findings: findings printed elsewhere, under the file\'s name, with their hops; loading the file again replaces them', async () => {
+    const mem = await DuckDbStore.open();
+    try {
+      const findings = join(replays, 'pipeline-gzip-nc.findings.jsonl');
+      const ids = new Set(readFileSync(findings, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id));
+      const count = async (t: string): Promise<number> => Number((await mem.query(`SELECT count(DISTINCT finding_id) AS n FROM ${t} WHERE trace = 'pipeline-gzip-nc.findings.jsonl'`)).rows[0]!['n']);
+      const rows = async (): Promise<number> => Number((await mem.query(`SELECT count(*) AS n FROM findings WHERE trace = 'pipeline-gzip-nc.findings.jsonl'`)).rows[0]!['n']);
+      for (let i = 0; i < 2; i++) {
+        const s = await loadTraces({ traces: [join(replays, 'benign-download.trace.jsonl.gz')], findings: [findings] }, mem);
+        expect(s.extraFindings).toBe(ids.size);
+        expect(await rows()).toBe(ids.size);
+        expect(await count('chain_hops')).toBe(ids.size);
+      }
+    } finally {
+      mem.close();
+    }
+  });
+
+  it('a bad --findings file is reported (FILE:LINE, exit 5) before any trace is read', async () => {
+    const mem = await DuckDbStore.open();
+    try {
+      const bad = join(dir, 'bad-findings.jsonl');
+      writeFileSync(bad, '{"id": "x"}\n');
+      const err = await loadTraces({ traces: [join(replays, 'benign-download.trace.jsonl.gz')], findings: [bad] }, mem).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'TRACE_INVALID', where: `${bad}:1` });
+      expect(Number((await mem.query('SELECT count(*) AS n FROM traces')).rows[0]!['n'])).toBe(0);
+    } finally {
+      mem.close();
+    }
+  });
+
   it('exports every table as Parquet', async () => {
     const out = join(dir, 'parquet');
     await db.exportParquet(out);

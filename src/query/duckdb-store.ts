@@ -228,7 +228,21 @@ export class DuckDbStore {
     return Number(r.rowsChanged);
   }
 
-  /** Rebuilds processes, objects and chain_hops, and (re)creates the views. */
+  /** Findings printed elsewhere (`load --findings FILE`, checked by then), attributed to `name`: loading the same name again replaces them. */
+  async replaceFindings(name: string, file: string): Promise<number> {
+    const c = this.conn;
+    await c.run('BEGIN TRANSACTION');
+    try {
+      await c.run('DELETE FROM findings WHERE trace = $1', [name]);
+      const n = await this.loadFindings(name, file);
+      await c.run('COMMIT');
+      return n;
+    } catch (e) {
+      await c.run('ROLLBACK');
+      throw new ChainwatchError('IO', `loading findings into DuckDB failed: ${(e as Error).message}`, { where: `${this.path} (findings ${file})`, fix: 'check the database file is not open in another process and the disk has room' });
+    }
+  }
+
   /**
    * Remakes the derived tables' rows of `traces` (all of them when not
    * given) and the views. A table that is missing, or whose columns differ
@@ -243,7 +257,7 @@ export class DuckDbStore {
     );
     const have = new Map(r.getRowObjectsJson().map((x) => [x['table_name'], JSON.stringify(x['columns'])]));
     const all = (): string => 'true';
-    const these = (column: string): string => (traces!.length === 0 ? 'false' : `${column} IN (${traces!.map(sqlString).join(', ')})`);
+    const these = (column: string): string => (traces === undefined ? 'true' : traces.length === 0 ? 'false' : `${column} IN (${traces.map(sqlString).join(', ')})`);
     await c.run('BEGIN TRANSACTION');
     try {
       for (const [table, select] of Object.entries(DERIVED_TABLES)) {
