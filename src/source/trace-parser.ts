@@ -51,10 +51,13 @@ export async function parseTraceFile(file: string, sink: TraceParseSink, o: { he
   let child: ReturnType<typeof spawn> | undefined;
   let fileBytes: number;
   try {
-    fileBytes = statSync(file).size;
+    const st = statSync(file);
+    if (st.isDirectory()) throw new ChainwatchError('USAGE', 'is a folder, not a trace', { where: file, fix: `name its traces: ${file.replace(/\/+$/, '')}/*.trace.jsonl*` });
+    fileBytes = st.size;
     // the header alone needs no megabyte read
     raw = createReadStream(file, { highWaterMark: o.headerOnly === true ? 64 << 10 : READ_BYTES });
   } catch (e) {
+    if (e instanceof ChainwatchError) throw e;
     throw new ChainwatchError('IO', `cannot read trace: ${(e as Error).message}`, { where: file, fix: 'check the path and permissions' });
   }
   let bytesRead = 0;

@@ -110,6 +110,14 @@ describe.each([false, true])('readTrace (worker: %s)', (worker) => {
     expect(r.error?.message).toMatch(/header/);
   });
 
+  it('a folder named as a trace: a usage error naming it and how to name its traces', async () => {
+    const folder = mkdtempSync(join(dir, 'folder-'));
+    const r = await read(folder);
+    expect(r.error).toBeInstanceOf(ChainwatchError);
+    expect(r.error?.code).toBe('USAGE');
+    expect(r.error?.describe()).toBe(`${folder}: is a folder, not a trace (fix: name its traces: ${folder}/*.trace.jsonl*)`);
+  });
+
   it('a second recording at the same path moves the first aside (numbered before its extensions), never overwrites it', async () => {
     const file = join(dir, `${n++}-again.trace.jsonl.gz`);
     for (const upTo of [2, 3]) {
