@@ -5,6 +5,7 @@ import { DuckDbStore } from '../query/duckdb-store.js';
 import { eventRowLine, eventRowPrefix } from '../query/event-rows.js';
 import { readFindingsFile } from '../source/findings-file.js';
 import { RecordedLine } from '../source/recorded-lines.js';
+import { traceFileSize } from '../source/trace-parser.js';
 import { LineSpool } from '../util/line-spool.js';
 import { moduleLog } from '../util/log.js';
 import { runReplay } from './replay-session.js';
@@ -50,7 +51,8 @@ export interface LoadSummary {
  * DuckDB. A finding belongs to the trace being read when it was made.
  */
 export async function loadTraces(o: LoadOptions, store?: DuckDbStore): Promise<LoadSummary> {
-  // a bad findings file is reported before any trace is read (FILE:LINE), not after minutes of replay
+  // a missing trace or a bad findings file is reported before anything is read or a database made
+  for (const t of o.traces) traceFileSize(t);
   for (const f of o.findings ?? []) readFindingsFile(f);
   const db = store ?? (await DuckDbStore.open(o.db));
   const tmp = mkdtempSync(join(tmpdir(), 'cw-load-'));

@@ -10,6 +10,7 @@ import { JsonlWriter } from '../sinks/jsonl-writer.js';
 import { outputFailures, type OutputFailure } from '../sinks/output-failures.js';
 
 import { newTraceReadStats, readTrace, readTraceHeader, type TraceReadStats } from '../source/trace-reader.js';
+import { traceFileSize } from '../source/trace-parser.js';
 import type { RecordedLine } from '../source/recorded-lines.js';
 import { SystemState } from '../state/system-state.js';
 import { moduleLog } from '../util/log.js';
@@ -105,6 +106,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayTraceSummary[]>
   const out: ReplayTraceSummary[] = [];
   try {
     const groups: TraceFile[][] = [];
+    // every path is a file before any is read: a typo is a usage error, not a failure halfway through
+    for (const file of o.traces) traceFileSize(file);
     for (const file of o.traces) {
       const imported = importFormatOf(file) !== undefined;
       const t: TraceFile = { file, imported, header: imported ? await importHeader(file) : await readTraceHeader(file) };

@@ -165,6 +165,19 @@ describe('DuckDB store over the replay library', () => {
     }
   });
 
+  it('a missing trace or a folder among the traces: a usage error before anything is read, and no database file made', async () => {
+    const file = join(dir, 'never-made.duckdb');
+    for (const [bad, message] of [
+      [join(dir, 'nothere.trace.jsonl'), 'no such trace'],
+      [join(dir, 'nothere.scap'), 'no such trace'],
+      [dir, 'is a folder, not a trace'],
+    ] as const) {
+      const err = await loadTraces({ db: file, traces: [join(replays, 'benign-download.trace.jsonl.gz'), bad] }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'USAGE', where: bad, message });
+      expect(existsSync(file)).toBe(false);
+    }
+  });
+
   it('exports every table as Parquet', async () => {
     const out = join(dir, 'parquet');
     await db.exportParquet(out);

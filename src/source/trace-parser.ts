@@ -46,14 +46,29 @@ const READ_BYTES = 1 << 20;
  * error naming the file and line, after every event before it was handed
  * over. `headerOnly` stops after the first line.
  */
+/**
+ * The size of a trace file, or a usage error when there is none at that
+ * path or it is a folder (exit 2, before anything is read or made).
+ */
+export function traceFileSize(file: string): number {
+  let st;
+  try {
+    st = statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ChainwatchError('USAGE', 'no such trace', { where: file, fix: 'check the path' });
+    throw new ChainwatchError('IO', `cannot read trace: ${(e as Error).message}`, { where: file, fix: 'check the path and permissions' });
+  }
+  if (st.isDirectory()) throw new ChainwatchError('USAGE', 'is a folder, not a trace', { where: file, fix: `name its traces: ${file.replace(/\/+$/, '')}/*.trace.jsonl*` });
+  return st.size;
+}
+
 export async function parseTraceFile(file: string, sink: TraceParseSink, o: { headerOnly?: boolean; isCancelled?: () => boolean } = {}): Promise<TraceParseResult> {
   let raw: Readable;
   let child: ReturnType<typeof spawn> | undefined;
   let fileBytes: number;
   try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw new ChainwatchError('USAGE', 'is a folder, not a trace', { where: file, fix: `name its traces: ${file.replace(/\/+$/, '')}/*.trace.jsonl*` });
-    fileBytes = st.size;
+    fileBytes = traceFileSize(file);
     // the header alone needs no megabyte read
     raw = createReadStream(file, { highWaterMark: o.headerOnly === true ? 64 << 10 : READ_BYTES });
   } catch (e) {
