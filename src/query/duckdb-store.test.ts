@@ -185,6 +185,14 @@ describe('DuckDB store over the replay library', () => {
     for (const t of ['events', 'findings', 'processes', 'objects', 'chain_hops', 'traces']) expect(files).toContain(`${t}.parquet`);
   });
 
+  it('a Parquet export where no folder can be made: an output error naming the folder (exit 6), not a crash', async () => {
+    const blocked = join(dir, 'a-file');
+    writeFileSync(blocked, '');
+    const err = await db.exportParquet(join(blocked, 'out')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'OUTPUT_FAILED', where: join(blocked, 'out') });
+    expect((err as Error).message).toMatch(/^cannot export the tables as Parquet: /);
+  });
+
   it('a bad query names the problem and where to look', async () => {
     await expect(db.query('SELECT * FROM nope')).rejects.toMatchObject({ code: 'QUERY_INVALID', where: 'SQL' });
   });

@@ -294,7 +294,11 @@ export class DuckDbStore {
 
   /** Writes every table as Parquet (plus the schema) into `dir`: DuckDB's EXPORT DATABASE. */
   async exportParquet(dir: string): Promise<void> {
-    await this.conn.run(`EXPORT DATABASE ${sqlString(dir)} (FORMAT parquet)`);
+    try {
+      await this.conn.run(`EXPORT DATABASE ${sqlString(dir)} (FORMAT parquet)`);
+    } catch (e) {
+      throw new ChainwatchError('OUTPUT_FAILED', `cannot export the tables as Parquet: ${(e as Error).message.split('\n')[0]!}`, { where: dir, fix: 'name a folder this user can create or write into, on a disk with room' });
+    }
   }
 
   close(): void {
