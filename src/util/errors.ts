@@ -43,7 +43,8 @@ export class ChainwatchError extends Error {
 
   /** `where: message (fix: ...)` on one line. */
   describe(): string {
-    const head = this.where ? `${this.where}: ${this.message}` : this.message;
+    // a message that already begins with its place (FILE:LINE:COL: …) is not prefixed with it again
+    const head = this.where && !this.message.startsWith(`${this.where}:`) ? `${this.where}: ${this.message}` : this.message;
     return this.fix ? `${head} (fix: ${this.fix})` : head;
   }
 }
