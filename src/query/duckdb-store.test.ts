@@ -29,6 +29,16 @@ beforeAll(async () => {
 });
 afterAll(() => db?.close());
 
+/** Runs `fn` on a fresh in-memory store, closed after it. */
+async function inMemory(fn: (store: DuckDbStore) => Promise<void>): Promise<void> {
+  const store = await DuckDbStore.open();
+  try {
+    await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
 describe('DuckDB store over the replay library', () => {
   it('loads every event and finding of each trace into a file on disk', async () => {
     expect(existsSync(dbFile)).toBe(true);
@@ -100,8 +110,7 @@ describe('DuckDB store over the replay library', () => {
   });
 
   it('a load remakes the derived rows of its own traces only, and they are what remaking every row gives', async () => {
-    const mem = await DuckDbStore.open();
-    try {
+    await inMemory(async (mem) => {
       const [shadow, pipeline, download] = ['curl-put-shadow', 'pipeline-gzip-nc', 'benign-download'].map((n) => join(replays, `${n}.trace.jsonl.gz`));
       await loadTraces({ traces: [shadow!, pipeline!] }, mem);
       const snapshot = async (): Promise<string> => {
@@ -129,14 +138,11 @@ describe('DuckDB store over the replay library', () => {
       await mem.conn.run('ALTER TABLE processes DROP COLUMN args');
       await loadTraces({ traces: [download!] }, mem);
       expect(await snapshot()).toBe(whole);
-    } finally {
-      mem.close();
-    }
+    });
   });
 
   it('--findings: findings printed elsewhere, under the file\'s name, with their hops; loading the file again replaces them', async () => {
-    const mem = await DuckDbStore.open();
-    try {
+    await inMemory(async (mem) => {
       const findings = join(replays, 'pipeline-gzip-nc.findings.jsonl');
       const ids = new Set(readFileSync(findings, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id));
       const count = async (t: string): Promise<number> => Number((await mem.query(`SELECT count(DISTINCT finding_id) AS n FROM ${t} WHERE trace = 'pipeline-gzip-nc.findings.jsonl'`)).rows[0]!['n']);
@@ -147,22 +153,17 @@ describe('DuckDB store over the replay library', () => {
         expect(await rows()).toBe(ids.size);
         expect(await count('chain_hops')).toBe(ids.size);
       }
-    } finally {
-      mem.close();
-    }
+    });
   });
 
   it('a bad --findings file is reported (FILE:LINE, exit 5) before any trace is read', async () => {
-    const mem = await DuckDbStore.open();
-    try {
+    await inMemory(async (mem) => {
       const bad = join(dir, 'bad-findings.jsonl');
       writeFileSync(bad, '{"id": "x"}\n');
       const err = await loadTraces({ traces: [join(replays, 'benign-download.trace.jsonl.gz')], findings: [bad] }, mem).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'TRACE_INVALID', where: `${bad}:1` });
       expect(Number((await mem.query('SELECT count(*) AS n FROM traces')).rows[0]!['n'])).toBe(0);
-    } finally {
-      mem.close();
-    }
+    });
   });
 
   it('a missing trace or a folder among the traces: a usage error before anything is read, and no database file made', async () => {
@@ -228,8 +229,7 @@ describe('a big trace loaded (parsed in a worker, each line handed on beside its
     const file = join(dir, 'big.trace.jsonl');
     writeFileSync(file, [header, ...events, spaced, tabbed, extraKey, ...pad.slice(3)].map((l) => `${l}\n`).join(''));
     expect(statSync(file).size).toBeGreaterThan(WORKER_MIN_BYTES);
-    const store = await DuckDbStore.open();
-    try {
+    await inMemory(async (store) => {
       const [t] = (await loadTraces({ traces: [file] }, store)).traces;
       expect(t!.events).toBe(events.length + pad.length);
       const texts = async (where: string): Promise<string[]> => (await store.query(`SELECT event FROM events WHERE ${where} ORDER BY event`)).rows.map((r) => r['event'] as string);
@@ -243,9 +243,7 @@ describe('a big trace loaded (parsed in a worker, each line handed on beside its
       expect(got[1]).toBe(pad[1]);
       expect(got[2]).toBe(pad[2]);
       expect((await store.query('SELECT rule, source_path FROM findings')).rows).toEqual([{ rule: 'exfil.read-then-transmit', source_path: '/etc/shadow' }]);
-    } finally {
-      store.close();
-    }
+    });
   }, 60_000);
 });
 
@@ -262,8 +260,7 @@ describe('a trace with a bad line in the middle', () => {
       lines[badAt - 1] = '{"ts": 1, "kind": "io"';
       const file = join(dir, `bad-${name}.trace.jsonl`);
       writeFileSync(file, lines.map((l) => `${l}\n`).join(''));
-      const store = await DuckDbStore.open();
-      try {
+      await inMemory(async (store) => {
         const traces = [join(replays, 'benign-download.trace.jsonl.gz'), file, join(replays, 'pipeline-gzip-nc.trace.jsonl.gz')];
         await expect(loadTraces({ traces }, store)).rejects.toMatchObject({ code: 'TRACE_INVALID', where: `${file}:${badAt}` });
         const t = (await store.query('SELECT trace, events, cut FROM traces ORDER BY trace')).rows;
@@ -273,9 +270,7 @@ describe('a trace with a bad line in the middle', () => {
         expect(Number((await store.query(`SELECT count(*) AS n FROM events WHERE trace = 'bad-${name}.trace.jsonl'`)).rows[0]!['n'])).toBe(badAt - 2);
         // the exfiltration in the events before the bad line is a finding
         expect((await store.query('SELECT trace, rule FROM findings')).rows).toEqual([{ trace: `bad-${name}.trace.jsonl`, rule: 'exfil.read-then-transmit' }]);
-      } finally {
-        store.close();
-      }
+      });
     }
   }, 60_000);
 });
@@ -326,8 +321,7 @@ describe('a rotated recording loaded', () => {
     await rerecord(join(replays, 'pipeline-gzip-nc.trace.jsonl.gz'), join(d, 'run.trace.jsonl.gz'), 6000);
     const segments = segmentsOf(d, 'run.trace.jsonl.gz');
     expect(segments.length).toBeGreaterThan(3);
-    const store = await DuckDbStore.open();
-    try {
+    await inMemory(async (store) => {
       const r = await loadTraces({ traces: segments }, store);
       const whole = await loadTraces({ traces: [join(replays, 'pipeline-gzip-nc.trace.jsonl.gz')] }, store);
       const rows = async (sql: string): Promise<Record<string, unknown>[]> => {
@@ -339,8 +333,6 @@ describe('a rotated recording loaded', () => {
       expect(r.traces.reduce((n, t) => n + t.events, 0)).toBe(whole.traces[0]!.events);
       const byTrace = await rows("SELECT trace, count(*) AS n FROM events WHERE trace LIKE 'run%' GROUP BY trace");
       expect(byTrace.reduce((n, x) => n + Number(x.n), 0)).toBe(whole.traces[0]!.events);
-    } finally {
-      store.close();
-    }
+    });
   });
 });

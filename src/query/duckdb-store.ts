@@ -257,7 +257,7 @@ export class DuckDbStore {
     );
     const have = new Map(r.getRowObjectsJson().map((x) => [x['table_name'], JSON.stringify(x['columns'])]));
     const all = (): string => 'true';
-    const these = (column: string): string => (traces === undefined ? 'true' : traces.length === 0 ? 'false' : `${column} IN (${traces.map(sqlString).join(', ')})`);
+    const these = traces === undefined ? all : (column: string): string => (traces.length === 0 ? 'false' : `${column} IN (${traces.map(sqlString).join(', ')})`);
     await c.run('BEGIN TRANSACTION');
     try {
       for (const [table, select] of Object.entries(DERIVED_TABLES)) {

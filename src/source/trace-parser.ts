@@ -38,15 +38,6 @@ export interface TraceParseResult {
 const READ_BYTES = 1 << 20;
 
 /**
- * Reads a chainwatch trace (JSON Lines: header, then canonical events),
- * validating every line, and hands each to `sink` in order. A cut-off tail
- * (a last line with no newline, a compressed stream that ends early) is what
- * a crash or a full disk leaves: everything before it is handed over and the
- * result's `cut` says where it stopped. A bad line in the middle throws an
- * error naming the file and line, after every event before it was handed
- * over. `headerOnly` stops after the first line.
- */
-/**
  * The size of a trace file, or a usage error when there is none at that
  * path or it is a folder (exit 2, before anything is read or made).
  */
@@ -63,6 +54,15 @@ export function traceFileSize(file: string): number {
   return st.size;
 }
 
+/**
+ * Reads a chainwatch trace (JSON Lines: header, then canonical events),
+ * validating every line, and hands each to `sink` in order. A cut-off tail
+ * (a last line with no newline, a compressed stream that ends early) is what
+ * a crash or a full disk leaves: everything before it is handed over and the
+ * result's `cut` says where it stopped. A bad line in the middle throws an
+ * error naming the file and line, after every event before it was handed
+ * over. `headerOnly` stops after the first line.
+ */
 export async function parseTraceFile(file: string, sink: TraceParseSink, o: { headerOnly?: boolean; isCancelled?: () => boolean } = {}): Promise<TraceParseResult> {
   let raw: Readable;
   let child: ReturnType<typeof spawn> | undefined;
